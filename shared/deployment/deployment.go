@@ -1,0 +1,162 @@
+package deployment
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Level is the severity of a log entry.
+type Level string
+
+// Log levels.
+const (
+	LevelInfo  Level = "INFO"
+	LevelWarn  Level = "WARNING"
+	LevelError Level = "ERROR"
+)
+
+// LogEntry is one line of a deployment's user-visible log.
+type LogEntry struct {
+	Timestamp time.Time `json:"timestamp"`
+	Level     Level     `json:"level"`
+	Message   string    `json:"message"`
+}
+
+// MaxLogs bounds the log kept per deployment; older lines are dropped first
+// (the first line, the creation, is always kept).
+const MaxLogs = 200
+
+// Sealed is a secret encrypted at rest (ciphertext, never the plain value).
+type Sealed []byte
+
+// Scaling is how the endpoint scales once the model is ready.
+type Scaling struct {
+	MinWorkers         int `json:"min_workers"`
+	MaxWorkers         int `json:"max_workers"`
+	IdleTimeoutSeconds int `json:"idle_timeout_seconds"`
+}
+
+// Webhook is the delivery state of the user's webhook.
+type Webhook struct {
+	URL            string    `json:"url"`
+	Event          string    `json:"event,omitempty"`      // deployment.ready or deployment.failed
+	MessageID      string    `json:"message_id,omitempty"` // stable across retries
+	Delivered      bool      `json:"delivered"`
+	Attempts       int       `json:"attempts"`
+	LastStatusCode int       `json:"last_status_code,omitempty"`
+	LastError      string    `json:"last_error,omitempty"`
+	LastAttemptAt  time.Time `json:"last_attempt_at,omitzero"`
+	DeliveredAt    time.Time `json:"delivered_at,omitzero"`
+	GaveUp         bool      `json:"gave_up,omitempty"`
+}
+
+// Deployment is the record of one model deployment. Secrets are held only
+// sealed (see Sealed); the record is safe to store as it is.
+type Deployment struct {
+	ID    string `json:"id"`
+	Owner string `json:"owner"` // the API key's owner id
+	// Status and its history.
+	Status          Status     `json:"status"`
+	StatusChangedAt time.Time  `json:"status_changed_at"`
+	Error           string     `json:"error,omitempty"`
+	Logs            []LogEntry `json:"logs"`
+
+	// What was asked for.
+	RequestedModel string  `json:"requested_model"` // hf_model_id, or model_name as given
+	Provider       string  `json:"provider,omitempty"`
+	GPUTier        string  `json:"gpu_tier,omitempty"` // as requested; empty for automatic
+	Scaling        Scaling `json:"scaling"`
+
+	// What the chain found and made.
+	ModelID               string   `json:"model_id"` // resolved, canonical Hugging Face id
+	Revision              string   `json:"revision,omitempty"`
+	PipelineTag           string   `json:"pipeline_tag,omitempty"`
+	ModelVRAMGB           int      `json:"model_vram_gb,omitempty"`
+	DownloadBytes         int64    `json:"download_bytes,omitempty"`
+	EstimatedReadySeconds int      `json:"estimated_ready_seconds"`
+	GPUPools              []string `json:"gpu_pools,omitempty"` // chosen pools, preferred first
+	GPUAllocated          string   `json:"gpu_allocated,omitempty"`
+	Image                 string   `json:"image,omitempty"`
+	RunPodEndpointID      string   `json:"runpod_endpoint_id,omitempty"`
+	EndpointURL           string   `json:"endpoint_url,omitempty"`
+	EndpointDeleted       bool     `json:"endpoint_deleted,omitempty"`
+
+	// Secrets, sealed with the deployment id as associated data.
+	RunPodKey      Sealed `json:"runpod_key"`
+	HFToken        Sealed `json:"hf_token,omitempty"`
+	CallbackSecret Sealed `json:"callback_secret"`
+
+	Webhook Webhook `json:"webhook"`
+
+	IdempotencyKey string    `json:"idempotency_key,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+	ReadyAt        time.Time `json:"ready_at,omitzero"`
+	DeletedAt      time.Time `json:"deleted_at,omitzero"`
+	// Version increases by one on every write; stores use it for compare-and-set.
+	Version int64 `json:"version"`
+}
+
+// Clone returns a deep copy.
+func (d *Deployment) Clone() *Deployment {
+	c := *d
+	c.Logs = append([]LogEntry(nil), d.Logs...)
+	c.GPUPools = append([]string(nil), d.GPUPools...)
+	c.RunPodKey = append(Sealed(nil), d.RunPodKey...)
+	c.HFToken = append(Sealed(nil), d.HFToken...)
+	c.CallbackSecret = append(Sealed(nil), d.CallbackSecret...)
+	return &c
+}
+
+// Log appends a log line.
+func (d *Deployment) Log(now time.Time, level Level, format string, args ...any) {
+	d.Logs = append(d.Logs, LogEntry{Timestamp: now.UTC(), Level: level, Message: fmt.Sprintf(format, args...)})
+	if n := len(d.Logs); n > MaxLogs {
+		d.Logs = append(d.Logs[:1], d.Logs[n-MaxLogs+1:]...)
+	}
+}
+
+// Transition moves the deployment to next, or returns a *TransitionError and
+// changes nothing when the move is not allowed.
+func (d *Deployment) Transition(now time.Time, next Status) error {
+	if !d.Status.CanTransition(next) {
+		return &TransitionError{From: d.Status, To: next}
+	}
+	d.Status = next
+	d.StatusChangedAt = now.UTC()
+	switch next {
+	case StatusReady:
+		d.ReadyAt = now.UTC()
+	case StatusDeleted:
+		d.DeletedAt = now.UTC()
+	}
+	return nil
+}
+
+// Fail moves a provisioning deployment to failed with a message for the user.
+func (d *Deployment) Fail(now time.Time, msg string) error {
+	if err := d.Transition(now, StatusFailed); err != nil {
+		return err
+	}
+	d.Error = msg
+	d.Log(now, LevelError, "Deployment failed: %s", msg)
+	return nil
+}
+
+var idPattern = regexp.MustCompile(`^dep_[0-9]{4}_[0-9a-f]{8}$`)
+
+// NewID returns a fresh random id, dep_<year>_<8 hex>. Ids are random, so a
+// store must create them only if absent and the caller retry on collision.
+func NewID(now time.Time) string {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("deployment: crypto/rand: %v", err)) // never fails on supported platforms
+	}
+	return fmt.Sprintf("dep_%04d_%s", now.UTC().Year(), hex.EncodeToString(b[:]))
+}
+
+// ValidID reports whether id has the shape of a deployment id.
+func ValidID(id string) bool { return idPattern.MatchString(id) }
