@@ -75,3 +75,24 @@ func (c Change) StatusChanged() bool {
 
 // ChangeFunc receives changes from a change feed.
 type ChangeFunc func(ctx context.Context, c Change)
+
+// Idempotency records that an owner's Idempotency-Key was used for a request.
+type Idempotency struct {
+	Owner        string    `json:"owner"`
+	Key          string    `json:"key"`
+	RequestHash  string    `json:"request_hash"`  // hash of the request body
+	DeploymentID string    `json:"deployment_id"` // chosen before the deployment is created
+	CreatedAt    time.Time `json:"created_at"`
+	ExpiresAt    time.Time `json:"expires_at"` // 24 h after CreatedAt
+}
+
+// IdempotencyStore keeps Idempotency-Key claims. Implemented by both stores.
+type IdempotencyStore interface {
+	// ClaimIdempotency stores rec if (rec.Owner, rec.Key) has no unexpired
+	// claim and returns (nil, nil); otherwise it stores nothing and returns
+	// the existing claim. Expired claims are replaced.
+	ClaimIdempotency(ctx context.Context, rec Idempotency) (*Idempotency, error)
+	// ReleaseIdempotency deletes the claim (owner, key), e.g. when the
+	// request that claimed it failed before creating anything.
+	ReleaseIdempotency(ctx context.Context, owner, key string) error
+}
