@@ -53,6 +53,14 @@ type Webhook struct {
 	GaveUp         bool      `json:"gave_up,omitempty"`
 }
 
+// Watch is what polling has seen of the endpoint's workers.
+type Watch struct {
+	Polls          int       `json:"polls"`
+	UnhealthyPolls int       `json:"unhealthy_polls"` // consecutive polls with unhealthy workers
+	ThrottledSince time.Time `json:"throttled_since,omitzero"`
+	LastSeen       string    `json:"last_seen,omitempty"` // summary of the last poll, e.g. "1 initializing"
+}
+
 // Deployment is the record of one model deployment. Secrets are held only
 // sealed (see Sealed); the record is safe to store as it is.
 type Deployment struct {
@@ -74,6 +82,7 @@ type Deployment struct {
 	ModelID               string   `json:"model_id"` // resolved, canonical Hugging Face id
 	Revision              string   `json:"revision,omitempty"`
 	PipelineTag           string   `json:"pipeline_tag,omitempty"`
+	Family                string   `json:"family,omitempty"`
 	ModelVRAMGB           int      `json:"model_vram_gb,omitempty"`
 	DownloadBytes         int64    `json:"download_bytes,omitempty"`
 	EstimatedReadySeconds int      `json:"estimated_ready_seconds"`
@@ -83,6 +92,11 @@ type Deployment struct {
 	RunPodEndpointID      string   `json:"runpod_endpoint_id,omitempty"`
 	EndpointURL           string   `json:"endpoint_url,omitempty"`
 	EndpointDeleted       bool     `json:"endpoint_deleted,omitempty"`
+	// EndpointLease is held by the create_endpoint run that may be creating
+	// the RunPod endpoint right now; other runs wait until it expires.
+	EndpointLease time.Time `json:"endpoint_lease,omitzero"`
+	// Watch is what the watch step has seen of the endpoint's workers.
+	Watch Watch `json:"watch"`
 
 	// Secrets, sealed with the deployment id as associated data.
 	RunPodKey      Sealed `json:"runpod_key"`
