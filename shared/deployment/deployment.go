@@ -50,11 +50,13 @@ type Webhook struct {
 	LastError      string    `json:"last_error,omitempty"`
 	LastAttemptAt  time.Time `json:"last_attempt_at,omitzero"`
 	DeliveredAt    time.Time `json:"delivered_at,omitzero"`
+	NextAttemptAt  time.Time `json:"next_attempt_at,omitzero"`
 	GaveUp         bool      `json:"gave_up,omitempty"`
 }
 
 // Watch is what polling has seen of the endpoint's workers.
 type Watch struct {
+	StartedAt      time.Time `json:"started_at,omitzero"` // when the endpoint was recorded
 	Polls          int       `json:"polls"`
 	UnhealthyPolls int       `json:"unhealthy_polls"` // consecutive polls with unhealthy workers
 	ThrottledSince time.Time `json:"throttled_since,omitzero"`
@@ -97,6 +99,12 @@ type Deployment struct {
 	EndpointLease time.Time `json:"endpoint_lease,omitzero"`
 	// Watch is what the watch step has seen of the endpoint's workers.
 	Watch Watch `json:"watch"`
+	// Retries counts transient failures of the current step (reset when the
+	// status changes).
+	Retries int `json:"retries,omitempty"`
+	// Scaled is set once the endpoint was scaled to the user's settings
+	// after ready.
+	Scaled bool `json:"scaled,omitempty"`
 
 	// Secrets, sealed with the deployment id as associated data.
 	RunPodKey      Sealed `json:"runpod_key"`
@@ -141,6 +149,7 @@ func (d *Deployment) Transition(now time.Time, next Status) error {
 	}
 	d.Status = next
 	d.StatusChangedAt = now.UTC()
+	d.Retries = 0
 	switch next {
 	case StatusReady:
 		d.ReadyAt = now.UTC()

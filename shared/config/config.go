@@ -1,0 +1,235 @@
+// Package config reads the service's configuration from the environment.
+// Every variable the service reads is named here (Vars), so the terraform
+// consistency test can check that deployment sets exactly these.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Backend selects the runtime.
+type Backend string
+
+// Backends.
+const (
+	// BackendEmbedded: bbolt file, in-process queue and change feed.
+	BackendEmbedded Backend = "embedded"
+	// BackendGCP: Firestore, Cloud Tasks, Eventarc (or their local emulators).
+	BackendGCP Backend = "gcp"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	Backend Backend
+	Host    string
+	Port    int
+	DataDir string
+
+	APIKeys      string // plain keys, comma-separated (local runs)
+	APIKeyHashes string // owner:sha256hex, comma-separated
+	// DefaultKeyUsed is set when neither APIKeys nor APIKeyHashes was given
+	// and the seed's test key is accepted.
+	DefaultKeyUsed bool
+
+	RateLimitPerMinute int
+
+	Simulate            bool
+	WebhookAllowPrivate bool
+	WebhookSigningKey   string // master key the per-owner signing secrets derive from
+
+	RunPodAPIURL string
+	HFAPIURL     string
+
+	// PublicBaseURL is where clients and inference containers reach the
+	// API (the internal callback is PublicBaseURL + /internal/...).
+	PublicBaseURL string
+
+	Images Images
+
+	// Google Cloud.
+	ProjectID           string
+	Location            string
+	TasksQueue          string // queue id
+	ProvisionTaskURL    string
+	TasksServiceAccount string
+	KMSKeyURI           string
+
+	// Timing of the provisioning chain.
+	PollInterval     time.Duration
+	CapacityDeadline time.Duration // workers throttled this long: no capacity
+	ReadyDeadline    time.Duration // endpoint created this long ago and not ready: fail
+
+	LogLevel string
+}
+
+// Images are the inference images per model family.
+type Images struct {
+	TextGeneration string
+	Diffusion      string
+	Default        string
+}
+
+// DefaultAPIKey is the seed's test key, accepted when no key is configured.
+const DefaultAPIKey = "test-api-key-12345"
+
+// Var describes one environment variable.
+type Var struct {
+	Name, Default, Help string
+	// Cloud marks variables a Cloud Run deployment sets.
+	Cloud bool
+}
+
+// Vars lists every variable Load reads.
+var Vars = []Var{
+	{"BACKEND", "embedded", "embedded (bbolt + in-process queue) or gcp (Firestore + Cloud Tasks)", true},
+	{"HOST", "127.0.0.1", "address the local server listens on", false},
+	{"PORT", "8080", "port the server listens on", false},
+	{"DATA_DIR", ".data", "embedded runtime: where the bbolt file and the local keyset live", false},
+	{"API_KEYS", "", "plain API keys, comma-separated, one owner each (local runs)", false},
+	{"API_KEY_HASHES", "", "owner:sha256hex entries, comma-separated (scripts/mintkey prints them)", true},
+	{"RATE_LIMIT_PER_MINUTE", "100", "requests a minute per API key", true},
+	{"SIMULATE", "", "1: use the built-in RunPod and Hugging Face simulators (no network)", false},
+	{"WEBHOOK_ALLOW_PRIVATE", "", "1: allow webhooks to loopback and private addresses, and plain http", false},
+	{"WEBHOOK_SIGNING_KEY", "", "master key for the per-owner webhook signing secrets (embedded: generated under DATA_DIR when empty)", true},
+	{"RUNPOD_API_URL", "https://rest.runpod.io/v2", "RunPod REST v2 base URL", false},
+	{"HF_API_URL", "https://huggingface.co", "Hugging Face Hub base URL", false},
+	{"PUBLIC_BASE_URL", "", "base URL that clients and inference containers use (default http://HOST:PORT)", true},
+	{"IMAGE_TEXT_GENERATION", "runpod/worker-v1-vllm:v2.7.0stable-cuda12.1.0", "inference image for text-generation models", false},
+	{"IMAGE_DIFFUSION", "", "inference image for diffusers models", false},
+	{"IMAGE_DEFAULT", "", "inference image for every other family", false},
+	{"GCP_PROJECT_ID", "", "Google Cloud project (GOOGLE_CLOUD_PROJECT is accepted too)", true},
+	{"GCP_LOCATION", "europe-west1", "region of the Cloud Tasks queue", true},
+	{"TASKS_QUEUE", "provision", "Cloud Tasks queue id", true},
+	{"PROVISION_TASK_URL", "", "URL of the ProvisionTask function (Cloud Tasks target)", true},
+	{"TASKS_SERVICE_ACCOUNT", "", "service account whose OIDC token Cloud Tasks attaches", true},
+	{"KMS_KEY_URI", "", "gcp-kms://... key for envelope encryption of user secrets", true},
+	{"POLL_INTERVAL", "10s", "how often the watch step polls RunPod workers", false},
+	{"CAPACITY_DEADLINE", "15m", "fail when no worker got a GPU for this long", false},
+	{"READY_DEADLINE", "45m", "fail when the model is not loaded this long after the endpoint exists", false},
+	{"LOG_LEVEL", "info", "debug, info, warn or error", false},
+}
+
+// Load reads the configuration from getenv (os.Getenv when nil).
+func Load(getenv func(string) string) (*Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	get := func(name string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		for _, v := range Vars {
+			if v.Name == name {
+				return v.Default
+			}
+		}
+		return ""
+	}
+	var errs []error
+	c := &Config{
+		Backend:             Backend(get("BACKEND")),
+		Host:                get("HOST"),
+		DataDir:             get("DATA_DIR"),
+		APIKeys:             get("API_KEYS"),
+		APIKeyHashes:        get("API_KEY_HASHES"),
+		Simulate:            truthy(get("SIMULATE")),
+		WebhookAllowPrivate: truthy(get("WEBHOOK_ALLOW_PRIVATE")),
+		WebhookSigningKey:   get("WEBHOOK_SIGNING_KEY"),
+		RunPodAPIURL:        strings.TrimRight(get("RUNPOD_API_URL"), "/"),
+		HFAPIURL:            strings.TrimRight(get("HF_API_URL"), "/"),
+		PublicBaseURL:       strings.TrimRight(get("PUBLIC_BASE_URL"), "/"),
+		Images: Images{
+			TextGeneration: get("IMAGE_TEXT_GENERATION"),
+			Diffusion:      get("IMAGE_DIFFUSION"),
+			Default:        get("IMAGE_DEFAULT"),
+		},
+		ProjectID:           get("GCP_PROJECT_ID"),
+		Location:            get("GCP_LOCATION"),
+		TasksQueue:          get("TASKS_QUEUE"),
+		ProvisionTaskURL:    get("PROVISION_TASK_URL"),
+		TasksServiceAccount: get("TASKS_SERVICE_ACCOUNT"),
+		KMSKeyURI:           get("KMS_KEY_URI"),
+		LogLevel:            get("LOG_LEVEL"),
+	}
+	if c.ProjectID == "" {
+		c.ProjectID = strings.TrimSpace(getenv("GOOGLE_CLOUD_PROJECT"))
+	}
+	switch c.Backend {
+	case BackendEmbedded, BackendGCP:
+	default:
+		errs = append(errs, fmt.Errorf("BACKEND=%q: want embedded or gcp", c.Backend))
+	}
+	var err error
+	if c.Port, err = strconv.Atoi(get("PORT")); err != nil || c.Port < 0 || c.Port > 65535 {
+		errs = append(errs, fmt.Errorf("PORT=%q: want a port number", get("PORT")))
+	}
+	if c.RateLimitPerMinute, err = strconv.Atoi(get("RATE_LIMIT_PER_MINUTE")); err != nil || c.RateLimitPerMinute < 1 {
+		errs = append(errs, fmt.Errorf("RATE_LIMIT_PER_MINUTE=%q: want a positive integer", get("RATE_LIMIT_PER_MINUTE")))
+	}
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+	}{{"POLL_INTERVAL", &c.PollInterval}, {"CAPACITY_DEADLINE", &c.CapacityDeadline}, {"READY_DEADLINE", &c.ReadyDeadline}} {
+		v, err := time.ParseDuration(get(d.name))
+		if err != nil || v <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a positive duration such as 10s", d.name, get(d.name)))
+		}
+		*d.dst = v
+	}
+	for _, u := range []struct{ name, v string }{{"RUNPOD_API_URL", c.RunPodAPIURL}, {"HF_API_URL", c.HFAPIURL}, {"PUBLIC_BASE_URL", c.PublicBaseURL}, {"PROVISION_TASK_URL", c.ProvisionTaskURL}} {
+		if u.v == "" {
+			continue
+		}
+		if p, err := url.Parse(u.v); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			errs = append(errs, fmt.Errorf("%s=%q: want an absolute http(s) URL", u.name, u.v))
+		}
+	}
+	if c.PublicBaseURL == "" {
+		c.PublicBaseURL = "http://" + hostPort(c.Host, c.Port)
+	}
+	if c.APIKeys == "" && c.APIKeyHashes == "" {
+		c.APIKeys = DefaultAPIKey
+		c.DefaultKeyUsed = true
+	}
+	if c.Backend == BackendGCP {
+		if c.ProjectID == "" {
+			errs = append(errs, errors.New("BACKEND=gcp needs GCP_PROJECT_ID (or GOOGLE_CLOUD_PROJECT)"))
+		}
+		if c.ProvisionTaskURL == "" {
+			errs = append(errs, errors.New("BACKEND=gcp needs PROVISION_TASK_URL"))
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("config: %w", errors.Join(errs...))
+	}
+	return c, nil
+}
+
+// Addr is HOST:PORT.
+func (c *Config) Addr() string { return hostPort(c.Host, c.Port) }
+
+func hostPort(host string, port int) string {
+	if strings.Contains(host, ":") {
+		return "[" + host + "]:" + strconv.Itoa(port)
+	}
+	return host + ":" + strconv.Itoa(port)
+}
+
+func truthy(s string) bool {
+	switch strings.ToLower(s) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,93 @@
+package deployment
+
+import "time"
+
+// Public is the deployment as its owner sees it (GET, list, webhook payloads):
+// no secrets, no internal bookkeeping. Nullable fields are pointers.
+type Public struct {
+	DeploymentID          string        `json:"deployment_id"`
+	Status                Status        `json:"status"`
+	ModelID               string        `json:"model_id"`
+	RequestedModel        string        `json:"requested_model"`
+	Provider              *string       `json:"provider"`
+	GPUTier               *string       `json:"gpu_tier"`
+	RunPodEndpointID      *string       `json:"runpod_endpoint_id"`
+	EndpointURL           *string       `json:"endpoint_url"`
+	GPUAllocated          *string       `json:"gpu_allocated"`
+	ModelVRAMGB           *int          `json:"model_vram_gb"`
+	EstimatedReadySeconds int           `json:"estimated_ready_seconds"`
+	WebhookURL            string        `json:"webhook_url"`
+	Webhook               PublicWebhook `json:"webhook"`
+	Scaling               Scaling       `json:"scaling"`
+	Logs                  []LogEntry    `json:"logs,omitempty"`
+	Error                 *string       `json:"error"`
+	CreatedAt             time.Time     `json:"created_at"`
+	UpdatedAt             time.Time     `json:"updated_at"`
+	ReadyAt               *time.Time    `json:"ready_at"`
+}
+
+// PublicWebhook is the delivery state shown to the owner.
+type PublicWebhook struct {
+	Delivered      bool       `json:"delivered"`
+	Attempts       int        `json:"attempts"`
+	LastStatusCode *int       `json:"last_status_code"`
+	LastError      *string    `json:"last_error"`
+	LastAttemptAt  *time.Time `json:"last_attempt_at"`
+	DeliveredAt    *time.Time `json:"delivered_at"`
+}
+
+// Public returns the owner's view; logs only when withLogs.
+func (d *Deployment) Public(withLogs bool) Public {
+	p := Public{
+		DeploymentID:          d.ID,
+		Status:                d.Status,
+		ModelID:               d.ModelID,
+		RequestedModel:        d.RequestedModel,
+		Provider:              str(d.Provider),
+		GPUTier:               str(d.GPUTier),
+		RunPodEndpointID:      str(d.RunPodEndpointID),
+		EndpointURL:           str(d.EndpointURL),
+		GPUAllocated:          str(d.GPUAllocated),
+		EstimatedReadySeconds: d.EstimatedReadySeconds,
+		WebhookURL:            d.Webhook.URL,
+		Webhook: PublicWebhook{
+			Delivered:     d.Webhook.Delivered,
+			Attempts:      d.Webhook.Attempts,
+			LastError:     str(d.Webhook.LastError),
+			LastAttemptAt: tm(d.Webhook.LastAttemptAt),
+			DeliveredAt:   tm(d.Webhook.DeliveredAt),
+		},
+		Scaling:   d.Scaling,
+		Error:     str(d.Error),
+		CreatedAt: d.CreatedAt.UTC(),
+		UpdatedAt: d.UpdatedAt.UTC(),
+		ReadyAt:   tm(d.ReadyAt),
+	}
+	if d.ModelVRAMGB > 0 {
+		v := d.ModelVRAMGB
+		p.ModelVRAMGB = &v
+	}
+	if d.Webhook.LastStatusCode != 0 {
+		c := d.Webhook.LastStatusCode
+		p.Webhook.LastStatusCode = &c
+	}
+	if withLogs {
+		p.Logs = append([]LogEntry{}, d.Logs...)
+	}
+	return p
+}
+
+func str(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func tm(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}

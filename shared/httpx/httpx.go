@@ -1,0 +1,244 @@
+// Package httpx holds the HTTP plumbing every function shares: the
+// contract's error shape, strict JSON decoding with a size limit, request ids.
+package httpx
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MaxBody is the largest request body accepted (SPEC: 64 KiB).
+const MaxBody = 64 << 10
+
+// Error is an API error in the contract's shape:
+// {"error": Name, "message": Message, "details": {...}}.
+type Error struct {
+	Status  int            `json:"-"`
+	Name    string         `json:"error"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"details"`
+	// RetryAfter, when set, is sent as the Retry-After header.
+	RetryAfter time.Duration `json:"-"`
+}
+
+func (e *Error) Error() string { return e.Name + ": " + e.Message }
+
+// Error constructors for the contract's errors.
+func BadRequest(msg string) *Error {
+	return &Error{Status: http.StatusBadRequest, Name: "BadRequestError", Message: msg, Details: map[string]any{}}
+}
+
+// Unauthorized is the 401 of the contract.
+func Unauthorized() *Error {
+	return &Error{Status: http.StatusUnauthorized, Name: "UnauthorizedError", Message: "Missing or invalid API key", Details: map[string]any{}}
+}
+
+// NotFound is the contract's 404 for a deployment.
+func NotFound(id string) *Error {
+	return &Error{Status: http.StatusNotFound, Name: "DeploymentNotFoundError", Message: "Deployment not found: " + id,
+		Details: map[string]any{"deployment_id": id}}
+}
+
+// RouteNotFound is a 404 for a path nothing serves.
+func RouteNotFound(path string) *Error {
+	return &Error{Status: http.StatusNotFound, Name: "NotFoundError", Message: "No such endpoint: " + path, Details: map[string]any{"path": path}}
+}
+
+// MethodNotAllowed is a 405 listing the allowed methods.
+func MethodNotAllowed(allowed ...string) *Error {
+	return &Error{Status: http.StatusMethodNotAllowed, Name: "MethodNotAllowedError", Message: "Method not allowed; use " + strings.Join(allowed, ", "),
+		Details: map[string]any{"allowed": allowed}}
+}
+
+// Conflict is a 409.
+func Conflict(msg string, details map[string]any) *Error {
+	if details == nil {
+		details = map[string]any{}
+	}
+	return &Error{Status: http.StatusConflict, Name: "ConflictError", Message: msg, Details: details}
+}
+
+// TooLarge is the 413 for a body over MaxBody.
+func TooLarge() *Error {
+	return &Error{Status: http.StatusRequestEntityTooLarge, Name: "PayloadTooLargeError",
+		Message: fmt.Sprintf("Request body exceeds %d bytes", MaxBody), Details: map[string]any{"limit_bytes": MaxBody}}
+}
+
+// RateLimited is the 429 with its Retry-After.
+func RateLimited(limit int, retryAfter time.Duration) *Error {
+	return &Error{Status: http.StatusTooManyRequests, Name: "RateLimitError",
+		Message:    fmt.Sprintf("Rate limit of %d requests per minute exceeded", limit),
+		Details:    map[string]any{"limit": limit, "retry_after_seconds": retryAfterSeconds(retryAfter)},
+		RetryAfter: retryAfter}
+}
+
+// Internal is the 500: no internals, only the request id.
+func Internal(requestID string) *Error {
+	return &Error{Status: http.StatusInternalServerError, Name: "InternalError",
+		Message: "Internal error; quote the request id when reporting it", Details: map[string]any{"request_id": requestID}}
+}
+
+// FieldErrors collects validation failures, field name to reason.
+type FieldErrors map[string]string
+
+// Add records a failure for field (the first reason for a field wins).
+func (f FieldErrors) Add(field, reason string) {
+	if _, ok := f[field]; !ok {
+		f[field] = reason
+	}
+}
+
+// Err returns the 422 for the collected failures, or nil if there are none.
+func (f FieldErrors) Err() *Error {
+	if len(f) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(f))
+	details := make(map[string]any, len(f))
+	for k, v := range f {
+		names = append(names, k)
+		details[k] = v
+	}
+	slices.Sort(names)
+	msg := "Invalid request: " + names[0] + ": " + f[names[0]]
+	if len(names) > 1 {
+		msg = fmt.Sprintf("Invalid request: %d fields are invalid (%s)", len(names), strings.Join(names, ", "))
+	}
+	return &Error{Status: http.StatusUnprocessableEntity, Name: "ValidationError", Message: msg, Details: details}
+}
+
+func retryAfterSeconds(d time.Duration) int {
+	s := int((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return s
+}
+
+// WriteJSON writes v with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"error":"InternalError","message":"encoding failed","details":{}}`, http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// WriteError writes e in the contract's shape.
+func WriteError(w http.ResponseWriter, e *Error) {
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(e.RetryAfter)))
+	}
+	if e.Details == nil {
+		e.Details = map[string]any{}
+	}
+	WriteJSON(w, e.Status, e)
+}
+
+// DecodeObject reads a JSON object body of at most MaxBody bytes into a map
+// of raw fields, so the caller can report unknown fields and wrong types by
+// name. It returns a 400 for invalid JSON or a non-object, a 413 for a body
+// over the limit.
+func DecodeObject(r *http.Request) (map[string]json.RawMessage, *Error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	if err != nil {
+		return nil, BadRequest("Could not read the request body")
+	}
+	if len(body) > MaxBody {
+		return nil, TooLarge()
+	}
+	return ParseObject(body)
+}
+
+// ParseObject parses body as one JSON object (see DecodeObject).
+func ParseObject(body []byte) (map[string]json.RawMessage, *Error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return nil, BadRequest("Request body is empty; expected a JSON object")
+	}
+	if trimmed[0] != '{' {
+		if !json.Valid(trimmed) {
+			return nil, BadRequest("Request body is not valid JSON")
+		}
+		return nil, BadRequest("Request body must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	var m map[string]json.RawMessage
+	if err := dec.Decode(&m); err != nil {
+		return nil, BadRequest("Request body is not valid JSON")
+	}
+	if dec.More() {
+		return nil, BadRequest("Request body holds more than one JSON value")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, BadRequest("Request body holds more than one JSON value")
+	}
+	if dupe := duplicateKey(trimmed); dupe != "" {
+		return nil, BadRequest("Request body repeats the field " + strconv.Quote(dupe))
+	}
+	return m, nil
+}
+
+// duplicateKey returns a top-level key that appears twice, or "".
+func duplicateKey(obj []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if _, err := dec.Token(); err != nil { // {
+		return ""
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		k, _ := tok.(string)
+		if seen[k] {
+			return k
+		}
+		seen[k] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+	}
+	return ""
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = 0
+
+// NewRequestID returns a random request id.
+func NewRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+// WithRequestID stores id in ctx.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey, id)
+}
+
+// RequestID returns the request id in ctx, or "".
+func RequestID(ctx context.Context) string {
+	s, _ := ctx.Value(requestIDKey).(string)
+	return s
+}
