@@ -1,0 +1,47 @@
+package logging
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/visgate/deployment-orchestrator/shared/secret"
+)
+
+func TestCloudLoggingShape(t *testing.T) {
+	var buf bytes.Buffer
+	log := New(&buf, "info", "visgate")
+	ctx := WithRequest(context.Background(), "req_1", "105445aa7843bc8bf206b12000100000/1;o=1")
+	log.WarnContext(ctx, "webhook failed", "key", secret.New("rpa_live_abc"))
+	log.DebugContext(ctx, "not at info")
+	var got map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatalf("not one JSON line: %q", buf.String())
+	}
+	delete(got, "time")
+	want := map[string]any{
+		"severity":                     "WARNING",
+		"message":                      "webhook failed",
+		"key":                          secret.Redacted,
+		"request_id":                   "req_1",
+		"logging.googleapis.com/trace": "projects/visgate/traces/105445aa7843bc8bf206b12000100000",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("log line (-want +got):\n%s", diff)
+	}
+}
+
+func TestTraceID(t *testing.T) {
+	for in, want := range map[string]string{
+		"":          "",
+		"abc/1;o=1": "abc",
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01": "4bf92f3577b34da6a3ce929d0e0e4736",
+		"not hex/1": "",
+	} {
+		if got := traceID(in); got != want {
+			t.Errorf("traceID(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
