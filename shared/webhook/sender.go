@@ -324,8 +324,21 @@ func (d *dialer) DialContext(ctx context.Context, network, address string) (net.
 			break
 		}
 	}
-	return nil, errors.Join(errs...)
+	return nil, dialErrors(errs)
 }
+
+// dialErrors joins the errors of each address tried on one line.
+type dialErrors []error
+
+func (e dialErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e dialErrors) Unwrap() []error { return e }
 
 func boolRank(b bool) int {
 	if b {
