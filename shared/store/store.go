@@ -18,6 +18,8 @@ var (
 	// ErrNoChange may be returned by an UpdateFunc to abort an update
 	// without writing; Update then returns the current record and ErrNoChange.
 	ErrNoChange = errors.New("store: no change")
+	// ErrBadCursor is returned by List for a cursor it did not make.
+	ErrBadCursor = errors.New("store: invalid cursor")
 )
 
 // UpdateFunc mutates d in place. Returning an error aborts the update and
