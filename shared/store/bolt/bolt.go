@@ -1,0 +1,401 @@
+// Package bolt is the embedded store: deployments and idempotency claims in
+// one bbolt file, records as JSON, with an in-process change feed standing in
+// for the Firestore trigger.
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/visgate/deployment-orchestrator/shared/deployment"
+	"github.com/visgate/deployment-orchestrator/shared/store"
+)
+
+var (
+	bucketDeployments = []byte("deployments")
+	// bucketByCreated indexes deployments by (CreatedAt, ID); see indexKey.
+	bucketByCreated  = []byte("deployments_by_created")
+	bucketIdempotent = []byte("idempotency")
+)
+
+// defaultLimit is the page size of a List without a Limit.
+const defaultLimit = 100
+
+// Store is a store.Store and store.IdempotencyStore over a bbolt file.
+type Store struct {
+	db    *bbolt.DB
+	feed  *feed
+	drain time.Duration
+
+	// mu orders Create and Update commits with their publication to the
+	// feed, so subscribers see changes in commit order. bbolt admits one
+	// writer at a time anyway.
+	mu        sync.Mutex
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var (
+	_ store.Store            = (*Store)(nil)
+	_ store.IdempotencyStore = (*Store)(nil)
+)
+
+// Option configures Open.
+type Option func(*config)
+
+type config struct {
+	lockTimeout  time.Duration
+	drainTimeout time.Duration
+	logger       *slog.Logger
+}
+
+// WithLockTimeout bounds the wait for the file lock another process holds
+// (default 1 s); Open then fails instead of waiting forever.
+func WithLockTimeout(d time.Duration) Option { return func(c *config) { c.lockTimeout = d } }
+
+// WithDrainTimeout bounds how long Close waits for change subscribers to
+// take what is queued (default 5 s); then their context is cancelled.
+func WithDrainTimeout(d time.Duration) Option { return func(c *config) { c.drainTimeout = d } }
+
+// WithLogger sets where the change feed reports trouble (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// Open opens (creating it and its directory if needed) the store at path.
+func Open(path string, opts ...Option) (*Store, error) {
+	cfg := config{lockTimeout: time.Second, drainTimeout: 5 * time.Second, logger: slog.Default()}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("bolt: creating the directory of %s: %w", path, err)
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: cfg.lockTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: opening %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range [][]byte{bucketDeployments, bucketByCreated, bucketIdempotent} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("creating bucket %s: %w", name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("bolt: initialising %s: %w", path, err), db.Close())
+	}
+	return &Store{db: db, feed: newFeed(cfg.logger), drain: cfg.drainTimeout}, nil
+}
+
+// Subscribe registers fn to receive every change committed from now on by
+// Create and Update, as deep copies, in commit order, asynchronously: fn runs
+// on a goroutine of its own and never holds up a writer (changes queue for
+// it, unbounded, so fn should hand long work elsewhere). Close delivers what
+// is queued, waiting up to the drain timeout, then cancels fn's context.
+func (s *Store) Subscribe(fn store.ChangeFunc) { s.feed.subscribe(fn) }
+
+// Create stores d if its id is free and sets d.Version to 1.
+func (s *Store) Create(ctx context.Context, d *deployment.Deployment) error {
+	if d.ID == "" {
+		return fmt.Errorf("bolt: create: empty deployment id")
+	}
+	rec := *d
+	rec.Version = 1
+	raw, err := json.Marshal(&rec)
+	if err != nil {
+		return fmt.Errorf("bolt: create %s: encoding: %w", d.ID, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketDeployments)
+		if b.Get([]byte(d.ID)) != nil {
+			return store.ErrExists
+		}
+		if err := b.Put([]byte(d.ID), raw); err != nil {
+			return err
+		}
+		return putIndex(tx, &rec)
+	})
+	if err != nil {
+		return fmt.Errorf("bolt: create %s: %w", d.ID, err)
+	}
+	d.Version = 1
+	s.feed.publish(change{new: raw})
+	return nil
+}
+
+// Get returns the deployment with id, or store.ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (*deployment.Deployment, error) {
+	var d *deployment.Deployment
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		raw := tx.Bucket(bucketDeployments).Get([]byte(id))
+		if raw == nil {
+			return store.ErrNotFound
+		}
+		var err error
+		d, err = decode(raw)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: get %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// fnError marks an error returned by an UpdateFunc, so that Update returns it
+// as it is.
+type fnError struct{ err error }
+
+func (e fnError) Error() string { return e.err.Error() }
+
+// Update applies fn to the deployment in one write transaction. fn runs once.
+func (s *Store) Update(ctx context.Context, id string, fn store.UpdateFunc) (*deployment.Deployment, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var (
+		cur, next *deployment.Deployment
+		oldRaw    []byte
+		newRaw    []byte
+	)
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketDeployments)
+		raw := b.Get([]byte(id))
+		if raw == nil {
+			return store.ErrNotFound
+		}
+		oldRaw = bytes.Clone(raw)
+		var err error
+		if cur, err = decode(raw); err != nil {
+			return err
+		}
+		if next, err = decode(raw); err != nil {
+			return err
+		}
+		if err := fn(next); err != nil {
+			return fnError{err}
+		}
+		if next.ID != id {
+			return fmt.Errorf("the update changed the id to %q", next.ID)
+		}
+		next.Version = cur.Version + 1
+		next.UpdatedAt = time.Now().UTC()
+		if newRaw, err = json.Marshal(next); err != nil {
+			return fmt.Errorf("encoding: %w", err)
+		}
+		if err := b.Put([]byte(id), newRaw); err != nil {
+			return err
+		}
+		if !cur.CreatedAt.Equal(next.CreatedAt) {
+			if err := tx.Bucket(bucketByCreated).Delete(indexKey(cur)); err != nil {
+				return err
+			}
+		}
+		return putIndex(tx, next)
+	})
+	if fe, ok := errors.AsType[fnError](err); ok {
+		if errors.Is(fe.err, store.ErrNoChange) {
+			return cur, fe.err
+		}
+		return nil, fe.err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bolt: update %s: %w", id, err)
+	}
+	s.feed.publish(change{old: oldRaw, new: newRaw})
+	return next, nil
+}
+
+// indexMeta is what the (CreatedAt, ID) index holds of a deployment: enough
+// to filter a List without decoding records it will not return.
+type indexMeta struct {
+	Owner           string            `json:"o"`
+	Status          deployment.Status `json:"s"`
+	StatusChangedAt time.Time         `json:"c"`
+}
+
+// indexKey sorts by CreatedAt, then ID: 8 bytes of Unix seconds with the sign
+// bit flipped (so negative seconds sort first), 4 bytes of nanoseconds, the id.
+func indexKey(d *deployment.Deployment) []byte {
+	k := make([]byte, 12, 12+len(d.ID))
+	binary.BigEndian.PutUint64(k, uint64(d.CreatedAt.Unix())^(1<<63))
+	binary.BigEndian.PutUint32(k[8:], uint32(d.CreatedAt.Nanosecond()))
+	return append(k, d.ID...)
+}
+
+func putIndex(tx *bbolt.Tx, d *deployment.Deployment) error {
+	meta, err := json.Marshal(indexMeta{Owner: d.Owner, Status: d.Status, StatusChangedAt: d.StatusChangedAt})
+	if err != nil {
+		return fmt.Errorf("encoding the index entry: %w", err)
+	}
+	return tx.Bucket(bucketByCreated).Put(indexKey(d), meta)
+}
+
+// List walks the (CreatedAt, ID) index from the newest. The cursor is the
+// index key of the last deployment returned.
+func (s *Store) List(ctx context.Context, q store.ListQuery) ([]*deployment.Deployment, string, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = defaultLimit
+	}
+	var after []byte
+	if q.Cursor != "" {
+		var err error
+		after, err = base64.RawURLEncoding.DecodeString(q.Cursor)
+		if err != nil || len(after) <= 12 {
+			return nil, "", fmt.Errorf("bolt: list: invalid cursor %q", q.Cursor)
+		}
+	}
+	var (
+		out  []*deployment.Deployment
+		next string
+	)
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		records := tx.Bucket(bucketDeployments)
+		c := tx.Bucket(bucketByCreated).Cursor()
+		var k, v []byte
+		switch {
+		case after == nil:
+			k, v = c.Last()
+		default:
+			if k, _ = c.Seek(after); k == nil {
+				k, v = c.Last()
+			} else {
+				k, v = c.Prev()
+			}
+		}
+		var last []byte
+		for ; k != nil; k, v = c.Prev() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var m indexMeta
+			if err := json.Unmarshal(v, &m); err != nil {
+				return fmt.Errorf("decoding index entry %x: %w", k, err)
+			}
+			if !matches(q, m) {
+				continue
+			}
+			if len(out) == limit {
+				next = base64.RawURLEncoding.EncodeToString(last)
+				return nil
+			}
+			raw := records.Get(k[12:])
+			if raw == nil {
+				return fmt.Errorf("index entry %x names a missing deployment", k)
+			}
+			d, err := decode(raw)
+			if err != nil {
+				return err
+			}
+			out = append(out, d)
+			last = bytes.Clone(k)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("bolt: list: %w", err)
+	}
+	return out, next, nil
+}
+
+func matches(q store.ListQuery, m indexMeta) bool {
+	return (q.Owner == "" || m.Owner == q.Owner) &&
+		(len(q.Statuses) == 0 || slices.Contains(q.Statuses, m.Status)) &&
+		(q.ChangedBefore.IsZero() || m.StatusChangedAt.Before(q.ChangedBefore))
+}
+
+// Ping reports whether the store is open.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.View(func(*bbolt.Tx) error { return nil }); err != nil {
+		return fmt.Errorf("bolt: ping: %w", err)
+	}
+	return nil
+}
+
+// Close delivers the changes queued for subscribers (see Subscribe) and
+// closes the file. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		// Under mu no write is between its commit and its publication:
+		// every committed change reaches the feed before it closes.
+		s.mu.Lock()
+		err := s.db.Close()
+		s.mu.Unlock()
+		s.feed.close(s.drain)
+		if err != nil {
+			s.closeErr = fmt.Errorf("bolt: close: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// idempotencyKey is the claim's key: hex sha256(owner + "\x00" + key), as in
+// the Firestore store.
+func idempotencyKey(owner, key string) []byte {
+	sum := sha256.Sum256([]byte(owner + "\x00" + key))
+	return []byte(hex.EncodeToString(sum[:]))
+}
+
+// ClaimIdempotency stores rec unless (rec.Owner, rec.Key) holds an unexpired
+// claim, which it returns instead.
+func (s *Store) ClaimIdempotency(ctx context.Context, rec store.Idempotency) (*store.Idempotency, error) {
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("bolt: claim idempotency key: encoding: %w", err)
+	}
+	var existing *store.Idempotency
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketIdempotent)
+		k := idempotencyKey(rec.Owner, rec.Key)
+		if v := b.Get(k); v != nil {
+			var cur store.Idempotency
+			if err := json.Unmarshal(v, &cur); err != nil {
+				return fmt.Errorf("decoding the stored claim: %w", err)
+			}
+			if cur.ExpiresAt.After(time.Now()) {
+				existing = &cur
+				return nil
+			}
+		}
+		return b.Put(k, raw)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: claim idempotency key: %w", err)
+	}
+	return existing, nil
+}
+
+// ReleaseIdempotency deletes the claim (owner, key), if any.
+func (s *Store) ReleaseIdempotency(ctx context.Context, owner, key string) error {
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketIdempotent).Delete(idempotencyKey(owner, key))
+	})
+	if err != nil {
+		return fmt.Errorf("bolt: release idempotency key: %w", err)
+	}
+	return nil
+}
+
+func decode(raw []byte) (*deployment.Deployment, error) {
+	d := new(deployment.Deployment)
+	if err := json.Unmarshal(raw, d); err != nil {
+		return nil, fmt.Errorf("decoding a stored deployment: %w", err)
+	}
+	return d, nil
+}
