@@ -29,6 +29,13 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/openapi"
 )
 
+func init() {
+	// The documentation pages are documented as text/html strings.
+	if openapi3filter.RegisteredBodyDecoder("text/html") == nil {
+		openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.PlainBodyDecoder)
+	}
+}
+
 // Validator validates against one loaded copy of the document. It is safe for
 // concurrent use.
 type Validator struct {
