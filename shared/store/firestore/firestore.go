@@ -1,0 +1,422 @@
+// Package firestore is the Google Cloud store: deployments in the collection
+// "deployments" (document id = deployment id) and idempotency claims in
+// "idempotency" (document id = hex sha256(owner + "\x00" + key)).
+//
+// Times are kept to the microsecond, Firestore's precision: Create and Update
+// round them, so the record a caller holds afterwards is what Get returns.
+// The composite indexes List needs are in INDEXES.md.
+package firestore
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"google.golang.org/api/iterator"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/visgate/deployment-orchestrator/shared/deployment"
+	"github.com/visgate/deployment-orchestrator/shared/store"
+)
+
+// Collection names.
+const (
+	DeploymentsCollection = "deployments"
+	IdempotencyCollection = "idempotency"
+)
+
+const (
+	defaultLimit = 100
+	// pingDocID names a document Ping reads; it need not exist.
+	pingDocID = "_ping"
+)
+
+// Store is a store.Store and store.IdempotencyStore over Firestore.
+type Store struct {
+	client      *firestore.Client
+	deployments *firestore.CollectionRef
+	idempotency *firestore.CollectionRef
+	pingTimeout time.Duration
+	maxAttempts int
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var (
+	_ store.Store            = (*Store)(nil)
+	_ store.IdempotencyStore = (*Store)(nil)
+)
+
+// Option configures New.
+type Option func(*config)
+
+type config struct {
+	database    string
+	clientOpts  []option.ClientOption
+	pingTimeout time.Duration
+	maxAttempts int
+}
+
+// WithDatabase selects a named database instead of "(default)".
+func WithDatabase(id string) Option { return func(c *config) { c.database = id } }
+
+// WithClientOptions passes options to the Firestore client (credentials,
+// endpoint). With FIRESTORE_EMULATOR_HOST set the client talks to the
+// emulator without any.
+func WithClientOptions(opts ...option.ClientOption) Option {
+	return func(c *config) { c.clientOpts = append(c.clientOpts, opts...) }
+}
+
+// WithPingTimeout bounds Ping (default 1 s), so that a readiness check
+// answers in time when Firestore is unreachable.
+func WithPingTimeout(d time.Duration) Option { return func(c *config) { c.pingTimeout = d } }
+
+// WithMaxAttempts sets how many times Update and ClaimIdempotency try their
+// transaction under contention (default 20).
+func WithMaxAttempts(n int) Option { return func(c *config) { c.maxAttempts = n } }
+
+// New returns a store over the Firestore of projectID. It makes no network
+// call: the client connects on first use.
+func New(ctx context.Context, projectID string, opts ...Option) (*Store, error) {
+	cfg := config{pingTimeout: time.Second, maxAttempts: 20}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if projectID == "" {
+		return nil, errors.New("firestore: empty project id")
+	}
+	var (
+		client *firestore.Client
+		err    error
+	)
+	if cfg.database == "" {
+		client, err = firestore.NewClient(ctx, projectID, cfg.clientOpts...)
+	} else {
+		client, err = firestore.NewClientWithDatabase(ctx, projectID, cfg.database, cfg.clientOpts...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("firestore: client for project %s: %w", projectID, err)
+	}
+	return &Store{
+		client:      client,
+		deployments: client.Collection(DeploymentsCollection),
+		idempotency: client.Collection(IdempotencyCollection),
+		pingTimeout: cfg.pingTimeout,
+		maxAttempts: cfg.maxAttempts,
+	}, nil
+}
+
+// validID reports whether id can name a document: not empty, no slash, not
+// "." or "..", not of the reserved form __x__, at most 1500 bytes.
+func validID(id string) bool {
+	return id != "" && id != "." && id != ".." && len(id) <= 1500 && !strings.Contains(id, "/") &&
+		!(strings.HasPrefix(id, "__") && strings.HasSuffix(id, "__"))
+}
+
+func isCode(err error, c codes.Code) bool { return status.Code(err) == c }
+
+// Create stores d if no document has its id, rounds d's times to the
+// microsecond and sets d.Version to 1.
+func (s *Store) Create(ctx context.Context, d *deployment.Deployment) error {
+	if !validID(d.ID) {
+		return fmt.Errorf("firestore: create: invalid deployment id %q", d.ID)
+	}
+	dd := toDoc(d)
+	dd.Version = 1
+	if _, err := s.deployments.Doc(d.ID).Create(ctx, dd); err != nil {
+		if isCode(err, codes.AlreadyExists) {
+			return fmt.Errorf("firestore: create %s: %w", d.ID, store.ErrExists)
+		}
+		return fmt.Errorf("firestore: create %s: %w", d.ID, err)
+	}
+	*d = *fromDoc(dd)
+	return nil
+}
+
+// Get returns the deployment with id, or store.ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (*deployment.Deployment, error) {
+	if !validID(id) {
+		return nil, fmt.Errorf("firestore: get %q: %w", id, store.ErrNotFound)
+	}
+	snap, err := s.deployments.Doc(id).Get(ctx)
+	if err != nil {
+		if isCode(err, codes.NotFound) {
+			return nil, fmt.Errorf("firestore: get %s: %w", id, store.ErrNotFound)
+		}
+		return nil, fmt.Errorf("firestore: get %s: %w", id, err)
+	}
+	d, err := decode(snap)
+	if err != nil {
+		return nil, fmt.Errorf("firestore: get %s: %w", id, err)
+	}
+	return d, nil
+}
+
+func decode(snap *firestore.DocumentSnapshot) (*deployment.Deployment, error) {
+	var dd doc
+	if err := snap.DataTo(&dd); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", snap.Ref.ID, err)
+	}
+	return fromDoc(&dd), nil
+}
+
+// Update reads, applies fn and writes in one transaction: Firestore aborts
+// a transaction whose read document changed before its commit, and the
+// client retries it (fn runs again on the fresh record), so no update is lost.
+func (s *Store) Update(ctx context.Context, id string, fn store.UpdateFunc) (*deployment.Deployment, error) {
+	if !validID(id) {
+		return nil, fmt.Errorf("firestore: update %q: %w", id, store.ErrNotFound)
+	}
+	ref := s.deployments.Doc(id)
+	var (
+		cur, next *deployment.Deployment
+		fnErr     error
+	)
+	err := s.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		cur, next, fnErr = nil, nil, nil
+		snap, err := tx.Get(ref)
+		if err != nil {
+			if isCode(err, codes.NotFound) {
+				return store.ErrNotFound
+			}
+			return err
+		}
+		var dd doc
+		if err := snap.DataTo(&dd); err != nil {
+			return fmt.Errorf("decoding: %w", err)
+		}
+		cur, next = fromDoc(&dd), fromDoc(&dd)
+		if err := fn(next); err != nil {
+			fnErr = err
+			return err
+		}
+		if next.ID != id {
+			return fmt.Errorf("the update changed the id to %q", next.ID)
+		}
+		next.Version = cur.Version + 1
+		next.UpdatedAt = time.Now()
+		nd := toDoc(next)
+		if err := tx.Set(ref, nd); err != nil {
+			return err
+		}
+		next = fromDoc(nd)
+		return nil
+	}, firestore.MaxAttempts(s.maxAttempts))
+	if fnErr != nil {
+		if errors.Is(fnErr, store.ErrNoChange) {
+			return cur, fnErr
+		}
+		return nil, fnErr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("firestore: update %s: %w", id, err)
+	}
+	return next, nil
+}
+
+// cursor is where a List stopped: the last returned deployment's sort key.
+type cursor struct {
+	CreatedAt time.Time `json:"c"`
+	ID        string    `json:"i"`
+}
+
+func (c cursor) encode() string {
+	b, _ := json.Marshal(c) // a time and a string always encode
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string) (cursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return cursor{}, fmt.Errorf("invalid cursor %q: %w", s, err)
+	}
+	var c cursor
+	if err := json.Unmarshal(b, &c); err != nil {
+		return cursor{}, fmt.Errorf("invalid cursor %q: %w", s, err)
+	}
+	if !validID(c.ID) {
+		return cursor{}, fmt.Errorf("invalid cursor %q: no document id", s)
+	}
+	return c, nil
+}
+
+// newestFirst orders by CreatedAt desc, then ID desc.
+func newestFirst(a, b *deployment.Deployment) int {
+	if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+		return c
+	}
+	return cmp.Compare(b.ID, a.ID)
+}
+
+// List queries deployments newest first.
+//
+// Without ChangedBefore the query orders by created_at desc, __name__ desc and
+// pages with StartAfter. With ChangedBefore (the reconciler's query: in a
+// set of statuses and unchanged since a time) Firestore cannot both filter
+// status_changed_at by range and order by created_at without a further
+// index on every combination, so the query filters by range and List sorts
+// the matches in memory, then pages with the same cursor: every page reads
+// every match. The matches are deployments stuck past a deadline: few.
+func (s *Store) List(ctx context.Context, q store.ListQuery) ([]*deployment.Deployment, string, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = defaultLimit
+	}
+	var after *cursor
+	if q.Cursor != "" {
+		c, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return nil, "", fmt.Errorf("firestore: list: %w", err)
+		}
+		after = &c
+	}
+
+	query := s.deployments.Query
+	if q.Owner != "" {
+		query = query.Where(fieldOwner, "==", q.Owner)
+	}
+	statuses := slices.Compact(slices.Sorted(slices.Values(q.Statuses)))
+	switch len(statuses) {
+	case 0:
+	case 1:
+		query = query.Where(fieldStatus, "==", string(statuses[0]))
+	default:
+		vals := make([]string, len(statuses))
+		for i, st := range statuses {
+			vals[i] = string(st)
+		}
+		query = query.Where(fieldStatus, "in", vals)
+	}
+
+	var (
+		out []*deployment.Deployment
+		err error
+	)
+	if q.ChangedBefore.IsZero() {
+		query = query.OrderBy(fieldCreatedAt, firestore.Desc).OrderBy(firestore.DocumentID, firestore.Desc)
+		if after != nil {
+			query = query.StartAfter(after.CreatedAt, after.ID)
+		}
+		out, err = s.all(ctx, query.Limit(limit+1))
+	} else {
+		query = query.Where(fieldStatusChangedAt, "<", q.ChangedBefore)
+		out, err = s.all(ctx, query)
+		slices.SortFunc(out, newestFirst)
+		if after != nil {
+			key := &deployment.Deployment{CreatedAt: after.CreatedAt, ID: after.ID}
+			i, _ := slices.BinarySearchFunc(out, key, newestFirst)
+			for i < len(out) && newestFirst(out[i], key) <= 0 {
+				i++
+			}
+			out = out[i:]
+		}
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("firestore: list: %w", err)
+	}
+	if len(out) <= limit {
+		return out, "", nil
+	}
+	out = out[:limit]
+	last := out[limit-1]
+	return out, cursor{CreatedAt: last.CreatedAt, ID: last.ID}.encode(), nil
+}
+
+func (s *Store) all(ctx context.Context, q firestore.Query) ([]*deployment.Deployment, error) {
+	it := q.Documents(ctx)
+	defer it.Stop()
+	var out []*deployment.Deployment
+	for {
+		snap, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		d, err := decode(snap)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+}
+
+// Ping reads a document that need not exist, within the ping timeout: an
+// answer, NotFound included, means Firestore is reachable.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.pingTimeout)
+	defer cancel()
+	_, err := s.deployments.Doc(pingDocID).Get(ctx)
+	if err == nil || isCode(err, codes.NotFound) {
+		return nil
+	}
+	return fmt.Errorf("firestore: ping: %w", err)
+}
+
+// Close closes the client. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		if err := s.client.Close(); err != nil {
+			s.closeErr = fmt.Errorf("firestore: close: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// IdempotencyDocID is the id of the document holding the claim (owner, key).
+func IdempotencyDocID(owner, key string) string {
+	sum := sha256.Sum256([]byte(owner + "\x00" + key))
+	return hex.EncodeToString(sum[:])
+}
+
+// ClaimIdempotency stores rec unless (rec.Owner, rec.Key) holds an unexpired
+// claim, which it returns instead; in one transaction.
+func (s *Store) ClaimIdempotency(ctx context.Context, rec store.Idempotency) (*store.Idempotency, error) {
+	ref := s.idempotency.Doc(IdempotencyDocID(rec.Owner, rec.Key))
+	var existing *store.Idempotency
+	err := s.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		existing = nil
+		snap, err := tx.Get(ref)
+		switch {
+		case isCode(err, codes.NotFound):
+		case err != nil:
+			return err
+		default:
+			var cur idemDoc
+			if err := snap.DataTo(&cur); err != nil {
+				return fmt.Errorf("decoding the stored claim: %w", err)
+			}
+			if cur.ExpiresAt.After(time.Now()) {
+				existing = fromIdemDoc(&cur)
+				return nil
+			}
+		}
+		return tx.Set(ref, toIdemDoc(rec))
+	}, firestore.MaxAttempts(s.maxAttempts))
+	if err != nil {
+		return nil, fmt.Errorf("firestore: claim idempotency key: %w", err)
+	}
+	return existing, nil
+}
+
+// ReleaseIdempotency deletes the claim (owner, key), if any.
+func (s *Store) ReleaseIdempotency(ctx context.Context, owner, key string) error {
+	if _, err := s.idempotency.Doc(IdempotencyDocID(owner, key)).Delete(ctx); err != nil {
+		return fmt.Errorf("firestore: release idempotency key: %w", err)
+	}
+	return nil
+}
