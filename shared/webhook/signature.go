@@ -7,8 +7,12 @@
 // verifies what Sign produces.
 //
 // Delivery (Sender) refuses private, loopback, link-local, metadata and other
-// non-public destinations when the connection is dialled, never follows
-// redirects, bounds every request in time and caps what it reads back.
+// non-public destinations when the connection is dialled (any port is
+// allowed: receivers often listen on 8443 and the like), never follows
+// redirects, uses no proxy, bounds every request in time and caps what it
+// reads back. One Send is one attempt; Schedule and NextDelay give the retry
+// policy: transport errors, timeouts, 408, 429 and 5xx are retried, with the
+// same webhook-id every time; anything else is final.
 package webhook
 
 import (
