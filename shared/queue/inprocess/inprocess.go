@@ -49,8 +49,8 @@ type Options struct {
 	// recently seen forgotten first. Names of pending and running tasks are
 	// always remembered.
 	RememberNames int
-	// Logger receives retries (warning) and given-up tasks (error).
-	// Nil discards them.
+	// Logger receives retries (warning), handler panics and given-up tasks
+	// (error). Nil discards them.
 	Logger *slog.Logger
 }
 
