@@ -183,3 +183,14 @@ func NewID(now time.Time) string {
 
 // ValidID reports whether id has the shape of a deployment id.
 func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+// Sealed fields, named in their associated data.
+const (
+	FieldRunPodKey      = "user_runpod_key"
+	FieldHFToken        = "hf_token"
+	FieldCallbackSecret = "callback_secret"
+)
+
+// AssociatedData binds a sealed secret to its deployment and field, so a
+// ciphertext copied to another deployment or field does not open.
+func AssociatedData(id, field string) string { return "deployments/" + id + "/" + field }
