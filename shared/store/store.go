@@ -43,7 +43,9 @@ type ListQuery struct {
 // Store keeps deployments. Every method is safe for concurrent use.
 type Store interface {
 	// Create stores d if no deployment with d.ID exists, else ErrExists.
-	// It sets d.Version to 1.
+	// It sets d.Version to 1. A store may round times to its precision
+	// (Firestore keeps microseconds); it then rounds them in d too, so that
+	// after Create d equals what Get returns.
 	Create(ctx context.Context, d *deployment.Deployment) error
 	// Get returns the deployment with id, or ErrNotFound.
 	Get(ctx context.Context, id string) (*deployment.Deployment, error)

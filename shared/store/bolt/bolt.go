@@ -258,7 +258,7 @@ func (s *Store) List(ctx context.Context, q store.ListQuery) ([]*deployment.Depl
 		var err error
 		after, err = base64.RawURLEncoding.DecodeString(q.Cursor)
 		if err != nil || len(after) <= 12 {
-			return nil, "", fmt.Errorf("bolt: list: invalid cursor %q", q.Cursor)
+			return nil, "", fmt.Errorf("bolt: list: cursor %q: %w", q.Cursor, store.ErrBadCursor)
 		}
 	}
 	var (

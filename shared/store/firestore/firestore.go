@@ -241,14 +241,14 @@ func (c cursor) encode() string {
 func decodeCursor(s string) (cursor, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return cursor{}, fmt.Errorf("invalid cursor %q: %w", s, err)
+		return cursor{}, fmt.Errorf("cursor %q: %w: %w", s, store.ErrBadCursor, err)
 	}
 	var c cursor
 	if err := json.Unmarshal(b, &c); err != nil {
-		return cursor{}, fmt.Errorf("invalid cursor %q: %w", s, err)
+		return cursor{}, fmt.Errorf("cursor %q: %w: %w", s, store.ErrBadCursor, err)
 	}
 	if !validID(c.ID) {
-		return cursor{}, fmt.Errorf("invalid cursor %q: no document id", s)
+		return cursor{}, fmt.Errorf("cursor %q: %w: no document id", s, store.ErrBadCursor)
 	}
 	return c, nil
 }

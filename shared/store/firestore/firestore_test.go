@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/visgate/deployment-orchestrator/shared/store"
 	"github.com/visgate/deployment-orchestrator/shared/store/storetest"
 )
 
@@ -145,8 +147,8 @@ func TestCursor(t *testing.T) {
 		t.Errorf("cursor round trip (-want +got):\n%s", diff)
 	}
 	for _, bad := range []string{"%%%", "bm90IGpzb24", "e30"} { // not base64, "not json", "{}"
-		if _, err := decodeCursor(bad); err == nil {
-			t.Errorf("decodeCursor(%q): no error", bad)
+		if _, err := decodeCursor(bad); !errors.Is(err, store.ErrBadCursor) {
+			t.Errorf("decodeCursor(%q): err = %v, want ErrBadCursor", bad, err)
 		}
 	}
 }

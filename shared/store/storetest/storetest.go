@@ -601,8 +601,8 @@ func testListBadCursor(t *testing.T, s Store) {
 	ctx := testContext(t)
 	mustCreate(ctx, t, s, Filled(t, id(1), "owner-a", base))
 	for _, c := range []string{"!!! not a cursor !!!", "AAAA"} {
-		if ds, _, err := s.List(ctx, store.ListQuery{Cursor: c}); err == nil {
-			t.Errorf("List with cursor %q: no error, %d records", c, len(ds))
+		if ds, _, err := s.List(ctx, store.ListQuery{Cursor: c}); !errors.Is(err, store.ErrBadCursor) {
+			t.Errorf("List with cursor %q: err = %v (%d records), want ErrBadCursor", c, err, len(ds))
 		}
 	}
 }
