@@ -44,7 +44,9 @@ func writeProblem(w http.ResponseWriter, e *apiError) {
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(e.status)
-	_ = json.NewEncoder(w).Encode(struct {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(struct {
 		Title  string   `json:"title"`
 		Status int      `json:"status"`
 		Detail string   `json:"detail"`
@@ -55,7 +57,9 @@ func writeProblem(w http.ResponseWriter, e *apiError) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 }
 
 // route maps a request to its operation id and endpoint id.
