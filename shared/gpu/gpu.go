@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
 )
@@ -88,8 +89,11 @@ type tierRef struct {
 //go:embed catalog.json
 var catalogJSON []byte
 
-// Default returns the embedded catalogue.
-func Default() *Catalog {
+// Default returns the embedded catalogue (parsed once; a Catalog is
+// immutable, so every caller shares it).
+func Default() *Catalog { return defaultCatalog() }
+
+var defaultCatalog = sync.OnceValue(func() *Catalog {
 	var doc struct {
 		Pools []Pool `json:"pools"`
 	}
@@ -101,7 +105,7 @@ func Default() *Catalog {
 		panic(fmt.Sprintf("gpu: embedded catalog.json is invalid: %v", err))
 	}
 	return c
-}
+})
 
 // New builds a catalogue from pools. Every pool needs an id and a positive
 // VRAM, and no two tier names (pool ids, aliases, card ids and short names,

@@ -53,8 +53,8 @@ func NewClient(baseURL string, hc *http.Client) *Client {
 	return &Client{base: strings.TrimRight(baseURL, "/"), hc: hc}
 }
 
-// errNoKey is returned before any request when the key is empty.
-var errNoKey = errors.New("runpod: no RunPod API key was given")
+// ErrNoKey is returned, before any request, when the key is empty.
+var ErrNoKey = errors.New("runpod: no RunPod API key was given")
 
 // do sends one request. in, when not nil, is sent as JSON; out, when not nil,
 // receives a 2xx JSON body. Non-2xx answers become *Error; failures to reach
@@ -62,7 +62,7 @@ var errNoKey = errors.New("runpod: no RunPod API key was given")
 func (c *Client) do(ctx context.Context, key secret.Secret, method, path string, in, out any) error {
 	op := method + " " + path
 	if key.Empty() {
-		return errNoKey
+		return ErrNoKey
 	}
 	var body io.Reader
 	if in != nil {

@@ -471,7 +471,13 @@ func TestRefusedBeforeAnyCall(t *testing.T) {
 		name string
 		call func() error
 	}{
-		{"empty key", func() error { _, err := c.ListEndpoints(ctx, secret.New("")); return err }},
+		{"empty key", func() error {
+			_, err := c.ListEndpoints(ctx, secret.New(""))
+			if !errors.Is(err, runpod.ErrNoKey) {
+				t.Errorf("empty key: %v, want ErrNoKey", err)
+			}
+			return err
+		}},
 		{"no image", func() error {
 			sp := spec("x")
 			sp.Image = ""

@@ -91,7 +91,7 @@ type TransportError struct {
 
 // Error implements error.
 func (e *TransportError) Error() string {
-	return fmt.Sprintf("runpod: %s: RunPod could not be reached: %v", e.Op, e.Err)
+	return fmt.Sprintf("RunPod could not be reached (%s): %v", e.Op, e.Err)
 }
 
 // Unwrap returns the underlying error.

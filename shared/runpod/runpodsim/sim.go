@@ -288,7 +288,8 @@ func (s *Server) AddAccount(key string, balance float64) {
 
 // FailNext makes the next n API calls, whatever they are, answer status
 // (429 or 5xx, say) with a problem body and, when retryAfter > 0, a
-// Retry-After header in whole seconds (rounded up).
+// Retry-After header in whole seconds (rounded up). Injected failures are
+// answered before authentication and count in Calls.
 func (s *Server) FailNext(n, status int, retryAfter time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
