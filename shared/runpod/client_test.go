@@ -539,6 +539,24 @@ func TestTransportErrorsAreRetryable(t *testing.T) {
 	}
 }
 
+func TestSlowRunPodIsRetryable(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := runpod.NewClient(srv.URL+"/v2", srv.Client()).ListEndpoints(ctx, secret.New(testKey))
+	if retry, _ := runpod.Retryable(err); !retry || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("deadline exceeded: %v, retryable %v", err, retry)
+	}
+}
+
 // The tests below check the client against the openapi document directly,
 // with hand-written answers, independently of the simulator.
 

@@ -99,10 +99,15 @@ func (e *TransportError) Unwrap() error { return e.Err }
 
 // Retryable reports whether err (from this package, possibly wrapped) is
 // worth retrying, and after how long RunPod asked the caller to wait (zero:
-// no advice, use your own backoff). A cancelled context is not retryable.
+// no advice, use your own backoff). Transport failures and an expired
+// context deadline (RunPod too slow for the caller's budget) are retryable;
+// a cancelled context is not.
 func Retryable(err error) (bool, time.Duration) {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false, 0
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true, 0
 	}
 	var e *Error
 	if errors.As(err, &e) {
