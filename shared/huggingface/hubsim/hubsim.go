@@ -209,16 +209,23 @@ func (s *Server) SetAcceptAnyToken(on bool) {
 	s.anyToken = on
 }
 
-// FailNext makes the next n requests answer status (a 5xx, say).
+// FailNext makes the next n requests answer status (a 5xx, say). n <= 0 or
+// a status outside 400-599 does nothing.
 func (s *Server) FailNext(n, status int) {
+	if n <= 0 || status < 400 || status > 599 {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, fault{remaining: n, status: status})
 }
 
 // RateLimitNext makes the next n requests answer 429 with Retry-After and
-// RateLimit headers saying retryAfter.
+// RateLimit headers saying retryAfter (rounded up to whole seconds).
 func (s *Server) RateLimitNext(n int, retryAfter time.Duration) {
+	if n <= 0 {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, fault{remaining: n, status: http.StatusTooManyRequests, retryAfter: retryAfter})
