@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"ConcurrentUpdates", testConcurrentUpdates},
 		{"List", testList},
 		{"ListPages", testListPages},
+		{"ListAfterUpdate", testListAfterUpdate},
 		{"ListBadCursor", testListBadCursor},
 		{"Ping", testPing},
 		{"Idempotency", testIdempotency},
@@ -481,6 +482,60 @@ func testList(t *testing.T, s Store) {
 			}
 			if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
 				t.Errorf("List(%+v) records (-want +got):\n%s", tc.q, diff)
+			}
+		})
+	}
+}
+
+// testListAfterUpdate checks that List sees what Update wrote, not what
+// Create did: status, status change time and creation time.
+func testListAfterUpdate(t *testing.T, s Store) {
+	ctx := testContext(t)
+	for n := 1; n <= 3; n++ {
+		d := &deployment.Deployment{
+			ID: id(n), Owner: "alice", Status: deployment.StatusValidating,
+			StatusChangedAt: t0, CreatedAt: t0.Add(time.Duration(n) * time.Hour),
+		}
+		mustCreate(ctx, t, s, d)
+	}
+	updated, err := s.Update(ctx, id(1), func(d *deployment.Deployment) error {
+		d.CreatedAt = t0.Add(10 * time.Hour)
+		return d.Transition(t0.Add(5*time.Hour), deployment.StatusSelectingGPU)
+	})
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+
+	tests := []struct {
+		name string
+		q    store.ListQuery
+		want []int
+	}{
+		{"old status", store.ListQuery{Statuses: []deployment.Status{deployment.StatusValidating}}, []int{3, 2}},
+		{"new status", store.ListQuery{Statuses: []deployment.Status{deployment.StatusSelectingGPU}}, []int{1}},
+		{"new creation time orders", store.ListQuery{Owner: "alice"}, []int{1, 3, 2}},
+		{"changed before the change", store.ListQuery{ChangedBefore: t0.Add(time.Hour)}, []int{3, 2}},
+		{"changed before, after the change", store.ListQuery{ChangedBefore: t0.Add(6 * time.Hour)}, []int{1, 3, 2}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _, err := s.List(ctx, tc.q)
+			if err != nil {
+				t.Fatalf("List(%+v): %v", tc.q, err)
+			}
+			var want []string
+			for _, n := range tc.want {
+				want = append(want, id(n))
+			}
+			if diff := cmp.Diff(want, ids(got), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("List(%+v) ids (-want +got):\n%s", tc.q, diff)
+			}
+			for _, d := range got {
+				if d.ID == updated.ID {
+					if diff := cmp.Diff(updated, d, cmpOpts); diff != "" {
+						t.Errorf("List returned a stale record (-updated +listed):\n%s", diff)
+					}
+				}
 			}
 		})
 	}
