@@ -49,6 +49,8 @@ type Config struct {
 	// PublicBaseURL is where clients and inference containers reach the
 	// API (the internal callback is PublicBaseURL + /internal/...).
 	PublicBaseURL string
+	// PublicBaseURLDefaulted is set when PUBLIC_BASE_URL was not given.
+	PublicBaseURLDefaulted bool
 
 	Images Images
 
@@ -192,6 +194,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	if c.PublicBaseURL == "" {
 		c.PublicBaseURL = "http://" + hostPort(c.Host, c.Port)
+		c.PublicBaseURLDefaulted = true
 	}
 	if c.APIKeys == "" && c.APIKeyHashes == "" {
 		c.APIKeys = DefaultAPIKey

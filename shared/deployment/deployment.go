@@ -61,6 +61,8 @@ type Watch struct {
 	UnhealthyPolls int       `json:"unhealthy_polls"` // consecutive polls with unhealthy workers
 	ThrottledSince time.Time `json:"throttled_since,omitzero"`
 	LastSeen       string    `json:"last_seen,omitempty"` // summary of the last poll, e.g. "1 initializing"
+	// DownloadReported is set once the container said it is downloading.
+	DownloadReported bool `json:"download_reported,omitempty"`
 }
 
 // Deployment is the record of one model deployment. Secrets are held only

@@ -1,0 +1,51 @@
+# Deployment Orchestrator. `make run` serves the API on the embedded default;
+# `make test` runs every test (the emulator tests skip unless the emulators
+# run: `.ci/run` starts them; see README).
+SHELL := /bin/bash
+GO ?= go
+PORT ?= 8080
+export TF_CLI_CONFIG_FILE ?= /dev/null
+
+.PHONY: run test test-short lint fmt vet bench quick-test mint-key emulators-start emulators-stop build clean deploy
+
+run: ## serve every function on 127.0.0.1:$(PORT), embedded store and queue
+	$(GO) run ./functions/local
+
+build:
+	$(GO) build -trimpath -ldflags='-s -w' -o bin/orchestrator ./functions/local
+
+test: ## every test; emulator tests skip unless FIRESTORE_EMULATOR_HOST / CLOUD_TASKS_EMULATOR_HOST are set
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+test-short:
+	$(GO) test -count=1 -short ./...
+
+lint: ## gofmt, go vet, terraform fmt
+	@unformatted=$$(gofmt -l . | grep -v '^tools/' || true); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; else echo "terraform not installed: skipping terraform fmt"; fi
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+	@if command -v terraform >/dev/null; then terraform fmt -recursive terraform; fi
+
+bench: ## benchmarks (budgets: see README)
+	$(GO) test -run '^$$' -bench . -benchmem ./functions/api/...
+
+quick-test: ## the seed's quick test against a running server (BASE, KEY)
+	bash scripts/quick-test.sh
+
+mint-key: ## mint an API key: prints it once, with the owner:hash line for API_KEY_HASHES
+	$(GO) run ./scripts/mintkey
+
+emulators-start:
+	bash scripts/firestore-emulator.sh start
+	bash scripts/cloudtasks-emulator.sh start
+
+emulators-stop:
+	-bash scripts/cloudtasks-emulator.sh stop
+	-bash scripts/firestore-emulator.sh stop
+
+clean:
+	rm -rf bin .data .emulators artifacts

@@ -1,0 +1,96 @@
+// Package orchestrator registers every Cloud Run function of the Deployment
+// Orchestrator with functions-framework-go. The Go buildpack builds this
+// package; FUNCTION_TARGET picks the entry point of each deployed function.
+//
+// The service is wired lazily, on the first request an instance serves, so
+// a cold start does no network work.
+package orchestrator
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/visgate/deployment-orchestrator/functions/api"
+	"github.com/visgate/deployment-orchestrator/functions/app"
+	"github.com/visgate/deployment-orchestrator/shared/config"
+	"github.com/visgate/deployment-orchestrator/shared/httpx"
+	"github.com/visgate/deployment-orchestrator/shared/logging"
+)
+
+// Entry points besides the API's (api.Functions()).
+const (
+	FnProvisionTask     = "ProvisionTask"
+	FnDeploymentChanged = "DeploymentChanged"
+	FnReconcile         = "Reconcile"
+)
+
+// EntryPoints lists every registered function.
+func EntryPoints() []string {
+	return append(api.Functions(), FnProvisionTask, FnDeploymentChanged, FnReconcile)
+}
+
+func init() {
+	for _, name := range api.Functions() {
+		functions.HTTP(name, lazyHTTP(func(a *app.App) http.Handler { return a.API.Function(name) }))
+	}
+	functions.HTTP(FnProvisionTask, lazyHTTP(func(a *app.App) http.Handler { return a.TaskHandler() }))
+	functions.HTTP(FnReconcile, lazyHTTP(func(a *app.App) http.Handler { return a.ReconcileHandler() }))
+	functions.CloudEvent(FnDeploymentChanged, func(ctx context.Context, e event.Event) error {
+		a, err := instance(ctx)
+		if err != nil {
+			return err
+		}
+		return a.DeploymentChanged(ctx, e)
+	})
+}
+
+var (
+	once    sync.Once
+	theApp  *app.App
+	initErr error
+)
+
+// instance wires the service once per instance, on first use.
+func instance(ctx context.Context) (*app.App, error) {
+	once.Do(func() {
+		cfg, err := config.Load(os.Getenv)
+		if err != nil {
+			initErr = err
+			return
+		}
+		log := logging.New(os.Stdout, cfg.LogLevel, cfg.ProjectID)
+		theApp, initErr = app.New(context.WithoutCancel(ctx), cfg, log)
+		if initErr != nil {
+			log.Error("wiring failed", "error", initErr.Error())
+		}
+	})
+	return theApp, initErr
+}
+
+func lazyHTTP(build func(*app.App) http.Handler) http.HandlerFunc {
+	var (
+		mu sync.Mutex
+		h  http.Handler
+	)
+	return func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if h == nil {
+			a, err := instance(r.Context())
+			if err != nil {
+				mu.Unlock()
+				fmt.Fprintln(os.Stderr, "orchestrator: configuration error:", err)
+				httpx.WriteError(w, httpx.Internal(httpx.NewRequestID()))
+				return
+			}
+			h = build(a)
+		}
+		mu.Unlock()
+		h.ServeHTTP(w, r)
+	}
+}

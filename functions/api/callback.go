@@ -1,0 +1,128 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/visgate/deployment-orchestrator/shared/auth"
+	"github.com/visgate/deployment-orchestrator/shared/deployment"
+	"github.com/visgate/deployment-orchestrator/shared/httpx"
+	"github.com/visgate/deployment-orchestrator/shared/queue"
+	"github.com/visgate/deployment-orchestrator/shared/store"
+)
+
+// InternalSecretHeader carries the per-deployment callback secret.
+const InternalSecretHeader = "X-Visgate-Internal-Secret"
+
+func internalUnauthorized() *httpx.Error {
+	e := httpx.Unauthorized()
+	e.Message = "Missing or invalid " + InternalSecretHeader
+	return e
+}
+
+type callbackResponse struct {
+	DeploymentID     string `json:"deployment_id"`
+	Status           string `json:"status"`
+	WebhookDelivered bool   `json:"webhook_delivered"`
+}
+
+// callback is POST /internal/deployment-ready/{id}: the inference container
+// reports progress, readiness or failure. A report for a deployment that is
+// past it (ready, failed, deleted) changes nothing.
+func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
+	presented := r.Header.Get(InternalSecretHeader)
+	if presented == "" {
+		httpx.WriteError(w, internalUnauthorized())
+		return
+	}
+	ctx := r.Context()
+	id := r.PathValue("id")
+	d, err := s.Store.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		httpx.WriteError(w, httpx.NotFound(shorten(id)))
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, "get deployment", err)
+		return
+	}
+	expected, err := s.Sealer.Open(ctx, d.CallbackSecret, deployment.AssociatedData(d.ID, deployment.FieldCallbackSecret))
+	if err != nil {
+		s.internalError(w, r, "open callback secret", err)
+		return
+	}
+	if !auth.CheckCallbackSecret(presented, expected) {
+		s.logger().WarnContext(ctx, "callback with a wrong secret", "deployment_id", d.ID)
+		httpx.WriteError(w, internalUnauthorized())
+		return
+	}
+	raw, herr := httpx.DecodeObject(r)
+	if herr != nil {
+		httpx.WriteError(w, herr)
+		return
+	}
+	f := &fields{raw: raw, errs: httpx.FieldErrors{}}
+	for name := range raw {
+		if name != "status" && name != "error" && name != "message" {
+			f.errs.Add(name, "unknown field")
+		}
+	}
+	st, _ := f.str("status", 32)
+	reported := deployment.Status(st)
+	switch reported {
+	case deployment.StatusDownloadingModel, deployment.StatusLoadingModel, deployment.StatusReady, deployment.StatusFailed:
+	default:
+		if _, given := raw["status"]; !given {
+			f.errs.Add("status", "required")
+		} else {
+			f.errs.Add("status", "must be one of downloading_model, loading_model, ready, failed")
+		}
+	}
+	errMsg, _ := f.str("error", 2000)
+	msg, _ := f.str("message", 500)
+	if e := f.errs.Err(); e != nil {
+		httpx.WriteError(w, e)
+		return
+	}
+	now := s.now()
+	d, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
+		if d.Status == reported && reported == deployment.StatusDownloadingModel && !d.Watch.DownloadReported {
+			// The chain enters downloading_model when the endpoint exists;
+			// the container's report is still worth a log line, once.
+			d.Watch.DownloadReported = true
+			d.Log(now, deployment.LevelInfo, "Downloading model")
+			return nil
+		}
+		if !d.Status.CanTransition(reported) || !d.Status.Provisioning() {
+			return store.ErrNoChange // late, duplicated or out of order: keep what we know
+		}
+		switch reported {
+		case deployment.StatusFailed:
+			if errMsg == "" {
+				errMsg = "no reason given"
+			}
+			return d.Fail(now, "Inference container reported a failure: "+errMsg)
+		case deployment.StatusReady:
+			d.Log(now, deployment.LevelInfo, "Inference container reported the model loaded")
+		case deployment.StatusDownloadingModel:
+			d.Watch.DownloadReported = true
+			d.Log(now, deployment.LevelInfo, "Downloading model")
+		case deployment.StatusLoadingModel:
+			d.Log(now, deployment.LevelInfo, "Loading model into GPU memory")
+		}
+		if msg != "" {
+			d.Log(now, deployment.LevelInfo, "Container: %s", msg)
+		}
+		return d.Transition(now, reported)
+	})
+	if err != nil && !errors.Is(err, store.ErrNoChange) {
+		s.internalError(w, r, "apply callback", err)
+		return
+	}
+	if err == nil && d.Status == deployment.StatusFailed {
+		if qerr := s.Queue.Enqueue(ctx, queue.Task{DeploymentID: d.ID, Step: stepTeardown}); qerr != nil {
+			s.logger().ErrorContext(ctx, "enqueue teardown", "deployment_id", d.ID, "error", qerr.Error())
+		}
+	}
+	httpx.WriteJSON(w, http.StatusOK, callbackResponse{DeploymentID: d.ID, Status: string(d.Status), WebhookDelivered: d.Webhook.Delivered})
+}

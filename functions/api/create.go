@@ -1,0 +1,376 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/visgate/deployment-orchestrator/shared/auth"
+	"github.com/visgate/deployment-orchestrator/shared/catalog"
+	"github.com/visgate/deployment-orchestrator/shared/deployment"
+	"github.com/visgate/deployment-orchestrator/shared/httpx"
+	"github.com/visgate/deployment-orchestrator/shared/queue"
+	"github.com/visgate/deployment-orchestrator/shared/secret"
+	"github.com/visgate/deployment-orchestrator/shared/store"
+	"github.com/visgate/deployment-orchestrator/shared/webhook"
+)
+
+// Defaults and limits of the create request.
+const (
+	DefaultEstimatedReadySeconds = 180
+	DefaultMaxWorkers            = 1
+	DefaultIdleTimeoutSeconds    = 60
+	MaxMinWorkers                = 10
+	MaxMaxWorkers                = 100
+	MinIdleTimeoutSeconds        = 5
+	MaxIdleTimeoutSeconds        = 3600
+	// IdempotencyTTL is how long an Idempotency-Key is remembered.
+	IdempotencyTTL = 24 * time.Hour
+	// idempotencyInFlight is how long a claim whose deployment does not
+	// exist yet counts as in flight (after that, as abandoned).
+	idempotencyInFlight = time.Minute
+)
+
+// The process's step names the API enqueues (provision owns the rest).
+const (
+	stepValidate = "validate"
+	stepTeardown = "teardown"
+)
+
+var createFields = map[string]bool{
+	"hf_model_id": true, "model_name": true, "provider": true, "user_runpod_key": true,
+	"user_webhook_url": true, "gpu_tier": true, "hf_token": true,
+	"min_workers": true, "max_workers": true, "idle_timeout_seconds": true,
+}
+
+// hfIDPattern is a Hub repo id: [namespace/]name, each of letters, digits,
+// '-', '_', '.', not starting or ending with '-' or '.', at most 96 chars.
+var hfIDPattern = regexp.MustCompile(`^(?:[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?/)?[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$`)
+
+// createRequest is a validated POST /v1/deployments body.
+type createRequest struct {
+	modelID        string // resolved Hugging Face id
+	requestedModel string
+	provider       string
+	runpodKey      secret.Secret
+	hfToken        secret.Secret
+	webhookURL     string
+	gpuTier        string
+	scaling        deployment.Scaling
+}
+
+type fields struct {
+	raw  map[string]json.RawMessage
+	errs httpx.FieldErrors
+}
+
+func (f *fields) str(name string, maxLen int) (string, bool) {
+	raw, ok := f.raw[name]
+	if !ok || string(raw) == "null" {
+		return "", false
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		f.errs.Add(name, "must be a string")
+		return "", false
+	}
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		f.errs.Add(name, "must not be empty")
+		return "", false
+	case len(s) > maxLen:
+		f.errs.Add(name, fmt.Sprintf("must be at most %d characters", maxLen))
+		return "", false
+	case strings.IndexFunc(s, unicode.IsControl) >= 0:
+		f.errs.Add(name, "must not contain control characters")
+		return "", false
+	}
+	return s, true
+}
+
+func (f *fields) integer(name string, lo, hi, def int) int {
+	raw, ok := f.raw[name]
+	if !ok || string(raw) == "null" {
+		return def
+	}
+	var n json.Number
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.UseNumber()
+	if err := dec.Decode(&n); err != nil {
+		f.errs.Add(name, "must be an integer")
+		return def
+	}
+	v, err := n.Int64()
+	if err != nil {
+		f.errs.Add(name, "must be an integer")
+		return def
+	}
+	if v < int64(lo) || v > int64(hi) {
+		f.errs.Add(name, fmt.Sprintf("must be between %d and %d", lo, hi))
+		return def
+	}
+	return int(v)
+}
+
+func (s *Server) parseCreate(raw map[string]json.RawMessage) (*createRequest, *httpx.Error) {
+	f := &fields{raw: raw, errs: httpx.FieldErrors{}}
+	for name := range raw {
+		if !createFields[name] {
+			f.errs.Add(name, "unknown field")
+		}
+	}
+	req := &createRequest{}
+	hfID, hasHF := f.str("hf_model_id", 200)
+	name, hasName := f.str("model_name", 100)
+	provider, hasProvider := f.str("provider", 50)
+	_, hfGiven := raw["hf_model_id"]
+	_, nameGiven := raw["model_name"]
+	switch {
+	case hfGiven && nameGiven:
+		f.errs.Add("hf_model_id", "give either hf_model_id or model_name, not both")
+		f.errs.Add("model_name", "give either hf_model_id or model_name, not both")
+	case !hfGiven && !nameGiven:
+		f.errs.Add("hf_model_id", "required: give hf_model_id, or model_name with an optional provider")
+	case hasHF:
+		if hasProvider {
+			f.errs.Add("provider", "only used with model_name")
+		}
+		if !hfIDPattern.MatchString(hfID) || strings.Contains(hfID, "--") || strings.Contains(hfID, "..") {
+			f.errs.Add("hf_model_id", "must be a Hugging Face model id such as black-forest-labs/FLUX.1-schnell")
+		} else {
+			req.modelID, req.requestedModel = hfID, hfID
+		}
+	case hasName:
+		id, err := s.Models.Resolve(provider, name)
+		if err != nil {
+			field := "model_name"
+			if errors.Is(err, catalog.ErrUnknownProvider) {
+				field = "provider"
+			}
+			f.errs.Add(field, err.Error())
+		} else {
+			req.modelID, req.requestedModel, req.provider = id, name, strings.ToLower(provider)
+		}
+	}
+	if key, ok := f.str("user_runpod_key", 256); ok {
+		if strings.ContainsFunc(key, unicode.IsSpace) {
+			f.errs.Add("user_runpod_key", "must not contain spaces")
+		}
+		req.runpodKey = secret.New(key)
+	} else if _, given := raw["user_runpod_key"]; !given {
+		f.errs.Add("user_runpod_key", "required")
+	}
+	if tok, ok := f.str("hf_token", 256); ok {
+		if strings.ContainsFunc(tok, unicode.IsSpace) {
+			f.errs.Add("hf_token", "must not contain spaces")
+		}
+		req.hfToken = secret.New(tok)
+	}
+	if u, ok := f.str("user_webhook_url", 2048); ok {
+		if err := webhook.ValidateURL(u, s.AllowPrivateWebhooks); err != nil {
+			f.errs.Add("user_webhook_url", err.Error())
+		}
+		req.webhookURL = u
+	} else if _, given := raw["user_webhook_url"]; !given {
+		f.errs.Add("user_webhook_url", "required")
+	}
+	if tier, ok := f.str("gpu_tier", 64); ok {
+		if _, _, err := s.GPUs.ParseTier(tier); err != nil {
+			f.errs.Add("gpu_tier", err.Error())
+		}
+		req.gpuTier = tier
+	}
+	req.scaling.MinWorkers = f.integer("min_workers", 0, MaxMinWorkers, 0)
+	req.scaling.MaxWorkers = f.integer("max_workers", 1, MaxMaxWorkers, max(DefaultMaxWorkers, req.scaling.MinWorkers))
+	req.scaling.IdleTimeoutSeconds = f.integer("idle_timeout_seconds", MinIdleTimeoutSeconds, MaxIdleTimeoutSeconds, DefaultIdleTimeoutSeconds)
+	if req.scaling.MaxWorkers < req.scaling.MinWorkers {
+		f.errs.Add("max_workers", "must be at least min_workers")
+	}
+	if e := f.errs.Err(); e != nil {
+		return nil, e
+	}
+	return req, nil
+}
+
+type createResponse struct {
+	DeploymentID          string    `json:"deployment_id"`
+	Status                string    `json:"status"`
+	ModelID               string    `json:"model_id"`
+	EstimatedReadySeconds int       `json:"estimated_ready_seconds"`
+	WebhookURL            string    `json:"webhook_url"`
+	CreatedAt             time.Time `json:"created_at"`
+}
+
+func (s *Server) accepted(w http.ResponseWriter, d *deployment.Deployment) {
+	w.Header().Set("Location", "/v1/deployments/"+d.ID)
+	httpx.WriteJSON(w, http.StatusAccepted, createResponse{
+		DeploymentID: d.ID, Status: string(d.Status), ModelID: d.ModelID,
+		EstimatedReadySeconds: d.EstimatedReadySeconds, WebhookURL: d.Webhook.URL, CreatedAt: d.CreatedAt.UTC(),
+	})
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request, owner string) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, httpx.MaxBody+1))
+	if err != nil {
+		httpx.WriteError(w, httpx.BadRequest("Could not read the request body"))
+		return
+	}
+	if len(body) > httpx.MaxBody {
+		httpx.WriteError(w, httpx.TooLarge())
+		return
+	}
+	raw, herr := httpx.ParseObject(body)
+	if herr != nil {
+		httpx.WriteError(w, herr)
+		return
+	}
+	req, herr := s.parseCreate(raw)
+	if herr != nil {
+		httpx.WriteError(w, herr)
+		return
+	}
+	idemKey := strings.TrimSpace(r.Header.Get("Idempotency-Key"))
+	if _, present := r.Header["Idempotency-Key"]; present {
+		if idemKey == "" || len(idemKey) > 255 || strings.ContainsFunc(idemKey, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
+			httpx.WriteError(w, httpx.FieldErrors{"Idempotency-Key": "must be 1 to 255 printable ASCII characters"}.Err())
+			return
+		}
+	}
+	ctx := r.Context()
+	if idemKey == "" {
+		d, err := s.createDeployment(ctx, owner, req, "", "")
+		if err != nil {
+			s.internalError(w, r, "create deployment", err)
+			return
+		}
+		s.accepted(w, d)
+		return
+	}
+	sum := sha256.Sum256(body)
+	d, herr, err := s.createIdempotent(ctx, owner, idemKey, hex.EncodeToString(sum[:]), req)
+	switch {
+	case err != nil:
+		s.internalError(w, r, "create deployment", err)
+	case herr != nil:
+		httpx.WriteError(w, herr)
+	default:
+		s.accepted(w, d)
+	}
+}
+
+// createIdempotent honours Idempotency-Key: the same key and body return the
+// same deployment; another body is a 422; a first request still in flight
+// is a 409.
+func (s *Server) createIdempotent(ctx context.Context, owner, key, hash string, req *createRequest) (*deployment.Deployment, *httpx.Error, error) {
+	for range 3 {
+		now := s.now()
+		id := deployment.NewID(now)
+		existing, err := s.Store.ClaimIdempotency(ctx, store.Idempotency{
+			Owner: owner, Key: key, RequestHash: hash, DeploymentID: id, CreatedAt: now, ExpiresAt: now.Add(IdempotencyTTL),
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("claim idempotency key: %w", err)
+		}
+		if existing == nil {
+			d, err := s.createDeployment(ctx, owner, req, id, key)
+			if err != nil {
+				if rerr := s.Store.ReleaseIdempotency(ctx, owner, key); rerr != nil {
+					s.logger().ErrorContext(ctx, "release idempotency key", "error", rerr.Error())
+				}
+				return nil, nil, err
+			}
+			return d, nil, nil
+		}
+		if existing.RequestHash != hash {
+			return nil, httpx.FieldErrors{"Idempotency-Key": "was already used with a different request body"}.Err(), nil
+		}
+		d, err := s.Store.Get(ctx, existing.DeploymentID)
+		if err == nil {
+			return d, nil, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, nil, fmt.Errorf("get deployment of idempotency key: %w", err)
+		}
+		if now.Sub(existing.CreatedAt) < idempotencyInFlight {
+			return nil, httpx.Conflict("A request with this Idempotency-Key is still being processed; retry shortly",
+				map[string]any{"idempotency_key": key}), nil
+		}
+		// Abandoned by a request that died between claim and create.
+		if err := s.Store.ReleaseIdempotency(ctx, owner, key); err != nil {
+			return nil, nil, fmt.Errorf("release abandoned idempotency key: %w", err)
+		}
+	}
+	return nil, nil, errors.New("idempotency key: claim kept changing")
+}
+
+// createDeployment stores a new deployment (id fixed when given, else fresh
+// ids until one is free) and enqueues its first step.
+func (s *Server) createDeployment(ctx context.Context, owner string, req *createRequest, id, idemKey string) (*deployment.Deployment, error) {
+	fixed := id != ""
+	for attempt := 0; ; attempt++ {
+		now := s.now()
+		if !fixed {
+			id = deployment.NewID(now)
+		}
+		d, err := s.newDeployment(ctx, owner, req, id, idemKey, now)
+		if err != nil {
+			return nil, err
+		}
+		err = s.Store.Create(ctx, d)
+		if err == nil {
+			if qerr := s.Queue.Enqueue(ctx, queue.Task{DeploymentID: d.ID, Step: stepValidate}); qerr != nil {
+				// The deployment is stored; the reconciler (cloud) or the next
+				// start (embedded) resumes it.
+				s.logger().ErrorContext(ctx, "enqueue validate", "deployment_id", d.ID, "error", qerr.Error())
+			}
+			s.logger().InfoContext(ctx, "deployment created", "deployment_id", d.ID, "owner", owner, "model_id", d.ModelID)
+			return d, nil
+		}
+		if !errors.Is(err, store.ErrExists) || fixed || attempt >= 5 {
+			return nil, fmt.Errorf("store deployment: %w", err)
+		}
+	}
+}
+
+func (s *Server) newDeployment(ctx context.Context, owner string, req *createRequest, id, idemKey string, now time.Time) (*deployment.Deployment, error) {
+	runpodKey, err := s.Sealer.Seal(ctx, req.runpodKey, deployment.AssociatedData(id, deployment.FieldRunPodKey))
+	if err != nil {
+		return nil, fmt.Errorf("seal runpod key: %w", err)
+	}
+	var hfToken []byte
+	if !req.hfToken.Empty() {
+		if hfToken, err = s.Sealer.Seal(ctx, req.hfToken, deployment.AssociatedData(id, deployment.FieldHFToken)); err != nil {
+			return nil, fmt.Errorf("seal hf token: %w", err)
+		}
+	}
+	callback, err := s.Sealer.Seal(ctx, auth.NewCallbackSecret(), deployment.AssociatedData(id, deployment.FieldCallbackSecret))
+	if err != nil {
+		return nil, fmt.Errorf("seal callback secret: %w", err)
+	}
+	d := &deployment.Deployment{
+		ID: id, Owner: owner,
+		Status: deployment.StatusValidating, StatusChangedAt: now,
+		RequestedModel: req.requestedModel, Provider: req.provider, GPUTier: req.gpuTier, Scaling: req.scaling,
+		ModelID:               req.modelID,
+		EstimatedReadySeconds: DefaultEstimatedReadySeconds,
+		RunPodKey:             runpodKey, HFToken: hfToken, CallbackSecret: callback,
+		Webhook:        deployment.Webhook{URL: req.webhookURL},
+		IdempotencyKey: idemKey,
+		CreatedAt:      now, UpdatedAt: now,
+	}
+	if req.requestedModel != req.modelID {
+		d.Log(now, deployment.LevelInfo, "Resolved model_name %s to %s", strings.TrimPrefix(req.provider+"/"+req.requestedModel, "/"), req.modelID)
+	}
+	d.Log(now, deployment.LevelInfo, "Validating Hugging Face model")
+	return d, nil
+}

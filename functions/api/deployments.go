@@ -1,0 +1,150 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/visgate/deployment-orchestrator/shared/deployment"
+	"github.com/visgate/deployment-orchestrator/shared/httpx"
+	"github.com/visgate/deployment-orchestrator/shared/queue"
+	"github.com/visgate/deployment-orchestrator/shared/store"
+	"github.com/visgate/deployment-orchestrator/shared/webhook"
+)
+
+// owned returns the caller's deployment, or writes the 404 that unknown ids
+// and other owners' ids both get.
+func (s *Server) owned(w http.ResponseWriter, r *http.Request, owner string) (*deployment.Deployment, bool) {
+	id := r.PathValue("id")
+	d, err := s.Store.Get(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && d.Owner != owner) {
+		httpx.WriteError(w, httpx.NotFound(shorten(id)))
+		return nil, false
+	}
+	if err != nil {
+		s.internalError(w, r, "get deployment", err)
+		return nil, false
+	}
+	return d, true
+}
+
+func shorten(id string) string {
+	if len(id) > 100 {
+		return id[:100] + "..."
+	}
+	return id
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request, owner string) {
+	d, ok := s.owned(w, r, owner)
+	if !ok {
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, view(d))
+}
+
+// Page sizes of GET /v1/deployments.
+const (
+	DefaultPageSize = 20
+	MaxPageSize     = 100
+)
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request, owner string) {
+	q := r.URL.Query()
+	errs := httpx.FieldErrors{}
+	for name := range q {
+		switch name {
+		case "limit", "cursor", "status", "include_deleted":
+		default:
+			errs.Add(name, "unknown query parameter")
+		}
+	}
+	lq := store.ListQuery{Owner: owner, Limit: DefaultPageSize, Cursor: q.Get("cursor")}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxPageSize {
+			errs.Add("limit", "must be an integer between 1 and 100")
+		}
+		lq.Limit = n
+	}
+	includeDeleted := false
+	if v := q.Get("include_deleted"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs.Add("include_deleted", "must be true or false")
+		}
+		includeDeleted = b
+	}
+	if v := q.Get("status"); v != "" {
+		st := deployment.Status(v)
+		if !st.Valid() {
+			errs.Add("status", "must be one of validating, selecting_gpu, creating_endpoint, downloading_model, loading_model, ready, failed, webhook_failed, deleted")
+		}
+		lq.Statuses = []deployment.Status{st}
+	} else if !includeDeleted {
+		for _, st := range deployment.Statuses {
+			if st != deployment.StatusDeleted {
+				lq.Statuses = append(lq.Statuses, st)
+			}
+		}
+	}
+	if len(lq.Cursor) > 512 {
+		errs.Add("cursor", "is not a cursor this service returned")
+	}
+	if e := errs.Err(); e != nil {
+		httpx.WriteError(w, e)
+		return
+	}
+	items, next, err := s.Store.List(r.Context(), lq)
+	if err != nil {
+		if errors.Is(err, store.ErrBadCursor) {
+			httpx.WriteError(w, httpx.FieldErrors{"cursor": "is not a cursor this service returned"}.Err())
+			return
+		}
+		s.internalError(w, r, "list deployments", err)
+		return
+	}
+	out := make([]deployment.Public, 0, len(items))
+	for _, d := range items {
+		out = append(out, d.Public(false))
+	}
+	var nextCursor *string
+	if next != "" {
+		nextCursor = &next
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"deployments": out, "next_cursor": nextCursor})
+}
+
+func (s *Server) delete(w http.ResponseWriter, r *http.Request, owner string) {
+	d, ok := s.owned(w, r, owner)
+	if !ok {
+		return
+	}
+	if d.Status != deployment.StatusDeleted {
+		now := s.now()
+		_, err := s.Store.Update(r.Context(), d.ID, func(d *deployment.Deployment) error {
+			if d.Status == deployment.StatusDeleted {
+				return store.ErrNoChange
+			}
+			if err := d.Transition(now, deployment.StatusDeleted); err != nil {
+				return err
+			}
+			d.Log(now, deployment.LevelInfo, "Deletion requested; tearing the RunPod endpoint down")
+			return nil
+		})
+		if err != nil && !errors.Is(err, store.ErrNoChange) {
+			s.internalError(w, r, "delete deployment", err)
+			return
+		}
+		if err := s.Queue.Enqueue(r.Context(), queue.Task{DeploymentID: d.ID, Step: stepTeardown}); err != nil {
+			s.logger().ErrorContext(r.Context(), "enqueue teardown", "deployment_id", d.ID, "error", err.Error())
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) webhookSecret(w http.ResponseWriter, r *http.Request, owner string) {
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{
+		"webhook_secret": webhook.OwnerSecret(s.SigningKey, owner).Reveal(),
+	})
+}

@@ -1,0 +1,258 @@
+// Package api holds the public HTTP functions (create, get, delete, the
+// service endpoints) and the internal callback of the inference container.
+// Each function routes by path itself, so it works both deployed alone
+// (Cloud Run functions serve one function at every path) and mounted with
+// the others on one port (the local server).
+package api
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/visgate/deployment-orchestrator/shared/auth"
+	"github.com/visgate/deployment-orchestrator/shared/catalog"
+	"github.com/visgate/deployment-orchestrator/shared/deployment"
+	"github.com/visgate/deployment-orchestrator/shared/gpu"
+	"github.com/visgate/deployment-orchestrator/shared/httpx"
+	"github.com/visgate/deployment-orchestrator/shared/logging"
+	"github.com/visgate/deployment-orchestrator/shared/queue"
+	"github.com/visgate/deployment-orchestrator/shared/ratelimit"
+	"github.com/visgate/deployment-orchestrator/shared/seal"
+	"github.com/visgate/deployment-orchestrator/shared/secret"
+	"github.com/visgate/deployment-orchestrator/shared/store"
+)
+
+// Store is what the API needs of the store.
+type Store interface {
+	store.Store
+	store.IdempotencyStore
+}
+
+// Function names, as registered with functions-framework.
+const (
+	FnService          = "Service"
+	FnCreateDeployment = "CreateDeployment"
+	FnGetDeployment    = "GetDeployment"
+	FnDeleteDeployment = "DeleteDeployment"
+	FnDeploymentReady  = "DeploymentReady"
+)
+
+// Server serves the API.
+type Server struct {
+	Store   Store
+	Queue   queue.Queue
+	Sealer  seal.Sealer
+	Keys    *auth.Keyring
+	Limiter ratelimit.Limiter
+	// RateLimit is the per-key limit the Limiter enforces (for messages).
+	RateLimit int
+	Models    *catalog.Catalog
+	GPUs      *gpu.Catalog
+	// SigningKey is the master key of the per-owner webhook secrets.
+	SigningKey           secret.Secret
+	AllowPrivateWebhooks bool
+	// Docs serves /openapi.json, /docs and /redoc.
+	Docs http.Handler
+	Now  func() time.Time
+	Log  *slog.Logger
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+// route is one path of one function, with its handler per method.
+type route struct {
+	fn      string // function name
+	pattern string // http.ServeMux pattern, without method
+	methods map[string]http.HandlerFunc
+}
+
+func (s *Server) routes() []route {
+	return []route{
+		{FnService, "/{$}", map[string]http.HandlerFunc{"GET": s.root}},
+		{FnService, "/health", map[string]http.HandlerFunc{"GET": s.health}},
+		{FnService, "/readiness", map[string]http.HandlerFunc{"GET": s.readiness}},
+		{FnService, "/openapi.json", map[string]http.HandlerFunc{"GET": s.docs}},
+		{FnService, "/docs", map[string]http.HandlerFunc{"GET": s.docs}},
+		{FnService, "/docs/", map[string]http.HandlerFunc{"GET": s.docs}},
+		{FnService, "/redoc", map[string]http.HandlerFunc{"GET": s.docs}},
+		{FnService, "/redoc/", map[string]http.HandlerFunc{"GET": s.docs}},
+		{FnService, "/v1/gpus", map[string]http.HandlerFunc{"GET": s.listGPUs}},
+		{FnService, "/v1/models", map[string]http.HandlerFunc{"GET": s.listModels}},
+		{FnCreateDeployment, "/v1/deployments", map[string]http.HandlerFunc{"POST": s.authed(s.create)}},
+		{FnGetDeployment, "/v1/deployments", map[string]http.HandlerFunc{"GET": s.authed(s.list)}},
+		{FnGetDeployment, "/v1/deployments/{id}", map[string]http.HandlerFunc{"GET": s.authed(s.get)}},
+		{FnGetDeployment, "/v1/webhook-secret", map[string]http.HandlerFunc{"GET": s.authed(s.webhookSecret)}},
+		{FnDeleteDeployment, "/v1/deployments/{id}", map[string]http.HandlerFunc{"DELETE": s.authed(s.delete)}},
+		{FnDeploymentReady, "/internal/deployment-ready/{id}", map[string]http.HandlerFunc{"POST": s.callback}},
+	}
+}
+
+// Function returns the handler of one function (what Cloud Run serves
+// when FUNCTION_TARGET names it): its own paths, the contract's 404 and
+// 405 elsewhere.
+func (s *Server) Function(name string) http.Handler {
+	return s.mux(func(r route) bool { return r.fn == name })
+}
+
+// Handler serves every function on one port (the local server).
+func (s *Server) Handler() http.Handler {
+	return s.mux(func(route) bool { return true })
+}
+
+// Functions lists the function names.
+func Functions() []string {
+	return []string{FnService, FnCreateDeployment, FnGetDeployment, FnDeleteDeployment, FnDeploymentReady}
+}
+
+func (s *Server) mux(keep func(route) bool) http.Handler {
+	m := http.NewServeMux()
+	merged := map[string]map[string]http.HandlerFunc{}
+	var order []string
+	for _, r := range s.routes() {
+		if !keep(r) {
+			continue
+		}
+		if merged[r.pattern] == nil {
+			merged[r.pattern] = map[string]http.HandlerFunc{}
+			order = append(order, r.pattern)
+		}
+		for method, h := range r.methods {
+			merged[r.pattern][method] = h
+		}
+	}
+	for _, p := range order {
+		m.Handle(p, methods(merged[p]))
+	}
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteError(w, httpx.RouteNotFound(r.URL.Path))
+	})
+	return s.middleware(m)
+}
+
+func methods(hs map[string]http.HandlerFunc) http.Handler {
+	var allowed []string
+	for m := range hs {
+		allowed = append(allowed, m)
+	}
+	if _, ok := hs["GET"]; ok {
+		allowed = append(allowed, "HEAD")
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		method := r.Method
+		if method == http.MethodHead {
+			method = http.MethodGet
+		}
+		h, ok := hs[method]
+		if !ok {
+			w.Header().Set("Allow", joinSorted(allowed))
+			httpx.WriteError(w, httpx.MethodNotAllowed(allowed...))
+			return
+		}
+		h(w, r)
+	})
+}
+
+// middleware adds a request id, a log line per request and turns panics
+// into the contract's 500.
+func (s *Server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := httpx.NewRequestID()
+		trace := r.Header.Get("X-Cloud-Trace-Context")
+		if trace == "" {
+			trace = r.Header.Get("traceparent")
+		}
+		ctx := logging.WithRequest(httpx.WithRequestID(r.Context(), id), id, trace)
+		r = r.WithContext(ctx)
+		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		rec.Header().Set("X-Request-Id", id)
+		defer func() {
+			if p := recover(); p != nil {
+				s.logger().ErrorContext(ctx, "panic serving request", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				if !rec.wrote {
+					httpx.WriteError(rec, httpx.Internal(id))
+				}
+			}
+			if r.URL.Path == "/health" && rec.status == http.StatusOK {
+				return // liveness probes would drown the log
+			}
+			s.logger().InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+				"duration_ms", float64(time.Since(start).Microseconds())/1000)
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+type recorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+type ownerKey struct{}
+
+// authed checks the Bearer key and the owner's rate limit.
+func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, owner string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		owner, ok := s.Keys.Authenticate(r.Header.Get("Authorization"))
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="deployment-orchestrator"`)
+			httpx.WriteError(w, httpx.Unauthorized())
+			return
+		}
+		if s.Limiter != nil {
+			dec, err := s.Limiter.Allow(r.Context(), owner)
+			if err != nil {
+				// The limiter's store is down: serve rather than lock every user out.
+				s.logger().WarnContext(r.Context(), "rate limiter unavailable; request allowed", "error", err.Error())
+			} else {
+				w.Header().Set("RateLimit-Limit", fmt.Sprint(dec.Limit))
+				w.Header().Set("RateLimit-Remaining", fmt.Sprint(max(dec.Remaining, 0)))
+				if !dec.Allowed {
+					httpx.WriteError(w, httpx.RateLimited(s.RateLimit, dec.RetryAfter))
+					return
+				}
+			}
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), ownerKey{}, owner)), owner)
+	}
+}
+
+// internalError logs err with the request id and answers the contract's 500.
+func (s *Server) internalError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	s.logger().ErrorContext(r.Context(), what, "error", err.Error())
+	httpx.WriteError(w, httpx.Internal(httpx.RequestID(r.Context())))
+}
+
+// view is a deployment as its owner sees it.
+func view(d *deployment.Deployment) deployment.Public { return d.Public(true) }

@@ -1,0 +1,95 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/visgate/deployment-orchestrator/shared/httpx"
+)
+
+// ReadinessTimeout bounds the store check of /readiness.
+const ReadinessTimeout = 1500 * time.Millisecond
+
+func joinSorted(s []string) string {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return strings.Join(slices.Compact(c), ", ")
+}
+
+var (
+	healthBody = []byte(`{"status":"ok"}` + "\n")
+	rootBody   = []byte(`{"service":"deployment-orchestrator","docs":"/docs"}` + "\n")
+)
+
+func writeStatic(w http.ResponseWriter, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) { writeStatic(w, healthBody) }
+
+func (s *Server) root(w http.ResponseWriter, r *http.Request) { writeStatic(w, rootBody) }
+
+func (s *Server) readiness(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), ReadinessTimeout)
+	defer cancel()
+	if err := s.Store.Ping(ctx); err != nil {
+		s.logger().WarnContext(ctx, "readiness: store unreachable", "error", err.Error())
+		httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unready", "error": "store unreachable: " + err.Error()})
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) docs(w http.ResponseWriter, r *http.Request) {
+	if s.Docs == nil {
+		httpx.WriteError(w, httpx.RouteNotFound(r.URL.Path))
+		return
+	}
+	s.Docs.ServeHTTP(w, r)
+}
+
+type gpuCard struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+type gpuPool struct {
+	Pool         string    `json:"pool"`
+	VRAMGB       int       `json:"vram_gb"`
+	PricePerHour float64   `json:"price_per_hour"`
+	Cards        []gpuCard `json:"cards"`
+}
+
+func (s *Server) listGPUs(w http.ResponseWriter, r *http.Request) {
+	out := []gpuPool{}
+	for _, p := range s.GPUs.Pools() {
+		g := gpuPool{Pool: p.ID, VRAMGB: p.VRAMGB, PricePerHour: p.PricePerHour, Cards: []gpuCard{}}
+		for _, c := range p.Cards {
+			g.Cards = append(g.Cards, gpuCard{ID: c.ID, Name: c.Short})
+		}
+		out = append(out, g)
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"gpus": out})
+}
+
+type modelEntry struct {
+	Provider    string `json:"provider"`
+	ModelName   string `json:"model_name"`
+	HFModelID   string `json:"hf_model_id"`
+	Description string `json:"description"`
+}
+
+func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
+	out := []modelEntry{}
+	for _, e := range s.Models.Entries() {
+		out = append(out, modelEntry{Provider: e.Provider, ModelName: e.ModelName, HFModelID: e.HFModelID, Description: e.Description})
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"models": out})
+}

@@ -1,0 +1,228 @@
+// Package app wires the service from its configuration: the store, the
+// queue, the clients, the provisioning steps and the HTTP server, for the
+// embedded runtime (bbolt, in-process queue) or Google Cloud (Firestore,
+// Cloud Tasks). Handlers never know which runtime they are in.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/visgate/deployment-orchestrator/functions/api"
+	"github.com/visgate/deployment-orchestrator/functions/notify"
+	"github.com/visgate/deployment-orchestrator/functions/provision"
+	"github.com/visgate/deployment-orchestrator/shared/auth"
+	"github.com/visgate/deployment-orchestrator/shared/catalog"
+	"github.com/visgate/deployment-orchestrator/shared/config"
+	"github.com/visgate/deployment-orchestrator/shared/gpu"
+	"github.com/visgate/deployment-orchestrator/shared/huggingface"
+	"github.com/visgate/deployment-orchestrator/shared/huggingface/hubsim"
+	"github.com/visgate/deployment-orchestrator/shared/openapi"
+	"github.com/visgate/deployment-orchestrator/shared/queue"
+	"github.com/visgate/deployment-orchestrator/shared/queue/inprocess"
+	"github.com/visgate/deployment-orchestrator/shared/ratelimit"
+	"github.com/visgate/deployment-orchestrator/shared/runpod"
+	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
+	"github.com/visgate/deployment-orchestrator/shared/seal"
+	"github.com/visgate/deployment-orchestrator/shared/secret"
+	"github.com/visgate/deployment-orchestrator/shared/store"
+	"github.com/visgate/deployment-orchestrator/shared/store/bolt"
+	"github.com/visgate/deployment-orchestrator/shared/webhook"
+)
+
+// App is the wired service.
+type App struct {
+	Config   *config.Config
+	Log      *slog.Logger
+	Store    api.Store
+	Queue    queue.Queue
+	Steps    *provision.Steps
+	API      *api.Server
+	Notifier *notify.Notifier
+
+	closers []func(context.Context) error
+}
+
+// New wires the service. It makes no network calls beyond opening local
+// files (the embedded runtime) or creating lazy clients (Google Cloud).
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error) {
+	a := &App{Config: cfg, Log: log}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = a.Close(context.Background())
+		}
+	}()
+	keys, err := auth.ParseKeyring(cfg.APIKeys, cfg.APIKeyHashes)
+	if err != nil {
+		return nil, fmt.Errorf("api keys: %w", err)
+	}
+	if cfg.DefaultKeyUsed {
+		log.Warn("API_KEYS and API_KEY_HASHES are unset: accepting the seed's test key " + config.DefaultAPIKey + "; never do this in production")
+	}
+
+	var sealer seal.Sealer
+	var signingKey secret.Secret
+	switch cfg.Backend {
+	case config.BackendEmbedded:
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+		bs, err := bolt.Open(filepath.Join(cfg.DataDir, "orchestrator.db"))
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		a.Store = bs
+		a.closers = append(a.closers, func(context.Context) error { return bs.Close() })
+		if sealer, err = seal.LocalKeyset(filepath.Join(cfg.DataDir, "keyset.json")); err != nil {
+			return nil, fmt.Errorf("local keyset: %w", err)
+		}
+		if signingKey, err = signingKeyFrom(cfg, filepath.Join(cfg.DataDir, "webhook-signing.key")); err != nil {
+			return nil, err
+		}
+	case config.BackendGCP:
+		if err := a.wireGCP(ctx, cfg, &sealer, &signingKey); err != nil {
+			return nil, err
+		}
+	}
+
+	hubURL, runpodURL := cfg.HFAPIURL, cfg.RunPodAPIURL
+	if cfg.Simulate {
+		hub := hubsim.New()
+		hub.SetAcceptAnyToken(true)
+		rp := runpodsim.New(runpodsim.WithAnyKey(), runpodsim.WithCallbackClient(&http.Client{Timeout: 10 * time.Second}))
+		hubURL, runpodURL = hub.URL, rp.URL
+		a.closers = append(a.closers, func(context.Context) error { hub.Close(); rp.Close(); return nil })
+		log.Info("SIMULATE=1: using the built-in Hugging Face and RunPod simulators", "hub", hubURL, "runpod", runpodURL)
+	}
+
+	a.Steps = &provision.Steps{
+		Store:            a.Store,
+		Sealer:           sealer,
+		Hub:              huggingface.NewClient(hubURL, nil),
+		RunPod:           runpod.NewClient(runpodURL, nil),
+		GPUs:             gpu.Default(),
+		Sender:           webhook.NewSender(webhook.Options{AllowPrivate: cfg.WebhookAllowPrivate}),
+		SigningKey:       signingKey,
+		Images:           cfg.Images,
+		CallbackBase:     cfg.PublicBaseURL,
+		PollInterval:     cfg.PollInterval,
+		CapacityDeadline: cfg.CapacityDeadline,
+		ReadyDeadline:    cfg.ReadyDeadline,
+		Log:              log,
+	}
+	if cfg.Simulate {
+		a.Steps.PollInterval = min(cfg.PollInterval, time.Second)
+		if a.Steps.Images.Diffusion == "" {
+			a.Steps.Images.Diffusion = "visgate/simulated-diffusers"
+		}
+		if a.Steps.Images.Default == "" {
+			a.Steps.Images.Default = "visgate/simulated-transformers"
+		}
+	}
+	a.Notifier = &notify.Notifier{Log: log}
+
+	if cfg.Backend == config.BackendEmbedded {
+		q := inprocess.New(a.Steps.Handle, inprocess.Options{Logger: log})
+		a.Queue = q
+		a.closers = append(a.closers, q.Close)
+		a.Store.(*bolt.Store).Subscribe(a.Notifier.Func())
+	}
+	a.Steps.Queue = a.Queue
+	a.Notifier.Queue = a.Queue
+
+	a.API = &api.Server{
+		Store:                a.Store,
+		Queue:                a.Queue,
+		Sealer:               sealer,
+		Keys:                 keys,
+		Limiter:              ratelimit.NewMemory(cfg.RateLimitPerMinute, time.Minute, nil),
+		RateLimit:            cfg.RateLimitPerMinute,
+		Models:               catalog.Default(),
+		GPUs:                 gpu.Default(),
+		SigningKey:           signingKey,
+		AllowPrivateWebhooks: cfg.WebhookAllowPrivate,
+		Docs:                 openapi.Handler(),
+		Log:                  log,
+	}
+	ok = true
+	return a, nil
+}
+
+// Resume enqueues the work every unfinished deployment still needs (the
+// embedded runtime calls it at start: its queue lives in memory).
+func (a *App) Resume(ctx context.Context) (int, error) {
+	kick := int(time.Now().Unix())
+	n := 0
+	q := store.ListQuery{Limit: 100}
+	for {
+		page, next, err := a.Store.List(ctx, q)
+		if err != nil {
+			return n, fmt.Errorf("resume: list: %w", err)
+		}
+		for _, d := range page {
+			if !provision.NeedsWork(d) {
+				continue
+			}
+			if err := a.Steps.Resume(ctx, d, kick); err != nil {
+				return n, fmt.Errorf("resume %s: %w", d.ID, err)
+			}
+			n++
+		}
+		if next == "" {
+			return n, nil
+		}
+		q.Cursor = next
+	}
+}
+
+// Close releases everything New opened, last first.
+func (a *App) Close(ctx context.Context) error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i](ctx))
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}
+
+// signingKeyFrom returns WEBHOOK_SIGNING_KEY, or the key in path, made on
+// first use (mode 0600).
+func signingKeyFrom(cfg *config.Config, path string) (secret.Secret, error) {
+	if cfg.WebhookSigningKey != "" {
+		return secret.New(cfg.WebhookSigningKey), nil
+	}
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return secret.New(strings.TrimSpace(string(b))), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return secret.Secret{}, fmt.Errorf("read webhook signing key: %w", err)
+	}
+	var k [32]byte
+	if _, err := rand.Read(k[:]); err != nil {
+		return secret.Secret{}, fmt.Errorf("webhook signing key: %w", err)
+	}
+	v := base64.RawURLEncoding.EncodeToString(k[:])
+	if err := os.WriteFile(path, []byte(v+"\n"), 0o600); err != nil {
+		return secret.Secret{}, fmt.Errorf("write webhook signing key: %w", err)
+	}
+	return secret.New(v), nil
+}
+
+// Handler serves every public function on one port, the way one public
+// base URL does in the cloud.
+func (a *App) Handler() http.Handler { return a.API.Handler() }
+
+// ReconcileGrace is added to the chain's own deadlines before the
+// reconciler steps in.
+const ReconcileGrace = 5 * time.Minute

@@ -1,0 +1,201 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/visgate/deployment-orchestrator/shared/deployment"
+	"github.com/visgate/deployment-orchestrator/shared/huggingface"
+	"github.com/visgate/deployment-orchestrator/shared/queue"
+	"github.com/visgate/deployment-orchestrator/shared/runpod"
+)
+
+// leaseTTL bounds how long one create_endpoint run may hold the right to
+// create; a run that dies holding it is replaced once it expires, and the
+// replacement first looks for the endpoint the dead run may have made.
+const leaseTTL = 2 * time.Minute
+
+var errLeaseHeld = errors.New("provision: endpoint lease held by another run")
+
+// createEndpoint creates the RunPod endpoint, at most once per deployment:
+// a lease in the store serialises concurrent runs, and an env marker on the
+// endpoint lets a later run find what an earlier one made.
+func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
+	d, err := s.Store.Get(ctx, t.DeploymentID)
+	if err != nil {
+		return err
+	}
+	if d.Status != deployment.StatusCreatingEndpoint {
+		return nil
+	}
+	now := s.now()
+	var wait time.Duration
+	d, err = s.advance(ctx, d.ID, deployment.StatusCreatingEndpoint, func(d *deployment.Deployment) error {
+		if d.RunPodEndpointID != "" {
+			return nil // recorded by an earlier run; only the transition is left
+		}
+		if d.EndpointLease.After(now) {
+			wait = d.EndpointLease.Sub(now)
+			return errLeaseHeld
+		}
+		d.EndpointLease = now.Add(leaseTTL)
+		return nil
+	})
+	if errors.Is(err, errLeaseHeld) {
+		return s.next(ctx, t.DeploymentID, StepCreateEndpoint, t.Seq+1, wait+time.Second)
+	}
+	if err != nil || d == nil {
+		return err
+	}
+	var ep *runpod.Endpoint
+	if d.RunPodEndpointID == "" {
+		spec, err := s.endpointSpec(ctx, d)
+		if err != nil {
+			var ie imageError
+			if errors.As(err, &ie) {
+				return s.fail(ctx, d.ID, deployment.StatusCreatingEndpoint, ie.Error())
+			}
+			return err
+		}
+		key, err := s.open(ctx, d.RunPodKey, d.ID, deployment.FieldRunPodKey)
+		if err != nil {
+			return err
+		}
+		ep, err = s.RunPod.FindEndpoint(ctx, key, EnvDeploymentID, d.ID)
+		if err == nil && ep == nil {
+			ep, err = s.RunPod.CreateEndpoint(ctx, key, spec)
+		}
+		if err != nil {
+			s.releaseLease(ctx, d.ID)
+			if ok, after := runpod.Retryable(err); ok {
+				return s.retryLater(ctx, t, deployment.StatusCreatingEndpoint, after, runpodMessage(err))
+			}
+			return s.fail(ctx, d.ID, deployment.StatusCreatingEndpoint, runpodMessage(err))
+		}
+	}
+	now = s.now()
+	recorded, err := s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
+		if ep != nil && d.RunPodEndpointID == "" {
+			d.RunPodEndpointID = ep.ID
+			d.EndpointURL = ep.URL
+			d.Image = ep.Image
+			d.EndpointLease = time.Time{}
+			d.EndpointDeleted = false // a teardown that ran before it existed did not see it
+			d.Log(now, deployment.LevelInfo, "RunPod endpoint created: %s", ep.ID)
+		}
+		if d.Watch.StartedAt.IsZero() {
+			d.Watch.StartedAt = now
+		}
+		if d.Status != deployment.StatusCreatingEndpoint {
+			return nil // moved on meanwhile (a callback, a delete): handled below
+		}
+		if err := d.Transition(now, deployment.StatusDownloadingModel); err != nil {
+			return err
+		}
+		d.Log(now, deployment.LevelInfo, "Waiting for a worker to download and load the model")
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	switch {
+	case watching(recorded.Status):
+		return s.next(ctx, d.ID, StepWatch, 0, s.PollInterval)
+	case recorded.Status == deployment.StatusDeleted || recorded.Status == deployment.StatusFailed:
+		// The deployment ended while the endpoint was being made: it must
+		// not outlive it. Seq 1: the teardown that DELETE enqueued may
+		// have run before the endpoint existed.
+		return s.next(ctx, d.ID, StepTeardown, 1, 0)
+	}
+	return nil
+}
+
+func (s *Steps) releaseLease(ctx context.Context, id string) {
+	_, err := s.Store.Update(ctx, id, func(d *deployment.Deployment) error {
+		if d.EndpointLease.IsZero() {
+			return nil
+		}
+		d.EndpointLease = s.now() // expired, but still says an endpoint may exist
+		return nil
+	})
+	if err != nil {
+		s.logger().WarnContext(ctx, "could not release the endpoint lease", "deployment_id", id, "error", err.Error())
+	}
+}
+
+type imageError struct{ family string }
+
+func (e imageError) Error() string {
+	return fmt.Sprintf("No inference image is configured for %s models; the operator sets IMAGE_DIFFUSION or IMAGE_DEFAULT", e.family)
+}
+
+// image picks the inference image for the model's family.
+func (s *Steps) image(family string) (string, error) {
+	var img string
+	switch huggingface.Family(family) {
+	case huggingface.FamilyTextGeneration:
+		img = s.Images.TextGeneration
+	case huggingface.FamilyDiffusion:
+		img = s.Images.Diffusion
+	}
+	if img == "" {
+		img = s.Images.Default
+	}
+	if img == "" {
+		return "", imageError{family: family}
+	}
+	return img, nil
+}
+
+func (s *Steps) endpointSpec(ctx context.Context, d *deployment.Deployment) (runpod.EndpointSpec, error) {
+	img, err := s.image(d.Family)
+	if err != nil {
+		return runpod.EndpointSpec{}, err
+	}
+	callbackSecret, err := s.open(ctx, d.CallbackSecret, d.ID, deployment.FieldCallbackSecret)
+	if err != nil {
+		return runpod.EndpointSpec{}, err
+	}
+	env := map[string]string{
+		EnvModelName:      d.ModelID,
+		EnvDeploymentID:   d.ID,
+		EnvCallbackURL:    s.CallbackBase + "/internal/deployment-ready/" + d.ID,
+		EnvCallbackSecret: callbackSecret.Reveal(),
+	}
+	if d.Revision != "" {
+		env[EnvModelRevision] = d.Revision
+	}
+	if len(d.HFToken) > 0 {
+		tok, err := s.open(ctx, d.HFToken, d.ID, deployment.FieldHFToken)
+		if err != nil {
+			return runpod.EndpointSpec{}, err
+		}
+		env[EnvHFToken] = tok.Reveal()
+	}
+	// Room for the weights twice (download and cache) plus the image's own files.
+	disk := int(d.DownloadBytes*2>>30) + 20
+	return runpod.EndpointSpec{
+		Name:  "visgate-" + d.ID,
+		Image: img,
+		Env:   env,
+		Pools: d.GPUPools,
+		// One warm worker while provisioning, so the model loads now;
+		// after ready the endpoint scales as the user asked (step scale).
+		WorkersMin:      1,
+		WorkersMax:      max(1, d.Scaling.MaxWorkers),
+		IdleTimeout:     d.Scaling.IdleTimeoutSeconds,
+		ContainerDiskGB: disk,
+		Flashboot:       true,
+	}, nil
+}
+
+// runpodMessage is the message a user sees for a RunPod failure.
+func runpodMessage(err error) string {
+	var re *runpod.Error
+	if errors.As(err, &re) {
+		return re.Error()
+	}
+	return "Could not reach RunPod"
+}

@@ -1,0 +1,287 @@
+// Package provision is the ProvisionTask function: the provisioning chain as
+// idempotent task handlers, one file per step. Every step reads the
+// deployment, returns early when the deployment is past the step, makes its
+// external calls outside any transaction, commits with a compare-and-set on
+// the status, then enqueues the next step.
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/visgate/deployment-orchestrator/shared/config"
+	"github.com/visgate/deployment-orchestrator/shared/deployment"
+	"github.com/visgate/deployment-orchestrator/shared/gpu"
+	"github.com/visgate/deployment-orchestrator/shared/huggingface"
+	"github.com/visgate/deployment-orchestrator/shared/queue"
+	"github.com/visgate/deployment-orchestrator/shared/runpod"
+	"github.com/visgate/deployment-orchestrator/shared/seal"
+	"github.com/visgate/deployment-orchestrator/shared/secret"
+	"github.com/visgate/deployment-orchestrator/shared/store"
+	"github.com/visgate/deployment-orchestrator/shared/webhook"
+)
+
+// Step names.
+const (
+	StepValidate       = "validate"
+	StepSelectGPU      = "select_gpu"
+	StepCreateEndpoint = "create_endpoint"
+	StepWatch          = "watch"
+	StepScale          = "scale"
+	StepTeardown       = "teardown"
+	StepWebhook        = "webhook"
+)
+
+// Env names the inference container reads (RunPod endpoint env).
+const (
+	EnvDeploymentID   = "VISGATE_DEPLOYMENT_ID"
+	EnvCallbackURL    = "VISGATE_CALLBACK_URL"
+	EnvCallbackSecret = "VISGATE_CALLBACK_SECRET"
+	EnvModelName      = "MODEL_NAME"
+	EnvModelRevision  = "MODEL_REVISION"
+	EnvHFToken        = "HF_TOKEN"
+)
+
+// MaxRetries bounds the transient failures (rate limits, outages) a step
+// absorbs before the deployment fails.
+const MaxRetries = 8
+
+// Hub is what the chain needs of the Hugging Face Hub.
+type Hub interface {
+	Inspect(ctx context.Context, id string, token secret.Secret) (*huggingface.Inspection, error)
+}
+
+// RunPod is what the chain needs of RunPod.
+type RunPod interface {
+	CreateEndpoint(ctx context.Context, key secret.Secret, spec runpod.EndpointSpec) (*runpod.Endpoint, error)
+	FindEndpoint(ctx context.Context, key secret.Secret, envKey, envValue string) (*runpod.Endpoint, error)
+	DeleteEndpoint(ctx context.Context, key secret.Secret, id string) error
+	Workers(ctx context.Context, key secret.Secret, endpointID string) ([]runpod.Worker, error)
+	UpdateScaling(ctx context.Context, key secret.Secret, id string, workersMin, workersMax, idleTimeout int) error
+}
+
+// Sender delivers webhooks.
+type Sender interface {
+	Send(ctx context.Context, url string, whsec secret.Secret, msgID string, ts time.Time, body []byte) webhook.Result
+}
+
+// Steps runs the chain's steps.
+type Steps struct {
+	Store  store.Store
+	Queue  queue.Queue
+	Sealer seal.Sealer
+	Hub    Hub
+	RunPod RunPod
+	GPUs   *gpu.Catalog
+	Sender Sender
+	// SigningKey is the master key of the per-owner webhook secrets.
+	SigningKey secret.Secret
+	Images     config.Images
+	// CallbackBase is the public base URL of the internal callback.
+	CallbackBase string
+
+	PollInterval     time.Duration
+	CapacityDeadline time.Duration
+	ReadyDeadline    time.Duration
+	// WebhookSchedule is the delay before each webhook attempt (index 0:
+	// the first). Defaults to webhook.Schedule().
+	WebhookSchedule []time.Duration
+
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+func (s *Steps) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Steps) logger() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+// Handle runs one task. It is the queue.Handler of the chain.
+func (s *Steps) Handle(ctx context.Context, t queue.Task, dl queue.Delivery) error {
+	if !deployment.ValidID(t.DeploymentID) {
+		s.logger().ErrorContext(ctx, "task for an invalid deployment id dropped", "step", t.Step, "deployment_id", t.DeploymentID)
+		return nil
+	}
+	var err error
+	switch t.Step {
+	case StepValidate:
+		err = s.validate(ctx, t)
+	case StepSelectGPU:
+		err = s.selectGPU(ctx, t)
+	case StepCreateEndpoint:
+		err = s.createEndpoint(ctx, t)
+	case StepWatch:
+		err = s.watch(ctx, t)
+	case StepScale:
+		err = s.scale(ctx, t)
+	case StepTeardown:
+		err = s.teardown(ctx, t)
+	case StepWebhook:
+		err = s.deliverWebhook(ctx, t)
+	default:
+		s.logger().ErrorContext(ctx, "task with an unknown step dropped", "step", t.Step, "deployment_id", t.DeploymentID)
+		return nil
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		s.logger().WarnContext(ctx, "task for a deployment that does not exist dropped", "step", t.Step, "deployment_id", t.DeploymentID)
+		return nil
+	}
+	if err != nil {
+		s.logger().WarnContext(ctx, "step failed; the queue will retry", "step", t.Step, "deployment_id", t.DeploymentID,
+			"attempt", dl.Attempt, "error", err.Error())
+		return fmt.Errorf("provision %s %s: %w", t.Step, t.DeploymentID, err)
+	}
+	return nil
+}
+
+// next enqueues the step that follows.
+func (s *Steps) next(ctx context.Context, id, step string, seq int, delay time.Duration) error {
+	if err := s.Queue.Enqueue(ctx, queue.Task{DeploymentID: id, Step: step, Seq: seq, Delay: delay}); err != nil {
+		return fmt.Errorf("enqueue %s: %w", step, err)
+	}
+	return nil
+}
+
+// advance commits fn on a deployment that is still in status from; it
+// returns (nil, nil) when the deployment has moved on (a late or duplicated task).
+func (s *Steps) advance(ctx context.Context, id string, from deployment.Status, fn func(d *deployment.Deployment) error) (*deployment.Deployment, error) {
+	d, err := s.Store.Update(ctx, id, func(d *deployment.Deployment) error {
+		if d.Status != from {
+			return store.ErrNoChange
+		}
+		return fn(d)
+	})
+	if errors.Is(err, store.ErrNoChange) {
+		return nil, nil
+	}
+	return d, err
+}
+
+// fail moves a deployment still in status from to failed, and tears its
+// endpoint down if one may exist.
+func (s *Steps) fail(ctx context.Context, id string, from deployment.Status, msg string) error {
+	now := s.now()
+	d, err := s.advance(ctx, id, from, func(d *deployment.Deployment) error {
+		return d.Fail(now, msg)
+	})
+	if err != nil || d == nil {
+		return err
+	}
+	s.logger().InfoContext(ctx, "deployment failed", "deployment_id", id, "from", string(from), "reason", msg)
+	if mayHaveEndpoint(d) {
+		return s.next(ctx, id, StepTeardown, 0, 0)
+	}
+	return nil
+}
+
+// retryLater records a transient failure and runs the step again after a
+// backoff (at least retryAfter), or fails the deployment once MaxRetries
+// transient failures happened in this status.
+func (s *Steps) retryLater(ctx context.Context, t queue.Task, from deployment.Status, retryAfter time.Duration, what string) error {
+	now := s.now()
+	var delay time.Duration
+	d, err := s.advance(ctx, t.DeploymentID, from, func(d *deployment.Deployment) error {
+		if d.Retries >= MaxRetries {
+			return errGiveUp
+		}
+		d.Retries++
+		delay = backoff(d.Retries, retryAfter)
+		d.Log(now, deployment.LevelWarn, "%s; retrying in %s (attempt %d of %d)", what, delay.Round(time.Second), d.Retries+1, MaxRetries+1)
+		return nil
+	})
+	if errors.Is(err, errGiveUp) {
+		return s.fail(ctx, t.DeploymentID, from, fmt.Sprintf("%s; gave up after %d attempts", what, MaxRetries+1))
+	}
+	if err != nil || d == nil {
+		return err
+	}
+	return s.next(ctx, t.DeploymentID, t.Step, t.Seq+1, delay)
+}
+
+var errGiveUp = errors.New("provision: retries exhausted")
+
+// backoff is 2^n seconds (n from 1), capped at 5 minutes, and never less than floor.
+func backoff(n int, floor time.Duration) time.Duration {
+	d := time.Second << min(n, 9)
+	d = min(d, 5*time.Minute)
+	return max(d, floor)
+}
+
+func (s *Steps) open(ctx context.Context, sealed deployment.Sealed, id, field string) (secret.Secret, error) {
+	if len(sealed) == 0 {
+		return secret.Secret{}, nil
+	}
+	v, err := s.Sealer.Open(ctx, sealed, deployment.AssociatedData(id, field))
+	if err != nil {
+		return secret.Secret{}, fmt.Errorf("open sealed %s of %s: %w", field, id, err)
+	}
+	return v, nil
+}
+
+func mayHaveEndpoint(d *deployment.Deployment) bool {
+	return !d.EndpointDeleted && (d.RunPodEndpointID != "" || !d.EndpointLease.IsZero())
+}
+
+// Resume enqueues whatever d still needs: the step of its status, a pending
+// webhook, a pending teardown. kick makes the task names fresh (the unix
+// time of the resume), so a lost task is replaced even where the queue
+// remembers names.
+func (s *Steps) Resume(ctx context.Context, d *deployment.Deployment, kick int) error {
+	var tasks []string
+	switch d.Status {
+	case deployment.StatusValidating:
+		tasks = append(tasks, StepValidate)
+	case deployment.StatusSelectingGPU:
+		tasks = append(tasks, StepSelectGPU)
+	case deployment.StatusCreatingEndpoint:
+		tasks = append(tasks, StepCreateEndpoint)
+	case deployment.StatusDownloadingModel, deployment.StatusLoadingModel:
+		tasks = append(tasks, StepWatch)
+	case deployment.StatusReady:
+		if !d.Scaled {
+			tasks = append(tasks, StepScale)
+		}
+	}
+	if webhookPending(d) {
+		tasks = append(tasks, StepWebhook)
+	}
+	if (d.Status == deployment.StatusFailed || d.Status == deployment.StatusDeleted) && mayHaveEndpoint(d) {
+		tasks = append(tasks, StepTeardown)
+	}
+	var errs []error
+	for _, step := range tasks {
+		errs = append(errs, s.next(ctx, d.ID, step, kick, 0))
+	}
+	return errors.Join(errs...)
+}
+
+// NeedsWork reports whether Resume would enqueue anything for d.
+func NeedsWork(d *deployment.Deployment) bool {
+	switch d.Status {
+	case deployment.StatusReady:
+		if !d.Scaled {
+			return true
+		}
+	case deployment.StatusFailed, deployment.StatusDeleted:
+		if mayHaveEndpoint(d) {
+			return true
+		}
+	default:
+		if d.Status.Provisioning() {
+			return true
+		}
+	}
+	return webhookPending(d)
+}

@@ -1,0 +1,121 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/visgate/deployment-orchestrator/shared/deployment"
+	"github.com/visgate/deployment-orchestrator/shared/huggingface"
+	"github.com/visgate/deployment-orchestrator/shared/queue"
+)
+
+// validate looks the model up on the Hub (canonical id, revision, access)
+// and estimates its VRAM.
+func (s *Steps) validate(ctx context.Context, t queue.Task) error {
+	d, err := s.Store.Get(ctx, t.DeploymentID)
+	if err != nil {
+		return err
+	}
+	if d.Status != deployment.StatusValidating {
+		return nil
+	}
+	token, err := s.open(ctx, d.HFToken, d.ID, deployment.FieldHFToken)
+	if err != nil {
+		return err
+	}
+	ins, err := s.Hub.Inspect(ctx, d.ModelID, token)
+	if err != nil {
+		var he *huggingface.Error
+		if !errors.As(err, &he) {
+			return s.fail(ctx, d.ID, deployment.StatusValidating, "Could not validate the model on the Hugging Face Hub")
+		}
+		if he.Retryable {
+			return s.retryLater(ctx, t, deployment.StatusValidating, he.RetryAfter, he.Error())
+		}
+		return s.fail(ctx, d.ID, deployment.StatusValidating, he.Error())
+	}
+	now := s.now()
+	d, err = s.advance(ctx, d.ID, deployment.StatusValidating, func(d *deployment.Deployment) error {
+		if ins.ModelID != d.ModelID {
+			d.Log(now, deployment.LevelInfo, "Hugging Face resolved %s to %s", d.ModelID, ins.ModelID)
+		}
+		d.ModelID = ins.ModelID
+		d.Revision = ins.Revision
+		d.PipelineTag = ins.PipelineTag
+		d.Family = string(ins.Family)
+		d.ModelVRAMGB = ins.Estimate.VRAMGB
+		d.DownloadBytes = ins.Estimate.DownloadBytes
+		d.EstimatedReadySeconds = EstimateReadySeconds(ins.Estimate.DownloadBytes, ins.Estimate.VRAMGB)
+		d.Log(now, deployment.LevelInfo, "HF model validated: %s at revision %s (%s, needs about %d GB of VRAM)",
+			ins.ModelID, short(ins.Revision), familyLabel(ins), ins.Estimate.VRAMGB)
+		if err := d.Transition(now, deployment.StatusSelectingGPU); err != nil {
+			return err
+		}
+		d.Log(now, deployment.LevelInfo, "Selecting GPU")
+		return nil
+	})
+	if err != nil || d == nil {
+		return err
+	}
+	return s.next(ctx, d.ID, StepSelectGPU, 0, 0)
+}
+
+func familyLabel(ins *huggingface.Inspection) string {
+	if ins.PipelineTag != "" {
+		return ins.PipelineTag
+	}
+	return string(ins.Family)
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	if sha == "" {
+		return "main"
+	}
+	return sha
+}
+
+// EstimateReadySeconds estimates the time from endpoint creation to a loaded
+// model: a cold start (image pull, worker boot), the download at a
+// conservative 100 MB/s, and loading at about 2 s per GB of VRAM.
+func EstimateReadySeconds(downloadBytes int64, vramGB int) int {
+	const coldStart = 90
+	download := int(downloadBytes / (100 << 20))
+	return coldStart + download + 2*vramGB
+}
+
+// selectGPU picks the pools for the estimate and the requested tier.
+func (s *Steps) selectGPU(ctx context.Context, t queue.Task) error {
+	d, err := s.Store.Get(ctx, t.DeploymentID)
+	if err != nil {
+		return err
+	}
+	if d.Status != deployment.StatusSelectingGPU {
+		return nil
+	}
+	choice, err := s.GPUs.Choose(d.ModelVRAMGB, d.GPUTier)
+	if err != nil {
+		return s.fail(ctx, d.ID, deployment.StatusSelectingGPU, fmt.Sprintf("%s: %v", d.ModelID, err))
+	}
+	now := s.now()
+	d, err = s.advance(ctx, d.ID, deployment.StatusSelectingGPU, func(d *deployment.Deployment) error {
+		d.GPUPools = choice.Pools
+		d.GPUAllocated = choice.Card
+		d.Log(now, deployment.LevelInfo, "Selected GPU: %s", choice.Card)
+		if len(choice.Pools) > 1 {
+			d.Log(now, deployment.LevelInfo, "GPU pools, preferred first: %v", choice.Pools)
+		}
+		if err := d.Transition(now, deployment.StatusCreatingEndpoint); err != nil {
+			return err
+		}
+		d.Log(now, deployment.LevelInfo, "Creating RunPod endpoint")
+		return nil
+	})
+	if err != nil || d == nil {
+		return err
+	}
+	return s.next(ctx, d.ID, StepCreateEndpoint, 0, 0)
+}

@@ -1,0 +1,150 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/visgate/deployment-orchestrator/shared/deployment"
+	"github.com/visgate/deployment-orchestrator/shared/queue"
+	"github.com/visgate/deployment-orchestrator/shared/runpod"
+)
+
+// UnhealthyPolls is how many consecutive polls with unhealthy workers (and
+// none ready) count as a crash loop.
+const UnhealthyPolls = 3
+
+// watch polls the endpoint's workers until one is ready, so that a silent
+// container still reaches ready, and fails the deployment on a crash loop,
+// a lasting stock-out or the overall deadline. The container's callbacks
+// move the status too; watch stops as soon as the deployment is past it.
+func (s *Steps) watch(ctx context.Context, t queue.Task) error {
+	d, err := s.Store.Get(ctx, t.DeploymentID)
+	if err != nil {
+		return err
+	}
+	if !watching(d.Status) {
+		return nil
+	}
+	from := d.Status
+	key, err := s.open(ctx, d.RunPodKey, d.ID, deployment.FieldRunPodKey)
+	if err != nil {
+		return err
+	}
+	workers, err := s.RunPod.Workers(ctx, key, d.RunPodEndpointID)
+	if err != nil {
+		if ok, after := runpod.Retryable(err); ok {
+			if s.now().Sub(d.Watch.StartedAt) > s.ReadyDeadline {
+				return s.fail(ctx, d.ID, from, fmt.Sprintf("Model not loaded within %s of the endpoint's creation (RunPod: %s)", s.ReadyDeadline, runpodMessage(err)))
+			}
+			return s.next(ctx, d.ID, StepWatch, t.Seq+1, max(after, s.PollInterval))
+		}
+		if runpod.IsNotFound(err) {
+			return s.fail(ctx, d.ID, from, fmt.Sprintf("RunPod endpoint %s no longer exists", d.RunPodEndpointID))
+		}
+		return s.fail(ctx, d.ID, from, runpodMessage(err))
+	}
+	now := s.now()
+	sum := summarise(workers)
+	var failMsg string
+	d, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
+		if !watching(d.Status) {
+			return errStop
+		}
+		w := &d.Watch
+		w.Polls++
+		if sum.text != w.LastSeen {
+			d.Log(now, deployment.LevelInfo, "Workers: %s", sum.text)
+		}
+		w.LastSeen = sum.text
+		switch {
+		case sum.ready != "":
+			d.Log(now, deployment.LevelInfo, "Model loaded: worker %s is %s", sum.ready, sum.readyStatus)
+			return d.Transition(now, deployment.StatusReady)
+		case sum.unhealthy > 0:
+			w.UnhealthyPolls++
+		default:
+			w.UnhealthyPolls = 0
+		}
+		if sum.throttledOnly {
+			if w.ThrottledSince.IsZero() {
+				w.ThrottledSince = now
+			}
+		} else {
+			w.ThrottledSince = time.Time{}
+		}
+		switch {
+		case w.UnhealthyPolls >= UnhealthyPolls:
+			failMsg = fmt.Sprintf("Inference workers are crash-looping (unhealthy on %d consecutive checks); check that the image can serve %s", w.UnhealthyPolls, d.ModelID)
+		case !w.ThrottledSince.IsZero() && now.Sub(w.ThrottledSince) >= s.CapacityDeadline:
+			failMsg = fmt.Sprintf("No GPU capacity in pools %s for %s; try another gpu_tier or try again later", strings.Join(d.GPUPools, ", "), s.CapacityDeadline)
+		case now.Sub(w.StartedAt) >= s.ReadyDeadline:
+			failMsg = fmt.Sprintf("Model not loaded within %s of the endpoint's creation", s.ReadyDeadline)
+		}
+		if failMsg != "" {
+			return d.Fail(now, failMsg)
+		}
+		return nil
+	})
+	if errors.Is(err, errStop) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	switch d.Status {
+	case deployment.StatusFailed:
+		return s.next(ctx, d.ID, StepTeardown, 0, 0)
+	case deployment.StatusReady:
+		return nil // the change feed enqueues scale and webhook
+	}
+	return s.next(ctx, d.ID, StepWatch, t.Seq+1, s.PollInterval)
+}
+
+var errStop = errors.New("provision: deployment moved on")
+
+func watching(st deployment.Status) bool {
+	return st == deployment.StatusDownloadingModel || st == deployment.StatusLoadingModel
+}
+
+type workerSummary struct {
+	text          string
+	ready         string // id of a worker that is idle or running
+	readyStatus   runpod.WorkerStatus
+	unhealthy     int
+	throttledOnly bool
+}
+
+func summarise(workers []runpod.Worker) workerSummary {
+	var s workerSummary
+	counts := map[runpod.WorkerStatus]int{}
+	throttled := 0
+	for _, w := range workers {
+		counts[w.Status]++
+		switch w.Status {
+		case runpod.WorkerIdle, runpod.WorkerRunning:
+			if s.ready == "" {
+				s.ready, s.readyStatus = w.ID, w.Status
+			}
+		case runpod.WorkerUnhealthy:
+			s.unhealthy++
+		case runpod.WorkerThrottled:
+			throttled++
+		}
+	}
+	s.throttledOnly = len(workers) > 0 && throttled == len(workers)
+	if len(workers) == 0 {
+		s.text = "none yet"
+		return s
+	}
+	var parts []string
+	for st, n := range counts {
+		parts = append(parts, fmt.Sprintf("%d %s", n, strings.ToLower(string(st))))
+	}
+	sort.Strings(parts)
+	s.text = strings.Join(parts, ", ")
+	return s
+}

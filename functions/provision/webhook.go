@@ -1,0 +1,129 @@
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/visgate/deployment-orchestrator/shared/deployment"
+	"github.com/visgate/deployment-orchestrator/shared/queue"
+	"github.com/visgate/deployment-orchestrator/shared/webhook"
+)
+
+// Webhook event types.
+const (
+	EventReady  = "deployment.ready"
+	EventFailed = "deployment.failed"
+)
+
+// Event is the body of a webhook POST.
+type Event struct {
+	Type      string            `json:"type"`
+	Timestamp time.Time         `json:"timestamp"`
+	Data      deployment.Public `json:"data"`
+}
+
+// eventFor is the webhook event a deployment in d's status owes its owner.
+func eventFor(d *deployment.Deployment) string {
+	switch d.Status {
+	case deployment.StatusReady, deployment.StatusWebhookFailed:
+		return EventReady
+	case deployment.StatusFailed:
+		return EventFailed
+	}
+	return ""
+}
+
+func webhookPending(d *deployment.Deployment) bool {
+	return eventFor(d) != "" && !d.Webhook.Delivered && !d.Webhook.GaveUp && d.Webhook.URL != ""
+}
+
+// MessageID is the Standard Webhooks id of a deployment's event: the same
+// for every attempt, so receivers can deduplicate.
+func MessageID(deploymentID, event string) string {
+	return "msg_" + deploymentID + "_" + event[len("deployment."):]
+}
+
+func (s *Steps) schedule() []time.Duration {
+	if len(s.WebhookSchedule) > 0 {
+		return s.WebhookSchedule
+	}
+	return webhook.Schedule()
+}
+
+// deliverWebhook makes one delivery attempt and schedules the next one
+// through the queue (never sleeping in the handler); after the last it
+// gives up, and a ready deployment becomes webhook_failed.
+func (s *Steps) deliverWebhook(ctx context.Context, t queue.Task) error {
+	d, err := s.Store.Get(ctx, t.DeploymentID)
+	if err != nil {
+		return err
+	}
+	if !webhookPending(d) {
+		return nil
+	}
+	now := s.now()
+	if d.Webhook.NextAttemptAt.After(now.Add(time.Second)) {
+		return nil // a duplicate of an earlier attempt's task; the next one is scheduled
+	}
+	event := eventFor(d)
+	msgID := MessageID(d.ID, event)
+	body, err := json.Marshal(Event{Type: event, Timestamp: now, Data: d.Public(false)})
+	if err != nil {
+		return fmt.Errorf("encode webhook: %w", err)
+	}
+	res := s.Sender.Send(ctx, d.Webhook.URL, webhook.OwnerSecret(s.SigningKey, d.Owner), msgID, now, body)
+	sched := s.schedule()
+	var retryIn time.Duration
+	d, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
+		if !webhookPending(d) {
+			return errStop
+		}
+		w := &d.Webhook
+		w.Attempts++
+		w.Event, w.MessageID = event, msgID
+		w.LastAttemptAt = now
+		w.LastStatusCode = res.StatusCode
+		w.LastError = ""
+		if res.Err != nil {
+			w.LastError = res.Err.Error()
+		}
+		if res.Delivered {
+			w.Delivered, w.DeliveredAt, w.NextAttemptAt = true, now, time.Time{}
+			d.Log(now, deployment.LevelInfo, "Webhook %s delivered (HTTP %d, attempt %d)", event, res.StatusCode, w.Attempts)
+			return nil
+		}
+		why := describe(res)
+		if res.Retryable && w.Attempts < len(sched) {
+			retryIn = max(sched[w.Attempts], res.RetryAfter)
+			w.NextAttemptAt = now.Add(retryIn)
+			d.Log(now, deployment.LevelWarn, "Webhook attempt %d of %d failed (%s); retrying in %s", w.Attempts, len(sched), why, retryIn)
+			return nil
+		}
+		w.GaveUp, w.NextAttemptAt = true, time.Time{}
+		d.Log(now, deployment.LevelError, "Webhook %s not delivered after %d attempts (%s)", event, w.Attempts, why)
+		if d.Status == deployment.StatusReady {
+			return d.Transition(now, deployment.StatusWebhookFailed)
+		}
+		return nil
+	})
+	if errors.Is(err, errStop) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if retryIn > 0 {
+		return s.next(ctx, d.ID, StepWebhook, t.Seq+1, retryIn)
+	}
+	return nil
+}
+
+func describe(r webhook.Result) string {
+	if r.Err != nil {
+		return r.Err.Error()
+	}
+	return fmt.Sprintf("HTTP %d", r.StatusCode)
+}
