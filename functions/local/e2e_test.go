@@ -273,7 +273,6 @@ func TestEndToEndSimulated(t *testing.T) {
 		}
 	}
 
-
 	// Catalogue names resolve.
 	code, _, body = c.do("POST", "/v1/deployments", "key-alice-0123456789",
 		[]byte(fmt.Sprintf(`{"model_name":"veo3","provider":"fal","user_runpod_key":"rpa_x","user_webhook_url":%q}`, rcv.URL)), nil)
