@@ -2,9 +2,10 @@
 // "deployments" (document id = deployment id) and idempotency claims in
 // "idempotency" (document id = hex sha256(owner + "\x00" + key)).
 //
-// Times are kept to the microsecond, Firestore's precision: Create and Update
-// round them, so the record a caller holds afterwards is what Get returns.
-// The composite indexes List needs are in INDEXES.md.
+// Documents carry the records' JSON field names with Firestore types (see
+// codec.go). Times are kept to the microsecond, Firestore's precision: Create
+// and Update round them, so the record a caller holds afterwards is what Get
+// returns. The composite indexes List needs are in INDEXES.md.
 package firestore
 
 import (
@@ -134,15 +135,23 @@ func (s *Store) Create(ctx context.Context, d *deployment.Deployment) error {
 	if !validID(d.ID) {
 		return fmt.Errorf("firestore: create: invalid deployment id %q", d.ID)
 	}
-	dd := toDoc(d)
-	dd.Version = 1
-	if _, err := s.deployments.Doc(d.ID).Create(ctx, dd); err != nil {
+	rec := *d
+	rec.Version = 1
+	data, err := encodeDeployment(&rec)
+	if err != nil {
+		return fmt.Errorf("firestore: create %s: encoding: %w", d.ID, err)
+	}
+	stored, err := decodeDeployment(data)
+	if err != nil {
+		return fmt.Errorf("firestore: create %s: %w", d.ID, err)
+	}
+	if _, err := s.deployments.Doc(d.ID).Create(ctx, data); err != nil {
 		if isCode(err, codes.AlreadyExists) {
 			return fmt.Errorf("firestore: create %s: %w", d.ID, store.ErrExists)
 		}
 		return fmt.Errorf("firestore: create %s: %w", d.ID, err)
 	}
-	*d = *fromDoc(dd)
+	*d = *stored
 	return nil
 }
 
@@ -166,11 +175,11 @@ func (s *Store) Get(ctx context.Context, id string) (*deployment.Deployment, err
 }
 
 func decode(snap *firestore.DocumentSnapshot) (*deployment.Deployment, error) {
-	var dd doc
-	if err := snap.DataTo(&dd); err != nil {
+	d, err := decodeDeployment(snap.Data())
+	if err != nil {
 		return nil, fmt.Errorf("decoding %s: %w", snap.Ref.ID, err)
 	}
-	return fromDoc(&dd), nil
+	return d, nil
 }
 
 // Update reads, applies fn and writes in one transaction: Firestore aborts
@@ -194,11 +203,12 @@ func (s *Store) Update(ctx context.Context, id string, fn store.UpdateFunc) (*de
 			}
 			return err
 		}
-		var dd doc
-		if err := snap.DataTo(&dd); err != nil {
-			return fmt.Errorf("decoding: %w", err)
+		if cur, err = decode(snap); err != nil {
+			return err
 		}
-		cur, next = fromDoc(&dd), fromDoc(&dd)
+		if next, err = decode(snap); err != nil {
+			return err
+		}
 		if err := fn(next); err != nil {
 			fnErr = err
 			return err
@@ -208,12 +218,14 @@ func (s *Store) Update(ctx context.Context, id string, fn store.UpdateFunc) (*de
 		}
 		next.Version = cur.Version + 1
 		next.UpdatedAt = time.Now()
-		nd := toDoc(next)
-		if err := tx.Set(ref, nd); err != nil {
+		data, err := encodeDeployment(next)
+		if err != nil {
+			return fmt.Errorf("encoding: %w", err)
+		}
+		if next, err = decodeDeployment(data); err != nil {
 			return err
 		}
-		next = fromDoc(nd)
-		return nil
+		return tx.Set(ref, data)
 	}, firestore.MaxAttempts(s.maxAttempts))
 	if fnErr != nil {
 		if errors.Is(fnErr, store.ErrNoChange) {
@@ -396,16 +408,20 @@ func (s *Store) ClaimIdempotency(ctx context.Context, rec store.Idempotency) (*s
 		case err != nil:
 			return err
 		default:
-			var cur idemDoc
-			if err := snap.DataTo(&cur); err != nil {
+			cur, err := decodeIdempotency(snap.Data())
+			if err != nil {
 				return fmt.Errorf("decoding the stored claim: %w", err)
 			}
 			if cur.ExpiresAt.After(time.Now()) {
-				existing = fromIdemDoc(&cur)
+				existing = cur
 				return nil
 			}
 		}
-		return tx.Set(ref, toIdemDoc(rec))
+		data, err := encodeIdempotency(&rec)
+		if err != nil {
+			return fmt.Errorf("encoding the claim: %w", err)
+		}
+		return tx.Set(ref, data)
 	}, firestore.MaxAttempts(s.maxAttempts))
 	if err != nil {
 		return nil, fmt.Errorf("firestore: claim idempotency key: %w", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/store"
 	"github.com/visgate/deployment-orchestrator/shared/store/storetest"
 )
@@ -68,15 +69,115 @@ func wipe(t *testing.T, host, project string) {
 // the document mapping, to the microsecond.
 func TestDocRoundTrip(t *testing.T) {
 	in := storetest.Filled(t, "dep_2026_00000001", "owner", time.Date(2026, 11, 1, 0, 0, 0, 123456789, time.UTC))
-	got := fromDoc(toDoc(in))
-	if diff := cmp.Diff(in, got, cmpopts.EquateApproxTime(time.Microsecond)); diff != "" {
-		t.Errorf("deployment → doc → deployment (-in +out):\n%s", diff)
+	data, err := encodeDeployment(in)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if again := fromDoc(toDoc(got)); !cmp.Equal(got, again) {
-		t.Errorf("the mapping is not stable: %s", cmp.Diff(got, again))
+	got, err := decodeDeployment(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(in, got, cmpopts.EquateApproxTime(time.Microsecond)); diff != "" {
+		t.Errorf("deployment → document → deployment (-in +out):\n%s", diff)
 	}
 	if got.CreatedAt.Nanosecond()%1000 != 0 {
 		t.Errorf("CreatedAt %v not rounded to the microsecond", got.CreatedAt)
+	}
+	// Nothing is shared with the document.
+	data["logs"].([]any)[0].(map[string]any)["message"] = "changed"
+	data["runpod_key"].([]byte)[0] ^= 0xff
+	if diff := cmp.Diff(in, got, cmpopts.EquateApproxTime(time.Microsecond)); diff != "" {
+		t.Errorf("changing the document changed the record (-in +out):\n%s", diff)
+	}
+}
+
+// TestDocumentShape pins what queries, indexes and other readers of the
+// documents (the change trigger) rely on: names and Firestore types.
+func TestDocumentShape(t *testing.T) {
+	d := storetest.Filled(t, "dep_2026_00000001", "owner-1", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	d.ReadyAt = time.Time{}
+	d.Webhook.DeliveredAt = time.Time{}
+	d.UpdatedAt = time.Time{}
+	data, err := encodeDeployment(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	typeOf := func(path ...string) string {
+		var x any = data
+		for _, p := range path {
+			switch v := x.(type) {
+			case map[string]any:
+				var ok bool
+				if x, ok = v[p]; !ok {
+					return "missing"
+				}
+			case []any:
+				x = v[0]
+			default:
+				return fmt.Sprintf("%T has no %s", x, p)
+			}
+		}
+		return fmt.Sprintf("%T", x)
+	}
+	tests := []struct {
+		path []string
+		want string
+	}{
+		{[]string{fieldOwner}, "string"},
+		{[]string{fieldStatus}, "string"},
+		{[]string{fieldCreatedAt}, "time.Time"},
+		{[]string{fieldStatusChangedAt}, "time.Time"},
+		{[]string{"updated_at"}, "time.Time"}, // zero, but not optional: a timestamp
+		{[]string{"ready_at"}, "<nil>"},       // zero and omitzero: null
+		{[]string{"version"}, "int64"},
+		{[]string{"runpod_key"}, "[]uint8"},
+		{[]string{"hf_token"}, "[]uint8"},
+		{[]string{"callback_secret"}, "[]uint8"},
+		{[]string{"logs", "0", "timestamp"}, "time.Time"},
+		{[]string{"logs", "0", "level"}, "string"},
+		{[]string{"webhook", "url"}, "string"},
+		{[]string{"webhook", "delivered_at"}, "<nil>"},
+		{[]string{"webhook", "last_attempt_at"}, "time.Time"},
+		{[]string{"scaling", "max_workers"}, "int64"},
+		{[]string{"gpu_pools", "0"}, "string"},
+	}
+	for _, tc := range tests {
+		if got := typeOf(tc.path...); got != tc.want {
+			t.Errorf("document field %v: %s, want %s", tc.path, got, tc.want)
+		}
+	}
+}
+
+func TestDecodeDocument(t *testing.T) {
+	tests := []struct {
+		name    string
+		data    map[string]any
+		want    *deployment.Deployment
+		wantErr bool
+	}{
+		{
+			name: "unknown fields are ignored",
+			data: map[string]any{"id": "dep_2026_00000001", "from_the_future": int64(1), "version": int64(3)},
+			want: &deployment.Deployment{ID: "dep_2026_00000001", Version: 3},
+		},
+		{
+			name: "null is zero",
+			data: map[string]any{"id": "dep_2026_00000001", "ready_at": nil, "logs": nil, "watch": nil},
+			want: &deployment.Deployment{ID: "dep_2026_00000001"},
+		},
+		{name: "wrong type", data: map[string]any{"version": "three"}, wantErr: true},
+		{name: "wrong nested type", data: map[string]any{"logs": []any{map[string]any{"timestamp": "noon"}}}, wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := decodeDeployment(tc.data)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("decodeDeployment: err = %v, want error: %v", err, tc.wantErr)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("decodeDeployment (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
