@@ -10,7 +10,7 @@
 #
 # Settings (environment):
 #   FIRESTORE_PORT   port on 127.0.0.1 (default 8686)
-#   EMULATOR_DIR     where the pid file and log live (default .emulators)
+#   EMULATOR_DIR     where the pid file and log live (default .emulators at the repository root)
 #
 # gcloud starts a shell script that starts java: killing gcloud alone orphans
 # both. The emulator therefore runs in its own session (setsid), and stop
@@ -18,10 +18,11 @@
 set -euo pipefail
 
 port=${FIRESTORE_PORT:-8686}
-dir=${EMULATOR_DIR:-.emulators}
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+dir=${EMULATOR_DIR:-$root/.emulators}
 host=127.0.0.1:$port
-pidfile=$dir/firestore.pid
-logfile=$dir/firestore.log
+pidfile=$dir/firestore-$port.pid
+logfile=$dir/firestore-$port.log
 start_timeout=30
 
 log() { echo "firestore-emulator: $*" >&2; }
