@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"ListBadCursor", testListBadCursor},
 		{"Ping", testPing},
 		{"Idempotency", testIdempotency},
+		{"ConcurrentClaims", testConcurrentClaims},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -715,6 +716,49 @@ func testIdempotency(t *testing.T, s Store) {
 		}
 		if diff := cmp.Diff(st.want, got); diff != "" {
 			t.Fatalf("%s: ClaimIdempotency returned (-want +got):\n%s", st.name, diff)
+		}
+	}
+}
+
+// testConcurrentClaims races claims of one key: exactly one wins, and every
+// other is told about the winner's claim.
+func testConcurrentClaims(t *testing.T, s Store) {
+	ctx := testContext(t)
+	const n = 5
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	recs := make([]store.Idempotency, n)
+	got := make([]*store.Idempotency, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		recs[i] = store.Idempotency{
+			Owner: "alice", Key: "same-key", RequestHash: fmt.Sprintf("hash-%d", i), DeploymentID: id(i),
+			CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour),
+		}
+		wg.Go(func() { got[i], errs[i] = s.ClaimIdempotency(ctx, recs[i]) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("concurrent claims: %v", err)
+	}
+	winner := -1
+	for i, g := range got {
+		if g == nil {
+			if winner >= 0 {
+				t.Fatalf("claims %d and %d both won", winner, i)
+			}
+			winner = i
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("no claim won: %+v", got)
+	}
+	for i, g := range got {
+		if i == winner {
+			continue
+		}
+		if diff := cmp.Diff(&recs[winner], g); diff != "" {
+			t.Errorf("claim %d was told (-winner +got):\n%s", i, diff)
 		}
 	}
 }
