@@ -6,10 +6,13 @@ GO ?= go
 PORT ?= 8080
 export TF_CLI_CONFIG_FILE ?= /dev/null
 
-.PHONY: run test test-short lint fmt vet bench quick-test mint-key emulators-start emulators-stop build clean deploy
+.PHONY: run dev test test-short lint fmt vet bench quick-test mint-key emulators-start emulators-stop build clean deploy
 
 run: ## serve every function on 127.0.0.1:$(PORT), embedded store and queue
 	$(GO) run ./functions/local
+
+dev: ## the Google Cloud runtime on the Firestore and Cloud Tasks emulators, one base URL on PORT
+	bash scripts/dev.sh
 
 build:
 	$(GO) build -trimpath -ldflags='-s -w' -o bin/orchestrator ./functions/local

@@ -256,3 +256,24 @@ func (s *Server) internalError(w http.ResponseWriter, r *http.Request, what stri
 
 // view is a deployment as its owner sees it.
 func view(d *deployment.Deployment) deployment.Public { return d.Public(true) }
+
+// Route says which function serves a path, and with which methods.
+type Route struct {
+	Function string
+	Pattern  string // http.ServeMux pattern, without method
+	Methods  []string
+}
+
+// Routes lists every public path of every function: what a single public
+// base URL (the local front door, a load balancer) routes to each function.
+func Routes() []Route {
+	var out []Route
+	for _, r := range (&Server{}).routes() {
+		var ms []string
+		for m := range r.methods {
+			ms = append(ms, m)
+		}
+		out = append(out, Route{Function: r.fn, Pattern: r.pattern, Methods: ms})
+	}
+	return out
+}
