@@ -13,10 +13,10 @@ import (
 
 	"cloud.google.com/go/firestore"
 	"github.com/googleapis/google-cloudevents-go/cloud/firestoredata"
+	"google.golang.org/genproto/googleapis/type/latlng"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
-	"google.golang.org/genproto/googleapis/type/latlng"
 )
 
 // Bridge listens to the Firestore emulator (which sends no Eventarc events)

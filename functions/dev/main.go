@@ -230,5 +230,3 @@ func parse(raw string) (*url.URL, error) {
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	return u, nil
 }
-
-

@@ -89,6 +89,11 @@ type Steps struct {
 	// WebhookSchedule is the delay before each webhook attempt (index 0:
 	// the first). Defaults to webhook.Schedule().
 	WebhookSchedule []time.Duration
+	// RetryBase is the unit of the backoff between runs of a step after a
+	// transient failure (rate limit, outage): the n-th retry waits
+	// RetryBase·2^n, at most MaxRetryBackoff, and never less than the
+	// service's Retry-After. Zero means one second.
+	RetryBase time.Duration
 
 	Now func() time.Time
 	Log *slog.Logger
@@ -197,7 +202,7 @@ func (s *Steps) retryLater(ctx context.Context, t queue.Task, from deployment.St
 			return errGiveUp
 		}
 		d.Retries++
-		delay = backoff(d.Retries, retryAfter)
+		delay = backoff(s.RetryBase, d.Retries, retryAfter)
 		d.Log(now, deployment.LevelWarn, "%s; retrying in %s (attempt %d of %d)", what, delay.Round(time.Second), d.Retries+1, MaxRetries+1)
 		return nil
 	})
@@ -212,10 +217,17 @@ func (s *Steps) retryLater(ctx context.Context, t queue.Task, from deployment.St
 
 var errGiveUp = errors.New("provision: retries exhausted")
 
-// backoff is 2^n seconds (n from 1), capped at 5 minutes, and never less than floor.
-func backoff(n int, floor time.Duration) time.Duration {
-	d := time.Second << min(n, 9)
-	d = min(d, 5*time.Minute)
+// MaxRetryBackoff caps the backoff between runs of a step.
+const MaxRetryBackoff = 5 * time.Minute
+
+// backoff is base·2^n (n from 1; base one second when zero), capped at
+// MaxRetryBackoff, and never less than floor.
+func backoff(base time.Duration, n int, floor time.Duration) time.Duration {
+	if base <= 0 {
+		base = time.Second
+	}
+	d := base << min(n, 9)
+	d = min(d, MaxRetryBackoff)
 	return max(d, floor)
 }
 

@@ -354,7 +354,7 @@ var errAny = errors.New("any error")
 
 func testConcurrentUpdates(t *testing.T, s Store) {
 	ctx := testContext(t)
-	const n = 10
+	const n = 5
 	d := Filled(t, id(1), "owner-a", base)
 	d.Logs = nil
 	d.Watch.Polls = 0
