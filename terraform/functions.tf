@@ -1,0 +1,313 @@
+# The eight Cloud Run functions (gen2), one per entry point registered in
+# functions.go, all built from the same source archive of the repository.
+
+locals {
+  # key => entry point and sizing. public: anyone may invoke it (the API;
+  # it authenticates with API keys or the per-deployment callback secret);
+  # invokers: who else may (Cloud Run IAM, roles/run.invoker).
+  functions = {
+    service = {
+      entry_point = "Service"
+      description = "GET /, /health, /readiness, /openapi.json, /docs, /redoc, /v1/models, /v1/gpus"
+      runtime_sa  = "api"
+      invokers    = ["public"]
+      memory      = "256Mi"
+      cpu         = "1"
+      concurrency = 80
+      timeout     = 30
+      max         = 10
+    }
+    create_deployment = {
+      entry_point = "CreateDeployment"
+      description = "POST /v1/deployments"
+      runtime_sa  = "api"
+      invokers    = ["public"]
+      memory      = "256Mi"
+      cpu         = "1"
+      concurrency = 80
+      timeout     = 60
+      max         = 10
+    }
+    get_deployment = {
+      entry_point = "GetDeployment"
+      description = "GET /v1/deployments, /v1/deployments/{id}, /v1/webhook-secret"
+      runtime_sa  = "api"
+      invokers    = ["public"]
+      memory      = "256Mi"
+      cpu         = "1"
+      concurrency = 80
+      timeout     = 30
+      max         = 10
+    }
+    delete_deployment = {
+      entry_point = "DeleteDeployment"
+      description = "DELETE /v1/deployments/{id}"
+      runtime_sa  = "api"
+      invokers    = ["public"]
+      memory      = "256Mi"
+      cpu         = "1"
+      concurrency = 80
+      timeout     = 60
+      max         = 10
+    }
+    deployment_ready = {
+      entry_point = "DeploymentReady"
+      description = "POST /internal/deployment-ready/{id} (inference containers; per-deployment secret)"
+      runtime_sa  = "api"
+      invokers    = ["public"]
+      memory      = "256Mi"
+      cpu         = "1"
+      concurrency = 80
+      timeout     = 60
+      max         = 10
+    }
+    provision_task = {
+      entry_point = "ProvisionTask"
+      description = "Cloud Tasks target: one provisioning step per task"
+      runtime_sa  = "worker"
+      invokers    = ["tasks"]
+      memory      = "512Mi"
+      cpu         = "1"
+      concurrency = 20
+      timeout     = 300
+      max         = 20
+    }
+    deployment_changed = {
+      entry_point = "DeploymentChanged"
+      description = "Eventarc: Firestore deployments/{id} written; delivers webhooks"
+      runtime_sa  = "worker"
+      invokers    = ["trigger"]
+      memory      = "256Mi"
+      cpu         = "1"
+      concurrency = 20
+      timeout     = 120
+      max         = 10
+    }
+    reconcile = {
+      entry_point = "Reconcile"
+      description = "Cloud Scheduler: repairs stuck deployments and orphaned endpoints"
+      runtime_sa  = "worker"
+      invokers    = ["scheduler"]
+      memory      = "512Mi"
+      cpu         = "1"
+      concurrency = 1
+      timeout     = 540
+      max         = 1
+    }
+  }
+
+  function_names = { for k, f in local.functions : k => "${var.name_prefix}-${replace(k, "_", "-")}" }
+
+  # Cloud Run's deterministic URL (https://SERVICE-PROJECT_NUMBER.REGION.run.app)
+  # is known before the service exists. The functions use it for each other:
+  # every function needs PROVISION_TASK_URL (all of them enqueue, ProvisionTask
+  # too) and PUBLIC_BASE_URL, so the function's own `url` attribute would make
+  # a dependency cycle. The check "deterministic_urls" below confirms it.
+  run_urls = { for k, name in local.function_names : k => "https://${name}-${data.google_project.this.number}.${var.region}.run.app" }
+
+  # Where inference containers call back (PUBLIC_BASE_URL + /internal/...):
+  # the load balancer when enabled, else DeploymentReady's own URL.
+  public_base_url = var.enable_load_balancer ? "https://${var.domain}" : local.run_urls["deployment_ready"]
+
+  # Plain environment of every function (shared/config.Vars with Cloud=true,
+  # plus LOG_LEVEL); API_KEY_HASHES and WEBHOOK_SIGNING_KEY come from Secret
+  # Manager (local.secret_env). functions_terraform_test.go checks both
+  # against config.Vars.
+  function_env = {
+    BACKEND               = "gcp"
+    GCP_PROJECT_ID        = var.project_id
+    GCP_LOCATION          = var.region
+    TASKS_QUEUE           = google_cloud_tasks_queue.provision.name
+    PROVISION_TASK_URL    = local.run_urls["provision_task"]
+    TASKS_SERVICE_ACCOUNT = google_service_account.sa["tasks"].email
+    KMS_KEY_URI           = "gcp-kms://${google_kms_crypto_key.secrets.id}"
+    PUBLIC_BASE_URL       = local.public_base_url
+    RATE_LIMIT_PER_MINUTE = tostring(var.rate_limit_per_minute)
+    LOG_LEVEL             = var.log_level
+  }
+
+  invoker_members = {
+    public    = "allUsers"
+    tasks     = google_service_account.sa["tasks"].member
+    trigger   = google_service_account.sa["trigger"].member
+    scheduler = google_service_account.sa["scheduler"].member
+  }
+  invoker_bindings = merge([
+    for k, f in local.functions : {
+      for who in f.invokers : "${k}:${who}" => { function = k, invoker = who }
+    }
+  ]...)
+}
+
+# Source: the repository root, minus what is not Go source of the service.
+data "archive_file" "source" {
+  type        = "zip"
+  source_dir  = "${path.module}/.."
+  output_path = "${path.module}/.build/source.zip"
+  # Directory names (relative to the repository root) are skipped whole.
+  excludes = [".git", ".data", ".emulators", "terraform", "artifacts", "bin", "tools"]
+}
+
+resource "google_storage_bucket" "source" {
+  project                     = var.project_id
+  name                        = "${var.project_id}-${var.name_prefix}-source"
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = true
+  labels                      = var.labels
+
+  depends_on = [google_project_service.api]
+}
+
+resource "google_storage_bucket_object" "source" {
+  # The content hash in the name makes every change redeploy the functions.
+  name   = "source-${data.archive_file.source.output_md5}.zip"
+  bucket = google_storage_bucket.source.name
+  source = data.archive_file.source.output_path
+}
+
+resource "google_cloudfunctions2_function" "fn" {
+  for_each = local.functions
+
+  project     = var.project_id
+  location    = var.region
+  name        = local.function_names[each.key]
+  description = each.value.description
+  labels      = var.labels
+
+  build_config {
+    runtime         = var.go_runtime
+    entry_point     = each.value.entry_point
+    service_account = google_service_account.sa["build"].id
+
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.source.name
+      }
+    }
+  }
+
+  service_config {
+    service_account_email            = google_service_account.sa[each.value.runtime_sa].email
+    available_memory                 = each.value.memory
+    available_cpu                    = each.value.cpu
+    max_instance_request_concurrency = each.value.concurrency
+    timeout_seconds                  = each.value.timeout
+    min_instance_count               = 0
+    max_instance_count               = lookup(var.max_instances, each.key, each.value.max)
+    all_traffic_on_latest_revision   = true
+
+    # Behind the load balancer the public functions take traffic only from
+    # it; the others must stay reachable by Cloud Tasks, Eventarc and Cloud
+    # Scheduler, and IAM (roles/run.invoker) guards them.
+    ingress_settings = var.enable_load_balancer && contains(each.value.invokers, "public") ? "ALLOW_INTERNAL_AND_GCLB" : "ALLOW_ALL"
+
+    environment_variables = local.function_env
+
+    dynamic "secret_environment_variables" {
+      for_each = local.secret_env
+      content {
+        key        = secret_environment_variables.key
+        project_id = var.project_id
+        secret     = google_secret_manager_secret.config[secret_environment_variables.key].secret_id
+        version    = "latest"
+      }
+    }
+  }
+
+  depends_on = [
+    google_project_service.api,
+    google_project_iam_member.build,
+    google_storage_bucket_iam_member.build_source_reader,
+    google_secret_manager_secret_iam_member.runtime_accessor,
+    google_secret_manager_secret_version.config,
+  ]
+}
+
+# Who may invoke which function. Public: the API functions only.
+resource "google_cloud_run_v2_service_iam_member" "invoker" {
+  for_each = local.invoker_bindings
+
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.fn[each.value.function].name
+  role     = "roles/run.invoker"
+  member   = local.invoker_members[each.value.invoker]
+}
+
+check "deterministic_urls" {
+  assert {
+    condition = alltrue([
+      for k, f in google_cloudfunctions2_function.fn : f.service_config[0].uri == local.run_urls[k]
+    ])
+    error_message = "A function's URL differs from its deterministic Cloud Run URL (https://NAME-PROJECT_NUMBER.REGION.run.app) that PROVISION_TASK_URL and PUBLIC_BASE_URL use; make name_prefix shorter."
+  }
+}
+
+# DeploymentChanged: every write of deployments/{id}, as a protobuf
+# DocumentEventData CloudEvent (functions/notify decodes it). A standalone
+# trigger (rather than the function's event_trigger block) sets the content
+# type explicitly. It lives where the Firestore database lives.
+resource "google_eventarc_trigger" "deployment_changed" {
+  project                 = var.project_id
+  name                    = "${var.name_prefix}-deployment-changed"
+  location                = var.firestore_location
+  service_account         = google_service_account.sa["trigger"].email
+  event_data_content_type = "application/protobuf"
+  labels                  = var.labels
+
+  matching_criteria {
+    attribute = "type"
+    value     = "google.cloud.firestore.document.v1.written"
+  }
+  matching_criteria {
+    attribute = "database"
+    value     = google_firestore_database.default.name
+  }
+  matching_criteria {
+    attribute = "document"
+    value     = "deployments/{id}"
+    operator  = "match-path-pattern"
+  }
+
+  destination {
+    cloud_run_service {
+      service = google_cloudfunctions2_function.fn["deployment_changed"].name
+      region  = var.region
+    }
+  }
+
+  depends_on = [
+    google_project_iam_member.trigger_event_receiver,
+    google_cloud_run_v2_service_iam_member.invoker,
+  ]
+}
+
+# Reconcile every five minutes, with an OIDC token of the scheduler account.
+resource "google_cloud_scheduler_job" "reconcile" {
+  project          = var.project_id
+  region           = var.region
+  name             = "${var.name_prefix}-reconcile"
+  description      = "Repair stuck deployments and delete orphaned RunPod endpoints"
+  schedule         = var.reconcile_schedule
+  time_zone        = "Etc/UTC"
+  attempt_deadline = "${local.functions.reconcile.timeout}s"
+
+  retry_config {
+    retry_count = 0 # the next run comes in a few minutes
+  }
+
+  http_target {
+    http_method = "POST"
+    uri         = local.run_urls["reconcile"]
+
+    oidc_token {
+      service_account_email = google_service_account.sa["scheduler"].email
+      audience              = local.run_urls["reconcile"]
+    }
+  }
+
+  depends_on = [google_cloud_run_v2_service_iam_member.invoker]
+}

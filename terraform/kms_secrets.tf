@@ -1,0 +1,57 @@
+# Cloud KMS key for the envelope encryption of user secrets (KMS_KEY_URI),
+# and the Secret Manager secrets mounted as environment variables.
+
+resource "google_kms_key_ring" "this" {
+  project  = var.project_id
+  name     = var.kms_key_ring_name
+  location = var.region
+
+  depends_on = [google_project_service.api]
+}
+
+resource "google_kms_crypto_key" "secrets" {
+  name            = "user-secrets"
+  key_ring        = google_kms_key_ring.this.id
+  purpose         = "ENCRYPT_DECRYPT"
+  rotation_period = "7776000s" # 90 days; old versions stay usable for decryption
+
+  labels = var.labels
+}
+
+locals {
+  # Environment variable => Secret Manager secret id. Every function gets
+  # these as secret environment variables (version "latest", resolved when an
+  # instance starts: redeploy or let instances recycle after a rotation).
+  secret_env = {
+    API_KEY_HASHES      = "${var.name_prefix}-api-key-hashes"
+    WEBHOOK_SIGNING_KEY = "${var.name_prefix}-webhook-signing-key"
+  }
+
+  # Values given to Terraform (null: the operator adds the version out of band).
+  secret_values = {
+    API_KEY_HASHES      = var.api_key_hashes
+    WEBHOOK_SIGNING_KEY = var.webhook_signing_key
+  }
+  managed_secret_versions = toset([for name in keys(local.secret_env) : name if nonsensitive(local.secret_values[name] != null)])
+}
+
+resource "google_secret_manager_secret" "config" {
+  for_each = local.secret_env
+
+  project   = var.project_id
+  secret_id = each.value
+  labels    = var.labels
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.api]
+}
+
+resource "google_secret_manager_secret_version" "config" {
+  for_each = local.managed_secret_versions
+
+  secret      = google_secret_manager_secret.config[each.value].id
+  secret_data = local.secret_values[each.value]
+}
