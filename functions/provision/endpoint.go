@@ -10,6 +10,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/huggingface"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
+	"github.com/visgate/deployment-orchestrator/shared/store"
 )
 
 // leaseTTL bounds how long one create_endpoint run may hold the right to
@@ -32,6 +33,7 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 	}
 	now := s.now()
 	var wait time.Duration
+	firstRun := false // no earlier run ever held the lease
 	d, err = s.advance(ctx, d.ID, deployment.StatusCreatingEndpoint, func(d *deployment.Deployment) error {
 		if d.RunPodEndpointID != "" {
 			return nil // recorded by an earlier run; only the transition is left
@@ -40,6 +42,7 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 			wait = d.EndpointLease.Sub(now)
 			return errLeaseHeld
 		}
+		firstRun = d.EndpointLease.IsZero()
 		d.EndpointLease = now.Add(leaseTTL)
 		return nil
 	})
@@ -68,7 +71,17 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 			ep, err = s.RunPod.CreateEndpoint(ctx, key, spec)
 		}
 		if err != nil {
-			s.releaseLease(ctx, d.ID)
+			if ctx.Err() != nil {
+				// Cancelled (shutdown, request deadline): not RunPod's
+				// answer. The queue or the next resume runs the step again.
+				s.releaseLease(context.WithoutCancel(ctx), d.ID, false)
+				return fmt.Errorf("create endpoint: %w", err)
+			}
+			// A definitive refusal (4xx) means this run made nothing; on
+			// the first run no earlier one can have made anything either,
+			// so there is nothing to tear down.
+			var re *runpod.Error
+			s.releaseLease(ctx, d.ID, firstRun && errors.As(err, &re) && !re.Retryable())
 			if ok, after := runpod.Retryable(err); ok {
 				return s.retryLater(ctx, t, deployment.StatusCreatingEndpoint, after, runpodMessage(err))
 			}
@@ -112,14 +125,34 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 	return nil
 }
 
-func (s *Steps) releaseLease(ctx context.Context, id string) {
-	_, err := s.Store.Update(ctx, id, func(d *deployment.Deployment) error {
-		if d.EndpointLease.IsZero() {
-			return nil
+// releaseLease ends this run's lease. nothingMade says that no endpoint can
+// exist: the lease is then cleared, so that nothing waits for a teardown.
+// Otherwise it is left expired, which still says an endpoint may exist, and
+// a teardown that ran while the lease was held (the deployment was deleted
+// or failed meanwhile) may have looked before RunPod made what this run
+// asked for: the endpoint is no longer taken for deleted, and a teardown
+// runs again.
+func (s *Steps) releaseLease(ctx context.Context, id string, nothingMade bool) {
+	d, err := s.Store.Update(ctx, id, func(d *deployment.Deployment) error {
+		if d.EndpointLease.IsZero() || d.RunPodEndpointID != "" {
+			return store.ErrNoChange
 		}
-		d.EndpointLease = s.now() // expired, but still says an endpoint may exist
+		if nothingMade {
+			d.EndpointLease = time.Time{}
+		} else {
+			d.EndpointLease = s.now()
+			d.EndpointDeleted = false
+		}
 		return nil
 	})
+	if errors.Is(err, store.ErrNoChange) {
+		return
+	}
+	if err == nil && !nothingMade && (d.Status == deployment.StatusDeleted || d.Status == deployment.StatusFailed) {
+		// Seq 2: seq 0 is the teardown of the deletion or failure, seq 1
+		// the one of a run that recorded an endpoint after it.
+		err = s.next(ctx, id, StepTeardown, 2, 0)
+	}
 	if err != nil {
 		s.logger().WarnContext(ctx, "could not release the endpoint lease", "deployment_id", id, "error", err.Error())
 	}

@@ -2,7 +2,6 @@ package provision
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
@@ -26,7 +25,7 @@ func (s *Steps) scale(ctx context.Context, t queue.Task) error {
 	}
 	sc := d.Scaling
 	if err := s.RunPod.UpdateScaling(ctx, key, d.RunPodEndpointID, sc.MinWorkers, sc.MaxWorkers, sc.IdleTimeoutSeconds); err != nil {
-		if ok, _ := runpod.Retryable(err); ok {
+		if ok, _ := runpod.Retryable(err); ok || ctx.Err() != nil {
 			return fmt.Errorf("update scaling: %w", err)
 		}
 		return s.note(ctx, d.ID, deployment.LevelWarn, "Could not set the endpoint's scaling (%s); it keeps one warm worker, which costs money: set it in the RunPod console or delete the deployment", runpodMessage(err))
@@ -68,8 +67,10 @@ func (s *Steps) teardown(ctx context.Context, t queue.Task) error {
 		ids = append(ids, d.RunPodEndpointID)
 	}
 	ep, err := s.RunPod.FindEndpoint(ctx, key, EnvDeploymentID, d.ID)
-	if err != nil && !errors.Is(err, context.Canceled) {
-		if ok, _ := runpod.Retryable(err); ok {
+	if err != nil {
+		// Cancelled is not an answer: without the lookup, an endpoint an
+		// interrupted create_endpoint run made could be missed.
+		if ok, _ := runpod.Retryable(err); ok || ctx.Err() != nil {
 			return fmt.Errorf("find endpoints: %w", err)
 		}
 		return s.note(ctx, d.ID, deployment.LevelError, "Could not look for RunPod endpoints to delete (%s); check the RunPod console", runpodMessage(err))
@@ -79,7 +80,7 @@ func (s *Steps) teardown(ctx context.Context, t queue.Task) error {
 	}
 	for _, id := range ids {
 		if err := s.RunPod.DeleteEndpoint(ctx, key, id); err != nil {
-			if ok, _ := runpod.Retryable(err); ok {
+			if ok, _ := runpod.Retryable(err); ok || ctx.Err() != nil {
 				return fmt.Errorf("delete endpoint %s: %w", id, err)
 			}
 			return s.note(ctx, d.ID, deployment.LevelError, "Could not delete RunPod endpoint %s (%s); delete it in the RunPod console", id, runpodMessage(err))

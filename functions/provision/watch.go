@@ -36,6 +36,9 @@ func (s *Steps) watch(ctx context.Context, t queue.Task) error {
 	}
 	workers, err := s.RunPod.Workers(ctx, key, d.RunPodEndpointID)
 	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("list workers: %w", err) // cancelled: not RunPod's answer
+		}
 		if ok, after := runpod.Retryable(err); ok {
 			if s.now().Sub(d.Watch.StartedAt) > s.ReadyDeadline {
 				return s.fail(ctx, d.ID, from, fmt.Sprintf("Model not loaded within %s of the endpoint's creation (RunPod: %s)", s.ReadyDeadline, runpodMessage(err)))
