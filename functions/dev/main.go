@@ -34,6 +34,7 @@ import (
 
 	orchestrator "github.com/visgate/deployment-orchestrator"
 	"github.com/visgate/deployment-orchestrator/functions/api"
+	"github.com/visgate/deployment-orchestrator/functions/dev/bridge"
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
 	"github.com/visgate/deployment-orchestrator/shared/logging"
 )
@@ -131,7 +132,7 @@ func supervise(ctx context.Context, getenv func(string) string, logOut io.Writer
 		return fmt.Errorf("firestore: %w", err)
 	}
 	defer client.Close()
-	br := &Bridge{Client: client, ProjectID: project, Collection: "deployments",
+	br := &bridge.Bridge{Client: client, ProjectID: project, Collection: "deployments",
 		Target: "http://" + addr(orchestrator.FnDeploymentChanged) + "/", HTTP: &http.Client{Timeout: 30 * time.Second}, Log: log}
 	go func() { errc <- br.Run(ctx) }()
 	log.Info("dev stack up", "base_url", base, "functions", fnPorts)

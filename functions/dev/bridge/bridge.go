@@ -1,4 +1,5 @@
-package main
+// Package bridge stands in for Eventarc on the Firestore emulator.
+package bridge
 
 import (
 	"bytes"
