@@ -50,5 +50,8 @@ emulators-stop:
 	-bash scripts/cloudtasks-emulator.sh stop
 	-bash scripts/firestore-emulator.sh stop
 
+deploy: ## terraform apply in terraform/ (see README "Deploy to Google Cloud")
+	bash scripts/deploy.sh
+
 clean:
 	rm -rf bin .data .emulators artifacts
