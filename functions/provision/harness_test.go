@@ -92,6 +92,8 @@ type env struct {
 	queue      queue.Queue
 	hook       *receiver
 	signingKey secret.Secret
+	// handle runs one task as the queue does, invariant check included.
+	handle queue.Handler
 
 	mu         sync.Mutex
 	violations []string
@@ -172,20 +174,12 @@ func newEnv(t *testing.T, o options) *env {
 		e.checkEndpoints(task.Step)
 		return err
 	}
+	e.handle = handle
 	var closeQueue func()
-	if o.newQueue != nil {
-		e.queue, closeQueue = o.newQueue(handle)
-	} else {
-		q := inprocess.New(handle, inprocess.Options{
-			Workers: 4, MaxAttempts: 50, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Logger: quiet,
-		})
-		e.queue = q
-		closeQueue = func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = q.Close(ctx)
-		}
+	if o.newQueue == nil {
+		o.newQueue = newInprocess
 	}
+	e.queue, closeQueue = o.newQueue(handle)
 	e.steps.Queue = e.queue
 
 	// The change feed drives ready → scale+webhook, failed → webhook+teardown,
@@ -211,6 +205,18 @@ func newEnv(t *testing.T, o options) *env {
 		}
 	})
 	return e
+}
+
+// newInprocess is the embedded runtime's queue with small backoffs.
+func newInprocess(handle queue.Handler) (queue.Queue, func()) {
+	q := inprocess.New(handle, inprocess.Options{
+		Workers: 4, MaxAttempts: 50, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Logger: quiet,
+	})
+	return q, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = q.Close(ctx)
+	}
 }
 
 // checkEndpoints records a violation when RunPod holds more than one
