@@ -354,6 +354,10 @@ var errAny = errors.New("any error")
 
 func testConcurrentUpdates(t *testing.T, s Store) {
 	ctx := testContext(t)
+	// Five writers on one document: enough to lose updates without a
+	// compare-and-set. More would only slow the Firestore emulator, which
+	// resolves contended transactions by a 2 s lock timeout and a client
+	// backoff (10 writers: 3 s usually, up to 18 s at times).
 	const n = 5
 	d := Filled(t, id(1), "owner-a", base)
 	d.Logs = nil
