@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -307,3 +309,66 @@ func deleteInFlight(t *testing.T, when string) {
 func TestDeleteWhileCreateInFlightBeforeCreate(t *testing.T) { deleteInFlight(t, "before") }
 func TestDeleteWhileCreateInFlightAfterCreate(t *testing.T)  { deleteInFlight(t, "after") }
 func TestDeleteWhileCreateInFlightAnswerLost(t *testing.T)   { deleteInFlight(t, "lost") }
+
+// postCallback reports status as the inference container does.
+func postCallback(t *testing.T, spec runpod.EndpointSpec, status string) {
+	req, err := http.NewRequest(http.MethodPost, spec.Env[provision.EnvCallbackURL], strings.NewReader(`{"status":"`+status+`"}`))
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(runpodsim.HeaderInternalAuth, spec.Env[provision.EnvCallbackSecret])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("callback %s: HTTP %d", status, resp.StatusCode)
+	}
+}
+
+// specHook reports container callbacks after RunPod made the endpoint and
+// before create_endpoint records it, and runs a watch in that window.
+type specHook struct {
+	provision.RunPod
+	once  sync.Once
+	after func(spec runpod.EndpointSpec)
+}
+
+func (h *specHook) CreateEndpoint(ctx context.Context, key secret.Secret, spec runpod.EndpointSpec) (*runpod.Endpoint, error) {
+	ep, err := h.RunPod.CreateEndpoint(ctx, key, spec)
+	if err == nil {
+		h.once.Do(func() { h.after(spec) })
+	}
+	return ep, err
+}
+
+func TestCallbacksBeforeTheEndpointIsRecorded(t *testing.T) {
+	for _, last := range []string{"downloading_model", "ready"} {
+		t.Run(last, func(t *testing.T) {
+			var e *env
+			var id string
+			hook := &specHook{after: func(spec runpod.EndpointSpec) {
+				postCallback(t, spec, "downloading_model")
+				// A late or duplicated watch lands in the window.
+				_ = e.handle(context.Background(), queue.Task{DeploymentID: id, Step: provision.StepWatch, Seq: 9}, queue.Delivery{Attempt: 1})
+				if last == "ready" {
+					postCallback(t, spec, "ready")
+				}
+			}}
+			e = newEnv(t, options{
+				wrapRunPod: func(rp provision.RunPod) provision.RunPod { hook.RunPod = rp; return hook },
+				rpOpts:     []runpodsim.Option{runpodsim.WithSilentContainer()},
+			})
+			d := e.insert("openai-community/gpt2", createOpts{})
+			id = d.ID
+			if err := e.queue.Enqueue(context.Background(), queue.Task{DeploymentID: id, Step: provision.StepValidate}); err != nil {
+				t.Fatal(err)
+			}
+			e.expectReady(id)
+		})
+	}
+}

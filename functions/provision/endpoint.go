@@ -10,6 +10,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/huggingface"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
+	"github.com/visgate/deployment-orchestrator/shared/secret"
 	"github.com/visgate/deployment-orchestrator/shared/store"
 )
 
@@ -30,6 +31,23 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 	}
 	if d.Status != deployment.StatusCreatingEndpoint {
 		return nil
+	}
+	// What the create needs is made before taking the lease, so that a
+	// failure here (a sealer error, a cancelled context) leaves no lease
+	// behind for the next run to wait out.
+	var spec runpod.EndpointSpec
+	var key secret.Secret
+	if d.RunPodEndpointID == "" {
+		if spec, err = s.endpointSpec(ctx, d); err != nil {
+			var ie imageError
+			if errors.As(err, &ie) {
+				return s.fail(ctx, d.ID, deployment.StatusCreatingEndpoint, ie.Error())
+			}
+			return err
+		}
+		if key, err = s.open(ctx, d.RunPodKey, d.ID, deployment.FieldRunPodKey); err != nil {
+			return err
+		}
 	}
 	now := s.now()
 	var wait time.Duration
@@ -54,18 +72,6 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 	}
 	var ep *runpod.Endpoint
 	if d.RunPodEndpointID == "" {
-		spec, err := s.endpointSpec(ctx, d)
-		if err != nil {
-			var ie imageError
-			if errors.As(err, &ie) {
-				return s.fail(ctx, d.ID, deployment.StatusCreatingEndpoint, ie.Error())
-			}
-			return err
-		}
-		key, err := s.open(ctx, d.RunPodKey, d.ID, deployment.FieldRunPodKey)
-		if err != nil {
-			return err
-		}
 		ep, err = s.RunPod.FindEndpoint(ctx, key, EnvDeploymentID, d.ID)
 		if err == nil && ep == nil {
 			ep, err = s.RunPod.CreateEndpoint(ctx, key, spec)
@@ -116,6 +122,10 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 	switch {
 	case watching(recorded.Status):
 		return s.next(ctx, d.ID, StepWatch, 0, s.PollInterval)
+	case (recorded.Status == deployment.StatusReady || recorded.Status == deployment.StatusWebhookFailed) && !recorded.Scaled:
+		// The container reported ready before the endpoint was recorded:
+		// the scale step the change feed enqueued found no endpoint.
+		return s.next(ctx, d.ID, StepScale, 1, 0)
 	case recorded.Status == deployment.StatusDeleted || recorded.Status == deployment.StatusFailed:
 		// The deployment ended while the endpoint was being made: it must
 		// not outlive it. Seq 1: the teardown that DELETE enqueued may

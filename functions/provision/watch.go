@@ -30,6 +30,19 @@ func (s *Steps) watch(ctx context.Context, t queue.Task) error {
 		return nil
 	}
 	from := d.Status
+	if d.RunPodEndpointID == "" {
+		// A container's callback moved the status on before the
+		// create_endpoint run that made its endpoint recorded it: that run
+		// records it and watching goes on; the deadline still holds.
+		started := d.Watch.StartedAt
+		if started.IsZero() {
+			started = d.StatusChangedAt
+		}
+		if s.now().Sub(started) >= s.ReadyDeadline {
+			return s.fail(ctx, d.ID, from, fmt.Sprintf("Model not loaded within %s of the endpoint's creation", s.ReadyDeadline))
+		}
+		return s.next(ctx, d.ID, StepWatch, t.Seq+1, s.PollInterval)
+	}
 	key, err := s.open(ctx, d.RunPodKey, d.ID, deployment.FieldRunPodKey)
 	if err != nil {
 		return err
