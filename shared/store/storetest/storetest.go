@@ -354,11 +354,7 @@ var errAny = errors.New("any error")
 
 func testConcurrentUpdates(t *testing.T, s Store) {
 	ctx := testContext(t)
-	// Five writers on one document: enough to lose updates without a
-	// compare-and-set. More would only slow the Firestore emulator, which
-	// resolves contended transactions by a 2 s lock timeout and a client
-	// backoff (10 writers: 3 s usually, up to 18 s at times).
-	const n = 5
+	const n = 10
 	d := Filled(t, id(1), "owner-a", base)
 	d.Logs = nil
 	d.Watch.Polls = 0
@@ -728,7 +724,7 @@ func testIdempotency(t *testing.T, s Store) {
 // other is told about the winner's claim.
 func testConcurrentClaims(t *testing.T, s Store) {
 	ctx := testContext(t)
-	const n = 5
+	const n = 10
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	recs := make([]store.Idempotency, n)
 	got := make([]*store.Idempotency, n)
