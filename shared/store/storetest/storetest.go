@@ -720,46 +720,67 @@ func testIdempotency(t *testing.T, s Store) {
 	}
 }
 
-// testConcurrentClaims races claims of one key: exactly one wins, and every
-// other is told about the winner's claim.
+// testConcurrentClaims races claims of one key, free or held by an expired
+// claim: exactly one wins, and every other is told about the winner's claim.
 func testConcurrentClaims(t *testing.T, s Store) {
 	ctx := testContext(t)
 	const n = 10
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	recs := make([]store.Idempotency, n)
-	got := make([]*store.Idempotency, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		recs[i] = store.Idempotency{
-			Owner: "alice", Key: "same-key", RequestHash: fmt.Sprintf("hash-%d", i), DeploymentID: id(i),
-			CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour),
-		}
-		wg.Go(func() { got[i], errs[i] = s.ClaimIdempotency(ctx, recs[i]) })
+	tests := []struct {
+		name    string
+		key     string
+		expired bool // the key holds an expired claim when the race starts
+	}{
+		{"free key", "free-key", false},
+		{"expired claim", "expired-key", true},
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatalf("concurrent claims: %v", err)
-	}
-	winner := -1
-	for i, g := range got {
-		if g == nil {
-			if winner >= 0 {
-				t.Fatalf("claims %d and %d both won", winner, i)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.expired {
+				old := store.Idempotency{
+					Owner: "alice", Key: tc.key, RequestHash: "old", DeploymentID: id(999),
+					CreatedAt: now.Add(-48 * time.Hour), ExpiresAt: now.Add(-24 * time.Hour),
+				}
+				if got, err := s.ClaimIdempotency(ctx, old); err != nil || got != nil {
+					t.Fatalf("claim of a free key: %+v, %v", got, err)
+				}
 			}
-			winner = i
-		}
-	}
-	if winner < 0 {
-		t.Fatalf("no claim won: %+v", got)
-	}
-	for i, g := range got {
-		if i == winner {
-			continue
-		}
-		if diff := cmp.Diff(&recs[winner], g); diff != "" {
-			t.Errorf("claim %d was told (-winner +got):\n%s", i, diff)
-		}
+			recs := make([]store.Idempotency, n)
+			got := make([]*store.Idempotency, n)
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				recs[i] = store.Idempotency{
+					Owner: "alice", Key: tc.key, RequestHash: fmt.Sprintf("hash-%d", i), DeploymentID: id(i),
+					CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour),
+				}
+				wg.Go(func() { got[i], errs[i] = s.ClaimIdempotency(ctx, recs[i]) })
+			}
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				t.Fatalf("concurrent claims: %v", err)
+			}
+			winner := -1
+			for i, g := range got {
+				if g == nil {
+					if winner >= 0 {
+						t.Fatalf("claims %d and %d both won", winner, i)
+					}
+					winner = i
+				}
+			}
+			if winner < 0 {
+				t.Fatalf("no claim won: %+v", got)
+			}
+			for i, g := range got {
+				if i == winner {
+					continue
+				}
+				if diff := cmp.Diff(&recs[winner], g); diff != "" {
+					t.Errorf("claim %d was told (-winner +got):\n%s", i, diff)
+				}
+			}
+		})
 	}
 }
 
