@@ -337,6 +337,17 @@ func TestCallback(t *testing.T) {
 	if d, _ := f.store.Get(context.Background(), id); d.Status != deployment.StatusValidating {
 		t.Fatalf("rejected callbacks changed the status to %s", d.Status)
 	}
+	// Before create_endpoint records the endpoint, a report is only noted:
+	// a ready webhook must never go out without its endpoint.
+	if rec := post(sec.Reveal(), `{"status":"ready"}`); rec.Code != 200 || body(t, rec)["status"] != "validating" {
+		t.Errorf("ready before the endpoint is recorded = %d %s", rec.Code, rec.Body)
+	}
+	if _, err := f.store.Update(context.Background(), id, func(d *deployment.Deployment) error {
+		d.RunPodEndpointID = "ep123"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	rec := post(sec.Reveal(), `{"status":"loading_model"}`)
 	if rec.Code != 200 || body(t, rec)["status"] != "loading_model" {
 		t.Errorf("loading = %d %s", rec.Code, rec.Body)

@@ -96,6 +96,13 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		if !d.Status.CanTransition(reported) || !d.Status.Provisioning() {
 			return store.ErrNoChange // late, duplicated or out of order: keep what we know
 		}
+		if d.RunPodEndpointID == "" && reported != deployment.StatusFailed {
+			// The container outran create_endpoint's record of its endpoint:
+			// moving on now would announce a ready deployment without its
+			// endpoint. Note it; the watch step's polling takes it from here.
+			d.Log(now, deployment.LevelInfo, "Inference container reported %s before the endpoint was recorded", reported)
+			return nil
+		}
 		switch reported {
 		case deployment.StatusFailed:
 			if errMsg == "" {

@@ -49,6 +49,7 @@ type App struct {
 	API      *api.Server
 	Notifier *notify.Notifier
 
+	limiter ratelimit.Limiter
 	closers []func(context.Context) error
 }
 
@@ -131,6 +132,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	}
 	a.Notifier = &notify.Notifier{Log: log}
 
+	if a.limiter == nil {
+		a.limiter = ratelimit.NewMemory(cfg.RateLimitPerMinute, time.Minute, nil)
+	}
 	if cfg.Backend == config.BackendEmbedded {
 		q := inprocess.New(a.Steps.Handle, inprocess.Options{Logger: log})
 		a.Queue = q
@@ -145,7 +149,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		Queue:                a.Queue,
 		Sealer:               sealer,
 		Keys:                 keys,
-		Limiter:              ratelimit.NewMemory(cfg.RateLimitPerMinute, time.Minute, nil),
+		Limiter:              a.limiter,
 		RateLimit:            cfg.RateLimitPerMinute,
 		Models:               catalog.Default(),
 		GPUs:                 gpu.Default(),

@@ -3,6 +3,9 @@ package app
 import (
 	"context"
 	"fmt"
+	"time"
+
+	gfirestore "cloud.google.com/go/firestore"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +15,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/functions/reconcile"
 	"github.com/visgate/deployment-orchestrator/shared/config"
 	"github.com/visgate/deployment-orchestrator/shared/queue/cloudtasks"
+	"github.com/visgate/deployment-orchestrator/shared/ratelimit/firestorelimit"
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
 	"github.com/visgate/deployment-orchestrator/shared/seal"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
@@ -29,6 +33,13 @@ func (a *App) wireGCP(ctx context.Context, cfg *config.Config, sealer *seal.Seal
 	}
 	a.Store = fs
 	a.closers = append(a.closers, func(context.Context) error { return fs.Close() })
+	// The rate limit is shared by every instance: counters in Firestore.
+	rl, err := gfirestore.NewClient(ctx, cfg.ProjectID)
+	if err != nil {
+		return fmt.Errorf("firestore (rate limits): %w", err)
+	}
+	a.closers = append(a.closers, func(context.Context) error { return rl.Close() })
+	a.limiter = firestorelimit.New(rl, cfg.RateLimitPerMinute, time.Minute)
 
 	qcfg := cloudtasks.Config{
 		QueuePath:           fmt.Sprintf("projects/%s/locations/%s/queues/%s", cfg.ProjectID, cfg.Location, cfg.TasksQueue),

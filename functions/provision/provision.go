@@ -58,6 +58,7 @@ type Hub interface {
 type RunPod interface {
 	CreateEndpoint(ctx context.Context, key secret.Secret, spec runpod.EndpointSpec) (*runpod.Endpoint, error)
 	FindEndpoint(ctx context.Context, key secret.Secret, envKey, envValue string) (*runpod.Endpoint, error)
+	FindEndpoints(ctx context.Context, key secret.Secret, envKey, envValue string) ([]runpod.Endpoint, error)
 	DeleteEndpoint(ctx context.Context, key secret.Secret, id string) error
 	Workers(ctx context.Context, key secret.Secret, endpointID string) ([]runpod.Worker, error)
 	UpdateScaling(ctx context.Context, key secret.Secret, id string, workersMin, workersMax, idleTimeout int) error

@@ -66,7 +66,7 @@ func (s *Steps) teardown(ctx context.Context, t queue.Task) error {
 	if d.RunPodEndpointID != "" {
 		ids = append(ids, d.RunPodEndpointID)
 	}
-	ep, err := s.RunPod.FindEndpoint(ctx, key, EnvDeploymentID, d.ID)
+	found, err := s.RunPod.FindEndpoints(ctx, key, EnvDeploymentID, d.ID)
 	if err != nil {
 		// Cancelled is not an answer: without the lookup, an endpoint an
 		// interrupted create_endpoint run made could be missed.
@@ -75,8 +75,10 @@ func (s *Steps) teardown(ctx context.Context, t queue.Task) error {
 		}
 		return s.note(ctx, d.ID, deployment.LevelError, "Could not look for RunPod endpoints to delete (%s); check the RunPod console", runpodMessage(err))
 	}
-	if ep != nil && ep.ID != d.RunPodEndpointID {
-		ids = append(ids, ep.ID)
+	for _, ep := range found {
+		if ep.ID != d.RunPodEndpointID {
+			ids = append(ids, ep.ID)
+		}
 	}
 	for _, id := range ids {
 		if err := s.RunPod.DeleteEndpoint(ctx, key, id); err != nil {
