@@ -69,3 +69,15 @@ resource "google_firestore_field" "idempotency_ttl" {
 
   ttl_config {}
 }
+
+# Rate-limit counters (shared/ratelimit/firestorelimit): one document per API
+# key and minute; Firestore deletes them after expires_at. No index is needed.
+resource "google_firestore_field" "ratelimits_ttl" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "ratelimits"
+  field      = "expires_at"
+
+  ttl_config {}
+  index_config {}
+}
