@@ -12,6 +12,9 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/openapi/openapitest"
 )
 
+// summary is a list item: a deployment without its logs.
+func summary() map[string]any { return without(deployment(), "logs") }
+
 func deployment() map[string]any {
 	return map[string]any{
 		"deployment_id":           "dep_2026_a3686d66",
@@ -111,7 +114,7 @@ func TestValidResponses(t *testing.T) {
 		{"get ready", "GET", "/v1/deployments/dep_2026_a3686d66", response{status: 200, body: with(with(deployment(),
 			"status", "ready"), "ready_at", "2026-02-14T13:31:39.871004+00:00")}},
 		{"list", "GET", "/v1/deployments?limit=5&status=ready", response{status: 200, body: map[string]any{
-			"deployments": []any{deployment()}, "next_cursor": nil}}},
+			"deployments": []any{summary()}, "next_cursor": nil}}},
 		{"delete", "DELETE", "/v1/deployments/dep_2026_a3686d66", response{status: 204}},
 		{"not found", "GET", "/v1/deployments/dep_fake_123", response{status: 404,
 			body: errorBody("DeploymentNotFoundError", map[string]any{"deployment_id": "dep_fake_123"})}},
@@ -188,6 +191,8 @@ func TestInvalidResponses(t *testing.T) {
 			body: errorBody("RateLimitError", map[string]any{})}, "Retry-After"},
 		{"409 where undocumented", "GET", "/v1/deployments/x", response{status: 409,
 			body: errorBody("ConflictError", map[string]any{})}, "status 409 is not documented"},
+		{"list items with logs", "GET", "/v1/deployments", response{status: 200, body: map[string]any{
+			"deployments": []any{deployment()}, "next_cursor": nil}}, "logs"},
 		{"bad webhook secret", "GET", "/v1/webhook-secret", response{status: 200,
 			body: map[string]any{"webhook_secret": "secret"}}, "webhook_secret"},
 	}
