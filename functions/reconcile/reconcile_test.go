@@ -1,0 +1,122 @@
+package reconcile
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/visgate/deployment-orchestrator/functions/provision"
+	"github.com/visgate/deployment-orchestrator/shared/deployment"
+	"github.com/visgate/deployment-orchestrator/shared/queue"
+	"github.com/visgate/deployment-orchestrator/shared/runpod"
+	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
+	"github.com/visgate/deployment-orchestrator/shared/seal"
+	"github.com/visgate/deployment-orchestrator/shared/secret"
+	"github.com/visgate/deployment-orchestrator/shared/store/bolt"
+)
+
+type recQueue struct {
+	mu    sync.Mutex
+	tasks []string
+}
+
+func (q *recQueue) Enqueue(_ context.Context, t queue.Task) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.tasks = append(q.tasks, t.DeploymentID+"/"+t.Step)
+	return nil
+}
+
+func (q *recQueue) got() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := append([]string(nil), q.tasks...)
+	sort.Strings(out)
+	return out
+}
+
+const key = "rpa_reconcile_key"
+
+func TestReconcile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := bolt.Open(filepath.Join(dir, "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	sealer, err := seal.LocalKeyset(filepath.Join(dir, "keyset.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := runpodsim.New(runpodsim.WithSilentContainer())
+	t.Cleanup(sim.Close)
+	sim.AddAccount(key, 100)
+	rp := runpod.NewClient(sim.URL, nil)
+	q := &recQueue{}
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	steps := &provision.Steps{Store: st, Queue: q, Sealer: sealer, RunPod: rp, Now: func() time.Time { return now }, Log: log}
+
+	mkEndpoint := func(depID string) string {
+		ep, err := rp.CreateEndpoint(ctx, secret.New(key), runpod.EndpointSpec{Name: "x", Image: "img",
+			Env: map[string]string{provision.EnvDeploymentID: depID}, Pools: []string{"AMPERE_48"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ep.ID
+	}
+	mk := func(id string, st0 deployment.Status, created, updated time.Time, endpoint string) {
+		sealed, err := sealer.Seal(ctx, secret.New(key), deployment.AssociatedData(id, deployment.FieldRunPodKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := &deployment.Deployment{ID: id, Owner: "o", Status: st0, StatusChangedAt: updated, CreatedAt: created,
+			UpdatedAt: updated, RunPodKey: sealed, RunPodEndpointID: endpoint, ModelID: "m",
+			Webhook: deployment.Webhook{Delivered: true}, Scaled: true, Watch: deployment.Watch{StartedAt: created}}
+		if err := st.Create(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live := mkEndpoint("dep_2026_00000001")
+	mk("dep_2026_00000001", deployment.StatusReady, now.Add(-time.Hour), now.Add(-time.Hour), live)
+	orphan := mkEndpoint("dep_2026_0000dead") // no such deployment
+	mk("dep_2026_00000002", deployment.StatusValidating, now.Add(-20*time.Minute), now.Add(-20*time.Minute), "")
+	mk("dep_2026_00000003", deployment.StatusValidating, now.Add(-time.Minute), now.Add(-30*time.Second), "") // busy, not stuck
+	overdue := mkEndpoint("dep_2026_00000004")
+	mk("dep_2026_00000004", deployment.StatusDownloadingModel, now.Add(-3*time.Hour), now.Add(-2*time.Hour), overdue)
+
+	r := &Reconciler{Store: st, Queue: q, Steps: steps, Sealer: sealer, RunPod: rp,
+		StuckAfter: 5 * time.Minute, Deadline: time.Hour, Now: func() time.Time { return now }, Log: log}
+	rep, err := r.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(Report{Scanned: 4, Resumed: 1, Failed: 1, OrphansDeleted: 1}, rep); diff != "" {
+		t.Errorf("report (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"dep_2026_00000002/validate", "dep_2026_00000004/teardown"}, q.got()); diff != "" {
+		t.Errorf("enqueued (-want +got):\n%s", diff)
+	}
+	d, _ := st.Get(ctx, "dep_2026_00000004")
+	if d.Status != deployment.StatusFailed || d.Error != "Provisioning did not finish within 1h0m0s" {
+		t.Errorf("overdue deployment: %s %q", d.Status, d.Error)
+	}
+	var ids []string
+	for _, ep := range sim.Endpoints(key) {
+		ids = append(ids, ep.ID)
+	}
+	sort.Strings(ids)
+	want := []string{live, overdue} // the overdue one is torn down by its teardown task
+	sort.Strings(want)
+	if diff := cmp.Diff(want, ids); diff != "" {
+		t.Errorf("endpoints left (-want +got):\n%s\norphan was %s", diff, orphan)
+	}
+}
