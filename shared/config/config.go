@@ -99,7 +99,7 @@ var Vars = []Var{
 	{"SIMULATE", "", "1: use the built-in RunPod and Hugging Face simulators (no network)", false},
 	{"WEBHOOK_ALLOW_PRIVATE", "", "1: allow webhooks to loopback and private addresses, and plain http", false},
 	{"WEBHOOK_SIGNING_KEY", "", "master key for the per-owner webhook signing secrets (embedded: generated under DATA_DIR when empty)", true},
-	{"RUNPOD_API_URL", "https://rest.runpod.io/v2", "RunPod REST v2 base URL", false},
+	{"RUNPOD_API_URL", "https://api.runpod.io/v2", "RunPod REST v2 base URL", false},
 	{"HF_API_URL", "https://huggingface.co", "Hugging Face Hub base URL", false},
 	{"PUBLIC_BASE_URL", "", "base URL that clients and inference containers use (default http://HOST:PORT)", true},
 	{"IMAGE_TEXT_GENERATION", "runpod/worker-v1-vllm:v2.7.0stable-cuda12.1.0", "inference image for text-generation models", false},
