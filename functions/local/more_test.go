@@ -36,7 +36,7 @@ func TestRestartLosesNothing(t *testing.T) {
 	srv := startServer(t, env)
 	c := &client{t: t, base: srv.base}
 	code, _, body := c.do("POST", "/v1/deployments", "restart-key-0123456789",
-		[]byte(fmt.Sprintf(`{"hf_model_id":"stabilityai/sdxl-turbo","user_runpod_key":"rpa_restart","user_webhook_url":%q}`, rcv.URL)), nil)
+		[]byte(fmt.Sprintf(`{"hf_model_id":"stabilityai/sdxl-turbo","user_runpod_key":"rpa_restart","user_webhook_url":%q,"gpu_tier":"A40"}`, rcv.URL)), nil)
 	if code != 202 {
 		t.Fatalf("POST = %d %s", code, body)
 	}
@@ -62,9 +62,20 @@ func TestRestartLosesNothing(t *testing.T) {
 	if n := len(rcv.got()); n != 1 {
 		t.Errorf("webhook got %d POSTs, want 1", n)
 	}
-	if eps := rp.Endpoints("rpa_restart"); len(eps) != 1 {
-		t.Errorf("RunPod holds %d endpoints, want 1", len(eps))
+	eps := rp.Endpoints("rpa_restart")
+	if len(eps) != 1 {
+		t.Fatalf("RunPod holds %d endpoints, want 1", len(eps))
 	}
+	// gpu_tier A40 names a card: its pool, without the pool's other cards.
+	if got := fmt.Sprint(eps[0].Pools, eps[0].ExcludedTypes); got != "[AMPERE_48] [NVIDIA RTX A6000]" {
+		t.Errorf("endpoint pools and excluded types = %s", got)
+	}
+	// After ready the endpoint scales to zero when idle (the default); it
+	// kept one warm worker while the model loaded.
+	waitFor(t, "scaling to zero", 10*time.Second, func() bool {
+		ep := rp.Endpoints("rpa_restart")[0]
+		return ep.WorkersMin == 0 && ep.WorkersMax == 1 && ep.IdleTimeout == 60
+	})
 }
 
 // TestCatalogueAndListing covers the public catalogues and the owner's

@@ -220,10 +220,11 @@ func (s *Steps) endpointSpec(ctx context.Context, d *deployment.Deployment) (run
 	// Room for the weights twice (download and cache) plus the image's own files.
 	disk := int(d.DownloadBytes*2>>30) + 20
 	return runpod.EndpointSpec{
-		Name:  "visgate-" + d.ID,
-		Image: img,
-		Env:   env,
-		Pools: d.GPUPools,
+		Name:          "visgate-" + d.ID,
+		Image:         img,
+		Env:           env,
+		Pools:         d.GPUPools,
+		ExcludedTypes: d.GPUExcludedTypes,
 		// One warm worker while provisioning, so the model loads now;
 		// after ready the endpoint scales as the user asked (step scale).
 		WorkersMin:      1,

@@ -103,6 +103,7 @@ func (s *Steps) selectGPU(ctx context.Context, t queue.Task) error {
 	now := s.now()
 	d, err = s.advance(ctx, d.ID, deployment.StatusSelectingGPU, func(d *deployment.Deployment) error {
 		d.GPUPools = choice.Pools
+		d.GPUExcludedTypes = choice.ExcludedTypes
 		d.GPUAllocated = choice.Card
 		d.Log(now, deployment.LevelInfo, "Selected GPU: %s", choice.Card)
 		if len(choice.Pools) > 1 {

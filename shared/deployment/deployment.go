@@ -91,11 +91,13 @@ type Deployment struct {
 	DownloadBytes         int64    `json:"download_bytes,omitempty"`
 	EstimatedReadySeconds int      `json:"estimated_ready_seconds"`
 	GPUPools              []string `json:"gpu_pools,omitempty"` // chosen pools, preferred first
-	GPUAllocated          string   `json:"gpu_allocated,omitempty"`
-	Image                 string   `json:"image,omitempty"`
-	RunPodEndpointID      string   `json:"runpod_endpoint_id,omitempty"`
-	EndpointURL           string   `json:"endpoint_url,omitempty"`
-	EndpointDeleted       bool     `json:"endpoint_deleted,omitempty"`
+	// GPUExcludedTypes narrows the pools to the card the user named.
+	GPUExcludedTypes []string `json:"gpu_excluded_types,omitempty"`
+	GPUAllocated     string   `json:"gpu_allocated,omitempty"`
+	Image            string   `json:"image,omitempty"`
+	RunPodEndpointID string   `json:"runpod_endpoint_id,omitempty"`
+	EndpointURL      string   `json:"endpoint_url,omitempty"`
+	EndpointDeleted  bool     `json:"endpoint_deleted,omitempty"`
 	// EndpointLease is held by the create_endpoint run that may be creating
 	// the RunPod endpoint right now; other runs wait until it expires.
 	EndpointLease time.Time `json:"endpoint_lease,omitzero"`
@@ -129,6 +131,7 @@ func (d *Deployment) Clone() *Deployment {
 	c := *d
 	c.Logs = append([]LogEntry(nil), d.Logs...)
 	c.GPUPools = append([]string(nil), d.GPUPools...)
+	c.GPUExcludedTypes = append([]string(nil), d.GPUExcludedTypes...)
 	c.RunPodKey = append(Sealed(nil), d.RunPodKey...)
 	c.HFToken = append(Sealed(nil), d.HFToken...)
 	c.CallbackSecret = append(Sealed(nil), d.CallbackSecret...)
