@@ -6,7 +6,7 @@ GO ?= go
 PORT ?= 8080
 export TF_CLI_CONFIG_FILE ?= /dev/null
 
-.PHONY: run dev test test-short lint fmt vet bench quick-test mint-key emulators-start emulators-stop build clean deploy
+.PHONY: run dev test test-short lint fmt vet bench bench-health quick-test mint-key emulators-start emulators-stop build clean deploy
 
 run: ## serve every function on 127.0.0.1:$(PORT), embedded store and queue
 	$(GO) run ./functions/local
@@ -35,6 +35,9 @@ fmt:
 
 bench: ## benchmarks (budgets: see README)
 	$(GO) test -run '^$$' -bench . -benchmem ./functions/api/...
+
+bench-health: ## GET /health latency from a second process on loopback (budget: p99 < 10 ms)
+	bash scripts/bench-health.sh
 
 quick-test: ## the seed's quick test against a running server (BASE, KEY)
 	bash scripts/quick-test.sh
