@@ -2,12 +2,8 @@ package firestorelimit
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/http"
-	"net/url"
-	"os"
+	"github.com/visgate/deployment-orchestrator/shared/store/firestore/emulatortest"
 	"strings"
 	"sync"
 	"testing"
@@ -16,36 +12,9 @@ import (
 	"cloud.google.com/go/firestore"
 )
 
-const howto = `start the emulator with: eval "$(scripts/firestore-emulator.sh start)"`
-
-// emulator returns FIRESTORE_EMULATOR_HOST, or skips the test (fails it
-// under REQUIRE_EMULATORS=1) when it is not set.
-func emulator(t *testing.T) string {
-	t.Helper()
-	host := os.Getenv("FIRESTORE_EMULATOR_HOST")
-	if host != "" {
-		return host
-	}
-	msg := "FIRESTORE_EMULATOR_HOST is not set; " + howto
-	if os.Getenv("REQUIRE_EMULATORS") == "1" {
-		t.Fatalf("%s (REQUIRE_EMULATORS=1 forbids skipping)", msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
 // project returns a fresh project id on the emulator, wiped when the test
-// ends.
-func project(t *testing.T) string {
-	host := emulator(t)
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	p := "demo-rl-" + hex.EncodeToString(b[:])
-	t.Cleanup(func() { wipe(t, host, p) })
-	return p
-}
+// ends (skips, or fails under REQUIRE_EMULATORS=1, without an emulator).
+func project(t *testing.T) string { return emulatortest.Project(t, "demo-rl") }
 
 // client returns a new client (a new "instance") for project p.
 func client(t *testing.T, p string) *firestore.Client {
@@ -56,26 +25,6 @@ func client(t *testing.T, p string) *firestore.Client {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
-}
-
-func wipe(t *testing.T, host, project string) {
-	u := url.URL{Scheme: "http", Host: host, Path: "/emulator/v1/projects/" + project + "/databases/(default)/documents"}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, u.String(), nil)
-	if err != nil {
-		t.Errorf("wipe: %v", err)
-		return
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Errorf("wipe %s: %v", project, err)
-		return
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("wipe %s: %s", project, resp.Status)
-	}
 }
 
 // clock is a settable test clock.

@@ -1,14 +1,12 @@
 package firestore
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/visgate/deployment-orchestrator/shared/store/firestore/emulatortest"
 	"net"
-	"net/http"
-	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,10 +19,8 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/store/storetest"
 )
 
-const howto = `start the emulator with: eval "$(scripts/firestore-emulator.sh start)"`
-
 func TestConformance(t *testing.T) {
-	host := storetest.RequireEnv(t, "FIRESTORE_EMULATOR_HOST", howto)
+	host := emulatortest.Host(t)
 	var b [4]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		t.Fatal(err)
@@ -39,30 +35,9 @@ func TestConformance(t *testing.T) {
 		if err != nil {
 			t.Fatalf("New: %v", err)
 		}
-		t.Cleanup(func() { wipe(t, host, project) })
+		t.Cleanup(func() { emulatortest.Wipe(t, host, project) })
 		return s
 	})
-}
-
-// wipe deletes every document of the project in the emulator.
-func wipe(t *testing.T, host, project string) {
-	u := url.URL{Scheme: "http", Host: host, Path: "/emulator/v1/projects/" + project + "/databases/(default)/documents"}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, u.String(), nil)
-	if err != nil {
-		t.Errorf("wipe: %v", err)
-		return
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Errorf("wipe %s: %v", project, err)
-		return
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("wipe %s: %s", project, resp.Status)
-	}
 }
 
 // TestDocRoundTrip needs no emulator: every field of a deployment survives
