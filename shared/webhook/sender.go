@@ -301,6 +301,19 @@ func (d *dialer) DialContext(ctx context.Context, network, address string) (net.
 	} else {
 		addrs, err = d.lookup(ctx, "ip", host)
 		if err != nil {
+			// A *net.DNSError names the resolver's own address: an internal
+			// detail the webhook's owner sees in last_error. Keep the kind only.
+			var dnsErr *net.DNSError
+			if errors.As(err, &dnsErr) {
+				switch {
+				case dnsErr.IsNotFound:
+					return nil, fmt.Errorf("resolve %s: no such host", host)
+				case dnsErr.IsTimeout:
+					return nil, fmt.Errorf("resolve %s: DNS timeout", host)
+				default:
+					return nil, fmt.Errorf("resolve %s: DNS lookup failed", host)
+				}
+			}
 			return nil, fmt.Errorf("resolve %s: %w", host, err)
 		}
 		if len(addrs) == 0 {
