@@ -75,22 +75,17 @@ func instance(ctx context.Context) (*app.App, error) {
 
 func lazyHTTP(build func(*app.App) http.Handler) http.HandlerFunc {
 	var (
-		mu sync.Mutex
-		h  http.Handler
+		once sync.Once
+		h    http.Handler
 	)
 	return func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		if h == nil {
-			a, err := instance(r.Context())
-			if err != nil {
-				mu.Unlock()
-				fmt.Fprintln(os.Stderr, "orchestrator: configuration error:", err)
-				httpx.WriteError(w, httpx.Internal(httpx.NewRequestID()))
-				return
-			}
-			h = build(a)
+		a, err := instance(r.Context())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "orchestrator: configuration error:", err)
+			httpx.WriteError(w, httpx.Internal(httpx.NewRequestID()))
+			return
 		}
-		mu.Unlock()
+		once.Do(func() { h = build(a) })
 		h.ServeHTTP(w, r)
 	}
 }
