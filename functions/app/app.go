@@ -130,6 +130,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 			a.Steps.Images.Default = "visgate/simulated-transformers"
 		}
 	}
+	a.Steps.LiveGPUs = &provision.GPUCatalog{Base: a.Steps.GPUs, RunPod: a.Steps.RunPod.(*runpod.Client)}
 	a.Notifier = &notify.Notifier{Log: log}
 
 	if a.limiter == nil {

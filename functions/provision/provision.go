@@ -77,6 +77,8 @@ type Steps struct {
 	Hub    Hub
 	RunPod RunPod
 	GPUs   *gpu.Catalog
+	// LiveGPUs, when set, refreshes GPUs with RunPod's live catalogue.
+	LiveGPUs *GPUCatalog
 	Sender Sender
 	// SigningKey is the master key of the per-owner webhook secrets.
 	SigningKey secret.Secret

@@ -96,7 +96,15 @@ func (s *Steps) selectGPU(ctx context.Context, t queue.Task) error {
 	if d.Status != deployment.StatusSelectingGPU {
 		return nil
 	}
-	choice, err := s.GPUs.Choose(d.ModelVRAMGB, d.GPUTier)
+	cat := s.GPUs
+	if s.LiveGPUs != nil {
+		key, err := s.open(ctx, d.RunPodKey, d.ID, deployment.FieldRunPodKey)
+		if err != nil {
+			return err
+		}
+		cat = s.LiveGPUs.Get(ctx, key)
+	}
+	choice, err := cat.Choose(d.ModelVRAMGB, d.GPUTier)
 	if err != nil {
 		return s.fail(ctx, d.ID, deployment.StatusSelectingGPU, fmt.Sprintf("%s: %v", d.ModelID, err))
 	}
