@@ -79,7 +79,7 @@ type Steps struct {
 	GPUs   *gpu.Catalog
 	// LiveGPUs, when set, refreshes GPUs with RunPod's live catalogue.
 	LiveGPUs *GPUCatalog
-	Sender Sender
+	Sender   Sender
 	// SigningKey is the master key of the per-owner webhook secrets.
 	SigningKey secret.Secret
 	Images     config.Images
