@@ -101,6 +101,7 @@ func supervise(ctx context.Context, getenv func(string) string, logOut io.Writer
 	defer cancel()
 	errc := make(chan error, len(fnPorts)+2)
 	var cmds []*exec.Cmd
+	var exited []chan struct{} // closed when the process's (only) Wait returns
 	for _, name := range orchestrator.EntryPoints() {
 		cmd := exec.CommandContext(ctx, self, "-serve")
 		cmd.Env = append(env, "FUNCTION_TARGET="+name, "PORT="+strconv.Itoa(fnPorts[name]))
@@ -113,7 +114,13 @@ func supervise(ctx context.Context, getenv func(string) string, logOut io.Writer
 			return fmt.Errorf("start %s: %w", name, err)
 		}
 		cmds = append(cmds, cmd)
-		go func() { errc <- fmt.Errorf("%s exited: %w", name, cmd.Wait()) }()
+		done := make(chan struct{})
+		exited = append(exited, done)
+		go func() {
+			err := cmd.Wait()
+			close(done)
+			errc <- fmt.Errorf("%s exited: %w", name, err)
+		}()
 	}
 	for _, name := range orchestrator.EntryPoints() {
 		if err := waitListening(ctx, addr(name), 60*time.Second); err != nil {
@@ -148,11 +155,13 @@ func supervise(ctx context.Context, getenv func(string) string, logOut io.Writer
 	_ = srv.Shutdown(shut)
 	for _, c := range cmds {
 		if c.Process != nil {
-			_ = c.Process.Signal(syscall.SIGTERM)
+			if err := c.Process.Signal(syscall.SIGTERM); err != nil {
+				log.Warn("signal function process", "pid", c.Process.Pid, "error", err.Error())
+			}
 		}
 	}
-	for _, c := range cmds {
-		_ = c.Wait()
+	for _, done := range exited {
+		<-done // Wait once per process: a second Wait would block for ever
 	}
 	if ctx.Err() != nil && errors.Is(context.Cause(ctx), context.Canceled) {
 		return nil
