@@ -12,6 +12,7 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"github.com/visgate/deployment-orchestrator/functions/api"
 	"github.com/visgate/deployment-orchestrator/functions/reconcile"
 	"github.com/visgate/deployment-orchestrator/shared/config"
 	"github.com/visgate/deployment-orchestrator/shared/queue/cloudtasks"
@@ -27,7 +28,8 @@ import (
 // secrets: Cloud KMS envelope encryption, or a local keyset under DATA_DIR
 // when KMS_KEY_URI is unset (local emulator runs only).
 func (a *App) wireGCP(ctx context.Context, cfg *config.Config, sealer *seal.Sealer, signingKey *secret.Secret) error {
-	fs, err := firestore.New(ctx, cfg.ProjectID)
+	// The readiness check's whole budget goes to the store's ping.
+	fs, err := firestore.New(ctx, cfg.ProjectID, firestore.WithPingTimeout(api.ReadinessTimeout))
 	if err != nil {
 		return fmt.Errorf("firestore: %w", err)
 	}
