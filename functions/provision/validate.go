@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/huggingface"
@@ -46,7 +47,7 @@ func (s *Steps) validate(ctx context.Context, t queue.Task) error {
 		d.Family = string(ins.Family)
 		d.ModelVRAMGB = ins.Estimate.VRAMGB
 		d.DownloadBytes = ins.Estimate.DownloadBytes
-		d.EstimatedReadySeconds = EstimateReadySeconds(ins.Estimate.DownloadBytes, ins.Estimate.VRAMGB)
+		d.EstimatedReadySeconds = EstimateReadySeconds(ins.Estimate.DownloadBytes, ins.Estimate.VRAMGB, "")
 		d.Log(now, deployment.LevelInfo, "HF model validated: %s at revision %s (%s, needs about %d GB of VRAM)",
 			ins.ModelID, short(ins.Revision), familyLabel(ins), ins.Estimate.VRAMGB)
 		if err := d.Transition(now, deployment.StatusSelectingGPU); err != nil {
@@ -80,11 +81,26 @@ func short(sha string) string {
 
 // EstimateReadySeconds estimates the time from endpoint creation to a loaded
 // model: a cold start (image pull, worker boot), the download at a
-// conservative 100 MB/s, and loading at about 2 s per GB of VRAM.
-func EstimateReadySeconds(downloadBytes int64, vramGB int) int {
+// conservative 100 MB/s, and moving the weights into GPU memory at a rate
+// that depends on the GPU's generation (pool ""—not chosen yet—counts as the
+// slowest).
+func EstimateReadySeconds(downloadBytes int64, vramGB int, pool string) int {
 	const coldStart = 90
 	download := int(downloadBytes / (100 << 20))
-	return coldStart + download + 2*vramGB
+	return coldStart + download + int(float64(vramGB)*loadSecondsPerGB(pool)+0.5)
+}
+
+// loadSecondsPerGB: reading safetensors from local disk into GPU memory,
+// bounded by the host's disk and PCIe (Gen4 on Ampere and Ada, Gen5 on
+// Hopper and Blackwell hosts).
+func loadSecondsPerGB(pool string) float64 {
+	switch {
+	case strings.HasPrefix(pool, "HOPPER"), strings.HasPrefix(pool, "BLACKWELL"):
+		return 1
+	case strings.HasPrefix(pool, "ADA"):
+		return 1.5
+	}
+	return 2
 }
 
 // selectGPU picks the pools for the estimate and the requested tier.
@@ -111,6 +127,7 @@ func (s *Steps) selectGPU(ctx context.Context, t queue.Task) error {
 	now := s.now()
 	d, err = s.advance(ctx, d.ID, deployment.StatusSelectingGPU, func(d *deployment.Deployment) error {
 		d.GPUPools = choice.Pools
+		d.EstimatedReadySeconds = EstimateReadySeconds(d.DownloadBytes, d.ModelVRAMGB, choice.Primary.ID)
 		d.GPUExcludedTypes = choice.ExcludedTypes
 		d.GPUAllocated = choice.Card
 		d.Log(now, deployment.LevelInfo, "Selected GPU: %s", choice.Card)
