@@ -42,17 +42,6 @@ accepts() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
 }
 
-# pgid prints the process group id from the pid file when that group still
-# has a live process.
-pgid() {
-	[ -f "$pidfile" ] || return 1
-	local id
-	id=$(cat "$pidfile")
-	[[ $id =~ ^[0-9]+$ ]] || return 1
-	kill -0 -- "-$id" 2>/dev/null || return 1
-	echo "$id"
-}
-
 print_env() { echo "export CLOUD_TASKS_EMULATOR_HOST=$host"; }
 
 # build compiles the emulator from the tools module when the binary is
@@ -73,87 +62,26 @@ build() {
 	go build -C tools -o "$out" github.com/aertje/cloud-tasks-emulator >&2
 }
 
-start() {
-	if id=$(pgid); then
-		if accepts; then
-			log "already running (process group $id) at $host"
-			print_env
-			return 0
-		fi
-		log "process group $id exists but $host does not accept connections; stopping it first"
-		stop
-	fi
-	if accepts; then
-		log "something else already listens at $host; not starting another emulator"
-		return 1
-	fi
-	build
+# up: something accepts TCP connections on the port.
+up() { accepts; }
 
+# shellcheck source=lib/emulator.sh
+. "$root/scripts/lib/emulator.sh"
+
+start() {
+	local rc=0
+	already_running || rc=$?
+	case $rc in
+	0) return 0 ;;
+	2) return 1 ;;
+	esac
+	build
 	local args=(-host 127.0.0.1 -port "$port")
 	local q
 	for q in ${CLOUD_TASKS_QUEUES:-}; do
 		args+=(-queue "$q")
 	done
-
-	# The new session's leader writes its own pid (= its process group id),
-	# then becomes the emulator.
-	setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$pidfile" \
-		"$bin" "${args[@]}" \
-		>"$logfile" 2>&1 </dev/null &
-
-	local deadline=$((SECONDS + start_timeout))
-	while ((SECONDS < deadline)); do
-		if [ -f "$pidfile" ] && pgid >/dev/null && accepts; then
-			log "ready at $host (process group $(cat "$pidfile"), log $dir/cloudtasks.log)"
-			print_env
-			return 0
-		fi
-		if [ -f "$pidfile" ] && ! pgid >/dev/null; then
-			log "emulator exited during start; last lines of $logfile:"
-			tail -n 20 "$logfile" >&2 || true
-			rm -f "$pidfile"
-			return 1
-		fi
-		sleep 0.1
-	done
-	log "not ready after ${start_timeout}s; last lines of $logfile:"
-	tail -n 20 "$logfile" >&2 || true
-	stop
-	return 1
-}
-
-stop() {
-	local id
-	if ! id=$(pgid); then
-		rm -f "$pidfile"
-		log "not running"
-		return 0
-	fi
-	kill -TERM -- "-$id" 2>/dev/null || true
-	for _ in $(seq 50); do
-		kill -0 -- "-$id" 2>/dev/null || break
-		sleep 0.2
-	done
-	if kill -0 -- "-$id" 2>/dev/null; then
-		log "process group $id still alive after 10s; sending KILL"
-		kill -KILL -- "-$id" 2>/dev/null || true
-	fi
-	rm -f "$pidfile"
-	log "stopped (process group $id)"
-}
-
-status() {
-	local id
-	if id=$(pgid); then
-		if accepts; then
-			log "running (process group $id) at $host"
-			return 0
-		fi
-		log "process group $id alive but $host does not accept connections"
-		return 1
-	fi
-	log "not running"
-	return 3
+	launch "$bin" "${args[@]}"
 }
 
 case ${1:-} in
