@@ -68,13 +68,7 @@ up() { accepts; }
 # shellcheck source=lib/emulator.sh
 . "$root/scripts/lib/emulator.sh"
 
-start() {
-	local rc=0
-	already_running || rc=$?
-	case $rc in
-	0) return 0 ;;
-	2) return 1 ;;
-	esac
+start_cloudtasks() {
 	build
 	local args=(-host 127.0.0.1 -port "$port")
 	local q
@@ -83,6 +77,8 @@ start() {
 	done
 	launch "$bin" "${args[@]}"
 }
+
+start() { start_with start_cloudtasks; }
 
 case ${1:-} in
 start) start ;;

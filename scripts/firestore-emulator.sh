@@ -38,13 +38,7 @@ up() { answers; }
 # shellcheck source=lib/emulator.sh
 . "$root/scripts/lib/emulator.sh"
 
-start() {
-	local rc=0
-	already_running || rc=$?
-	case $rc in
-	0) return 0 ;;
-	2) return 1 ;;
-	esac
+start_firestore() {
 	command -v gcloud >/dev/null || {
 		log "gcloud not found"
 		return 1
@@ -57,6 +51,8 @@ start() {
 	[ -f "$dir/.gitignore" ] || printf '*\n' >"$dir/.gitignore"
 	launch gcloud emulators firestore start --host-port="$host" --quiet
 }
+
+start() { start_with start_firestore; }
 
 case ${1:-} in
 start) start ;;

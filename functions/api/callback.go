@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"net/http"
 
 	"github.com/visgate/deployment-orchestrator/shared/auth"
@@ -127,7 +128,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err == nil && d.Status == deployment.StatusFailed {
-		if qerr := s.Queue.Enqueue(ctx, queue.Task{DeploymentID: d.ID, Step: stepTeardown}); qerr != nil {
+		if qerr := s.Queue.Enqueue(ctx, queue.Task{DeploymentID: d.ID, Step: provision.StepTeardown}); qerr != nil {
 			s.logger().ErrorContext(ctx, "enqueue teardown", "deployment_id", d.ID, "error", qerr.Error())
 		}
 	}

@@ -7,13 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
 	"time"
 	"unicode"
 
+	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"github.com/visgate/deployment-orchestrator/shared/auth"
 	"github.com/visgate/deployment-orchestrator/shared/catalog"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
@@ -38,12 +38,6 @@ const (
 	// idempotencyInFlight is how long a claim whose deployment does not
 	// exist yet counts as in flight (after that, as abandoned).
 	idempotencyInFlight = time.Minute
-)
-
-// The process's step names the API enqueues (provision owns the rest).
-const (
-	stepValidate = "validate"
-	stepTeardown = "teardown"
 )
 
 var createFields = map[string]bool{
@@ -220,13 +214,9 @@ func (s *Server) accepted(w http.ResponseWriter, d *deployment.Deployment) {
 }
 
 func (s *Server) create(w http.ResponseWriter, r *http.Request, owner string) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, httpx.MaxBody+1))
-	if err != nil {
-		httpx.WriteError(w, httpx.BadRequest("Could not read the request body"))
-		return
-	}
-	if len(body) > httpx.MaxBody {
-		httpx.WriteError(w, httpx.TooLarge())
+	body, herr := httpx.ReadBody(r)
+	if herr != nil {
+		httpx.WriteError(w, herr)
 		return
 	}
 	raw, herr := httpx.ParseObject(body)
@@ -328,7 +318,7 @@ func (s *Server) createDeployment(ctx context.Context, owner string, req *create
 		}
 		err = s.Store.Create(ctx, d)
 		if err == nil {
-			if qerr := s.Queue.Enqueue(ctx, queue.Task{DeploymentID: d.ID, Step: stepValidate}); qerr != nil {
+			if qerr := s.Queue.Enqueue(ctx, queue.Task{DeploymentID: d.ID, Step: provision.StepValidate}); qerr != nil {
 				// The deployment is stored; the reconciler (cloud) or the next
 				// start (embedded) resumes it.
 				s.logger().ErrorContext(ctx, "enqueue validate", "deployment_id", d.ID, "error", qerr.Error())

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"net/http"
 	"strconv"
 
@@ -40,7 +41,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, owner string) {
 	if !ok {
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, view(d))
+	httpx.WriteJSON(w, http.StatusOK, d.Public(true))
 }
 
 // Page sizes of GET /v1/deployments.
@@ -136,7 +137,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, owner string) {
 			s.internalError(w, r, "delete deployment", err)
 			return
 		}
-		if err := s.Queue.Enqueue(r.Context(), queue.Task{DeploymentID: d.ID, Step: stepTeardown}); err != nil {
+		if err := s.Queue.Enqueue(r.Context(), queue.Task{DeploymentID: d.ID, Step: provision.StepTeardown}); err != nil {
 			s.logger().ErrorContext(r.Context(), "enqueue teardown", "deployment_id", d.ID, "error", err.Error())
 		}
 	}

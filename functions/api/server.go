@@ -6,7 +6,6 @@
 package api
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/visgate/deployment-orchestrator/shared/auth"
 	"github.com/visgate/deployment-orchestrator/shared/catalog"
-	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/gpu"
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
 	"github.com/visgate/deployment-orchestrator/shared/logging"
@@ -219,8 +217,6 @@ func (r *recorder) Write(b []byte) (int, error) {
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
-type ownerKey struct{}
-
 // authed checks the Bearer key and the owner's rate limit.
 func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, owner string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -244,7 +240,7 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, owner str
 				}
 			}
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), ownerKey{}, owner)), owner)
+		h(w, r, owner)
 	}
 }
 
@@ -253,9 +249,6 @@ func (s *Server) internalError(w http.ResponseWriter, r *http.Request, what stri
 	s.logger().ErrorContext(r.Context(), what, "error", err.Error())
 	httpx.WriteError(w, httpx.Internal(httpx.RequestID(r.Context())))
 }
-
-// view is a deployment as its owner sees it.
-func view(d *deployment.Deployment) deployment.Public { return d.Public(true) }
 
 // Route says which function serves a path, and with which methods.
 type Route struct {

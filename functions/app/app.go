@@ -49,6 +49,7 @@ type App struct {
 	API      *api.Server
 	Notifier *notify.Notifier
 
+	runpod  *runpod.Client
 	limiter ratelimit.Limiter
 	closers []func(context.Context) error
 }
@@ -106,11 +107,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		log.Info("SIMULATE=1: using the built-in Hugging Face and RunPod simulators", "hub", hubURL, "runpod", runpodURL)
 	}
 
+	a.runpod = runpod.NewClient(runpodURL, nil)
 	a.Steps = &provision.Steps{
 		Store:            a.Store,
 		Sealer:           sealer,
 		Hub:              huggingface.NewClient(hubURL, nil),
-		RunPod:           runpod.NewClient(runpodURL, nil),
+		RunPod:           a.runpod,
 		GPUs:             gpu.Default(),
 		Sender:           webhook.NewSender(webhook.Options{AllowPrivate: cfg.WebhookAllowPrivate}),
 		SigningKey:       signingKey,
@@ -130,7 +132,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 			a.Steps.Images.Default = "visgate/simulated-transformers"
 		}
 	}
-	a.Steps.LiveGPUs = &provision.GPUCatalog{Base: a.Steps.GPUs, RunPod: a.Steps.RunPod.(*runpod.Client)}
+	a.Steps.LiveGPUs = &provision.GPUCatalog{Base: a.Steps.GPUs, RunPod: a.runpod}
 	a.Notifier = &notify.Notifier{Log: log}
 
 	if a.limiter == nil {

@@ -17,7 +17,6 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/config"
 	"github.com/visgate/deployment-orchestrator/shared/queue/cloudtasks"
 	"github.com/visgate/deployment-orchestrator/shared/ratelimit/firestorelimit"
-	"github.com/visgate/deployment-orchestrator/shared/runpod"
 	"github.com/visgate/deployment-orchestrator/shared/seal"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
 	"github.com/visgate/deployment-orchestrator/shared/store/firestore"
@@ -99,7 +98,7 @@ func (a *App) Reconciler() *reconcile.Reconciler {
 		Queue:      a.Queue,
 		Steps:      a.Steps,
 		Sealer:     a.Steps.Sealer,
-		RunPod:     a.Steps.RunPod.(*runpod.Client),
+		RunPod:     a.runpod,
 		StuckAfter: 2*a.Config.PollInterval + ReconcileGrace,
 		Deadline:   a.Config.ReadyDeadline + ReconcileGrace,
 		Log:        a.Log,

@@ -254,49 +254,38 @@ func mayHaveEndpoint(d *deployment.Deployment) bool {
 // time of the resume), so a lost task is replaced even where the queue
 // remembers names.
 func (s *Steps) Resume(ctx context.Context, d *deployment.Deployment, kick int) error {
-	var tasks []string
-	switch d.Status {
-	case deployment.StatusValidating:
-		tasks = append(tasks, StepValidate)
-	case deployment.StatusSelectingGPU:
-		tasks = append(tasks, StepSelectGPU)
-	case deployment.StatusCreatingEndpoint:
-		tasks = append(tasks, StepCreateEndpoint)
-	case deployment.StatusDownloadingModel, deployment.StatusLoadingModel:
-		tasks = append(tasks, StepWatch)
-	case deployment.StatusReady:
-		if !d.Scaled {
-			tasks = append(tasks, StepScale)
-		}
-	}
-	if webhookPending(d) {
-		tasks = append(tasks, StepWebhook)
-	}
-	if (d.Status == deployment.StatusFailed || d.Status == deployment.StatusDeleted) && mayHaveEndpoint(d) {
-		tasks = append(tasks, StepTeardown)
-	}
 	var errs []error
-	for _, step := range tasks {
+	for _, step := range pendingSteps(d) {
 		errs = append(errs, s.next(ctx, d.ID, step, kick, 0))
 	}
 	return errors.Join(errs...)
 }
 
 // NeedsWork reports whether Resume would enqueue anything for d.
-func NeedsWork(d *deployment.Deployment) bool {
+func NeedsWork(d *deployment.Deployment) bool { return len(pendingSteps(d)) > 0 }
+
+// pendingSteps lists the steps d still owes.
+func pendingSteps(d *deployment.Deployment) []string {
+	var steps []string
 	switch d.Status {
+	case deployment.StatusValidating:
+		steps = append(steps, StepValidate)
+	case deployment.StatusSelectingGPU:
+		steps = append(steps, StepSelectGPU)
+	case deployment.StatusCreatingEndpoint:
+		steps = append(steps, StepCreateEndpoint)
+	case deployment.StatusDownloadingModel, deployment.StatusLoadingModel:
+		steps = append(steps, StepWatch)
 	case deployment.StatusReady:
 		if !d.Scaled {
-			return true
-		}
-	case deployment.StatusFailed, deployment.StatusDeleted:
-		if mayHaveEndpoint(d) {
-			return true
-		}
-	default:
-		if d.Status.Provisioning() {
-			return true
+			steps = append(steps, StepScale)
 		}
 	}
-	return webhookPending(d)
+	if webhookPending(d) {
+		steps = append(steps, StepWebhook)
+	}
+	if (d.Status == deployment.StatusFailed || d.Status == deployment.StatusDeleted) && mayHaveEndpoint(d) {
+		steps = append(steps, StepTeardown)
+	}
+	return steps
 }

@@ -37,6 +37,18 @@ already_running() {
 	return 1
 }
 
+# start_with runs "$@" (a function that prepares and calls launch) unless
+# our emulator already serves; it refuses when something else holds the port.
+start_with() {
+	local rc=0
+	already_running || rc=$?
+	case $rc in
+	0) return 0 ;;
+	2) return 1 ;;
+	esac
+	"$@"
+}
+
 # launch starts "$@" as the leader of a new session and waits until up.
 launch() {
 	mkdir -p "$(dirname "$pidfile")"

@@ -152,17 +152,27 @@ func WriteError(w http.ResponseWriter, e *Error) {
 	WriteJSON(w, e.Status, e)
 }
 
-// DecodeObject reads a JSON object body of at most MaxBody bytes into a map
-// of raw fields, so the caller can report unknown fields and wrong types by
-// name. It returns a 400 for invalid JSON or a non-object, a 413 for a body
-// over the limit.
-func DecodeObject(r *http.Request) (map[string]json.RawMessage, *Error) {
+// ReadBody reads a request body of at most MaxBody bytes: a 413 above it,
+// a 400 when it cannot be read.
+func ReadBody(r *http.Request) ([]byte, *Error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
 	if err != nil {
 		return nil, BadRequest("Could not read the request body")
 	}
 	if len(body) > MaxBody {
 		return nil, TooLarge()
+	}
+	return body, nil
+}
+
+// DecodeObject reads a JSON object body of at most MaxBody bytes into a map
+// of raw fields, so the caller can report unknown fields and wrong types by
+// name. It returns a 400 for invalid JSON or a non-object, a 413 for a body
+// over the limit.
+func DecodeObject(r *http.Request) (map[string]json.RawMessage, *Error) {
+	body, herr := ReadBody(r)
+	if herr != nil {
+		return nil, herr
 	}
 	return ParseObject(body)
 }

@@ -209,15 +209,25 @@ func (s *Server) checkCompute(b *body) *apiError {
 	return nil
 }
 
-func (s *Server) create(w http.ResponseWriter, key string, raw []byte) {
+// decodeBody parses a create (or update) body, answering the problem itself
+// when it is not valid.
+func decodeBody(w http.ResponseWriter, raw []byte, create bool) (*body, bool) {
 	obj, perr := decodeObject(raw)
 	if perr != nil {
 		writeProblem(w, perr)
-		return
+		return nil, false
 	}
-	b, errs := parseBody(obj, true)
+	b, errs := parseBody(obj, create)
 	if len(errs) > 0 {
 		writeProblem(w, invalid(errs))
+		return nil, false
+	}
+	return b, true
+}
+
+func (s *Server) create(w http.ResponseWriter, key string, raw []byte) {
+	b, ok := decodeBody(w, raw, true)
+	if !ok {
 		return
 	}
 	if b.gpuSet == b.cpuSet {
@@ -332,14 +342,8 @@ func (s *Server) update(w http.ResponseWriter, key, id string, raw []byte) {
 		writeProblem(w, aerr)
 		return
 	}
-	obj, perr := decodeObject(raw)
-	if perr != nil {
-		writeProblem(w, perr)
-		return
-	}
-	b, errs := parseBody(obj, false)
-	if len(errs) > 0 {
-		writeProblem(w, invalid(errs))
+	b, ok := decodeBody(w, raw, false)
+	if !ok {
 		return
 	}
 	if b.templateID != nil {
