@@ -6,7 +6,7 @@ GO ?= go
 PORT ?= 8080
 export TF_CLI_CONFIG_FILE ?= /dev/null
 
-.PHONY: run dev test test-short lint fmt vet bench bench-health quick-test mint-key emulators-start emulators-stop build clean deploy
+.PHONY: run dev test test-short lint fmt bench bench-health quick-test mint-key emulators-start emulators-stop build clean deploy
 
 run: ## serve every function on 127.0.0.1:$(PORT), embedded store and queue
 	$(GO) run ./functions/local
