@@ -8,7 +8,8 @@
 //	go test -json ./... | go run ./scripts/testsummary -trim github.com/visgate/deployment-orchestrator/
 //
 // It exits 1 when a test or a build failed, or when the stream ended with
-// tests still running (an interrupted run), else 0.
+// tests still running, else 0; interrupted (Ctrl-C), it prints the summary
+// of what ran, then dies of SIGINT so that the calling shell stops too.
 package main
 
 import (
