@@ -4,6 +4,7 @@
 // not loopback.
 //
 //	go run ./scripts/loadgen -url http://127.0.0.1:8080/health -n 20000 -c 8
+//	go run ./scripts/loadgen -url http://127.0.0.1:8080/v1/deployments/ID -H "Authorization: Bearer KEY"
 package main
 
 import (
@@ -12,7 +13,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/scripts/loadgen/load"
@@ -31,13 +34,22 @@ func realMain(args []string, out io.Writer) error {
 	n := fs.Int("n", 20000, "requests in all (at most 1,000,000)")
 	c := fs.Int("c", 8, "concurrent clients (at most 256)")
 	limit := fs.Duration("max-time", 60*time.Second, "stop after this long whatever is left")
+	header := http.Header{}
+	fs.Func("H", "a request header, \"Name: value\" (repeatable)", func(v string) error {
+		name, value, ok := strings.Cut(v, ":")
+		if !ok || strings.TrimSpace(name) == "" {
+			return fmt.Errorf("want \"Name: value\", not %q", v)
+		}
+		header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *n < 1 || *n > 1_000_000 || *c < 1 || *c > 256 {
 		return errors.New("-n must be 1..1000000 and -c 1..256")
 	}
-	r, err := load.Closed(context.Background(), load.Request{URL: *target}, *c, *n, *limit)
+	r, err := load.Closed(context.Background(), load.Request{URL: *target, Header: header}, *c, *n, *limit)
 	if err != nil {
 		return err
 	}
