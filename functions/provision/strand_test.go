@@ -1,0 +1,90 @@
+package provision_test
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/visgate/deployment-orchestrator/functions/provision"
+	"github.com/visgate/deployment-orchestrator/shared/deployment"
+	"github.com/visgate/deployment-orchestrator/shared/queue"
+)
+
+// losingQueue loses the tasks lose selects: what a restart does to the
+// in-process queue's pending tasks.
+type losingQueue struct {
+	queue.Queue
+	mu   sync.Mutex
+	lose func(t queue.Task) bool
+	lost []queue.Task
+}
+
+func (q *losingQueue) Enqueue(ctx context.Context, t queue.Task) error {
+	q.mu.Lock()
+	if q.lose != nil && q.lose(t) {
+		q.lost = append(q.lost, t)
+		q.mu.Unlock()
+		return nil
+	}
+	q.mu.Unlock()
+	return q.Queue.Enqueue(ctx, t)
+}
+
+func (q *losingQueue) lostCount() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.lost)
+}
+
+func losing(lose func(t queue.Task) bool) (*losingQueue, func(queue.Handler) (queue.Queue, func())) {
+	lq := &losingQueue{lose: lose}
+	return lq, func(h queue.Handler) (queue.Queue, func()) {
+		q, closer := newInprocess(h)
+		lq.Queue = q
+		return lq, closer
+	}
+}
+
+// Defect 1 of issue 11: the receiver fails twice, then the process
+// restarts while the third attempt is scheduled (in memory only). Resume
+// must bring the retry back at its stored time, not drop it because it is
+// not due yet.
+func TestWebhookRetryScheduledBeforeARestartIsAttempted(t *testing.T) {
+	const wait = 1500 * time.Millisecond // > the step's one-second early slack
+	lq, nq := losing(func(t queue.Task) bool {
+		return t.Step == provision.StepWebhook && t.Delay == wait
+	})
+	e := newEnv(t, options{
+		newQueue: nq,
+		respond: func(n int) int {
+			if n <= 2 {
+				return http.StatusServiceUnavailable
+			}
+			return http.StatusOK
+		},
+		steps: func(s *provision.Steps) {
+			s.WebhookSchedule = []time.Duration{0, time.Millisecond, wait, wait}
+		},
+	})
+	id := e.start("openai-community/gpt2", createOpts{})
+	d := e.waitFor(id, "two failed attempts, the third lost", func(d *deployment.Deployment) bool {
+		return d.Webhook.Attempts == 2 && lq.lostCount() == 1
+	})
+	if d.Webhook.Delivered || d.Webhook.NextAttemptAt.IsZero() {
+		t.Fatalf("webhook %+v, want a retry scheduled", d.Webhook)
+	}
+	// The restart: the queue lost the retry; Resume runs at once.
+	lq.mu.Lock()
+	lq.lose = nil
+	lq.mu.Unlock()
+	resume(t, e, d)
+	d = e.waitFor(id, "webhook delivered after the restart", func(d *deployment.Deployment) bool {
+		return d.Webhook.Delivered || d.Webhook.GaveUp
+	})
+	if !d.Webhook.Delivered || d.Webhook.Attempts != 3 {
+		t.Fatalf("webhook %+v, want delivered at attempt 3", d.Webhook)
+	}
+	checkDeliveries(t, e, id, provision.EventReady, e.hook.received())
+}
