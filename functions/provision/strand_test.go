@@ -12,6 +12,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/queue/inprocess"
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
+	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
 )
 
@@ -149,5 +150,90 @@ func TestScaleAndTeardownOutliveTheQueuesRetryBudget(t *testing.T) {
 	}
 	if countLogs(d, "Could not delete RunPod endpoint") == 0 {
 		t.Errorf("the teardown's retries are not in the log:\n%s", logText(d))
+	}
+}
+
+// Defect 4 of issue 11: a process killed during create_endpoint leaves its
+// lease (two minutes) and, often, the endpoint it had RunPod make. In the
+// embedded runtime only one process runs the chain, so a lease this process
+// did not take belongs to a dead run: the next run looks for the endpoint
+// at once instead of waiting the lease out, and says it found it.
+func TestLeaseOfADeadRunIsNotWaitedOut(t *testing.T) {
+	dq, nq := dropping(provision.StepCreateEndpoint)
+	e := newEnv(t, options{newQueue: nq, steps: func(s *provision.Steps) {
+		s.RunID = "run-after-restart"
+		s.SoleRunner = true
+	}})
+	id := e.start("openai-community/gpt2", createOpts{})
+	d := stalled(t, e, dq, id, 1, deployment.StatusCreatingEndpoint)
+
+	// What the killed run left: its lease, and the endpoint RunPod made.
+	ctx := context.Background()
+	d, err := e.store.Update(ctx, id, func(d *deployment.Deployment) error {
+		d.EndpointLease = time.Now().Add(2 * time.Minute)
+		d.EndpointLeaseHolder = "run-before-the-kill"
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	made, err := e.rpClient.CreateEndpoint(ctx, secret.New(runpodKey), runpod.EndpointSpec{
+		Name: "visgate-" + id, Image: "runpod/worker-v1-vllm:stable", Pools: d.GPUPools,
+		Env:        map[string]string{provision.EnvDeploymentID: id},
+		WorkersMin: 1, WorkersMax: 2, IdleTimeout: 5, ContainerDiskGB: 20,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	resume(t, e, d)
+	d = e.waitFor(id, "past creating_endpoint", func(d *deployment.Deployment) bool { return d.RunPodEndpointID != "" })
+	if stall := time.Since(start); stall > 10*time.Second {
+		t.Errorf("stalled %s behind a dead run's lease", stall)
+	}
+	t.Logf("recorded the dead run's endpoint %s after %s", d.RunPodEndpointID, time.Since(start).Round(time.Millisecond))
+	if d.RunPodEndpointID != made.ID {
+		t.Errorf("recorded %s, the dead run made %s", d.RunPodEndpointID, made.ID)
+	}
+	if !hasLog(d, "RunPod endpoint found: "+made.ID) || hasLog(d, "RunPod endpoint created") {
+		t.Errorf("the log does not say the endpoint was found:\n%s", logText(d))
+	}
+	e.expectReady(id)
+	if n := e.rp.Calls()[runpodsim.OpCreateEndpoint]; n != 1 {
+		t.Errorf("%d creates, want the dead run's only", n)
+	}
+}
+
+// A lease this process holds is a live run's (a duplicated task): it is
+// waited out, not taken over.
+func TestLeaseOfALiveRunIsRespected(t *testing.T) {
+	dq, nq := dropping(provision.StepCreateEndpoint)
+	e := newEnv(t, options{newQueue: nq, steps: func(s *provision.Steps) {
+		s.RunID = "this-run"
+		s.SoleRunner = true
+	}})
+	id := e.start("openai-community/gpt2", createOpts{})
+	stalled(t, e, dq, id, 1, deployment.StatusCreatingEndpoint)
+	lease := time.Now().Add(time.Minute)
+	if _, err := e.store.Update(context.Background(), id, func(d *deployment.Deployment) error {
+		d.EndpointLease, d.EndpointLeaseHolder = lease, "this-run"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Run the step directly: it must leave the lease and create nothing.
+	dq.mu.Lock()
+	dq.drop[provision.StepCreateEndpoint] = 1 // the re-enqueue after the lease
+	dq.mu.Unlock()
+	if err := e.handle(context.Background(), queue.Task{DeploymentID: id, Step: provision.StepCreateEndpoint, Seq: 9}, queue.Delivery{Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	d := e.get(id)
+	if !d.EndpointLease.Equal(lease) || d.EndpointLeaseHolder != "this-run" || e.rp.Calls()[runpodsim.OpCreateEndpoint] != 0 {
+		t.Errorf("lease %s holder %q, %d creates: a live run's lease was taken over", d.EndpointLease, d.EndpointLeaseHolder, e.rp.Calls()[runpodsim.OpCreateEndpoint])
+	}
+	if dq.lost() != 2 {
+		t.Errorf("the step did not re-enqueue itself behind the lease")
 	}
 }
