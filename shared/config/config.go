@@ -135,14 +135,13 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	var errs []error
 	c := &Config{
-		Backend:      Backend(get("BACKEND")),
-		Host:         get("HOST"),
-		DataDir:      get("DATA_DIR"),
-		APIKeys:      get("API_KEYS"),
-		APIKeyHashes: get("API_KEY_HASHES"),
-		Simulate:     truthy(get("SIMULATE")),
-		// Offline, the only webhook receiver there can be is on this machine.
-		WebhookAllowPrivate: truthy(get("WEBHOOK_ALLOW_PRIVATE")) || truthy(get("SIMULATE")),
+		Backend:             Backend(get("BACKEND")),
+		Host:                get("HOST"),
+		DataDir:             get("DATA_DIR"),
+		APIKeys:             get("API_KEYS"),
+		APIKeyHashes:        get("API_KEY_HASHES"),
+		Simulate:            truthy(get("SIMULATE")),
+		WebhookAllowPrivate: truthy(get("WEBHOOK_ALLOW_PRIVATE")),
 		WebhookSigningKey:   get("WEBHOOK_SIGNING_KEY"),
 		RunPodAPIURL:        strings.TrimRight(get("RUNPOD_API_URL"), "/"),
 		HFAPIURL:            strings.TrimRight(get("HF_API_URL"), "/"),
@@ -162,6 +161,10 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	if c.ProjectID == "" {
 		c.ProjectID = strings.TrimSpace(getenv("GOOGLE_CLOUD_PROJECT"))
+	}
+	if c.Simulate {
+		// Offline, the only webhook receiver there can be is on this machine.
+		c.WebhookAllowPrivate = true
 	}
 	switch c.Backend {
 	case BackendEmbedded, BackendGCP:
