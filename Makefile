@@ -23,9 +23,13 @@ test: ## go vet and every test with -race, emulators started and stopped, then a
 test-short:
 	$(GO) test -count=1 -short ./...
 
-lint: ## gofmt, go vet, terraform fmt
+lint: ## gofmt, go vet, go.mod tidy, staticcheck, import grouping, terraform fmt
 	@unformatted=$$(gofmt -l . | grep -v '^tools/' || true); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
+	$(GO) build -C tools/lint -o $(CURDIR)/bin/staticcheck honnef.co/go/tools/cmd/staticcheck
+	bin/staticcheck ./...
+	$(GO) run ./scripts/importgroups
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; else echo "terraform not installed: skipping terraform fmt"; fi
 
 fmt:
