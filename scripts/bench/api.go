@@ -129,9 +129,9 @@ func (c *client) list(ctx context.Context, status string) ([]deployment, error) 
 	}
 }
 
-// waitReady polls the deployment every 5 ms until it is ready; failed or
+// waitReady polls the deployment every poll until it is ready; failed or
 // timeout is an error.
-func (c *client) waitReady(ctx context.Context, id string, timeout time.Duration) (deployment, error) {
+func (c *client) waitReady(ctx context.Context, id string, poll, timeout time.Duration) (deployment, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		d, err := c.get(ctx, id)
@@ -153,7 +153,7 @@ func (c *client) waitReady(ctx context.Context, id string, timeout time.Duration
 		select {
 		case <-ctx.Done():
 			return d, ctx.Err()
-		case <-time.After(5 * time.Millisecond):
+		case <-time.After(poll):
 		}
 	}
 }

@@ -36,6 +36,21 @@ type Machine struct {
 	CPU      string
 	Go       string
 	Commit   string
+	// Load is the 1-minute load average at the start and at the end: on a
+	// shared machine it says how much else was running.
+	Load [2]string
+}
+
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
 }
 
 func thisMachine() Machine {
@@ -116,8 +131,9 @@ func missed(figs []Figure) []string {
 // writeReport writes the file the README's Performance section quotes.
 func writeReport(w io.Writer, m Machine, figs []Figure, notes []string, took time.Duration) {
 	fmt.Fprintf(w, "# Benchmarks\n\n")
-	fmt.Fprintf(w, "Written by `make bench` (scripts/bench) on %s: %d cores (%s), %.1f GB of memory, %s, commit %s; the run took %s.\n",
+	fmt.Fprintf(w, "Written by `make bench` (scripts/bench) on %s: %d cores (%s), %.1f GB of memory, %s, commit %s; the run took %s,\n",
 		m.Date.Format("2006-01-02 15:04 MST"), m.Cores, m.CPU, m.MemoryGB, m.Go, m.Commit, took.Round(time.Second))
+	fmt.Fprintf(w, "with a load average of %s at its start and %s at its end.\n", m.Load[0], m.Load[1])
 	fmt.Fprintf(w, "Everything runs on this one machine over loopback, the load generator included: ratios compare runs\n"+
 		"interleaved in the same minute; absolute times are indicative only on a shared machine.\n\n")
 	w.Write([]byte(table(figs)))
