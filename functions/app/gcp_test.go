@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,6 +37,8 @@ const gcpKey = "gcp-e2e-key-0123456789"
 type gcpStack struct {
 	app  *App
 	base string
+	// triggerQueue is the queue of the trigger's notifier, which can lose tasks.
+	triggerQueue *losingQueue
 }
 
 func startGCPStack(t *testing.T) *gcpStack {
@@ -87,6 +90,8 @@ func startGCPStack(t *testing.T) *gcpStack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close(context.Background()) })
+	lq := &losingQueue{Queue: a.Notifier.Queue, lost: make(chan queue.Task, 100)}
+	a.Notifier.Queue = lq
 
 	p, err := cloudevents.NewHTTP()
 	if err != nil {
@@ -120,7 +125,7 @@ func startGCPStack(t *testing.T) *gcpStack {
 		}
 	})
 	time.Sleep(300 * time.Millisecond) // the bridge's first snapshot
-	return &gcpStack{app: a, base: srv.URL}
+	return &gcpStack{app: a, base: srv.URL, triggerQueue: lq}
 }
 
 func (s *gcpStack) call(t *testing.T, method, path, body string) (int, map[string]any) {
@@ -205,23 +210,41 @@ func TestGCPStackLifecycle(t *testing.T) {
 	}
 }
 
-// dropQueue loses every task, as a crash between commit and enqueue would.
-type dropQueue struct{}
+// losingQueue loses every task while losing is set, as a crash between a
+// commit and its enqueue would, and tells lost about each.
+type losingQueue struct {
+	queue.Queue
+	losing atomic.Bool
+	lost   chan queue.Task
+}
 
-func (dropQueue) Enqueue(context.Context, queue.Task) error { return nil }
+func (q *losingQueue) Enqueue(ctx context.Context, t queue.Task) error {
+	if q.losing.Load() {
+		q.lost <- t
+		return nil
+	}
+	return q.Queue.Enqueue(ctx, t)
+}
 
 func TestReconcileFinishesALostTask(t *testing.T) {
 	s := startGCPStack(t)
-	real := s.app.API.Queue
-	s.app.API.Queue = dropQueue{}
+	lq := s.triggerQueue
+	lq.losing.Store(true)
 	code, m := s.call(t, "POST", "/v1/deployments",
 		`{"hf_model_id":"stabilityai/sdxl-turbo","user_runpod_key":"rpa_gcp","user_webhook_url":"https://example.com/hook"}`)
-	s.app.API.Queue = real
 	if code != 202 {
 		t.Fatalf("POST = %d %v", code, m)
 	}
 	id := m["deployment_id"].(string)
-	time.Sleep(time.Second)
+	select {
+	case task := <-lq.lost:
+		if task.DeploymentID != id || task.Step != deployment.StepValidate {
+			t.Fatalf("lost %s, want %s's validate step", task.Name(), id)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the trigger never enqueued the new deployment's first step")
+	}
+	lq.losing.Store(false)
 	if _, d := s.call(t, "GET", "/v1/deployments/"+id, ""); d["status"] != "validating" {
 		t.Fatalf("without its task the deployment moved to %v", d["status"])
 	}

@@ -173,7 +173,7 @@ func TestGivesUpAfterMaxAttempts(t *testing.T) {
 				Attrs: map[string]string{
 					"task":          task.Name(),
 					"deployment_id": task.DeploymentID,
-					"step":          task.Step,
+					"step":          string(task.Step),
 					"attempt":       fmt.Sprint(tc.maxAttempts),
 					"max_attempts":  fmt.Sprint(tc.maxAttempts),
 					"error":         wantErr,
