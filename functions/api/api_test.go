@@ -101,7 +101,7 @@ func body(t *testing.T, rec *httptest.ResponseRecorder) map[string]any {
 
 const validCreate = `{"hf_model_id":"stabilityai/sdxl-turbo","user_runpod_key":"rpa_SECRET123","hf_token":"hf_SECRET456","user_webhook_url":"https://example.com/hook","gpu_tier":"A40"}`
 
-func TestCreateStoresSealedAndEnqueues(t *testing.T) {
+func TestCreateStoresSealedAndOwesValidate(t *testing.T) {
 	f := newFixture(t)
 	rec := f.do(t, "POST", "/v1/deployments", keyA, validCreate)
 	if rec.Code != http.StatusAccepted {
@@ -377,8 +377,10 @@ func TestReadiness(t *testing.T) {
 	}
 	f.store.Close()
 	rec := f.do(t, "GET", "/readiness", "", "")
-	if rec.Code != 503 || body(t, rec)["status"] != "unready" {
-		t.Errorf("readiness with a closed store = %d %s", rec.Code, rec.Body)
+	// A sentence, not the store's error text (anyone may call /readiness).
+	want := map[string]any{"status": "unready", "error": "the store is unreachable"}
+	if diff := cmp.Diff(want, body(t, rec)); rec.Code != 503 || diff != "" {
+		t.Errorf("readiness with a closed store = %d (-want +got):\n%s", rec.Code, diff)
 	}
 }
 

@@ -49,7 +49,7 @@ func (n *Notifier) OnChange(ctx context.Context, c store.Change) error {
 		for i, t := range tasks {
 			names[i] = t.Name()
 		}
-		n.Log.InfoContext(ctx, "deployment changed", "deployment_id", c.New.ID, "from", from, "to", string(c.New.Status), "enqueued", names)
+		n.Log.DebugContext(ctx, "deployment changed", "deployment_id", c.New.ID, "from", from, "to", string(c.New.Status), "enqueued", names)
 	}
 	return nil
 }

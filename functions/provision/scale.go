@@ -25,8 +25,11 @@ func (s *Steps) scale(ctx context.Context, t queue.Task) error {
 	}
 	sc := d.Scaling
 	if err := s.RunPod.UpdateScaling(ctx, key, d.RunPodEndpointID, sc.MinWorkers, sc.MaxWorkers, sc.IdleTimeoutSeconds); err != nil {
-		if ok, _ := runpod.Retryable(err); ok || ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return fmt.Errorf("update scaling: %w", err)
+		}
+		if ok, after := runpod.Retryable(err); ok {
+			return s.retryCleanup(ctx, t, after, "Could not set the endpoint's scaling (%s)", runpodMessage(err))
 		}
 		return s.note(ctx, d.ID, deployment.LevelWarn, "Could not set the endpoint's scaling (%s); it keeps one warm worker, which costs money: set it in the RunPod console or delete the deployment", runpodMessage(err))
 	}

@@ -46,7 +46,10 @@ func (s *Steps) deliverWebhook(ctx context.Context, t queue.Task) error {
 	}
 	now := s.now()
 	if d.Webhook.NextAttemptAt.After(now.Add(time.Second)) {
-		return nil // a duplicate of an earlier attempt's task; the next one is scheduled
+		// Not due: a duplicate of an earlier attempt's task. The attempt
+		// the record owes is enqueued for its time (by the change feed, or
+		// by a resume after a restart: queue.Owed delays it until then).
+		return nil
 	}
 	event := d.WebhookEvent()
 	msgID := MessageID(d.ID, event)
@@ -55,6 +58,11 @@ func (s *Steps) deliverWebhook(ctx context.Context, t queue.Task) error {
 		return fmt.Errorf("encode webhook: %w", err)
 	}
 	res := s.Sender.Send(ctx, d.Webhook.URL, webhook.OwnerSecret(s.SigningKey, d.Owner), msgID, now, body)
+	if res.Err != nil {
+		// The detail (resolved addresses, dial errors) is for operators; the
+		// owner sees res.Summary().
+		s.logger().WarnContext(ctx, "webhook attempt failed", "deployment_id", d.ID, "status_code", res.StatusCode, "error", res.Err.Error())
+	}
 	sched := s.schedule()
 	_, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
 		if !d.WebhookPending() {
@@ -65,10 +73,7 @@ func (s *Steps) deliverWebhook(ctx context.Context, t queue.Task) error {
 		w.Event, w.MessageID = event, msgID
 		w.LastAttemptAt = now
 		w.LastStatusCode = res.StatusCode
-		w.LastError = ""
-		if res.Err != nil {
-			w.LastError = res.Err.Error()
-		}
+		w.LastError = res.Summary()
 		if res.Delivered {
 			w.Delivered, w.DeliveredAt, w.NextAttemptAt = true, now, time.Time{}
 			d.Log(now, deployment.LevelInfo, "Webhook %s delivered (HTTP %d, attempt %d)", event, res.StatusCode, w.Attempts)
@@ -94,9 +99,4 @@ func (s *Steps) deliverWebhook(ctx context.Context, t queue.Task) error {
 	return err
 }
 
-func describe(r webhook.Result) string {
-	if r.Err != nil {
-		return r.Err.Error()
-	}
-	return fmt.Sprintf("HTTP %d", r.StatusCode)
-}
+func describe(r webhook.Result) string { return r.Summary() }
