@@ -31,6 +31,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/secret"
 	"github.com/visgate/deployment-orchestrator/shared/store"
 	"github.com/visgate/deployment-orchestrator/shared/store/bolt"
+	"github.com/visgate/deployment-orchestrator/shared/wait"
 	"github.com/visgate/deployment-orchestrator/shared/webhook"
 )
 
@@ -317,18 +318,14 @@ func (e *env) get(id string) *deployment.Deployment {
 // settleTimeout with the deployment's state.
 func (e *env) waitFor(id, what string, cond func(d *deployment.Deployment) bool) *deployment.Deployment {
 	e.t.Helper()
-	deadline := time.Now().Add(settleTimeout)
-	for {
-		d := e.get(id)
-		if cond(d) {
-			return d
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%s: not reached within %s; status %s, error %q, webhook %+v\n%s",
-				id, settleTimeout, d.Status, d.Error, d.Webhook, logText(d))
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	var d *deployment.Deployment
+	wait.Until(e.t, settleTimeout, id+" "+what, func() bool {
+		d = e.get(id)
+		return cond(d)
+	}, func() string {
+		return fmt.Sprintf("status %s, error %q, webhook %+v\n%s", d.Status, d.Error, d.Webhook, logText(d))
+	})
+	return d
 }
 
 // settle waits until the deployment is final and owes nothing more: no

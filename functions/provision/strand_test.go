@@ -170,7 +170,7 @@ func TestLeaseOfADeadRunIsNotWaitedOut(t *testing.T) {
 		s.SoleRunner = true
 	}})
 	id := e.start("openai-community/gpt2", createOpts{})
-	d := stalled(t, e, dq, id, 1, deployment.StatusCreatingEndpoint)
+	stalled(t, e, dq, id, 1, deployment.StatusCreatingEndpoint)
 
 	// What the killed run left: its lease, and the endpoint RunPod made.
 	ctx := context.Background()
