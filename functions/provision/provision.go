@@ -34,7 +34,7 @@ import (
 
 // Env names the inference container reads (RunPod endpoint env).
 const (
-	EnvDeploymentID   = "VISGATE_DEPLOYMENT_ID"
+	EnvDeploymentID   = deployment.EndpointMarker
 	EnvCallbackURL    = "VISGATE_CALLBACK_URL"
 	EnvCallbackSecret = "VISGATE_CALLBACK_SECRET"
 	EnvModelName      = "MODEL_NAME"

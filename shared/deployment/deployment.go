@@ -195,6 +195,11 @@ func NewID(now time.Time) string {
 // ValidID reports whether id has the shape of a deployment id.
 func ValidID(id string) bool { return idPattern.MatchString(id) }
 
+// EndpointMarker is the env variable every RunPod endpoint the orchestrator
+// makes carries, set to its deployment's id: how a teardown finds what an
+// interrupted run made, and the reconciler the endpoints no deployment owns.
+const EndpointMarker = "VISGATE_DEPLOYMENT_ID"
+
 // Sealed fields, named in their associated data.
 const (
 	FieldRunPodKey      = "user_runpod_key"
