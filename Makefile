@@ -36,8 +36,8 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 	@if command -v terraform >/dev/null; then terraform fmt -recursive terraform; fi
 
-bench: ## benchmarks (budgets: see README)
-	$(GO) test -run '^$$' -bench . -benchmem ./functions/api/...
+bench: ## the performance figures against their targets, loopback only, under 10 minutes; writes BENCHMARKS.md (README "Performance")
+	$(GO) run ./scripts/bench
 
 bench-health: ## GET /health latency from a second process on loopback (budget: p99 < 10 ms)
 	bash scripts/bench-health.sh
