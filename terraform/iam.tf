@@ -138,7 +138,7 @@ resource "google_project_service_identity" "agent" {
 resource "google_project_iam_member" "eventarc_agent" {
   project = var.project_id
   role    = "roles/eventarc.serviceAgent"
-  member  = google_project_service_identity.agent["eventarc.googleapis.com"].member
+  member  = "serviceAccount:${google_project_service_identity.agent["eventarc.googleapis.com"].email}"
 }
 
 # Eventarc's roles page: a Pub/Sub service agent enabled on or before
@@ -147,7 +147,7 @@ resource "google_project_iam_member" "eventarc_agent" {
 resource "google_project_iam_member" "pubsub_token_creator" {
   project = var.project_id
   role    = "roles/iam.serviceAccountTokenCreator"
-  member  = google_project_service_identity.agent["pubsub.googleapis.com"].member
+  member  = "serviceAccount:${google_project_service_identity.agent["pubsub.googleapis.com"].email}"
 }
 
 resource "time_sleep" "agents_iam" {
