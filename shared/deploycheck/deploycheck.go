@@ -1,15 +1,19 @@
 // Package deploycheck reads the terraform/ configuration without providers
 // (hcl/v2 and cty only) and checks it against what the code needs: an
 // entry point per google_cloudfunctions2_function, the environment each
-// function gets, and who may invoke it.
+// function gets and who may invoke it (Check), how the functions call each
+// other through Cloud Tasks, Eventarc, Cloud Scheduler and the gateway
+// (CheckWiring), and what a first apply needs (CheckFirstApply).
 //
 // Terraform is evaluated as far as it can be offline: variables take their
-// defaults, locals are computed, for_each and dynamic blocks are expanded,
-// and whatever depends on a resource or data source is unknown. The names
-// the check needs (entry points, environment variable names, invoker
-// members such as allUsers) must therefore be spelled in the configuration,
-// not computed by the provider; a name the check cannot read is an error,
-// never a pass.
+// defaults (or the values given to LoadWith), locals are computed, for_each
+// and dynamic blocks are expanded, resources stand for the attributes
+// their configuration sets plus a few computed ones that follow from it by
+// a documented rule (symbolic.go), and whatever else depends on a resource
+// or data source is unknown. The names the checks need (entry points,
+// environment variable names, invoker members, service account ids) must
+// therefore be spelled in the configuration, not computed by the provider;
+// a name a check cannot read is an error, never a pass.
 package deploycheck
 
 import (
