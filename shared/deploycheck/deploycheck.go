@@ -212,14 +212,19 @@ func (m *Module) evalLocals() {
 	for pass := 0; pass <= len(exprs); pass++ {
 		m.ctx.Variables["local"] = cty.ObjectVal(vals)
 		next := map[string]cty.Value{}
+		settled := true
 		for name, e := range exprs {
 			v, diags := e.Value(m.ctx)
 			if diags.HasErrors() {
 				v = cty.DynamicVal
 			}
 			next[name] = v
+			settled = settled && v.RawEquals(vals[name])
 		}
 		vals = next
+		if settled {
+			break
+		}
 	}
 	m.ctx.Variables["local"] = cty.ObjectVal(vals)
 }
