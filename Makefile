@@ -6,7 +6,7 @@ GO ?= go
 PORT ?= 8080
 export TF_CLI_CONFIG_FILE ?= /dev/null
 
-.PHONY: run dev test test-short lint fmt bench bench-health quick-test mint-key emulators-start emulators-stop build clean deploy
+.PHONY: run dev test test-short lint fmt bench bench-health quick-test mint-key emulators-start emulators-stop build clean deploy gateway-spec
 
 run: ## serve every function on 127.0.0.1:$(PORT), embedded store and queue
 	$(GO) run ./functions/local
@@ -58,6 +58,9 @@ emulators-stop:
 
 deploy: ## terraform apply in terraform/ (see README "Deploy to Google Cloud")
 	bash scripts/deploy.sh
+
+gateway-spec: ## regenerate terraform/gateway-openapi.json.tftpl (API Gateway routes) from api.Routes()
+	$(GO) run ./scripts/gatewayspec
 
 clean:
 	rm -rf bin .data .emulators artifacts
