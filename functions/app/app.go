@@ -103,7 +103,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	if cfg.Simulate {
 		hub := hubsim.New()
 		hub.SetAcceptAnyToken(true)
-		rp := runpodsim.New(runpodsim.WithAnyKey(), runpodsim.WithCallbackClient(&http.Client{Timeout: 10 * time.Second}))
+		// The container's three callbacks take 0.3 of the boot each, as
+		// with the simulator's defaults (1 s, 300 ms).
+		rp := runpodsim.New(runpodsim.WithAnyKey(), runpodsim.WithCallbackClient(&http.Client{Timeout: 10 * time.Second}),
+			runpodsim.WithBootDelay(cfg.SimulateBootDelay), runpodsim.WithCallbackInterval(cfg.SimulateBootDelay*3/10))
 		hubURL, runpodURL = hub.URL, rp.URL
 		a.closers = append(a.closers, func(context.Context) error { hub.Close(); rp.Close(); return nil })
 		log.Debug("simulators listening", "hub", hubURL, "runpod", runpodURL)
