@@ -161,9 +161,9 @@ func (s *Steps) Handle(ctx context.Context, t queue.Task, dl queue.Delivery) err
 
 // again schedules the next run of t's step after delay (polling, backoff,
 // waiting out a lease): the step continues, so no status change and no
-// change feed would enqueue it. Its number is t's plus one.
+// change feed would enqueue it (queue.Task.Next: same Seq, next Run).
 func (s *Steps) again(ctx context.Context, t queue.Task, delay time.Duration) error {
-	next := queue.Task{DeploymentID: t.DeploymentID, Step: t.Step, Seq: t.Seq + 1, Delay: delay}
+	next := t.Next(delay)
 	if err := s.Queue.Enqueue(ctx, next); err != nil {
 		return fmt.Errorf("enqueue %s: %w", next.Name(), err)
 	}
