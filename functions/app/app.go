@@ -196,6 +196,42 @@ func (a *App) Resume(ctx context.Context) (int, error) {
 	}
 }
 
+// EmbeddedReconcileInterval is how often the embedded runtime runs the
+// reconciler (Cloud Scheduler's job does it every 5 minutes in Google Cloud).
+const EmbeddedReconcileInterval = 5 * time.Minute
+
+// StartReconciler runs the reconciler every interval in the background
+// until Close: the embedded runtime's orphan sweep and repair of stuck
+// deployments, the same code Cloud Scheduler runs in Google Cloud.
+func (a *App) StartReconciler(every time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	r := a.Reconciler()
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			rep, err := r.Run(ctx)
+			if err != nil && ctx.Err() == nil {
+				a.Log.Error("reconcile", "error", err.Error(), "report", rep)
+			} else if rep.Resumed+rep.Failed+rep.OrphansDeleted > 0 {
+				a.Log.Info("reconcile", "report", rep)
+			}
+		}
+	}()
+	a.closers = append(a.closers, func(context.Context) error {
+		cancel()
+		<-done
+		return nil
+	})
+}
+
 // Close releases everything New opened, last first.
 func (a *App) Close(ctx context.Context) error {
 	var errs []error

@@ -237,3 +237,51 @@ func TestLeaseOfALiveRunIsRespected(t *testing.T) {
 		t.Errorf("the step did not re-enqueue itself behind the lease")
 	}
 }
+
+// Defect 2 of issue 11: RunPod makes an endpoint after the create's answer
+// was lost (the client gave up, the connection dropped). The chain must not
+// create a second one, and a DELETE meanwhile must not leave the late one
+// running.
+func TestCreateThatLandsAfterTheClientGaveUp(t *testing.T) {
+	e := newEnv(t, options{steps: func(s *provision.Steps) { s.LateCreateWindow = 400 * time.Millisecond }})
+	e.rp.CreateLate(0, 150*time.Millisecond)
+	id := e.start("openai-community/gpt2", createOpts{})
+	e.waitFor(id, "the late create landed and the deployment settled", func(d *deployment.Deployment) bool {
+		_, landed := e.rp.LateCreates()
+		return landed == 1 && d.Status.Final() && !provision.NeedsWork(d)
+	})
+	d := e.expectReady(id) // exactly one endpoint: the late one
+	if !hasLog(d, "RunPod endpoint found") {
+		t.Errorf("the late endpoint was not the one recorded:\n%s", logText(d))
+	}
+	if n := e.rp.Calls()[runpodsim.OpCreateEndpoint]; n != 1 {
+		t.Errorf("%d creates, want 1", n)
+	}
+}
+
+func TestDeleteWhileACreateMayStillLand(t *testing.T) {
+	var e *env
+	var id string
+	hook := &hookedRunPod{done: make(chan struct{})}
+	hook.after = func(ep *runpod.Endpoint, err error) (*runpod.Endpoint, error) {
+		e.deleteDeployment(id)
+		return ep, err
+	}
+	e = newEnv(t, options{
+		wrapRunPod: func(rp provision.RunPod) provision.RunPod { hook.RunPod = rp; return hook },
+		steps:      func(s *provision.Steps) { s.LateCreateWindow = 400 * time.Millisecond },
+	})
+	e.rp.CreateLate(0, 150*time.Millisecond)
+	d := e.insert("openai-community/gpt2", createOpts{})
+	id = d.ID
+	if err := e.queue.Enqueue(context.Background(), queue.Task{DeploymentID: id, Step: provision.StepValidate}); err != nil {
+		t.Fatal(err)
+	}
+	d = e.waitFor(id, "the late create landed and was torn down", func(d *deployment.Deployment) bool {
+		_, landed := e.rp.LateCreates()
+		return landed == 1 && d.Status == deployment.StatusDeleted && !provision.NeedsWork(d) && len(e.endpointsOf(id)) == 0
+	})
+	if !d.EndpointDeleted {
+		t.Errorf("endpoint_deleted false\n%s", logText(d))
+	}
+}

@@ -44,9 +44,16 @@ type Reconciler struct {
 	Deadline time.Duration
 	// Scan bounds the deployments one run reads.
 	Scan int
-	Now  func() time.Time
-	Log  *slog.Logger
+	// OrphanHorizon is how long after a deployment was deleted or failed
+	// its RunPod account is still swept for orphans (an endpoint a create
+	// without an answer made late): DefaultOrphanHorizon when zero.
+	OrphanHorizon time.Duration
+	Now           func() time.Time
+	Log           *slog.Logger
 }
+
+// DefaultOrphanHorizon is the OrphanHorizon when none is set.
+const DefaultOrphanHorizon = 7 * 24 * time.Hour
 
 // Report says what a run did.
 type Report struct {
@@ -84,7 +91,7 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 		for _, d := range page {
 			rep.Scanned++
 			live[d.ID] = d
-			if d.Status != deployment.StatusDeleted && d.Status != deployment.StatusFailed && len(d.RunPodKey) > 0 {
+			if len(d.RunPodKey) > 0 && r.sweeps(d, now) {
 				if k, err := r.Sealer.Open(ctx, d.RunPodKey, deployment.AssociatedData(d.ID, deployment.FieldRunPodKey)); err == nil {
 					keys[sha256.Sum256([]byte(k.Reveal()))] = keyRef{key: k}
 				}
@@ -119,6 +126,19 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 }
 
 type keyRef struct{ key secret.Secret }
+
+// sweeps reports whether d's RunPod account is swept for orphans: while d
+// lives, and for OrphanHorizon after it was deleted or failed.
+func (r *Reconciler) sweeps(d *deployment.Deployment, now time.Time) bool {
+	if d.Status != deployment.StatusDeleted && d.Status != deployment.StatusFailed {
+		return true
+	}
+	horizon := r.OrphanHorizon
+	if horizon <= 0 {
+		horizon = DefaultOrphanHorizon
+	}
+	return now.Sub(d.StatusChangedAt) < horizon
+}
 
 func (r *Reconciler) fail(ctx context.Context, d *deployment.Deployment, now time.Time) error {
 	msg := fmt.Sprintf("Provisioning did not finish within %s", r.Deadline)

@@ -167,6 +167,10 @@ type fault struct {
 	status     int
 	retryAfter time.Duration
 	detail     string
+	// late: a create that hangs for hang (or until the client gives up),
+	// drops the connection unanswered, and lands after.
+	late        bool
+	hang, after time.Duration
 }
 
 type account struct {
@@ -194,6 +198,8 @@ type Server struct {
 	crashLoop   bool
 	silent      bool
 	changed     chan struct{} // closed and replaced when placement may change
+	lateWaiting int           // late creates not landed yet
+	lateLanded  int
 	callbacks   []Callback
 	closed      bool
 	seq         int
@@ -304,6 +310,24 @@ func (s *Server) FailNextCreate(status int, detail string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, fault{op: OpCreateEndpoint, status: status, detail: detail})
+}
+
+// CreateLate makes the next createEndpoint ambiguous, as when RunPod is
+// slow: the request hangs for hang (or until the client gives up, whichever
+// comes first), the connection is then dropped without an answer, and the
+// endpoint is created after that, once after has passed.
+func (s *Server) CreateLate(hang, after time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, fault{op: OpCreateEndpoint, late: true, hang: hang, after: after})
+}
+
+// LateCreates reports the late creates (see CreateLate) still to land and
+// those that landed.
+func (s *Server) LateCreates() (waiting, landed int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lateWaiting, s.lateLanded
 }
 
 // SetStockOut sets which pools have no capacity (AllPools: every pool);
