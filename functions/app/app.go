@@ -79,14 +79,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)
 		}
-		bs, err := bolt.Open(filepath.Join(cfg.DataDir, "orchestrator.db"))
+		bs, err := bolt.Open(filepath.Join(cfg.DataDir, "orchestrator.db"), bolt.WithLogger(log))
 		if err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
 		a.Store = bs
 		a.closers = append(a.closers, func(context.Context) error { return bs.Close() })
-		if sealer, err = seal.LocalKeyset(filepath.Join(cfg.DataDir, "keyset.json")); err != nil {
-			return nil, fmt.Errorf("local keyset: %w", err)
+		if sealer, err = openKeyset(ctx, bs, filepath.Join(cfg.DataDir, "keyset.json")); err != nil {
+			return nil, err
 		}
 		if signingKey, err = signingKeyFrom(cfg, filepath.Join(cfg.DataDir, "webhook-signing.key")); err != nil {
 			return nil, err
@@ -174,23 +174,27 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 func (a *App) Resume(ctx context.Context) (int, error) {
 	kick := int(time.Now().Unix())
 	n := 0
+	var errs []error
 	q := store.ListQuery{Limit: 100}
 	for {
 		page, next, err := a.Store.List(ctx, q)
 		if err != nil {
-			return n, fmt.Errorf("resume: list: %w", err)
+			return n, errors.Join(append(errs, fmt.Errorf("resume: list: %w", err))...)
 		}
 		for _, d := range page {
 			if !provision.NeedsWork(d) {
 				continue
 			}
+			// One deployment that cannot be resumed does not hold up the
+			// others.
 			if err := a.Steps.Resume(ctx, d, kick); err != nil {
-				return n, fmt.Errorf("resume %s: %w", d.ID, err)
+				errs = append(errs, fmt.Errorf("resume %s: %w", d.ID, err))
+				continue
 			}
 			n++
 		}
 		if next == "" {
-			return n, nil
+			return n, errors.Join(errs...)
 		}
 		q.Cursor = next
 	}
