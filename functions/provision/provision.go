@@ -199,7 +199,6 @@ func (s *Steps) fail(ctx context.Context, id string, from deployment.Status, msg
 	if err != nil || d == nil {
 		return err
 	}
-	s.logger().InfoContext(ctx, "deployment failed", "deployment_id", id, "from", string(from), "reason", msg)
 	if mayHaveEndpoint(d) {
 		return s.next(ctx, id, StepTeardown, 0, 0)
 	}

@@ -79,6 +79,11 @@ func (s *Steps) deliverWebhook(ctx context.Context, t queue.Task) error {
 		return fmt.Errorf("encode webhook: %w", err)
 	}
 	res := s.Sender.Send(ctx, d.Webhook.URL, webhook.OwnerSecret(s.SigningKey, d.Owner), msgID, now, body)
+	if res.Err != nil {
+		// The detail (resolved addresses, dial errors) is for operators; the
+		// owner sees res.Summary().
+		s.logger().WarnContext(ctx, "webhook attempt failed", "deployment_id", d.ID, "status_code", res.StatusCode, "error", res.Err.Error())
+	}
 	sched := s.schedule()
 	var retryIn time.Duration
 	d, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
@@ -90,10 +95,7 @@ func (s *Steps) deliverWebhook(ctx context.Context, t queue.Task) error {
 		w.Event, w.MessageID = event, msgID
 		w.LastAttemptAt = now
 		w.LastStatusCode = res.StatusCode
-		w.LastError = ""
-		if res.Err != nil {
-			w.LastError = res.Err.Error()
-		}
+		w.LastError = res.Summary()
 		if res.Delivered {
 			w.Delivered, w.DeliveredAt, w.NextAttemptAt = true, now, time.Time{}
 			d.Log(now, deployment.LevelInfo, "Webhook %s delivered (HTTP %d, attempt %d)", event, res.StatusCode, w.Attempts)
@@ -137,9 +139,4 @@ func retrySeq(next time.Time, current int) int {
 	return seq
 }
 
-func describe(r webhook.Result) string {
-	if r.Err != nil {
-		return r.Err.Error()
-	}
-	return fmt.Sprintf("HTTP %d", r.StatusCode)
-}
+func describe(r webhook.Result) string { return r.Summary() }
