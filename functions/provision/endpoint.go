@@ -56,17 +56,18 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 		if d.RunPodEndpointID != "" {
 			return nil // recorded by an earlier run; only the transition is left
 		}
-		if d.CreateUncertainUntil.After(now) {
-			// An earlier create got no answer; RunPod may still make
-			// that endpoint. Look for it once the window has passed.
-			wait = d.CreateUncertainUntil.Sub(now)
-			return errLeaseHeld
-		}
 		if d.EndpointLease.After(now) && !s.holderDead(d) {
 			wait = d.EndpointLease.Sub(now)
 			return errLeaseHeld
 		}
 		if d.EndpointLease.After(now) {
+			// The holder died (a kill, a crash) while it may have had a
+			// create in flight: look for what it made at once, but
+			// create nothing before that create could have landed.
+			taken := d.EndpointLease.Add(-leaseTTL)
+			if until := taken.Add(s.lateCreateWindow()); until.After(d.CreateUncertainUntil) {
+				d.CreateUncertainUntil = until
+			}
 			d.Log(now, deployment.LevelWarn, "The run that was creating the endpoint stopped (the service restarted); looking for what it made")
 		}
 		firstRun = d.EndpointLease.IsZero()
@@ -86,6 +87,13 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 		ep, err = s.RunPod.FindEndpoint(ctx, key, EnvDeploymentID, d.ID)
 		if ep != nil {
 			made = "found" // an earlier run made it; its answer was lost
+		}
+		if err == nil && ep == nil && d.CreateUncertainUntil.After(now) {
+			// An earlier create got no answer (or its run died): RunPod may
+			// still make that endpoint. Look again once it could have.
+			s.releaseLease(ctx, d.ID, false, false)
+			due := d.CreateUncertainUntil.Add(time.Second)
+			return s.next(ctx, t.DeploymentID, StepCreateEndpoint, int(due.UnixMicro()), due.Sub(now))
 		}
 		if err == nil && ep == nil {
 			sent = true

@@ -285,3 +285,32 @@ func TestDeleteWhileACreateMayStillLand(t *testing.T) {
 		t.Errorf("endpoint_deleted false\n%s", logText(d))
 	}
 }
+
+// A dead run's lease with no endpoint found: the dead run may have had a
+// create in flight, so nothing is created before it could have landed.
+func TestLeaseOfADeadRunWithNothingMadeWaitsForItsCreate(t *testing.T) {
+	const window = 300 * time.Millisecond
+	dq, nq := dropping(provision.StepCreateEndpoint)
+	e := newEnv(t, options{newQueue: nq, steps: func(s *provision.Steps) {
+		s.RunID, s.SoleRunner, s.LateCreateWindow = "run-after-restart", true, window
+	}})
+	id := e.start("openai-community/gpt2", createOpts{})
+	stalled(t, e, dq, id, 1, deployment.StatusCreatingEndpoint)
+	taken := time.Now()
+	d, err := e.store.Update(context.Background(), id, func(d *deployment.Deployment) error {
+		d.EndpointLease, d.EndpointLeaseHolder = taken.Add(2*time.Minute), "run-before-the-kill"
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resume(t, e, d)
+	e.expectReady(id)
+	eps := e.endpointsOf(id)
+	if eps[0].CreatedAt.Before(taken.Add(window)) {
+		t.Errorf("created %s after the dead run took its lease, within the late-create window %s", eps[0].CreatedAt.Sub(taken), window)
+	}
+	if n := e.rp.Calls()[runpodsim.OpCreateEndpoint]; n != 1 {
+		t.Errorf("%d creates, want 1", n)
+	}
+}
