@@ -103,7 +103,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.calls[op]++
-	if f, ok := s.takeFaultLocked(op); ok && f.late {
+	f, ok := s.takeFaultLocked(op)
+	if !ok {
+		f, ok = s.chaosLocked(op)
+	}
+	if ok && f.hangOnly {
+		s.mu.Unlock()
+		t := time.NewTimer(f.hang)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+		case <-s.ctx.Done():
+		}
+		t.Stop()
+		s.mu.Lock()
+		ok = false
+	}
+	if ok && f.late {
 		s.lateWaiting++
 		s.mu.Unlock()
 		s.createLate(w, r, f)
@@ -337,6 +353,7 @@ func (s *Server) create(w http.ResponseWriter, key string, raw []byte) {
 	}
 	s.seq++
 	e.seq = s.seq
+	e.neverStart = s.neverStartLocked()
 	e.ctx, e.cancel = context.WithCancel(s.ctx)
 	a.endpoints[e.id] = e
 	s.scaleLocked(e)

@@ -180,6 +180,8 @@ type fault struct {
 	// drops the connection unanswered, and lands after.
 	late        bool
 	hang, after time.Duration
+	// hangOnly: hold the call for hang, then serve it.
+	hangOnly bool
 }
 
 type account struct {
@@ -207,6 +209,8 @@ type Server struct {
 	crashLoop   bool
 	silent      bool
 	changed     chan struct{} // closed and replaced when placement may change
+	chaos       *chaosState   // SetChaos
+	neverStart  bool          // SetWorkersNeverStart
 	lateWaiting int           // late creates not landed yet
 	lateLanded  int
 	callbacks   []Callback
