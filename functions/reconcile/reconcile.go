@@ -176,18 +176,18 @@ func (r *Reconciler) deleteOrphans(ctx context.Context, keys map[[32]byte]keyRef
 			if id == "" {
 				continue // not ours
 			}
-			d, ok := live[id]
-			if !ok {
-				var err error
-				d, err = r.Store.Get(ctx, id)
-				if err != nil && !errors.Is(err, store.ErrNotFound) {
-					errs = append(errs, err)
-					continue
-				}
+			if d, ok := live[id]; ok && owns(d, ep.ID) {
+				continue
 			}
-			owned := d != nil && d.Status != deployment.StatusDeleted && d.Status != deployment.StatusFailed &&
-				(d.RunPodEndpointID == ep.ID || (d.RunPodEndpointID == "" && d.Status == deployment.StatusCreatingEndpoint))
-			if owned {
+			// The scan is older than the list of endpoints: a deployment
+			// may have made this one since. Only its current record can
+			// say that it is an orphan.
+			d, err := r.Store.Get(ctx, id)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				errs = append(errs, err)
+				continue
+			}
+			if d != nil && owns(d, ep.ID) {
 				continue
 			}
 			if err := r.RunPod.DeleteEndpoint(ctx, k.key, ep.ID); err != nil {
@@ -199,6 +199,13 @@ func (r *Reconciler) deleteOrphans(ctx context.Context, keys map[[32]byte]keyRef
 		}
 	}
 	return n, errors.Join(errs...)
+}
+
+// owns reports whether d may hold RunPod endpoint epID: it is alive, and
+// the endpoint is its recorded one or it is still creating one.
+func owns(d *deployment.Deployment, epID string) bool {
+	return d.Status != deployment.StatusDeleted && d.Status != deployment.StatusFailed &&
+		(d.RunPodEndpointID == epID || (d.RunPodEndpointID == "" && d.Status == deployment.StatusCreatingEndpoint))
 }
 
 // Handler is the Reconcile HTTP function (called by Cloud Scheduler).

@@ -88,3 +88,73 @@ func TestSweepCoversAccountsOfDeletedAndFailedDeployments(t *testing.T) {
 		t.Errorf("an account past the horizon was swept: %d endpoints", len(eps))
 	}
 }
+
+// The scan is older than the list of endpoints: a deployment the scan saw
+// before it created its endpoint owns the endpoint it has made since.
+func TestSweepSparesAnEndpointMadeSinceTheScan(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := bolt.Open(filepath.Join(dir, "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	sealer, err := seal.LocalKeyset(filepath.Join(dir, "keyset.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := runpodsim.New(runpodsim.WithSilentContainer())
+	t.Cleanup(sim.Close)
+	const key = "rpa_racing_account"
+	sim.AddAccount(key, 100)
+	rp := runpod.NewClient(sim.URL, nil)
+	now := time.Now().UTC()
+	const id = "dep_2026_0000abcd"
+	sealed, err := sealer.Seal(ctx, secret.New(key), deployment.AssociatedData(id, deployment.FieldRunPodKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &deployment.Deployment{ID: id, Owner: "o", Status: deployment.StatusSelectingGPU, StatusChangedAt: now,
+		CreatedAt: now, UpdatedAt: now, RunPodKey: sealed, ModelID: "m"}
+	if err := st.Create(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	// Between the scan and the sweep the chain moves on and creates.
+	racing := &raceRunPod{RunPod: rp, before: func() {
+		if _, err := st.Update(ctx, id, func(d *deployment.Deployment) error {
+			d.Status = deployment.StatusCreatingEndpoint
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rp.CreateEndpoint(ctx, secret.New(key), runpod.EndpointSpec{Name: "new", Image: "img",
+			Env: map[string]string{provision.EnvDeploymentID: id}, Pools: []string{"AMPERE_48"}}); err != nil {
+			t.Fatal(err)
+		}
+	}}
+	log := slog.New(slog.DiscardHandler)
+	steps := &provision.Steps{Store: st, Queue: &recQueue{}, Sealer: sealer, RunPod: rp, Log: log}
+	r := &Reconciler{Store: st, Queue: &recQueue{}, Steps: steps, Sealer: sealer, RunPod: racing,
+		StuckAfter: time.Hour, Deadline: time.Hour, Log: log}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sim.Endpoints(key)); n != 1 {
+		t.Errorf("the endpoint a deployment made after the scan was swept: %d left", n)
+	}
+}
+
+// raceRunPod runs before ahead of the first ListEndpoints.
+type raceRunPod struct {
+	RunPod
+	before func()
+	done   bool
+}
+
+func (r *raceRunPod) ListEndpoints(ctx context.Context, key secret.Secret) ([]runpod.Endpoint, error) {
+	if !r.done {
+		r.done = true
+		r.before()
+	}
+	return r.RunPod.ListEndpoints(ctx, key)
+}
