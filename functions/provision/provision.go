@@ -298,7 +298,7 @@ func pendingSteps(d *deployment.Deployment) []string {
 		steps = append(steps, StepCreateEndpoint)
 	case deployment.StatusDownloadingModel, deployment.StatusLoadingModel:
 		steps = append(steps, StepWatch)
-	case deployment.StatusReady:
+	case deployment.StatusReady, deployment.StatusWebhookFailed:
 		if !d.Scaled {
 			steps = append(steps, StepScale)
 		}

@@ -314,3 +314,26 @@ func TestLeaseOfADeadRunWithNothingMadeWaitsForItsCreate(t *testing.T) {
 		t.Errorf("%d creates, want 1", n)
 	}
 }
+
+// Found by the chaos test (seed 127): the scale task is lost, then the
+// webhook fails for good. A webhook_failed deployment still owes its scale:
+// without it the endpoint keeps a warm worker for ever.
+func TestWebhookFailedDeploymentStillOwesItsScale(t *testing.T) {
+	dq, nq := dropping(provision.StepScale)
+	e := newEnv(t, options{newQueue: nq, respond: func(int) int { return http.StatusServiceUnavailable }})
+	id := e.start("openai-community/gpt2", createOpts{})
+	d := e.waitFor(id, "webhook_failed with the scale lost", func(d *deployment.Deployment) bool {
+		return d.Status == deployment.StatusWebhookFailed && dq.lost() == 1
+	})
+	if d.Scaled {
+		t.Fatal("scaled though its task was lost")
+	}
+	if !provision.NeedsWork(d) {
+		t.Fatal("NeedsWork false for a webhook_failed deployment that was never scaled")
+	}
+	resume(t, e, d)
+	d = e.waitFor(id, "scaled", func(d *deployment.Deployment) bool { return d.Scaled })
+	if eps := e.endpointsOf(id); len(eps) != 1 || eps[0].WorkersMin != 0 {
+		t.Errorf("endpoints %+v, want one scaled to min 0", eps)
+	}
+}
