@@ -375,7 +375,7 @@ func (w *chaosWorld) stop() {
 	<-n.done
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
-	_ = n.queue.Close(cancelled)           // cancels the running steps
+	_ = n.queue.Close(cancelled)            // cancels the running steps
 	_ = n.queue.Close(context.Background()) // and waits for them
 	w.fq.Wait()
 	if err := n.store.Close(); err != nil {
