@@ -123,6 +123,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		PollInterval:     cfg.PollInterval,
 		CapacityDeadline: cfg.CapacityDeadline,
 		ReadyDeadline:    cfg.ReadyDeadline,
+		LateCreateWindow: cfg.LateCreateWindow,
 		Log:              log,
 	}
 	if cfg.Simulate {
