@@ -71,18 +71,19 @@ func (s *Server) chaosLocked(op string) (fault, bool) {
 	if c == nil || op == OpListGPUTypes {
 		return fault{}, false
 	}
-	r := c.rnd.Float64()
-	switch cfg := c.cfg; {
-	case op == OpCreateEndpoint && r < cfg.LateCreate:
+	cfg := c.cfg
+	if op == OpCreateEndpoint && c.rnd.Float64() < cfg.LateCreate {
 		c.counts[ChaosLateCreate]++
 		return fault{op: op, late: true, hang: cfg.HangFor, after: cfg.LateAfter}, true
-	case r < cfg.LateCreate+cfg.RateLimit:
+	}
+	switch r := c.rnd.Float64(); {
+	case r < cfg.RateLimit:
 		c.counts[ChaosRateLimit]++
 		return fault{status: 429, retryAfter: cfg.RetryAfter}, true
-	case r < cfg.LateCreate+cfg.RateLimit+cfg.ServerError:
+	case r < cfg.RateLimit+cfg.ServerError:
 		c.counts[ChaosServerError]++
 		return fault{status: []int{500, 502, 503}[c.rnd.IntN(3)]}, true
-	case r < cfg.LateCreate+cfg.RateLimit+cfg.ServerError+cfg.Hang:
+	case r < cfg.RateLimit+cfg.ServerError+cfg.Hang:
 		c.counts[ChaosHang]++
 		return fault{hangOnly: true, hang: cfg.HangFor}, true
 	}
@@ -102,15 +103,30 @@ func (s *Server) neverStartLocked() bool {
 	return true
 }
 
-// HangNext holds each of the next n API calls for d (or until the client
-// gives up), then serves it: a timeout for a client with a shorter one,
-// after which RunPod still did what was asked.
-func (s *Server) HangNext(n int, d time.Duration) {
+// HangNext holds each of the next n API calls of op ("" for any) for d
+// (or until the client gives up), then serves it: a timeout for a client
+// with a shorter one, after which RunPod still did what was asked.
+func (s *Server) HangNext(op string, n int, d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for range n {
-		s.faults = append(s.faults, fault{hangOnly: true, hang: d})
+		s.faults = append(s.faults, fault{op: op, hangOnly: true, hang: d})
 	}
+}
+
+// FailFor answers every API call with status for d from now: an outage.
+func (s *Server) FailFor(d time.Duration, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.outageUntil, s.outageStatus = time.Now().Add(d), status
+}
+
+// outageLocked is the fault of a call during a FailFor outage.
+func (s *Server) outageLocked() (fault, bool) {
+	if time.Now().Before(s.outageUntil) {
+		return fault{status: s.outageStatus}, true
+	}
+	return fault{}, false
 }
 
 // SetWorkersNeverStart makes the workers of endpoints created from now on

@@ -56,7 +56,7 @@ func TestChaosReplaysFromItsSeed(t *testing.T) {
 func TestHangNextOutlastsTheClientThenServes(t *testing.T) {
 	s := New(WithAnyKey())
 	defer s.Close()
-	s.HangNext(1, 300*time.Millisecond)
+	s.HangNext(OpCreateEndpoint, 1, 300*time.Millisecond)
 	c := runpod.NewClient(s.URL, &http.Client{Timeout: 50 * time.Millisecond})
 	_, err := c.CreateEndpoint(context.Background(), secret.New("rpa_hang"), chaosSpec())
 	var te *runpod.TransportError
@@ -131,5 +131,20 @@ func TestWorkersNeverStart(t *testing.T) {
 	}
 	if got := status(stuck.ID); got != runpod.WorkerInitializing {
 		t.Errorf("worker of a never-start endpoint is %s, want INITIALIZING", got)
+	}
+}
+
+func TestFailForIsAnOutage(t *testing.T) {
+	s := New(WithAnyKey())
+	defer s.Close()
+	c := runpod.NewClient(s.URL, nil)
+	s.FailFor(time.Hour, http.StatusInternalServerError)
+	var re *runpod.Error
+	if _, err := c.ListEndpoints(context.Background(), secret.New("rpa_out")); !errors.As(err, &re) || re.Status != 500 {
+		t.Fatalf("during the outage: %v", err)
+	}
+	s.FailFor(0, 0)
+	if _, err := c.ListEndpoints(context.Background(), secret.New("rpa_out")); err != nil {
+		t.Fatalf("after the outage: %v", err)
 	}
 }

@@ -103,7 +103,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.calls[op]++
-	f, ok := s.takeFaultLocked(op)
+	f, ok := s.outageLocked()
+	if !ok {
+		f, ok = s.takeFaultLocked(op)
+	}
 	if !ok {
 		f, ok = s.chaosLocked(op)
 	}

@@ -211,6 +211,9 @@ type Server struct {
 	changed     chan struct{} // closed and replaced when placement may change
 	chaos       *chaosState   // SetChaos
 	neverStart  bool          // SetWorkersNeverStart
+	// FailFor's outage.
+	outageUntil  time.Time
+	outageStatus int
 	lateWaiting int           // late creates not landed yet
 	lateLanded  int
 	callbacks   []Callback
