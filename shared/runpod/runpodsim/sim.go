@@ -201,28 +201,28 @@ type Server struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 
-	mu          sync.Mutex
-	accounts    map[string]*account
-	calls       map[string]int
-	faults      []fault
-	stockOut    map[string]bool
-	crashLoop   bool
-	silent      bool
-	changed     chan struct{} // closed and replaced when placement may change
-	chaos       *chaosState   // SetChaos
-	neverStart  bool          // SetWorkersNeverStart
+	mu         sync.Mutex
+	accounts   map[string]*account
+	calls      map[string]int
+	faults     []fault
+	stockOut   map[string]bool
+	crashLoop  bool
+	silent     bool
+	changed    chan struct{} // closed and replaced when placement may change
+	chaos      *chaosState   // SetChaos
+	neverStart bool          // SetWorkersNeverStart
 	// FailFor's outage.
 	outageUntil  time.Time
 	outageStatus int
-	lateWaiting int           // late creates not landed yet
-	lateLanded  int
-	callbacks   []Callback
-	closed      bool
-	seq         int
-	placeCenter string
-	procDir     string // root of the worker processes' directories
-	procDirTemp bool   // procDir was made by the simulator: removed on Close
-	logMu       sync.Mutex
+	lateWaiting  int // late creates not landed yet
+	lateLanded   int
+	callbacks    []Callback
+	closed       bool
+	seq          int
+	placeCenter  string
+	procDir      string // root of the worker processes' directories
+	procDirTemp  bool   // procDir was made by the simulator: removed on Close
+	logMu        sync.Mutex
 }
 
 // New starts a simulator on a loopback address. Like httptest.NewServer, it
