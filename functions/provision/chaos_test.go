@@ -310,7 +310,7 @@ func (w *chaosWorld) start() {
 	}
 	handle := func(ctx context.Context, task queue.Task, dl queue.Delivery) error {
 		err := steps.Handle(ctx, task, dl)
-		w.checkEndpoints(task.Step)
+		w.checkEndpoints(string(task.Step))
 		return err
 	}
 	// The embedded runtime's queue at its default retry budget.
@@ -319,15 +319,15 @@ func (w *chaosWorld) start() {
 	steps.Queue = w.fq
 	st.Subscribe((&notify.Notifier{Queue: w.fq, Log: quiet}).Func())
 	node := &chaosNode{store: st, queue: q, steps: steps,
-		api: (&api.Server{Store: st, Queue: w.fq, Sealer: sealer, Log: quiet}).Function(api.FnDeploymentReady)}
+		api: (&api.Server{Store: st, Sealer: sealer, Log: quiet}).Function(api.FnDeploymentReady)}
 
 	// As at start: resume everything unfinished; then the reconciler on a
 	// timer, as the embedded runtime runs it.
 	ctx, cancel := context.WithCancel(context.Background())
 	node.cancel, node.done = cancel, make(chan struct{})
 	w.cur.Store(node)
-	resumeAll(ctx, st, steps)
-	r := &reconcile.Reconciler{Store: st, Queue: w.fq, Steps: steps, Sealer: sealer, RunPod: w.rpc,
+	resumeAll(ctx, st, w.fq)
+	r := &reconcile.Reconciler{Store: st, Queue: w.fq, Sealer: sealer, RunPod: w.rpc,
 		StuckAfter: 300 * time.Millisecond, Deadline: time.Hour, Log: quiet}
 	go func() {
 		defer close(node.done)
@@ -344,8 +344,9 @@ func (w *chaosWorld) start() {
 	}()
 }
 
-func resumeAll(ctx context.Context, st store.Store, steps *provision.Steps) {
-	kick := int(time.Now().UnixMicro())
+func resumeAll(ctx context.Context, st store.Store, q0 queue.Queue) {
+	now := time.Now()
+	kick := int(now.UnixMicro())
 	q := store.ListQuery{Limit: 100}
 	for {
 		page, next, err := st.List(ctx, q)
@@ -353,9 +354,7 @@ func resumeAll(ctx context.Context, st store.Store, steps *provision.Steps) {
 			return
 		}
 		for _, d := range page {
-			if provision.NeedsWork(d) {
-				_ = steps.Resume(ctx, d, kick)
-			}
+			_ = queue.EnqueueAll(ctx, q0, queue.Resumed(d, now, kick))
 		}
 		if next == "" {
 			return
@@ -419,7 +418,7 @@ func (w *chaosWorld) create(behavior string) string {
 	}
 	// The API's enqueue can fail or be lost like any other: the
 	// reconciler finds the deployment.
-	_ = w.fq.Enqueue(ctx, queue.Task{DeploymentID: id, Step: provision.StepValidate})
+	_ = w.fq.Enqueue(ctx, queue.Task{DeploymentID: id, Step: deployment.StepValidate})
 	return id
 }
 
@@ -437,7 +436,7 @@ func (w *chaosWorld) delete(id string) {
 	if err != nil && err != store.ErrNoChange {
 		w.t.Fatal(err)
 	}
-	_ = w.fq.Enqueue(ctx, queue.Task{DeploymentID: id, Step: provision.StepTeardown})
+	_ = w.fq.Enqueue(ctx, queue.Task{DeploymentID: id, Step: deployment.StepTeardown})
 }
 
 // checkEndpoints records a violation when RunPod holds two endpoints for
@@ -475,7 +474,7 @@ func (w *chaosWorld) settle(ids []string) map[string]*deployment.Deployment {
 				w.t.Fatalf("%s: %v", id, err)
 			}
 			out[id] = d
-			if !d.Status.Final() || provision.NeedsWork(d) {
+			if !d.Status.Final() || d.NeedsWork() {
 				done = false
 			}
 		}
@@ -487,7 +486,7 @@ func (w *chaosWorld) settle(ids []string) map[string]*deployment.Deployment {
 		}
 		if time.Now().After(deadline) {
 			for _, d := range out {
-				if !d.Status.Final() || provision.NeedsWork(d) {
+				if !d.Status.Final() || d.NeedsWork() {
 					w.t.Errorf("%s not settled after %s: status %s, endpoint %q deleted %v, webhook %+v\n%s",
 						d.ID, chaosSettle, d.Status, d.RunPodEndpointID, d.EndpointDeleted, d.Webhook, logText(d))
 				}

@@ -68,8 +68,7 @@ func TestSweepCoversAccountsOfDeletedAndFailedDeployments(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	steps := &provision.Steps{Store: st, Queue: &recQueue{}, Sealer: sealer, RunPod: rp, Log: log}
-	r := &Reconciler{Store: st, Queue: &recQueue{}, Steps: steps, Sealer: sealer, RunPod: rp,
+	r := &Reconciler{Store: st, Queue: &recQueue{}, Sealer: sealer, RunPod: rp,
 		StuckAfter: 5 * time.Minute, Deadline: time.Hour, Log: log}
 	rep, err := r.Run(ctx)
 	if err != nil {
@@ -133,8 +132,7 @@ func TestSweepSparesAnEndpointMadeSinceTheScan(t *testing.T) {
 		}
 	}}
 	log := slog.New(slog.DiscardHandler)
-	steps := &provision.Steps{Store: st, Queue: &recQueue{}, Sealer: sealer, RunPod: rp, Log: log}
-	r := &Reconciler{Store: st, Queue: &recQueue{}, Steps: steps, Sealer: sealer, RunPod: racing,
+	r := &Reconciler{Store: st, Queue: &recQueue{}, Sealer: sealer, RunPod: racing,
 		StuckAfter: time.Hour, Deadline: time.Hour, Log: log}
 	if _, err := r.Run(ctx); err != nil {
 		t.Fatal(err)
