@@ -6,7 +6,7 @@ GO ?= go
 PORT ?= 8080
 export TF_CLI_CONFIG_FILE ?= /dev/null
 
-.PHONY: run dev test test-short lint fmt bench bench-health quick-test mint-key emulators-start emulators-stop build clean deploy gateway-spec
+.PHONY: run dev test test-short chaos lint fmt bench bench-health quick-test mint-key emulators-start emulators-stop build clean deploy gateway-spec
 
 run: ## serve every function on 127.0.0.1:$(PORT), embedded store and queue
 	$(GO) run ./functions/local
@@ -22,6 +22,11 @@ test: ## go vet and every test with -race, emulators started and stopped, then a
 
 test-short:
 	$(GO) test -count=1 -short ./...
+
+SEED ?= 1
+N ?= 50
+chaos: ## the chaos property test over N seeded schedules from SEED (make test runs a few fixed seeds)
+	CHAOS_SEED=$(SEED) CHAOS_N=$(N) $(GO) test -race -count=1 -timeout 0 -run 'TestChaosProperty' ./functions/provision/
 
 lint: ## gofmt, go vet, go.mod tidy, staticcheck, import grouping, terraform fmt
 	@unformatted=$$(gofmt -l . | grep -v '^tools/' || true); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi

@@ -95,6 +95,10 @@ type Steps struct {
 	// service's Retry-After. Zero means one second.
 	RetryBase time.Duration
 
+	// LateCreateWindow is how long after a create got no answer RunPod may
+	// still make its endpoint (DefaultLateCreateWindow when zero).
+	LateCreateWindow time.Duration
+
 	// RunID names this process's runs of the chain in the create lease
 	// (see createEndpoint). SoleRunner says that no other process runs the
 	// chain on this store (the embedded runtime: the store file is locked),
@@ -223,6 +227,17 @@ func (s *Steps) retryLater(ctx context.Context, t queue.Task, from deployment.St
 }
 
 var errGiveUp = errors.New("provision: retries exhausted")
+
+// DefaultLateCreateWindow: RunPod has been seen to finish a create 40 s
+// after the client (30 s timeout) gave up.
+const DefaultLateCreateWindow = 2 * time.Minute
+
+func (s *Steps) lateCreateWindow() time.Duration {
+	if s.LateCreateWindow > 0 {
+		return s.LateCreateWindow
+	}
+	return DefaultLateCreateWindow
+}
 
 // MaxRetryBackoff caps the backoff between runs of a step.
 const MaxRetryBackoff = 5 * time.Minute
