@@ -134,6 +134,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 			a.Steps.Images.Default = "visgate/simulated-transformers"
 		}
 	}
+	a.Steps.RunID = newRunID()
+	// The embedded store's file lock keeps every other process out: a
+	// create lease another run holds is a dead process's.
+	a.Steps.SoleRunner = cfg.Backend == config.BackendEmbedded
 	a.Steps.LiveGPUs = &provision.GPUCatalog{Base: a.Steps.GPUs, RunPod: a.runpod}
 	a.Notifier = &notify.Notifier{Log: log}
 
@@ -202,6 +206,13 @@ func (a *App) Close(ctx context.Context) error {
 	}
 	a.closers = nil
 	return errors.Join(errs...)
+}
+
+// newRunID names this process's runs of the chain (see provision.Steps.RunID).
+func newRunID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return "run_" + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // signingKeyFrom returns WEBHOOK_SIGNING_KEY, or the key in path, made on

@@ -211,6 +211,11 @@ func Load(getenv func(string) string) (*Config, error) {
 		if c.ProvisionTaskURL == "" {
 			errs = append(errs, errors.New("BACKEND=gcp needs PROVISION_TASK_URL"))
 		}
+		// The seed's test key is for local runs: a deployed service never
+		// accepts it. Against the emulators (make dev) it still is.
+		if c.DefaultKeyUsed && strings.TrimSpace(getenv("FIRESTORE_EMULATOR_HOST")) == "" {
+			errs = append(errs, errors.New("BACKEND=gcp needs API_KEY_HASHES (or API_KEYS): the seed's test key is accepted only locally"))
+		}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
