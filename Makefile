@@ -47,11 +47,11 @@ bench: ## the performance figures against their targets, loopback only, under 10
 bench-health: ## GET /health latency from a second process on loopback (budget: p99 < 10 ms)
 	bash scripts/bench-health.sh
 
-quick-test: ## the seed's quick test against a running server (BASE, KEY)
+quick-test: ## the quick test against a running server (BASE, KEY, WEBHOOK_URL)
 	bash scripts/quick-test.sh
 
-mint-key: ## mint an API key: prints it once, with the owner:hash line for API_KEY_HASHES
-	$(GO) run ./scripts/mintkey
+mint-key: ## mint an API key (OWNER=name to choose its owner id): prints it once, with the owner:hash line for API_KEY_HASHES
+	$(GO) run ./scripts/mintkey $(if $(OWNER),-owner '$(OWNER)')
 
 emulators-start:
 	bash scripts/firestore-emulator.sh start
