@@ -6,7 +6,7 @@ GO ?= go
 PORT ?= 8080
 export TF_CLI_CONFIG_FILE ?= /dev/null
 
-.PHONY: run dev test test-short lint fmt bench bench-health quick-test mint-key emulators-start emulators-stop build clean deploy
+.PHONY: run dev test test-short lint fmt bench bench-health quick-test mint-key emulators-start emulators-stop build clean deploy inference-env test-inference
 
 run: ## serve every function on 127.0.0.1:$(PORT), embedded store and queue
 	$(GO) run ./functions/local
@@ -52,6 +52,15 @@ emulators-start:
 emulators-stop:
 	-bash scripts/cloudtasks-emulator.sh stop
 	-bash scripts/firestore-emulator.sh stop
+
+inference-env: ## the inference worker's Python env, once per lock, shared by clones; prints the exports (eval it)
+	@bash scripts/inference-env.sh
+
+test-inference: ## ruff and pytest for inference/ in that env (creates it first if needed)
+	@eval "$$(bash scripts/inference-env.sh)" && cd inference && \
+		"$$VISGATE_INFERENCE_VENV/bin/ruff" check . && \
+		"$$VISGATE_INFERENCE_VENV/bin/ruff" format --check . && \
+		"$$VISGATE_INFERENCE_VENV/bin/python" -m pytest
 
 deploy: ## terraform apply in terraform/ (see README "Deploy to Google Cloud")
 	bash scripts/deploy.sh
