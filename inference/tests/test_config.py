@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,13 @@ def test_volume_is_the_hub_cache_when_mounted(tmp_path):
     assert cfg.hf_home == tmp_path / "huggingface"
     assert cfg.hub_cache == tmp_path / "huggingface" / "hub"
     assert from_env({**BASE, "HF_HOME": "/x"}, volume=tmp_path).hf_home == Path("/x")
+
+
+def test_unwritable_volume_falls_back_to_the_container_disk(tmp_path, monkeypatch, caplog):
+    # The image runs as uid 1000; a volume only root can write is not used.
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path)
+    assert from_env(BASE, volume=tmp_path).hf_home is None
+    assert "not writable" in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ LIBRARIES = frozenset({"diffusers", "transformers", "sentence-transformers"})
 # Where a RunPod network volume is mounted; its huggingface/ folder is the
 # Hub cache when present, so a restarted worker does not download again.
 RUNPOD_VOLUME = Path("/runpod-volume")
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -101,7 +104,13 @@ def from_env(env: Mapping[str, str] | None = None, volume: Path = RUNPOD_VOLUME)
     if get("HF_HOME"):
         hf_home = Path(env["HF_HOME"].strip())
     elif volume.is_dir():
-        hf_home = volume / "huggingface"
+        cache = volume / "huggingface"
+        if os.access(cache if cache.is_dir() else volume, os.W_OK):
+            hf_home = cache
+        else:
+            log.warning(
+                "%s is mounted but not writable by this user: caching models on the container disk", volume
+            )
 
     return Config(
         model=model,
