@@ -2,9 +2,9 @@ package api
 
 import (
 	"errors"
-	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"net/http"
 
+	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"github.com/visgate/deployment-orchestrator/shared/auth"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
@@ -20,6 +20,8 @@ func internalUnauthorized() *httpx.Error {
 	e.Message = "Missing or invalid " + InternalSecretHeader
 	return e
 }
+
+var callbackFields = map[string]bool{"status": true, "error": true, "message": true}
 
 type callbackResponse struct {
 	DeploymentID     string `json:"deployment_id"`
@@ -62,26 +64,22 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, herr)
 		return
 	}
-	f := &fields{raw: raw, errs: httpx.FieldErrors{}}
-	for name := range raw {
-		if name != "status" && name != "error" && name != "message" {
-			f.errs.Add(name, "unknown field")
-		}
-	}
-	st, _ := f.str("status", 32)
+	f := httpx.NewFields(raw)
+	f.Unknown(callbackFields)
+	st, stOK := f.String("status", 32)
 	reported := deployment.Status(st)
-	switch reported {
-	case deployment.StatusDownloadingModel, deployment.StatusLoadingModel, deployment.StatusReady, deployment.StatusFailed:
+	switch {
+	case !f.Given("status"):
+		f.Errs.Add("status", "required")
+	case !stOK:
+	case reported == deployment.StatusDownloadingModel, reported == deployment.StatusLoadingModel,
+		reported == deployment.StatusReady, reported == deployment.StatusFailed:
 	default:
-		if _, given := raw["status"]; !given {
-			f.errs.Add("status", "required")
-		} else {
-			f.errs.Add("status", "must be one of downloading_model, loading_model, ready, failed")
-		}
+		f.Errs.Add("status", "must be one of downloading_model, loading_model, ready, failed")
 	}
-	errMsg, _ := f.str("error", 2000)
-	msg, _ := f.str("message", 500)
-	if e := f.errs.Err(); e != nil {
+	errMsg, _ := f.String("error", 2000)
+	msg, _ := f.String("message", 500)
+	if e := f.Errs.Err(); e != nil {
 		httpx.WriteError(w, e)
 		return
 	}
