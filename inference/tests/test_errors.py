@@ -94,3 +94,29 @@ def test_load_and_other_failures_are_one_sentence():
     msg = describe(ValueError("Unrecognized model in /x. Should have a model_type key"), CFG, "load")
     assert msg == "org/flux could not be loaded as a text-to-image model: Unrecognized model in /x."
     assert describe(KeyError("boom"), CFG, "warm-up") == "The warm-up of org/flux failed: 'boom'."
+
+
+@pytest.mark.parametrize("files", [("model_index.json",), ()])
+def test_unreachable_hub(files, tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = Config(
+        model="org/m",
+        task="text-to-image",
+        library="diffusers",
+        hub_endpoint=f"http://127.0.0.1:{port}",
+        hf_home=tmp_path,
+        files=files,
+    )
+    with pytest.raises(Exception) as info:  # noqa: PT011 - whatever the HTTP stack raises
+        download(cfg, lambda d, t: None)
+    msg = describe(info.value, cfg, "download")
+    assert msg.startswith("The worker could not reach the Hugging Face Hub to download org/m:")
+
+
+def test_local_entry_not_found_is_a_network_failure():
+    exc = hub_errors.LocalEntryNotFoundError("Cannot find the requested files in the disk cache")
+    assert describe(exc, CFG, "download").startswith("The worker could not reach the Hugging Face Hub")

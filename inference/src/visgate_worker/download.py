@@ -126,6 +126,7 @@ def download(
             hf_hub_url(config.model, name, revision=revision, endpoint=config.hub_endpoint),
             token=config.hf_token,
             endpoint=config.hub_endpoint,
+            retry_on_errors=True,  # 429 and 5xx: the Hub's own backoff
         )
         sizes[name] = int(meta.size or 0)
         revision = revision or meta.commit_hash

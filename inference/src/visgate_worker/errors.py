@@ -27,6 +27,18 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return "CUDA out of memory" in text or "CUBLAS_STATUS_ALLOC_FAILED" in text
 
 
+def is_network_error(exc: BaseException) -> bool:
+    """A connection that failed or timed out, from requests or from the httpx
+    family that huggingface_hub uses (httpx, httpx2), or the Hub's own
+    "not reachable and not cached"."""
+    if isinstance(exc, hub_errors.LocalEntryNotFoundError | requests.ConnectionError | requests.Timeout):
+        return True
+    return any(
+        cls.__module__.split(".")[0].startswith("httpx") and cls.__name__ == "TransportError"
+        for cls in type(exc).__mro__
+    )
+
+
 def out_of_memory(config: Config) -> str:
     gpu = config.gpu or "the GPU"
     estimate = f" (estimated {config.vram_gb} GB)" if config.vram_gb else ""
@@ -57,6 +69,8 @@ def describe(exc: BaseException, config: Config, phase: str) -> str:
         if config.hf_token:
             return f"{model} was not found, or the HF token in the deployment cannot read it."
         return f"{model} was not found on the Hugging Face Hub; if it is private, deploy it with an HF token."
+    if is_network_error(exc):
+        return f"The worker could not reach the Hugging Face Hub to download {model}: {_short(exc)}"
     if isinstance(exc, hub_errors.EntryNotFoundError):
         return f"A file the deployment selected is missing from {model}: {_short(exc)}"
     if isinstance(exc, hub_errors.HfHubHTTPError):
@@ -73,8 +87,6 @@ def describe(exc: BaseException, config: Config, phase: str) -> str:
         )
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return f"The worker ran out of disk during the {phase} of {model}: attach a larger volume."
-    if isinstance(exc, requests.ConnectionError | requests.Timeout | hub_errors.LocalEntryNotFoundError):
-        return f"The worker could not reach the Hugging Face Hub to download {model}: {_short(exc)}"
     if phase == "load":
         return f"{model} could not be loaded as a {config.task} model: {_short(exc)}"
     return f"The {phase} of {model} failed: {_short(exc)}"
