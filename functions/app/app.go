@@ -103,7 +103,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	if cfg.Simulate {
 		hub := hubsim.New()
 		hub.SetAcceptAnyToken(true)
-		rp := runpodsim.New(runpodsim.WithAnyKey(), runpodsim.WithCallbackClient(&http.Client{Timeout: 10 * time.Second}))
+		// The container's three callbacks take 0.3 of the boot each, as
+		// with the simulator's defaults (1 s, 300 ms).
+		rp := runpodsim.New(runpodsim.WithAnyKey(), runpodsim.WithCallbackClient(&http.Client{Timeout: 10 * time.Second}),
+			runpodsim.WithBootDelay(cfg.SimulateBootDelay), runpodsim.WithCallbackInterval(cfg.SimulateBootDelay*3/10))
 		hubURL, runpodURL = hub.URL, rp.URL
 		a.closers = append(a.closers, func(context.Context) error { hub.Close(); rp.Close(); return nil })
 		log.Debug("simulators listening", "hub", hubURL, "runpod", runpodURL)
@@ -155,7 +158,6 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 
 	a.API = &api.Server{
 		Store:                a.Store,
-		Queue:                a.Queue,
 		Sealer:               sealer,
 		Keys:                 keys,
 		Limiter:              a.limiter,
@@ -171,10 +173,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	return a, nil
 }
 
-// Resume enqueues the work every unfinished deployment still needs (the
-// embedded runtime calls it at start: its queue lives in memory).
+// Resume enqueues what every deployment still owes (the embedded runtime
+// calls it at start: its queue lives in memory).
 func (a *App) Resume(ctx context.Context) (int, error) {
-	kick := int(time.Now().Unix())
+	now := time.Now()
+	kick := int(now.Unix())
 	n := 0
 	q := store.ListQuery{Limit: 100}
 	for {
@@ -183,10 +186,10 @@ func (a *App) Resume(ctx context.Context) (int, error) {
 			return n, fmt.Errorf("resume: list: %w", err)
 		}
 		for _, d := range page {
-			if !provision.NeedsWork(d) {
+			if !d.NeedsWork() {
 				continue
 			}
-			if err := a.Steps.Resume(ctx, d, kick); err != nil {
+			if err := queue.EnqueueAll(ctx, a.Queue, queue.Resumed(d, now, kick)); err != nil {
 				return n, fmt.Errorf("resume %s: %w", d.ID, err)
 			}
 			n++
