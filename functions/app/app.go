@@ -121,6 +121,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		PollInterval:     cfg.PollInterval,
 		CapacityDeadline: cfg.CapacityDeadline,
 		ReadyDeadline:    cfg.ReadyDeadline,
+		HubWait:          cfg.HubWait,
 		Log:              log,
 	}
 	if cfg.Simulate {

@@ -66,6 +66,7 @@ type Config struct {
 	PollInterval     time.Duration
 	CapacityDeadline time.Duration // workers throttled this long: no capacity
 	ReadyDeadline    time.Duration // endpoint created this long ago and not ready: fail
+	HubWait          time.Duration // Hugging Face Hub unreachable or failing this long: fail
 
 	LogLevel string
 }
@@ -114,6 +115,7 @@ var Vars = []Var{
 	{"POLL_INTERVAL", "10s", "how often the watch step polls RunPod workers", false},
 	{"CAPACITY_DEADLINE", "15m", "fail when no worker got a GPU for this long", false},
 	{"READY_DEADLINE", "45m", "fail when the model is not loaded this long after the endpoint exists", false},
+	{"HUB_WAIT", "2m", "fail when the Hugging Face Hub stays unreachable (or keeps failing) this long while validating", false},
 	{"LOG_LEVEL", "info", "debug, info, warn or error", false},
 }
 
@@ -177,7 +179,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	for _, d := range []struct {
 		name string
 		dst  *time.Duration
-	}{{"POLL_INTERVAL", &c.PollInterval}, {"CAPACITY_DEADLINE", &c.CapacityDeadline}, {"READY_DEADLINE", &c.ReadyDeadline}} {
+	}{{"POLL_INTERVAL", &c.PollInterval}, {"CAPACITY_DEADLINE", &c.CapacityDeadline}, {"READY_DEADLINE", &c.ReadyDeadline}, {"HUB_WAIT", &c.HubWait}} {
 		v, err := time.ParseDuration(get(d.name))
 		if err != nil || v <= 0 {
 			errs = append(errs, fmt.Errorf("%s=%q: want a positive duration such as 10s", d.name, get(d.name)))
