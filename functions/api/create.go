@@ -58,7 +58,7 @@ type createRequest struct {
 	scaling        deployment.Scaling
 }
 
-func (s *Server) parseCreate(raw map[string]json.RawMessage) (*createRequest, *httpx.Error) {
+func (s *Server) parseCreate(ctx context.Context, raw map[string]json.RawMessage) (*createRequest, *httpx.Error) {
 	f := httpx.NewFields(raw)
 	f.Unknown(createFields)
 	req := &createRequest{}
@@ -115,17 +115,25 @@ func (s *Server) parseCreate(raw map[string]json.RawMessage) (*createRequest, *h
 	} else if !f.Given("user_webhook_url") {
 		f.Errs.Add("user_webhook_url", "required")
 	}
-	if tier, ok := f.String("gpu_tier", 64); ok {
-		if _, _, err := s.GPUs.ParseTier(tier); err != nil {
-			f.Errs.Add("gpu_tier", err.Error())
-		}
-		req.gpuTier = tier
-	}
+	tier, hasTier := f.String("gpu_tier", 64)
 	req.scaling.MinWorkers = f.Int("min_workers", 0, MaxMinWorkers, 0)
 	req.scaling.MaxWorkers = f.Int("max_workers", 1, MaxMaxWorkers, max(DefaultMaxWorkers, req.scaling.MinWorkers))
 	req.scaling.IdleTimeoutSeconds = f.Int("idle_timeout_seconds", MinIdleTimeoutSeconds, MaxIdleTimeoutSeconds, DefaultIdleTimeoutSeconds)
 	if req.scaling.MaxWorkers < req.scaling.MinWorkers {
 		f.Errs.Add("max_workers", "must be at least min_workers")
+	}
+	if hasTier {
+		// The tier must mean something in the catalogue select_gpu will
+		// choose from: the account's own. Only a request valid otherwise
+		// costs a read of it.
+		cat := s.GPUs
+		if len(f.Errs) == 0 && s.LiveGPUs != nil {
+			cat = s.LiveGPUs.Get(ctx, req.runpodKey)
+		}
+		if _, _, err := cat.ParseTier(tier); err != nil {
+			f.Errs.Add("gpu_tier", err.Error())
+		}
+		req.gpuTier = tier
 	}
 	if e := f.Errs.Err(); e != nil {
 		return nil, e
@@ -161,7 +169,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, owner string) {
 		httpx.WriteError(w, herr)
 		return
 	}
-	req, herr := s.parseCreate(raw)
+	req, herr := s.parseCreate(r.Context(), raw)
 	if herr != nil {
 		httpx.WriteError(w, herr)
 		return

@@ -50,6 +50,9 @@ type Server struct {
 	RateLimit int
 	Models    *catalog.Catalog
 	GPUs      *gpu.Catalog
+	// LiveGPUs, when set, is each account's GPU catalogue, the one
+	// select_gpu chooses from: gpu_tier is validated against it.
+	LiveGPUs *gpu.Live
 	// SigningKey is the master key of the per-owner webhook secrets.
 	SigningKey           secret.Secret
 	AllowPrivateWebhooks bool

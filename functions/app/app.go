@@ -133,7 +133,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 			a.Steps.Images.Default = "visgate/simulated-transformers"
 		}
 	}
-	a.Steps.LiveGPUs = &provision.GPUCatalog{Base: a.Steps.GPUs, RunPod: a.runpod}
+	// One per-account catalogue for the API's gpu_tier check and select_gpu.
+	a.Steps.LiveGPUs = &gpu.Live{Base: a.Steps.GPUs, Source: runpodOffers(a.runpod)}
 	a.Notifier = &notify.Notifier{Log: log}
 
 	if a.limiter == nil {
@@ -157,6 +158,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		RateLimit:            cfg.RateLimitPerMinute,
 		Models:               catalog.Default(),
 		GPUs:                 gpu.Default(),
+		LiveGPUs:             a.Steps.LiveGPUs,
 		SigningKey:           signingKey,
 		AllowPrivateWebhooks: cfg.WebhookAllowPrivate,
 		Docs:                 openapi.Handler(),

@@ -80,8 +80,9 @@ type Steps struct {
 	Hub    Hub
 	RunPod RunPod
 	GPUs   *gpu.Catalog
-	// LiveGPUs, when set, refreshes GPUs with RunPod's live catalogue.
-	LiveGPUs *GPUCatalog
+	// LiveGPUs, when set, is each account's catalogue: GPUs refreshed with
+	// the account's live offers (the API validates gpu_tier against it too).
+	LiveGPUs *gpu.Live
 	Sender   Sender
 	// SigningKey is the master key of the per-owner webhook secrets.
 	SigningKey secret.Secret
