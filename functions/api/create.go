@@ -13,7 +13,6 @@ import (
 	"unicode"
 
 	"github.com/visgate/deployment-orchestrator/functions/provision"
-	"github.com/visgate/deployment-orchestrator/shared/auth"
 	"github.com/visgate/deployment-orchestrator/shared/catalog"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
@@ -288,17 +287,13 @@ func (s *Server) newDeployment(ctx context.Context, owner string, req *createReq
 			return nil, fmt.Errorf("seal hf token: %w", err)
 		}
 	}
-	callback, err := s.Sealer.Seal(ctx, auth.NewCallbackSecret(), deployment.AssociatedData(id, deployment.FieldCallbackSecret))
-	if err != nil {
-		return nil, fmt.Errorf("seal callback secret: %w", err)
-	}
 	d := &deployment.Deployment{
 		ID: id, Owner: owner,
 		Status: deployment.StatusValidating, StatusChangedAt: now,
 		RequestedModel: req.requestedModel, Provider: req.provider, GPUTier: req.gpuTier, Scaling: req.scaling,
 		ModelID:               req.modelID,
 		EstimatedReadySeconds: DefaultEstimatedReadySeconds,
-		RunPodKey:             runpodKey, HFToken: hfToken, CallbackSecret: callback,
+		RunPodKey:             runpodKey, HFToken: hfToken,
 		Webhook:        deployment.Webhook{URL: req.webhookURL},
 		IdempotencyKey: idemKey,
 		CreatedAt:      now, UpdatedAt: now,

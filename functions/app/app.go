@@ -24,6 +24,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/catalog"
 	"github.com/visgate/deployment-orchestrator/shared/config"
 	"github.com/visgate/deployment-orchestrator/shared/gpu"
+	"github.com/visgate/deployment-orchestrator/shared/httpx"
 	"github.com/visgate/deployment-orchestrator/shared/huggingface"
 	"github.com/visgate/deployment-orchestrator/shared/huggingface/hubsim"
 	"github.com/visgate/deployment-orchestrator/shared/openapi"
@@ -156,6 +157,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		Keys:                 keys,
 		Limiter:              a.limiter,
 		RateLimit:            cfg.RateLimitPerMinute,
+		AuthFailures:         ratelimit.NewMemory(cfg.AuthFailuresPerMinute, time.Minute, nil),
+		ClientAddr:           clientAddr(cfg),
 		Models:               catalog.Default(),
 		GPUs:                 gpu.Default(),
 		LiveGPUs:             a.Steps.LiveGPUs,
@@ -227,6 +230,17 @@ func signingKeyFrom(cfg *config.Config, path string) (secret.Secret, error) {
 		return secret.Secret{}, fmt.Errorf("write webhook signing key: %w", err)
 	}
 	return secret.New(v), nil
+}
+
+// clientAddr is where a request comes from, for failed-auth throttling:
+// in Google Cloud the entry of X-Forwarded-For that Google's front end
+// appended (FORWARDED_HOPS from the right), locally the connection's address.
+func clientAddr(cfg *config.Config) func(*http.Request) string {
+	hops := -1
+	if cfg.Backend == config.BackendGCP {
+		hops = cfg.ForwardedHops
+	}
+	return func(r *http.Request) string { return httpx.ClientAddr(r, hops) }
 }
 
 // Handler serves every public function on one port, the way one public

@@ -38,6 +38,13 @@ type Config struct {
 	DefaultKeyUsed bool
 
 	RateLimitPerMinute int
+	// AuthFailuresPerMinute is how many failed authentications (API key or
+	// callback secret) one client address may make a minute before 429s.
+	AuthFailuresPerMinute int
+	// ForwardedHops says where the client's address is in X-Forwarded-For
+	// (BACKEND=gcp; see httpx.ClientAddr). The embedded runtime uses the
+	// connection's address.
+	ForwardedHops int
 
 	Simulate            bool
 	WebhookAllowPrivate bool
@@ -97,6 +104,8 @@ var Vars = []Var{
 	{"API_KEYS", "", "plain API keys, comma-separated, one owner each (local runs)", false},
 	{"API_KEY_HASHES", "", "owner:sha256hex entries, comma-separated (scripts/mintkey prints them)", true},
 	{"RATE_LIMIT_PER_MINUTE", "100", "requests a minute per API key", true},
+	{"AUTH_FAILURES_PER_MINUTE", "20", "failed authentications (API key or callback secret) a minute per client address before 429", false},
+	{"FORWARDED_HOPS", "0", "BACKEND=gcp: entries Google's proxies append to X-Forwarded-For after the client's address (0 direct to Cloud Run, 1 behind the load balancer)", true},
 	{"SIMULATE", "", "1: use the built-in RunPod and Hugging Face simulators (no network)", false},
 	{"WEBHOOK_ALLOW_PRIVATE", "", "1: allow webhooks to loopback and private addresses, and plain http", false},
 	{"WEBHOOK_SIGNING_KEY", "", "master key for the per-owner webhook signing secrets (embedded: generated under DATA_DIR when empty)", true},
@@ -175,6 +184,12 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	if c.RateLimitPerMinute, err = strconv.Atoi(get("RATE_LIMIT_PER_MINUTE")); err != nil || c.RateLimitPerMinute < 1 {
 		errs = append(errs, fmt.Errorf("RATE_LIMIT_PER_MINUTE=%q: want a positive integer", get("RATE_LIMIT_PER_MINUTE")))
+	}
+	if c.AuthFailuresPerMinute, err = strconv.Atoi(get("AUTH_FAILURES_PER_MINUTE")); err != nil || c.AuthFailuresPerMinute < 1 {
+		errs = append(errs, fmt.Errorf("AUTH_FAILURES_PER_MINUTE=%q: want a positive integer", get("AUTH_FAILURES_PER_MINUTE")))
+	}
+	if c.ForwardedHops, err = strconv.Atoi(get("FORWARDED_HOPS")); err != nil || c.ForwardedHops < 0 || c.ForwardedHops > 10 {
+		errs = append(errs, fmt.Errorf("FORWARDED_HOPS=%q: want an integer from 0 to 10", get("FORWARDED_HOPS")))
 	}
 	for _, d := range []struct {
 		name string
