@@ -26,13 +26,11 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/gpu"
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
 	"github.com/visgate/deployment-orchestrator/shared/huggingface"
-	"github.com/visgate/deployment-orchestrator/shared/huggingface/hubsim"
 	"github.com/visgate/deployment-orchestrator/shared/openapi"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/queue/inprocess"
 	"github.com/visgate/deployment-orchestrator/shared/ratelimit"
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
-	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
 	"github.com/visgate/deployment-orchestrator/shared/seal"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
 	"github.com/visgate/deployment-orchestrator/shared/store"
@@ -98,21 +96,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		}
 	}
 
-	hubURL, runpodURL := cfg.HFAPIURL, cfg.RunPodAPIURL
-	if cfg.Simulate {
-		hub := hubsim.New()
-		hub.SetAcceptAnyToken(true)
-		rp := runpodsim.New(runpodsim.WithAnyKey(), runpodsim.WithCallbackClient(&http.Client{Timeout: 10 * time.Second}))
-		hubURL, runpodURL = hub.URL, rp.URL
-		a.closers = append(a.closers, func(context.Context) error { hub.Close(); rp.Close(); return nil })
-		log.Info("SIMULATE=1: using the built-in Hugging Face and RunPod simulators", "hub", hubURL, "runpod", runpodURL)
-	}
-
-	a.runpod = runpod.NewClient(runpodURL, nil)
+	// The simulators (SIMULATE=1) are the local commands' business
+	// (functions/localsim): they point HF_API_URL and RUNPOD_API_URL at them.
+	a.runpod = runpod.NewClient(cfg.RunPodAPIURL, nil)
 	a.Steps = &provision.Steps{
 		Store:            a.Store,
 		Sealer:           sealer,
-		Hub:              huggingface.NewClient(hubURL, nil),
+		Hub:              huggingface.NewClient(cfg.HFAPIURL, nil),
 		RunPod:           a.runpod,
 		GPUs:             gpu.Default(),
 		Sender:           webhook.NewSender(webhook.Options{AllowPrivate: cfg.WebhookAllowPrivate}),
@@ -124,15 +114,6 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		ReadyDeadline:    cfg.ReadyDeadline,
 		HubWait:          cfg.HubWait,
 		Log:              log,
-	}
-	if cfg.Simulate {
-		a.Steps.PollInterval = min(cfg.PollInterval, time.Second)
-		if a.Steps.Images.Diffusion == "" {
-			a.Steps.Images.Diffusion = "visgate/simulated-diffusers"
-		}
-		if a.Steps.Images.Default == "" {
-			a.Steps.Images.Default = "visgate/simulated-transformers"
-		}
 	}
 	// One per-account catalogue for the API's gpu_tier check and select_gpu.
 	a.Steps.LiveGPUs = &gpu.Live{Base: a.Steps.GPUs, Source: runpodOffers(a.runpod)}

@@ -106,7 +106,7 @@ var Vars = []Var{
 	{"RATE_LIMIT_PER_MINUTE", "100", "requests a minute per API key", true},
 	{"AUTH_FAILURES_PER_MINUTE", "20", "failed authentications (API key or callback secret) a minute per client address before 429", false},
 	{"FORWARDED_HOPS", "0", "BACKEND=gcp: entries Google's proxies append to X-Forwarded-For after the client's address (0 direct to Cloud Run, 1 behind the load balancer)", true},
-	{"SIMULATE", "", "1: use the built-in RunPod and Hugging Face simulators (no network)", false},
+	{"SIMULATE", "", "1: make run and make dev start the built-in RunPod and Hugging Face simulators (no network); a deployed function refuses it", false},
 	{"WEBHOOK_ALLOW_PRIVATE", "", "1: allow webhooks to loopback and private addresses, and plain http", false},
 	{"WEBHOOK_SIGNING_KEY", "", "master key for the per-owner webhook signing secrets (embedded: generated under DATA_DIR when empty)", true},
 	{"RUNPOD_API_URL", "https://api.runpod.io/v2", "RunPod REST v2 base URL", false},

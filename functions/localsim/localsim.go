@@ -1,0 +1,89 @@
+// Package localsim runs the Hugging Face Hub and RunPod simulators for the
+// local commands: `make run` (functions/local) and `make dev` (functions/dev)
+// with SIMULATE=1. The deployed functions never link it: they reach the real
+// services at HF_API_URL and RUNPOD_API_URL, and refuse SIMULATE.
+package localsim
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/visgate/deployment-orchestrator/shared/huggingface/hubsim"
+	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
+)
+
+// Images of the simulated families, when none is configured.
+const (
+	ImageDiffusion = "visgate/simulated-diffusers"
+	ImageDefault   = "visgate/simulated-transformers"
+)
+
+// MaxPollInterval caps POLL_INTERVAL in a simulated run, so a deployment is
+// ready in seconds.
+const MaxPollInterval = time.Second
+
+// Simulators are a running Hub simulator (any token accepted) and RunPod
+// simulator (any key accepted), on loopback.
+type Simulators struct {
+	Hub    *hubsim.Server
+	RunPod *runpodsim.Server
+}
+
+// Enabled reports whether getenv asks for the simulators (SIMULATE=1, true,
+// yes or on).
+func Enabled(getenv func(string) string) bool {
+	switch strings.ToLower(strings.TrimSpace(getenv("SIMULATE"))) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
+}
+
+// Start starts both simulators.
+func Start(log *slog.Logger) *Simulators {
+	hub := hubsim.New()
+	hub.SetAcceptAnyToken(true)
+	rp := runpodsim.New(runpodsim.WithAnyKey(), runpodsim.WithCallbackClient(&http.Client{Timeout: 10 * time.Second}))
+	log.Info("SIMULATE=1: using the built-in Hugging Face and RunPod simulators", "hub", hub.URL, "runpod", rp.URL)
+	return &Simulators{Hub: hub, RunPod: rp}
+}
+
+// Close stops both simulators.
+func (s *Simulators) Close() {
+	s.Hub.Close()
+	s.RunPod.Close()
+}
+
+// Overrides are the variables that point a run at the simulators: the two
+// base URLs, a poll interval of at most MaxPollInterval, and an image for
+// every family that has none (the simulator runs any image).
+func (s *Simulators) Overrides(getenv func(string) string) map[string]string {
+	o := map[string]string{"HF_API_URL": s.Hub.URL, "RUNPOD_API_URL": s.RunPod.URL}
+	switch v := strings.TrimSpace(getenv("POLL_INTERVAL")); {
+	case v == "":
+		o["POLL_INTERVAL"] = MaxPollInterval.String()
+	default:
+		if d, err := time.ParseDuration(v); err == nil && d > MaxPollInterval {
+			o["POLL_INTERVAL"] = MaxPollInterval.String()
+		} // an invalid value stays, for config.Load to report
+	}
+	for name, img := range map[string]string{"IMAGE_DIFFUSION": ImageDiffusion, "IMAGE_DEFAULT": ImageDefault} {
+		if strings.TrimSpace(getenv(name)) == "" {
+			o[name] = img
+		}
+	}
+	return o
+}
+
+// Getenv is getenv with the overrides applied.
+func (s *Simulators) Getenv(getenv func(string) string) func(string) string {
+	o := s.Overrides(getenv)
+	return func(k string) string {
+		if v, ok := o[k]; ok {
+			return v
+		}
+		return getenv(k)
+	}
+}
