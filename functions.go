@@ -52,6 +52,11 @@ func init() {
 	})
 }
 
+// AnnounceStartup makes each instance log what its configuration means
+// (app.LogStartup) when it is wired. make dev's supervisor logs that once for
+// all its function processes and turns it off in them.
+var AnnounceStartup = true
+
 var (
 	once    sync.Once
 	theApp  *app.App
@@ -78,10 +83,16 @@ func wire(ctx context.Context, getenv func(string) string, logOut io.Writer) (*a
 		return nil, ErrSimulate
 	}
 	log := logging.New(logOut, cfg.LogLevel, cfg.ProjectID)
+	if fn := getenv("FUNCTION_TARGET"); fn != "" {
+		log = log.With("function", fn)
+	}
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {
 		log.Error("wiring failed", "error", err.Error())
 		return nil, err
+	}
+	if AnnounceStartup {
+		app.LogStartup(ctx, log, cfg, getenv)
 	}
 	return a, nil
 }

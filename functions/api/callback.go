@@ -2,9 +2,9 @@ package api
 
 import (
 	"errors"
-	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"net/http"
 
+	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"github.com/visgate/deployment-orchestrator/shared/auth"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/httpx"

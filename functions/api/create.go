@@ -267,7 +267,6 @@ func (s *Server) createDeployment(ctx context.Context, owner string, req *create
 				// start (embedded) resumes it.
 				s.logger().ErrorContext(ctx, "enqueue validate", "deployment_id", d.ID, "error", qerr.Error())
 			}
-			s.logger().InfoContext(ctx, "deployment created", "deployment_id", d.ID, "owner", owner, "model_id", d.ModelID)
 			return d, nil
 		}
 		if !errors.Is(err, store.ErrExists) || fixed || attempt >= 5 {

@@ -2,10 +2,10 @@ package api
 
 import (
 	"errors"
-	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"net/http"
 	"strconv"
 
+	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
 	"github.com/visgate/deployment-orchestrator/shared/queue"

@@ -57,10 +57,11 @@ func (s *Simulators) Close() {
 }
 
 // Overrides are the variables that point a run at the simulators: the two
-// base URLs, a poll interval of at most MaxPollInterval, and an image for
-// every family that has none (the simulator runs any image).
+// base URLs, a poll interval of at most MaxPollInterval, an image for every
+// family that has none (the simulator runs any image), and loopback webhooks
+// allowed (what SIMULATE implies, for processes that do not see SIMULATE).
 func (s *Simulators) Overrides(getenv func(string) string) map[string]string {
-	o := map[string]string{"HF_API_URL": s.Hub.URL, "RUNPOD_API_URL": s.RunPod.URL}
+	o := map[string]string{"HF_API_URL": s.Hub.URL, "RUNPOD_API_URL": s.RunPod.URL, "WEBHOOK_ALLOW_PRIVATE": "1"}
 	switch v := strings.TrimSpace(getenv("POLL_INTERVAL")); {
 	case v == "":
 		o["POLL_INTERVAL"] = MaxPollInterval.String()

@@ -21,7 +21,7 @@ func TestOverrides(t *testing.T) {
 		{"invalid poll left for config", map[string]string{"POLL_INTERVAL": "soon"}, map[string]string{"IMAGE_DIFFUSION": ImageDiffusion, "IMAGE_DEFAULT": ImageDefault}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.want["HF_API_URL"], tc.want["RUNPOD_API_URL"] = s.Hub.URL, s.RunPod.URL
+			tc.want["HF_API_URL"], tc.want["RUNPOD_API_URL"], tc.want["WEBHOOK_ALLOW_PRIVATE"] = s.Hub.URL, s.RunPod.URL, "1"
 			got := s.Overrides(func(k string) string { return tc.env[k] })
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("overrides (-want +got):\n%s", diff)

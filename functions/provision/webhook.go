@@ -65,8 +65,12 @@ func (s *Steps) deliverWebhook(ctx context.Context, t queue.Task) error {
 		return nil
 	}
 	now := s.now()
-	if d.Webhook.NextAttemptAt.After(now.Add(time.Second)) {
-		return nil // a duplicate of an earlier attempt's task; the next one is scheduled
+	if next := d.Webhook.NextAttemptAt; next.After(now.Add(time.Second)) {
+		// Not due: a duplicate of an earlier attempt's task, or a resume
+		// after a restart that lost the scheduled retry. Schedule the retry
+		// at its stored time; its name comes from that time, so every
+		// duplicate and resume converges on one task.
+		return s.next(ctx, d.ID, StepWebhook, retrySeq(next, t.Seq), next.Sub(now))
 	}
 	event := eventFor(d)
 	msgID := MessageID(d.ID, event)
@@ -118,9 +122,21 @@ func (s *Steps) deliverWebhook(ctx context.Context, t queue.Task) error {
 		return err
 	}
 	if retryIn > 0 {
-		return s.next(ctx, d.ID, StepWebhook, t.Seq+1, retryIn)
+		return s.next(ctx, d.ID, StepWebhook, retrySeq(d.Webhook.NextAttemptAt, t.Seq), retryIn)
 	}
 	return nil
+}
+
+// retrySeq names the webhook retry due at next: its time in microseconds
+// (what every store keeps), so the task scheduled after a failed attempt,
+// a duplicate's and a resume's are one task. A task that arrives more than
+// the slack early is never its own successor.
+func retrySeq(next time.Time, current int) int {
+	seq := int(next.UnixMicro())
+	if seq == current {
+		seq++
+	}
+	return seq
 }
 
 func describe(r webhook.Result) string { return r.Summary() }

@@ -106,8 +106,8 @@ var Vars = []Var{
 	{"RATE_LIMIT_PER_MINUTE", "100", "requests a minute per API key", true},
 	{"AUTH_FAILURES_PER_MINUTE", "20", "failed authentications (API key or callback secret) a minute per client address before 429", false},
 	{"FORWARDED_HOPS", "0", "BACKEND=gcp: entries Google's proxies append to X-Forwarded-For after the client's address (0 direct to Cloud Run, 1 behind the load balancer)", true},
-	{"SIMULATE", "", "1: make run and make dev start the built-in RunPod and Hugging Face simulators (no network); a deployed function refuses it", false},
-	{"WEBHOOK_ALLOW_PRIVATE", "", "1: allow webhooks to loopback and private addresses, and plain http", false},
+	{"SIMULATE", "", "1: make run and make dev start the built-in RunPod and Hugging Face simulators (no network); implies WEBHOOK_ALLOW_PRIVATE; a deployed function refuses it", false},
+	{"WEBHOOK_ALLOW_PRIVATE", "", "1: allow webhooks to loopback and private addresses, and plain http (local runs only)", false},
 	{"WEBHOOK_SIGNING_KEY", "", "master key for the per-owner webhook signing secrets (embedded: generated under DATA_DIR when empty)", true},
 	{"RUNPOD_API_URL", "https://api.runpod.io/v2", "RunPod REST v2 base URL", false},
 	{"HF_API_URL", "https://huggingface.co", "Hugging Face Hub base URL", false},
@@ -172,6 +172,10 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	if c.ProjectID == "" {
 		c.ProjectID = strings.TrimSpace(getenv("GOOGLE_CLOUD_PROJECT"))
+	}
+	if c.Simulate {
+		// Offline, the only webhook receiver there can be is on this machine.
+		c.WebhookAllowPrivate = true
 	}
 	switch c.Backend {
 	case BackendEmbedded, BackendGCP:

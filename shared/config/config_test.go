@@ -102,3 +102,23 @@ func TestREADMEListsEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestSimulateAllowsPrivateWebhooks(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want bool
+	}{
+		{nil, false},
+		{map[string]string{"WEBHOOK_ALLOW_PRIVATE": "1"}, true},
+		{map[string]string{"SIMULATE": "1"}, true},
+		{map[string]string{"SIMULATE": "0"}, false},
+	} {
+		c, err := Load(env(tc.env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.WebhookAllowPrivate != tc.want {
+			t.Errorf("%v: WebhookAllowPrivate = %v, want %v", tc.env, c.WebhookAllowPrivate, tc.want)
+		}
+	}
+}

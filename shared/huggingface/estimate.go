@@ -55,6 +55,10 @@ type Estimate struct {
 	DownloadBytes int64 // bytes of the weight files the container will download
 	KVCacheBytes  int64 // text generation only: KV cache at DefaultContextLength, batch 1
 	VRAMGB        int   // GiB, rounded up: WeightBytes × (1 + OverheadPercent/100) + KVCacheBytes
+	// Files is what a worker downloads to serve the model, sorted: the
+	// weight files the estimate counted plus the configuration and
+	// tokenizer files beside them. See selectFiles for the rule.
+	Files []string
 }
 
 // The VRAM rule.
@@ -72,8 +76,12 @@ type Estimate struct {
 //     .safetensors, fp16 .bin, bf16 .bin, .bin; single-file checkpoints at
 //     the repo root are never counted. Sizes are taken as stored, so a repo
 //     holding only FP32 component weights is over-estimated (never under).
-//   - Any other repo: the largest single weight set among its files (one
-//     format, one shard series), as stored.
+//   - Any other repo: the root weight set PyTorch libraries load (the
+//     "model" safetensors series, else the largest .bin series), else the
+//     largest single weight set among its files (one format, one shard
+//     series), as stored.
+//   - The same sets are what the worker downloads (Files), with the
+//     configuration and tokenizer files beside them (selectFiles).
 //   - Overhead: OverheadPercent of the weights (CUDA context, activations,
 //     allocator fragmentation).
 //   - Text generation adds a KV cache of 2 (K and V) × layers × KV heads ×
@@ -90,12 +98,18 @@ const (
 
 func (c *Client) estimate(ctx context.Context, model string, info *modelInfo, family Family, token secret.Secret) (Estimate, error) {
 	var est Estimate
+	var chosen []weightSet // the weights the worker downloads
+	var components []string
 	switch {
 	case info.Safetensors != nil && len(info.Safetensors.Parameters) > 0:
 		est.Parameters, est.WeightBytes, est.DownloadBytes = weightsFromParameters(info.Safetensors, family)
-		if set := preferredRootSafetensors(info.Siblings); set.bytes > 0 {
+		set := preferredRootSafetensors(info.Siblings)
+		if set.bytes > 0 {
 			est.DownloadBytes = set.bytes
+		} else {
+			set = loadableRootSet(info.Siblings)
 		}
+		chosen = append([]weightSet{set}, moduleSets(info)...)
 	case hasSibling(info, "model_index.json") || info.LibraryName == "diffusers":
 		var index map[string]json.RawMessage
 		found, err := c.fetchFile(ctx, model, info.SHA, "model_index.json", token, &index)
@@ -103,16 +117,28 @@ func (c *Client) estimate(ctx context.Context, model string, info *modelInfo, fa
 			return Estimate{}, err
 		}
 		if found {
-			est.WeightBytes = diffusersWeights(index, info.Siblings)
+			components = diffusersComponents(index)
+			chosen = diffusersSets(components, info.Siblings)
+			for _, set := range chosen {
+				est.WeightBytes += set.bytes
+			}
 		}
 		if est.WeightBytes == 0 {
-			est.WeightBytes = largestWeightSet(info.Siblings).bytes
+			set := largestWeightSet(info.Siblings)
+			chosen, components = []weightSet{set}, nil
+			est.WeightBytes = set.bytes
 		}
 		est.DownloadBytes = est.WeightBytes
 	default:
-		est.WeightBytes = largestWeightSet(info.Siblings).bytes
+		set := loadableRootSet(info.Siblings)
+		if set.bytes == 0 {
+			set = largestWeightSet(info.Siblings)
+		}
+		chosen = append([]weightSet{set}, moduleSets(info)...)
+		est.WeightBytes = set.bytes
 		est.DownloadBytes = est.WeightBytes
 	}
+	est.Files = selectFiles(info.Siblings, chosen, components)
 
 	if family == FamilyTextGeneration && hasSibling(info, "config.json") {
 		var cfg map[string]any
@@ -262,20 +288,21 @@ var componentPreference = []struct{ variant, ext string }{
 	{"fp16", "bin"}, {"bf16", "bin"}, {"", "bin"},
 }
 
-// diffusersWeights sums one variant of each component's weights. Components
+// diffusersSets is one variant of each component's weights. Components
 // are the model_index.json entries whose value is a [library, class] pair;
 // their weights are the files directly in the folder of the same name.
-func diffusersWeights(index map[string]json.RawMessage, siblings []sibling) int64 {
-	components := diffusersComponents(index)
+func diffusersSets(components []string, siblings []sibling) []weightSet {
 	byDir := map[string][]weightSet{}
 	for _, s := range weightSets(siblings) {
 		byDir[s.dir] = append(byDir[s.dir], s)
 	}
-	var total int64
+	var out []weightSet
 	for _, comp := range components {
-		total += chooseComponentSet(byDir[comp]).bytes
+		if set := chooseComponentSet(byDir[comp]); set.bytes > 0 || len(set.files) > 0 {
+			out = append(out, set)
+		}
 	}
-	return total
+	return out
 }
 
 func diffusersComponents(index map[string]json.RawMessage) []string {
@@ -312,6 +339,119 @@ func chooseComponentSet(sets []weightSet) weightSet {
 		}
 	}
 	return best
+}
+
+// loadableRootSet is the root weight set PyTorch libraries load: the
+// preferred safetensors set, else the largest .bin set (pytorch_model*.bin;
+// TensorFlow, Flax, ONNX and other copies are never picked), else nothing.
+func loadableRootSet(siblings []sibling) weightSet {
+	if set := preferredRootSafetensors(siblings); set.bytes > 0 {
+		return set
+	}
+	var best weightSet
+	for _, s := range weightSets(siblings) {
+		if s.dir == "" && s.ext == "bin" && s.bytes > best.bytes {
+			best = s
+		}
+	}
+	return best
+}
+
+// otherRuntimeDirs hold copies of the model for other runtimes; nothing in
+// them is downloaded.
+var otherRuntimeDirs = map[string]bool{
+	"onnx": true, "openvino": true, "coreml": true, "tf": true, "flax": true, "mlx": true,
+	"gguf": true, "original": true, "tflite": true, "rust": true,
+}
+
+// moduleSets are the weights of a sentence-transformers model's extra
+// modules (2_Dense/, ...): one set per folder, chosen like a diffusers
+// component's. Other libraries keep their weights at the root.
+func moduleSets(info *modelInfo) []weightSet {
+	if info.LibraryName != "sentence-transformers" {
+		return nil
+	}
+	byDir := map[string][]weightSet{}
+	var dirs []string
+	for _, s := range weightSets(info.Siblings) {
+		if s.dir == "" || strings.Contains(s.dir, "/") || otherRuntimeDirs[s.dir] {
+			continue
+		}
+		if _, ok := byDir[s.dir]; !ok {
+			dirs = append(dirs, s.dir)
+		}
+		byDir[s.dir] = append(byDir[s.dir], s)
+	}
+	sort.Strings(dirs)
+	var out []weightSet
+	for _, d := range dirs {
+		if set := chooseComponentSet(byDir[d]); len(set.files) > 0 {
+			out = append(out, set)
+		}
+	}
+	return out
+}
+
+// shardIndex matches a shard index, "model.safetensors.index.json" or
+// "diffusion_pytorch_model.safetensors.index.fp16.json": base, ext, variant.
+var shardIndex = regexp.MustCompile(`^([^.]+)\.([a-z_]+)\.index(?:\.([^.]+))?\.json$`)
+
+// supportExts are the extensions of the configuration and tokenizer files a
+// model needs beside its weights (config.json, tokenizer.json, vocab.txt,
+// merges.txt, spiece.model, chat templates).
+var supportExts = map[string]bool{"json": true, "txt": true, "model": true, "tiktoken": true, "jinja": true}
+
+// selectFiles is the download list: the chosen weight files, and every
+// support file (supportExts, not a weight format) at the root or, in a
+// diffusers repo, in a component folder, or elsewhere in a folder that does
+// not hold another runtime's copy (onnx/, openvino/, original/, ...).
+// README and .gitattributes are text but not needed; images, audio and
+// other weight copies never are.
+func selectFiles(siblings []sibling, chosen []weightSet, components []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(name string) {
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, name)
+		}
+	}
+	for _, set := range chosen {
+		for _, f := range set.files {
+			add(f)
+		}
+	}
+	isComponent := map[string]bool{}
+	for _, c := range components {
+		isComponent[c] = true
+	}
+	chosenKey := map[string]bool{}
+	for _, set := range chosen {
+		chosenKey[set.dir+"\x00"+set.base+"\x00"+set.variant+"\x00"+set.ext] = true
+	}
+	for _, s := range siblings {
+		name := s.RFilename
+		dir, file := path.Split(name)
+		dir = strings.TrimSuffix(dir, "/")
+		ext := strings.ToLower(strings.TrimPrefix(path.Ext(file), "."))
+		if !supportExts[ext] || strings.HasPrefix(file, ".") || strings.EqualFold(file, "README.md") {
+			continue
+		}
+		if m := shardIndex.FindStringSubmatch(file); m != nil && !chosenKey[dir+"\x00"+m[1]+"\x00"+m[3]+"\x00"+m[2]] {
+			continue // the shard index of a weight set that was not chosen
+		}
+		top, _, _ := strings.Cut(dir, "/")
+		switch {
+		case dir == "":
+		case components != nil && !isComponent[top]:
+			continue
+		case otherRuntimeDirs[top]:
+			continue
+		}
+		add(name)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // kvCacheBytes is the KV cache of one sequence of up to contextLen tokens,

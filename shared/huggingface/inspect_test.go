@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/visgate/deployment-orchestrator/shared/huggingface"
 	"github.com/visgate/deployment-orchestrator/shared/huggingface/hubsim"
@@ -245,7 +246,8 @@ func TestInspectEstimates(t *testing.T) {
 			}
 			m, _ := sim.Model(tt.id)
 			tt.want.Revision = m.SHA
-			if diff := cmp.Diff(&tt.want, got); diff != "" {
+			// Files: TestInspectFiles.
+			if diff := cmp.Diff(&tt.want, got, cmpopts.IgnoreFields(huggingface.Estimate{}, "Files")); diff != "" {
 				t.Errorf("Inspect (-want +got):\n%s", diff)
 			}
 			var estimate float64
@@ -258,6 +260,54 @@ func TestInspectEstimates(t *testing.T) {
 			if ratio := estimate / tt.published; ratio < 0.8 || ratio > 1.2 {
 				t.Errorf("estimate %.2f is %.0f%% of the published %.2f (%s); want within 20%%",
 					estimate, ratio*100, tt.published, tt.source)
+			}
+		})
+	}
+}
+
+// TestInspectFiles checks the download list: the weights the estimate
+// counted (one variant, one format, one shard series) and the configuration
+// and tokenizer files beside them; no other runtime's copy, no shard index of
+// a set not chosen, no README.
+func TestInspectFiles(t *testing.T) {
+	tests := []struct {
+		id   string
+		want []string
+	}{
+		{"stabilityai/sdxl-turbo", []string{"model_index.json", "scheduler/scheduler_config.json",
+			"text_encoder/config.json", "text_encoder/model.fp16.safetensors",
+			"text_encoder_2/config.json", "text_encoder_2/model.fp16.safetensors",
+			"tokenizer/merges.txt", "tokenizer/special_tokens_map.json", "tokenizer/tokenizer_config.json", "tokenizer/vocab.json",
+			"tokenizer_2/merges.txt", "tokenizer_2/special_tokens_map.json", "tokenizer_2/tokenizer_config.json", "tokenizer_2/vocab.json",
+			"unet/config.json", "unet/diffusion_pytorch_model.fp16.safetensors",
+			"vae/config.json", "vae/diffusion_pytorch_model.fp16.safetensors"}},
+		{"black-forest-labs/FLUX.1-schnell", []string{"model_index.json", "scheduler/scheduler_config.json",
+			"text_encoder/config.json", "text_encoder/model.safetensors",
+			"text_encoder_2/config.json", "text_encoder_2/model-00001-of-00002.safetensors",
+			"text_encoder_2/model-00002-of-00002.safetensors", "text_encoder_2/model.safetensors.index.json",
+			"tokenizer/merges.txt", "tokenizer/special_tokens_map.json", "tokenizer/tokenizer_config.json", "tokenizer/vocab.json",
+			"tokenizer_2/special_tokens_map.json", "tokenizer_2/spiece.model", "tokenizer_2/tokenizer.json", "tokenizer_2/tokenizer_config.json",
+			"transformer/config.json", "transformer/diffusion_pytorch_model-00001-of-00003.safetensors",
+			"transformer/diffusion_pytorch_model-00002-of-00003.safetensors", "transformer/diffusion_pytorch_model-00003-of-00003.safetensors",
+			"transformer/diffusion_pytorch_model.safetensors.index.json",
+			"vae/config.json", "vae/diffusion_pytorch_model.safetensors"}},
+		{"openai/whisper-large-v3", []string{"added_tokens.json", "config.json", "generation_config.json", "merges.txt",
+			"model.safetensors", "normalizer.json", "preprocessor_config.json", "special_tokens_map.json",
+			"tokenizer.json", "tokenizer_config.json", "vocab.json"}},
+		{"sentence-transformers/all-MiniLM-L6-v2", []string{"1_Pooling/config.json", "config.json",
+			"config_sentence_transformers.json", "data_config.json", "model.safetensors", "modules.json",
+			"sentence_bert_config.json", "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt"}},
+		{"google-bert/bert-base-uncased", []string{"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt"}},
+	}
+	_, client := newSim(t)
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			got, err := client.Inspect(testContext(t), tt.id, secret.New(allToken))
+			if err != nil {
+				t.Fatalf("Inspect: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, got.Estimate.Files); diff != "" {
+				t.Errorf("Files (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -513,8 +563,9 @@ func TestInspectCancelled(t *testing.T) {
 	}
 }
 
-// A repo with neither safetensors metadata nor model_index.json: the largest
-// single weight set counts (one format, one shard series), as stored.
+// A repo with neither safetensors metadata nor model_index.json: the root
+// weight set PyTorch loads counts (one format, one shard series), as stored;
+// not the larger TensorFlow copy.
 func TestInspectLargestWeightSet(t *testing.T) {
 	sim, client := newSim(t)
 	sim.AddModel(hubsim.Model{
@@ -523,7 +574,7 @@ func TestInspectLargestWeightSet(t *testing.T) {
 			{Name: "config.json", Size: 2, Content: []byte("{}")},
 			{Name: "pytorch_model-00001-of-00002.bin", Size: 3_000_000_000},
 			{Name: "pytorch_model-00002-of-00002.bin", Size: 2_000_000_000},
-			{Name: "tf_model.h5", Size: 4_900_000_000},
+			{Name: "tf_model.h5", Size: 5_100_000_000},
 			{Name: "onnx/encoder_model.onnx", Size: 1_000_000_000},
 			{Name: "pytorch_model.bin.index.json", Size: 30_000, Content: []byte("{}")},
 		},
@@ -532,7 +583,8 @@ func TestInspectLargestWeightSet(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Inspect: %v", err)
 	}
-	want := huggingface.Estimate{WeightBytes: 5_000_000_000, DownloadBytes: 5_000_000_000, VRAMGB: 6} // 6e9 / 2^30 = 5.59
+	want := huggingface.Estimate{WeightBytes: 5_000_000_000, DownloadBytes: 5_000_000_000, VRAMGB: 6, // 6e9 / 2^30 = 5.59
+		Files: []string{"config.json", "pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin", "pytorch_model.bin.index.json"}}
 	if diff := cmp.Diff(want, got.Estimate); diff != "" {
 		t.Errorf("Estimate (-want +got):\n%s", diff)
 	}

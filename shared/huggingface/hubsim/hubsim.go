@@ -8,7 +8,13 @@
 //	GET  /api/models/{id}[?blobs=true]         model info (siblings sizes with blobs=true)
 //	GET  /api/models/{id}/revision/{rev}       the same at a revision ("main" or the sha)
 //	GET  /api/models/{id}/auth-check           200 when the token can download the repo
-//	GET  /{id}/resolve/{rev}/{file}            a repo file (HEAD too)
+//	GET  /api/models/{id}/tree/{rev}[/{dir}]   the files and folders (?recursive=true)
+//	GET  /{id}/resolve/{rev}/{file}            a repo file (HEAD too; LFS files redirect to CDNURL)
+//
+// and enough of the download protocol for huggingface_hub's hf_hub_download
+// and snapshot_download (files.go): X-Repo-Commit, ETag, X-Linked-Etag,
+// X-Linked-Size, Range. LoadDir serves real repositories from disk (the
+// tiny models of the inference worker, VISGATE_TINY_MODELS).
 //
 // Errors: X-Error-Code RepoNotFound, GatedRepo, RevisionNotFound or
 // EntryNotFound with X-Error-Message; 401 without a code for a missing or
@@ -66,12 +72,16 @@ type Model struct {
 }
 
 // File is a file of a repository: Size is what the model info reports;
-// Content, when set, is what resolve serves (otherwise resolve answers with
-// the size in X-Linked-Size and an empty body, like a pointer to LFS).
+// Content, or else the file at Path, is what resolve serves (with neither,
+// resolve answers with the size in X-Linked-Size and an empty body, enough
+// for metadata look-ups). See files.go for how files are served.
 type File struct {
 	Name    string
 	Size    int64
 	Content []byte
+	Path    string // a file on disk (LoadDir)
+
+	gitOID, sha256 string // of the bytes, filled by hashes
 }
 
 // Request is one request the simulator received. It never holds the token.
@@ -85,8 +95,12 @@ type Request struct {
 // Server is a running simulator.
 type Server struct {
 	URL string
+	// CDNURL is the origin /resolve redirects LFS files to (another
+	// loopback port, as the real CDN is another host).
+	CDNURL string
 
-	ts *httptest.Server
+	ts  *httptest.Server
+	cdn *httptest.Server
 
 	mu       sync.Mutex
 	repos    map[string]*repo  // lower-case id → repo
@@ -95,6 +109,7 @@ type Server struct {
 	anyToken bool
 	faults   []fault
 	requests []Request
+	blobs    map[string]File // sha256 → LFS file handed out by a redirect
 }
 
 type repo struct {
@@ -114,6 +129,7 @@ func New() *Server {
 		repos:   map[string]*repo{},
 		renames: map[string]string{},
 		tokens:  map[string]map[string]bool{},
+		blobs:   map[string]File{},
 	}
 	if err := s.loadFixtures(); err != nil {
 		// The fixtures are embedded: a broken one is a bug of this package.
@@ -121,11 +137,16 @@ func New() *Server {
 	}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.ts.URL
+	s.cdn = httptest.NewServer(http.HandlerFunc(s.serveCDN))
+	s.CDNURL = s.cdn.URL
 	return s
 }
 
 // Close shuts the simulator down.
-func (s *Server) Close() { s.ts.Close() }
+func (s *Server) Close() {
+	s.ts.Close()
+	s.cdn.Close()
+}
 
 // Client returns an HTTP client for the simulator.
 func (s *Server) Client() *http.Client { return s.ts.Client() }
@@ -143,6 +164,10 @@ func Preloaded() []string {
 func (s *Server) AddModel(m Model) {
 	if m.SHA == "" {
 		m.SHA = fakeSHA(m.ID)
+	}
+	m.Files = slices.Clone(m.Files)
+	for i := range m.Files {
+		_ = m.Files[i].hashes() // Content cannot fail; LoadDir hashes Path files first
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -256,9 +281,18 @@ const (
 )
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	token, hasToken := bearer(r)
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	after := s.serveLocked(w, r)
+	s.mu.Unlock()
+	if after != nil {
+		after()
+	}
+}
+
+// serveLocked answers r under s.mu; what it returns (a file body) is run
+// after the lock is released.
+func (s *Server) serveLocked(w http.ResponseWriter, r *http.Request) func() {
+	token, hasToken := bearer(r)
 	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Authenticated: hasToken})
 
 	if len(s.faults) > 0 {
@@ -274,34 +308,37 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("RateLimit", fmt.Sprintf(`"api";r=0;t=%d`, secs))
 			w.Header().Set("RateLimit-Policy", `"fixed window";"api";q=500;w=300`)
 			writeError(w, status, "", "", "You have exceeded our hourly quotas for action: api. We invite you to retry later.")
-			return
+			return nil
 		}
 		writeError(w, status, "", "", http.StatusText(status))
-		return
+		return nil
 	}
 
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		writeError(w, http.StatusMethodNotAllowed, "", "", "Method not allowed")
-		return
+		return nil
 	}
 	if hasToken && !s.validToken(token) {
 		writeError(w, http.StatusUnauthorized, "", msgInvalidToken, msgInvalidToken)
-		return
+		return nil
 	}
 
 	p := r.URL.Path
 	if rest, ok := strings.CutPrefix(p, "/api/models/"); ok {
 		s.serveAPI(w, r, rest, token, hasToken)
-		return
+		return nil
 	}
-	s.serveResolve(w, r, strings.TrimPrefix(p, "/"), token, hasToken)
+	return s.serveResolve(w, r, strings.TrimPrefix(p, "/"), token, hasToken)
 }
 
-// serveAPI handles /api/models/{id}, .../revision/{rev} and .../auth-check.
+// serveAPI handles /api/models/{id}, .../revision/{rev}, .../auth-check and
+// .../tree/{rev}[/{path}].
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rest, token string, hasToken bool) {
 	segs := strings.Split(strings.Trim(rest, "/"), "/")
-	var id, rev, action string
+	var id, rev, action, dir string
 	switch {
+	case len(segs) >= 4 && segs[2] == "tree":
+		id, rev, action, dir = segs[0]+"/"+segs[1], segs[3], "tree", strings.Join(segs[4:], "/")
 	case len(segs) >= 4 && segs[2] == "revision":
 		id, rev, action = segs[0]+"/"+segs[1], strings.Join(segs[3:], "/"), "info"
 	case len(segs) >= 3 && segs[1] == "revision":
@@ -342,13 +379,24 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rest, token st
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte("{}"))
+	case "tree":
+		if !s.downloadable(w, rp, token, hasToken) {
+			return
+		}
+		entries, found := rp.treeEntries(dir, strings.EqualFold(r.URL.Query().Get("recursive"), "true"))
+		if !found {
+			msg := fmt.Sprintf("%s does not exist on %q", dir, rev)
+			writeError(w, http.StatusNotFound, "EntryNotFound", msg, msg)
+			return
+		}
+		writeJSON(w, entries)
 	default:
 		writeJSON(w, rp.info(r.URL.Query().Get("blobs") == "true"))
 	}
 }
 
 // serveResolve handles /{id}/resolve/{rev}/{file...}.
-func (s *Server) serveResolve(w http.ResponseWriter, r *http.Request, p, token string, hasToken bool) {
+func (s *Server) serveResolve(w http.ResponseWriter, r *http.Request, p, token string, hasToken bool) func() {
 	segs := strings.Split(p, "/")
 	var id, rev, file string
 	switch {
@@ -358,42 +406,28 @@ func (s *Server) serveResolve(w http.ResponseWriter, r *http.Request, p, token s
 		id, rev, file = segs[0], segs[2], strings.Join(segs[3:], "/")
 	default:
 		writeError(w, http.StatusNotFound, "", "", "Sorry, we can't find the page you are looking for.")
-		return
+		return nil
 	}
 	if target, ok := s.renames[strings.ToLower(id)]; ok {
 		redirect(w, "/"+target+"/resolve/"+rev+"/"+file)
-		return
+		return nil
 	}
 	rp := s.lookup(id)
 	if !s.visible(w, rp, token, hasToken) || !s.downloadable(w, rp, token, hasToken) {
-		return
+		return nil
 	}
 	if rev != "main" && rev != rp.model.SHA {
 		writeError(w, http.StatusNotFound, "RevisionNotFound", "Invalid rev id: "+rev, "Invalid rev id: "+rev)
-		return
+		return nil
 	}
-	for _, f := range rp.model.Files {
-		if f.Name != file {
-			continue
+	for i := range rp.model.Files {
+		if f := &rp.model.Files[i]; f.Name == file {
+			return s.serveFile(w, r, rp, f)
 		}
-		h := w.Header()
-		h.Set("X-Repo-Commit", rp.model.SHA)
-		h.Set("ETag", `"`+fakeSHA(rp.model.ID+"/"+f.Name)+`"`)
-		if f.Content == nil {
-			h.Set("X-Linked-Size", strconv.FormatInt(f.Size, 10))
-			h.Set("Content-Length", "0")
-			w.WriteHeader(http.StatusOK)
-			return
-		}
-		h.Set("Content-Type", contentType(f.Name))
-		h.Set("Content-Length", strconv.Itoa(len(f.Content)))
-		w.WriteHeader(http.StatusOK)
-		if r.Method == http.MethodGet {
-			_, _ = w.Write(f.Content)
-		}
-		return
 	}
+	w.Header().Set("X-Repo-Commit", rp.model.SHA)
 	writeError(w, http.StatusNotFound, "EntryNotFound", msgEntryNotFound, msgEntryNotFound)
+	return nil
 }
 
 func (s *Server) lookup(id string) *repo { return s.repos[strings.ToLower(id)] }
@@ -486,10 +520,10 @@ func (rp *repo) info(blobs bool) map[string]any {
 		used += f.Size
 		sib := map[string]any{"rfilename": f.Name}
 		if blobs {
-			sib["blobId"] = fakeSHA(m.ID + "/" + f.Name)
+			sib["blobId"] = f.blobID(m.ID)
 			sib["size"] = f.Size
-			if f.Content == nil {
-				sib["lfs"] = map[string]any{"sha256": fakeSHA256(m.ID + "/" + f.Name), "size": f.Size, "pointerSize": 135}
+			if l := f.lfsInfo(m.ID, "sha256"); l != nil {
+				sib["lfs"] = l
 			}
 		}
 		siblings = append(siblings, sib)
@@ -661,6 +695,9 @@ func loadFixture(id string) (*repo, error) {
 			f.Content = content
 			if int64(len(content)) != sib.Size {
 				return nil, fmt.Errorf("%s: size %d in info.json, %d in files/", sib.RFilename, sib.Size, len(content))
+			}
+			if err := f.hashes(); err != nil {
+				return nil, err
 			}
 		}
 		m.Files = append(m.Files, f)

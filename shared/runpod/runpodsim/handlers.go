@@ -92,6 +92,10 @@ func route(r *http.Request) (op, id string, e *apiError) {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if jr, ok := parseJobRoute(r.URL.Path); ok {
+		s.serveJobs(w, r, jr)
+		return
+	}
 	op, id, rerr := route(r)
 	if rerr != nil {
 		writeProblem(w, rerr)
@@ -252,6 +256,7 @@ func (s *Server) create(w http.ResponseWriter, key string, raw []byte) {
 		dataCenterIDs: orEmpty(b.dataCenterIDs), networkVolumes: orEmpty(b.netVolumes),
 		timeout: deref(b.timeout, 300000), flashboot: deref(b.flashboot, "OFF"),
 		createdAt: time.Now().UTC(), version: 1,
+		jobs: map[string]*job{}, jobsChanged: make(chan struct{}),
 	}
 	if e.env == nil {
 		e.env = map[string]string{}

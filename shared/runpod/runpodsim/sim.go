@@ -26,6 +26,13 @@
 // turns IDLE once BootDelay has passed and its callbacks are sent. In crash
 // loop mode workers turn UNHEALTHY instead and send nothing.
 //
+// With WithWorkerProcess, the workers of endpoints whose image is the
+// configured worker image are real processes instead (process.go): the
+// unchanged Python worker and the runpod SDK, which takes its jobs from the
+// simulator; the job API (POST /v2/{id}/run, /runsync, GET
+// /v2/{id}/status/{job_id}: jobs.go) reaches them with the endpoint owner's
+// key.
+//
 // Like RunPod, the simulator alters names: a FlashBoot endpoint's name gets
 // a " -fb" suffix.
 package runpodsim
@@ -88,6 +95,7 @@ type config struct {
 	requestURLBase   string
 	catalog          *gpu.Catalog
 	callbackClient   *http.Client
+	proc             *WorkerProcess
 }
 
 // Option configures New.
@@ -149,6 +157,7 @@ type Worker struct {
 	Status    runpod.WorkerStatus
 	GPUTypeID string
 	StartedAt time.Time
+	PID       int // the process of a process worker (WithWorkerProcess), else 0
 }
 
 // Callback records one POST a simulated container made.
@@ -198,6 +207,9 @@ type Server struct {
 	closed      bool
 	seq         int
 	placeCenter string
+	procDir     string // root of the worker processes' directories
+	procDirTemp bool   // procDir was made by the simulator: removed on Close
+	logMu       sync.Mutex
 }
 
 // New starts a simulator on a loopback address. Like httptest.NewServer, it
@@ -271,6 +283,7 @@ func (s *Server) Close() {
 	defer cancel()
 	_ = s.http.Shutdown(ctx)
 	s.wg.Wait()
+	s.removeProcDir()
 }
 
 // AddAccount makes key a valid API key whose account has balance (USD). A

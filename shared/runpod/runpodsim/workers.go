@@ -53,6 +53,13 @@ type endpoint struct {
 	ctx     context.Context // cancelled on delete
 	cancel  context.CancelFunc
 	workers []*worker
+
+	// The job queue (jobs.go).
+	jobs        map[string]*job
+	jobOrder    []*job
+	queue       []*job
+	stops       []string      // ids of cancelled jobs a worker still holds
+	jobsChanged chan struct{} // closed and replaced when the queue changes
 }
 
 type worker struct {
@@ -63,6 +70,13 @@ type worker struct {
 	version    int
 	startedAt  time.Time
 	cancel     context.CancelFunc
+
+	// Process workers only (process.go).
+	aiKey     string          // its RUNPOD_AI_API_KEY
+	proc      *procState      // nil until started
+	jobs      map[string]bool // ids of the jobs it holds
+	idleSince time.Time
+	lastPing  time.Time
 }
 
 func (e *endpoint) snapshot() Endpoint {
@@ -74,7 +88,11 @@ func (e *endpoint) snapshot() Endpoint {
 		TimeoutMs: e.timeout, DiskGB: e.disk, Flashboot: e.flashboot, CreatedAt: e.createdAt,
 	}
 	for _, w := range e.workers {
-		out.Workers = append(out.Workers, Worker{ID: w.id, Status: w.status, GPUTypeID: w.gpuTypeID, StartedAt: w.startedAt})
+		wk := Worker{ID: w.id, Status: w.status, GPUTypeID: w.gpuTypeID, StartedAt: w.startedAt}
+		if w.proc != nil {
+			wk.PID = w.proc.cmd.Process.Pid
+		}
+		out.Workers = append(out.Workers, wk)
 	}
 	return out
 }
@@ -116,6 +134,10 @@ func (s *Server) placeLocked(e *endpoint) (card string, ok bool) {
 // scaleLocked starts or stops workers so that e runs exactly e.min of them
 // (never more than e.max).
 func (s *Server) scaleLocked(e *endpoint) {
+	if s.isProcess(e) {
+		s.scaleProcessLocked(e)
+		return
+	}
 	want := min(e.min, e.max)
 	for len(e.workers) > want {
 		last := e.workers[len(e.workers)-1]
@@ -156,10 +178,15 @@ func (s *Server) runWorker(ctx context.Context, e *endpoint, w *worker) {
 			}
 		}
 		placed := w.status != runpod.WorkerThrottled
+		proc := s.isProcess(e)
 		changed := s.changed
 		crash, silent := s.crashLoop, s.silent
 		env := cloneMap(e.env)
 		s.mu.Unlock()
+		if placed && proc {
+			s.runProcess(ctx, e, w, env)
+			return
+		}
 		if placed {
 			s.boot(ctx, e, w, crash, silent, env)
 			return

@@ -1,0 +1,558 @@
+package runpodsim
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/visgate/deployment-orchestrator/shared/runpod"
+)
+
+// The job API of a queue endpoint (api.runpod.ai/v2/{endpoint_id}/...), with
+// the endpoint owner's API key:
+//
+//	POST /v2/{id}/run               queue a job: {"id", "status": "IN_QUEUE"}
+//	POST /v2/{id}/runsync[?wait=ms] queue a job and wait for it (default 90 s)
+//	GET  /v2/{id}/status/{job_id}   {"id", "status", "output"|"error", "delayTime", "executionTime"}
+//	GET  /v2/{id}/health            {"jobs": {...}, "workers": {...}}
+//
+// and the worker side, as the runpod SDK (runpod.serverless.start) speaks
+// it with the env a worker process gets (see process.go):
+//
+//	GET  /v2/{id}/job-take/{worker}?gpu=..&job_in_progress=0|1      long poll: 200 {"id","input"} or 204
+//	GET  /v2/{id}/job-take-batch/{worker}?..&batch_size=n            long poll: 200 [{"id","input"}...] or 204
+//	GET  /v2/{id}/job-stop/{worker}?..                               long poll: 204, or {"jobsToStop": [...]}
+//	POST /v2/{id}/job-done/{worker}/{job_id}?..&isStream=false      the result: {"output"} or {"error"}
+//	POST /v2/{id}/job-stream/{worker}/{job_id}?..&isStream=true     a streamed partial output
+//	GET  /v2/{id}/ping/{worker}?job_id=..&runpod_version=..         heartbeat
+//
+// Worker requests carry the worker's own RUNPOD_AI_API_KEY in Authorization.
+
+// Job statuses, as the job API reports them.
+const (
+	JobInQueue    = "IN_QUEUE"
+	JobInProgress = "IN_PROGRESS"
+	JobCompleted  = "COMPLETED"
+	JobFailed     = "FAILED"
+	JobCancelled  = "CANCELLED"
+)
+
+// Timings of the job protocol.
+const (
+	// DefaultRunsyncWait is how long /runsync waits for the result by
+	// default, as RunPod does; ?wait= (ms) changes it up to maxRunsyncWait.
+	DefaultRunsyncWait = 90 * time.Second
+	maxRunsyncWait     = 300 * time.Second
+	// longPoll is how long job-take and job-stop hold a request open when
+	// there is nothing to hand out (the SDK's own timeout is 90 s).
+	longPoll        = 20 * time.Second
+	maxJobBodyBytes = 10 << 20
+	// jobRetention is how long finished jobs stay readable, as on RunPod
+	// (30 minutes for /run results).
+	jobRetention = 30 * time.Minute
+)
+
+// job is one request to an endpoint; guarded by Server.mu.
+type job struct {
+	id         string
+	input      json.RawMessage
+	webhook    string
+	status     string
+	output     json.RawMessage
+	stream     []json.RawMessage
+	errMsg     json.RawMessage
+	workerID   string
+	createdAt  time.Time
+	startedAt  time.Time
+	finishedAt time.Time
+	done       chan struct{} // closed when the job ends
+}
+
+// Job is a snapshot of a job, for tests.
+type Job struct {
+	ID       string
+	Status   string
+	WorkerID string
+	Output   json.RawMessage
+	Error    json.RawMessage
+}
+
+// Jobs returns the jobs of an endpoint of key's account, oldest first.
+func (s *Server) Jobs(key, endpointID string) []Job {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.accounts[key]
+	if !ok {
+		return nil
+	}
+	e, ok := a.endpoints[endpointID]
+	if !ok {
+		return nil
+	}
+	var out []Job
+	for _, j := range e.jobOrder {
+		out = append(out, Job{ID: j.id, Status: j.status, WorkerID: j.workerID, Output: j.output, Error: j.errMsg})
+	}
+	return out
+}
+
+func (j *job) wire() map[string]any {
+	out := map[string]any{"id": j.id, "status": j.status}
+	if !j.startedAt.IsZero() {
+		out["delayTime"] = j.startedAt.Sub(j.createdAt).Milliseconds()
+		if !j.finishedAt.IsZero() {
+			out["executionTime"] = j.finishedAt.Sub(j.startedAt).Milliseconds()
+		}
+	}
+	if j.status == JobCompleted && j.output != nil {
+		out["output"] = j.output
+	}
+	if j.status == JobCompleted && j.output == nil && len(j.stream) > 0 {
+		out["output"] = j.stream
+	}
+	if j.status == JobFailed && j.errMsg != nil {
+		out["error"] = j.errMsg
+	}
+	if j.workerID != "" {
+		out["workerId"] = j.workerID
+	}
+	return out
+}
+
+// jobRoute is a request to the job API or the worker protocol.
+type jobRoute struct {
+	endpointID string
+	action     string // run, runsync, status, health, job-take, job-take-batch, job-stop, job-done, job-stream, ping
+	workerID   string
+	jobID      string
+}
+
+// parseJobRoute recognises /v2/{endpoint_id}/{action}/... paths.
+func parseJobRoute(path string) (jobRoute, bool) {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	if len(parts) < 3 || parts[0] != "v2" || parts[1] == "serverless" || parts[1] == "catalog" || parts[1] == "" {
+		return jobRoute{}, false
+	}
+	r := jobRoute{endpointID: parts[1], action: parts[2]}
+	rest := parts[3:]
+	switch r.action {
+	case "run", "runsync", "health":
+		return r, len(rest) == 0
+	case "status", "cancel":
+		if len(rest) == 1 && rest[0] != "" {
+			r.jobID = rest[0]
+			return r, true
+		}
+	case "job-take", "job-take-batch", "job-stop", "ping":
+		if len(rest) == 1 && rest[0] != "" {
+			r.workerID = rest[0]
+			return r, true
+		}
+	case "job-done", "job-stream":
+		if len(rest) == 2 && rest[0] != "" && rest[1] != "" {
+			r.workerID, r.jobID = rest[0], rest[1]
+			return r, true
+		}
+	}
+	return jobRoute{}, false
+}
+
+// serveJobs answers the job API and the worker protocol.
+func (s *Server) serveJobs(w http.ResponseWriter, r *http.Request, jr jobRoute) {
+	switch jr.action {
+	case "run", "runsync", "status", "health", "cancel":
+		s.serveJobAPI(w, r, jr)
+	default:
+		s.serveWorkerProtocol(w, r, jr)
+	}
+}
+
+func (s *Server) serveJobAPI(w http.ResponseWriter, r *http.Request, jr jobRoute) {
+	want := map[string]string{"run": http.MethodPost, "runsync": http.MethodPost, "status": http.MethodGet,
+		"health": http.MethodGet, "cancel": http.MethodPost}[jr.action]
+	if r.Method != want {
+		writeProblem(w, &apiError{status: http.StatusMethodNotAllowed, detail: "The requested method is not allowed for this path.", allow: want})
+		return
+	}
+	key, aerr := s.authenticate(r)
+	if aerr != nil {
+		writeProblem(w, aerr)
+		return
+	}
+	s.mu.Lock()
+	e, aerr := s.find(key, jr.endpointID)
+	s.mu.Unlock()
+	if aerr != nil {
+		writeProblem(w, aerr)
+		return
+	}
+	switch jr.action {
+	case "run", "runsync":
+		s.submit(w, r, e, jr.action == "runsync")
+	case "status":
+		s.mu.Lock()
+		j, ok := e.jobs[jr.jobID]
+		var out map[string]any
+		if ok {
+			out = j.wire()
+		}
+		s.mu.Unlock()
+		if !ok {
+			writeProblem(w, notFound(fmt.Sprintf("job %s not found", jr.jobID)))
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
+	case "cancel":
+		s.mu.Lock()
+		j, ok := e.jobs[jr.jobID]
+		var out map[string]any
+		if ok {
+			if j.status == JobInQueue || j.status == JobInProgress {
+				if j.workerID != "" {
+					e.stops = append(e.stops, j.id)
+				}
+				s.finishLocked(e, j, JobCancelled, nil, nil)
+			}
+			out = j.wire()
+		}
+		s.mu.Unlock()
+		if !ok {
+			writeProblem(w, notFound(fmt.Sprintf("job %s not found", jr.jobID)))
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
+	case "health":
+		s.mu.Lock()
+		jobs := map[string]int{"completed": 0, "failed": 0, "inProgress": 0, "inQueue": 0, "retried": 0}
+		for _, j := range e.jobOrder {
+			switch j.status {
+			case JobCompleted:
+				jobs["completed"]++
+			case JobFailed:
+				jobs["failed"]++
+			case JobInProgress:
+				jobs["inProgress"]++
+			case JobInQueue:
+				jobs["inQueue"]++
+			}
+		}
+		workers := map[string]int{"idle": 0, "running": 0, "initializing": 0, "throttled": 0, "unhealthy": 0}
+		for _, wk := range e.workers {
+			workers[strings.ToLower(string(wk.status))]++
+		}
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]any{"jobs": jobs, "workers": workers})
+	}
+}
+
+// submit queues a job (/run) and, for /runsync, waits for it.
+func (s *Server) submit(w http.ResponseWriter, r *http.Request, e *endpoint, wait bool) {
+	raw, err := io.ReadAll(io.LimitReader(r.Body, maxJobBodyBytes+1))
+	if err != nil {
+		writeProblem(w, badRequest("request body could not be read"))
+		return
+	}
+	if len(raw) > maxJobBodyBytes {
+		writeProblem(w, &apiError{status: http.StatusRequestEntityTooLarge, detail: "request body is larger than 10 MB"})
+		return
+	}
+	var req struct {
+		Input   json.RawMessage `json:"input"`
+		Webhook string          `json:"webhook"`
+	}
+	if err := json.Unmarshal(raw, &req); err != nil {
+		writeProblem(w, badRequest("request body is not valid JSON: "+err.Error()))
+		return
+	}
+	if len(req.Input) == 0 || string(req.Input) == "null" {
+		writeProblem(w, badRequest("input is required"))
+		return
+	}
+	timeout := DefaultRunsyncWait
+	if v := r.URL.Query().Get("wait"); v != "" {
+		ms, err := strconv.Atoi(v)
+		if err != nil || ms < 1000 || time.Duration(ms)*time.Millisecond > maxRunsyncWait {
+			writeProblem(w, badRequest("wait must be a number of milliseconds between 1000 and 300000"))
+			return
+		}
+		timeout = time.Duration(ms) * time.Millisecond
+	}
+
+	s.mu.Lock()
+	if e.ctx.Err() != nil {
+		s.mu.Unlock()
+		writeProblem(w, notFound(fmt.Sprintf("endpoint %s not found", e.id)))
+		return
+	}
+	j := &job{id: newJobID(), input: req.Input, webhook: req.Webhook, status: JobInQueue,
+		createdAt: time.Now().UTC(), done: make(chan struct{})}
+	e.jobs[j.id] = j
+	e.jobOrder = append(e.jobOrder, j)
+	e.queue = append(e.queue, j)
+	s.pruneJobsLocked(e)
+	s.demandLocked(e)
+	s.notifyJobsLocked(e)
+	out := j.wire()
+	s.mu.Unlock()
+	if !wait {
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-j.done:
+	case <-t.C:
+	case <-r.Context().Done():
+		return
+	case <-e.ctx.Done():
+	}
+	s.mu.Lock()
+	out = j.wire()
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+// pruneJobsLocked forgets finished jobs older than jobRetention.
+func (s *Server) pruneJobsLocked(e *endpoint) {
+	cut := time.Now().Add(-jobRetention)
+	kept := e.jobOrder[:0]
+	for _, j := range e.jobOrder {
+		if !j.finishedAt.IsZero() && j.finishedAt.Before(cut) {
+			delete(e.jobs, j.id)
+			continue
+		}
+		kept = append(kept, j)
+	}
+	e.jobOrder = kept
+}
+
+// notifyJobsLocked wakes the long polls of e's workers.
+func (s *Server) notifyJobsLocked(e *endpoint) {
+	close(e.jobsChanged)
+	e.jobsChanged = make(chan struct{})
+}
+
+func (s *Server) finishLocked(e *endpoint, j *job, status string, output, errMsg json.RawMessage) {
+	if j.status == JobCompleted || j.status == JobFailed || j.status == JobCancelled {
+		return
+	}
+	for i, q := range e.queue {
+		if q == j {
+			e.queue = append(e.queue[:i], e.queue[i+1:]...)
+			break
+		}
+	}
+	j.status, j.output, j.errMsg = status, output, errMsg
+	j.finishedAt = time.Now().UTC()
+	if j.startedAt.IsZero() {
+		j.startedAt = j.finishedAt
+	}
+	close(j.done)
+	if wk := e.worker(j.workerID); wk != nil {
+		delete(wk.jobs, j.id)
+		if len(wk.jobs) == 0 && wk.status == runpod.WorkerRunning {
+			wk.status = runpod.WorkerIdle
+			wk.idleSince = time.Now()
+		}
+	}
+	s.notifyJobsLocked(e)
+}
+
+func (e *endpoint) worker(id string) *worker {
+	for _, w := range e.workers {
+		if w.id == id {
+			return w
+		}
+	}
+	return nil
+}
+
+// serveWorkerProtocol answers a worker process's SDK.
+func (s *Server) serveWorkerProtocol(w http.ResponseWriter, r *http.Request, jr jobRoute) {
+	s.mu.Lock()
+	e, wk := s.processWorkerLocked(jr.endpointID, jr.workerID)
+	ok := wk != nil && wk.aiKey != "" && r.Header.Get("Authorization") == wk.aiKey
+	s.mu.Unlock()
+	if !ok {
+		// An unknown worker, a stopped one, or a wrong key: as RunPod, 401.
+		writeProblem(w, &apiError{status: http.StatusUnauthorized, detail: "invalid worker credentials"})
+		return
+	}
+	switch jr.action {
+	case "job-take", "job-take-batch":
+		if r.Method != http.MethodGet {
+			writeProblem(w, &apiError{status: http.StatusMethodNotAllowed, detail: "GET only", allow: "GET"})
+			return
+		}
+		n := 1
+		if jr.action == "job-take-batch" {
+			if v, err := strconv.Atoi(r.URL.Query().Get("batch_size")); err == nil && v > 0 {
+				n = min(v, 100)
+			}
+		}
+		s.takeJobs(w, r, e, wk, n, jr.action == "job-take-batch")
+	case "job-stop":
+		s.stopSignals(w, r, e, wk)
+	case "job-done", "job-stream":
+		if r.Method != http.MethodPost {
+			writeProblem(w, &apiError{status: http.StatusMethodNotAllowed, detail: "POST only", allow: "POST"})
+			return
+		}
+		s.jobResult(w, r, e, wk, jr)
+	case "ping":
+		s.mu.Lock()
+		wk.lastPing = time.Now()
+		if r.URL.Query().Get("status") == "unhealthy" {
+			wk.status = runpod.WorkerUnhealthy
+		}
+		s.mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+// processWorkerLocked finds a process worker by endpoint and worker id, in
+// any account.
+func (s *Server) processWorkerLocked(endpointID, workerID string) (*endpoint, *worker) {
+	for _, a := range s.accounts {
+		if e, ok := a.endpoints[endpointID]; ok {
+			if wk := e.worker(workerID); wk != nil && wk.proc != nil {
+				return e, wk
+			}
+			return e, nil
+		}
+	}
+	return nil, nil
+}
+
+// takeJobs hands queued jobs to a polling worker, holding the request open
+// up to longPoll while there are none. The first poll marks the worker
+// ready (IDLE): the SDK polls only once the handler's module has loaded.
+func (s *Server) takeJobs(w http.ResponseWriter, r *http.Request, e *endpoint, wk *worker, n int, batch bool) {
+	deadline := time.NewTimer(longPoll)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		if wk.status == runpod.WorkerInitializing {
+			wk.status = runpod.WorkerIdle
+			wk.idleSince = time.Now()
+		}
+		var taken []*job
+		for len(e.queue) > 0 && len(taken) < n && wk.status != runpod.WorkerUnhealthy {
+			j := e.queue[0]
+			e.queue = e.queue[1:]
+			j.status, j.workerID, j.startedAt = JobInProgress, wk.id, time.Now().UTC()
+			wk.jobs[j.id] = true
+			wk.status = runpod.WorkerRunning
+			taken = append(taken, j)
+		}
+		changed := e.jobsChanged
+		var out []map[string]any
+		for _, j := range taken {
+			out = append(out, map[string]any{"id": j.id, "input": j.input})
+		}
+		s.mu.Unlock()
+		if len(out) > 0 {
+			if batch {
+				writeJSON(w, http.StatusOK, out)
+			} else {
+				writeJSON(w, http.StatusOK, out[0])
+			}
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case <-r.Context().Done():
+			return
+		case <-e.ctx.Done():
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
+}
+
+// stopSignals long-polls the ids of the worker's jobs that were cancelled.
+func (s *Server) stopSignals(w http.ResponseWriter, r *http.Request, e *endpoint, wk *worker) {
+	deadline := time.NewTimer(longPoll)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		var ids []string
+		kept := e.stops[:0]
+		for _, id := range e.stops {
+			if j, ok := e.jobs[id]; ok && j.workerID == wk.id {
+				ids = append(ids, id)
+				continue
+			}
+			kept = append(kept, id)
+		}
+		e.stops = kept
+		changed := e.jobsChanged
+		s.mu.Unlock()
+		if len(ids) > 0 {
+			writeJSON(w, http.StatusOK, map[string]any{"jobsToStop": ids})
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case <-r.Context().Done():
+			return
+		case <-e.ctx.Done():
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
+}
+
+// jobResult records a worker's result (job-done) or partial output
+// (job-stream). The SDK posts JSON with a form content type.
+func (s *Server) jobResult(w http.ResponseWriter, r *http.Request, e *endpoint, wk *worker, jr jobRoute) {
+	raw, err := io.ReadAll(io.LimitReader(r.Body, maxJobBodyBytes+1))
+	if err != nil || len(raw) > maxJobBodyBytes {
+		writeProblem(w, badRequest("result body could not be read or is larger than 10 MB"))
+		return
+	}
+	var res struct {
+		Output  json.RawMessage `json:"output"`
+		Error   json.RawMessage `json:"error"`
+		StopPod bool            `json:"stopPod"`
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		writeProblem(w, badRequest("result body is not JSON: "+err.Error()))
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := e.jobs[jr.jobID]
+	if !ok || j.workerID != wk.id {
+		writeProblem(w, notFound(fmt.Sprintf("job %s is not assigned to worker %s", jr.jobID, wk.id)))
+		return
+	}
+	if jr.action == "job-stream" {
+		if res.Output != nil {
+			j.stream = append(j.stream, res.Output)
+		}
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if len(res.Error) > 0 && string(res.Error) != "null" {
+		s.finishLocked(e, j, JobFailed, nil, res.Error)
+	} else {
+		s.finishLocked(e, j, JobCompleted, res.Output, nil)
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func newJobID() string {
+	return newID() + "-" + newID()[:4] + "-" + newID()[:4] + "-" + newID()[:4] + "-" + newID() + newID()[:4]
+}
