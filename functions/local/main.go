@@ -35,7 +35,10 @@ func main() {
 // the listening address once the server accepts connections.
 func realMain(ctx context.Context, getenv func(string) string, logOut io.Writer, ready chan<- string) error {
 	if localsim.Enabled(getenv) {
-		sims := localsim.Start(logging.New(logOut, "info", ""))
+		sims, err := localsim.Start(logging.New(logOut, "info", ""), getenv)
+		if err != nil {
+			return err
+		}
 		defer sims.Close()
 		getenv = sims.Getenv(getenv)
 	}

@@ -5,11 +5,13 @@
 package localsim
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/visgate/deployment-orchestrator/shared/config"
 	"github.com/visgate/deployment-orchestrator/shared/huggingface/hubsim"
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
 )
@@ -41,13 +43,38 @@ func Enabled(getenv func(string) string) bool {
 	return false
 }
 
-// Start starts both simulators.
-func Start(log *slog.Logger) *Simulators {
+// Start starts both simulators, the workers booting in SIMULATE_BOOT_DELAY
+// (read with getenv).
+func Start(log *slog.Logger, getenv func(string) string) (*Simulators, error) {
+	boot, err := bootDelay(getenv)
+	if err != nil {
+		return nil, err
+	}
 	hub := hubsim.New()
 	hub.SetAcceptAnyToken(true)
-	rp := runpodsim.New(runpodsim.WithAnyKey(), runpodsim.WithCallbackClient(&http.Client{Timeout: 10 * time.Second}))
-	log.Info("SIMULATE=1: using the built-in Hugging Face and RunPod simulators", "hub", hub.URL, "runpod", rp.URL)
-	return &Simulators{Hub: hub, RunPod: rp}
+	// The container's three callbacks take 0.3 of the boot each, as with the
+	// simulator's defaults (1 s, 300 ms).
+	rp := runpodsim.New(runpodsim.WithAnyKey(), runpodsim.WithCallbackClient(&http.Client{Timeout: 10 * time.Second}),
+		runpodsim.WithBootDelay(boot), runpodsim.WithCallbackInterval(boot*3/10))
+	log.Debug("simulators listening", "hub", hub.URL, "runpod", rp.URL)
+	return &Simulators{Hub: hub, RunPod: rp}, nil
+}
+
+// bootDelay is SIMULATE_BOOT_DELAY, or its default.
+func bootDelay(getenv func(string) string) (time.Duration, error) {
+	v := strings.TrimSpace(getenv("SIMULATE_BOOT_DELAY"))
+	if v == "" {
+		for _, cv := range config.Vars {
+			if cv.Name == "SIMULATE_BOOT_DELAY" {
+				v = cv.Default
+			}
+		}
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("config: SIMULATE_BOOT_DELAY=%q: want a duration such as 1s, or 0s", v)
+	}
+	return d, nil
 }
 
 // Close stops both simulators.

@@ -8,7 +8,10 @@ import (
 )
 
 func TestOverrides(t *testing.T) {
-	s := Start(slog.New(slog.DiscardHandler))
+	s, err := Start(slog.New(slog.DiscardHandler), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(s.Close)
 	for _, tc := range []struct {
 		name string
@@ -27,6 +30,9 @@ func TestOverrides(t *testing.T) {
 				t.Errorf("overrides (-want +got):\n%s", diff)
 			}
 		})
+	}
+	if _, err := Start(slog.New(slog.DiscardHandler), func(string) string { return "soon" }); err == nil {
+		t.Error("Start with SIMULATE_BOOT_DELAY=soon: no error")
 	}
 	if !Enabled(func(string) string { return "yes" }) || Enabled(func(string) string { return "" }) {
 		t.Error("Enabled")
