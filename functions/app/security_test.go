@@ -14,9 +14,9 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/config"
 )
 
-// embeddedApp wires the embedded runtime with the Hub and RunPod at a closed
+// wiredHandler wires the embedded runtime with the Hub and RunPod at a closed
 // loopback port: nothing leaves the machine.
-func embeddedApp(t *testing.T) http.Handler {
+func wiredHandler(t *testing.T) http.Handler {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -51,7 +51,7 @@ func serve(h http.Handler, method, path, remote string, body string, hdr ...stri
 // TestWiredServiceThrottlesWrongKeys: the wired service answers a run of
 // wrong keys from one address with 429 and Retry-After, not 401 forever.
 func TestWiredServiceThrottlesWrongKeys(t *testing.T) {
-	h := embeddedApp(t)
+	h := wiredHandler(t)
 	var throttled *httptest.ResponseRecorder
 	for i := range 300 {
 		rec := serve(h, "GET", "/v1/deployments", "198.51.100.7:5000", "", "Authorization", fmt.Sprintf("Bearer wrong-key-%04d-0123456789", i))
@@ -68,7 +68,7 @@ func TestWiredServiceThrottlesWrongKeys(t *testing.T) {
 // TestWiredCallbackAnswersStrangersAlike: without the secret, an existing
 // deployment id and an unknown one get the same answer.
 func TestWiredCallbackAnswersStrangersAlike(t *testing.T) {
-	h := embeddedApp(t)
+	h := wiredHandler(t)
 	rec := serve(h, "POST", "/v1/deployments", "127.0.0.1:5000",
 		`{"hf_model_id":"openai-community/gpt2","user_runpod_key":"rpa_x","user_webhook_url":"https://example.com/h"}`,
 		"Authorization", "Bearer wired-key-0123456789")
