@@ -21,7 +21,6 @@ import (
 	"github.com/visgate/deployment-orchestrator/functions/notify"
 	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"github.com/visgate/deployment-orchestrator/functions/reconcile"
-	"github.com/visgate/deployment-orchestrator/shared/auth"
 	"github.com/visgate/deployment-orchestrator/shared/config"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/gpu"
@@ -319,7 +318,7 @@ func (w *chaosWorld) start() {
 	steps.Queue = w.fq
 	st.Subscribe((&notify.Notifier{Queue: w.fq, Log: quiet}).Func())
 	node := &chaosNode{store: st, queue: q, steps: steps,
-		api: (&api.Server{Store: st, Sealer: sealer, Log: quiet}).Function(api.FnDeploymentReady)}
+		api: (&api.Server{Store: st, Sealer: sealer, SigningKey: steps.SigningKey, Log: quiet}).Function(api.FnDeploymentReady)}
 
 	// As at start: resume everything unfinished; then the reconciler on a
 	// timer, as the embedded runtime runs it.
@@ -407,11 +406,10 @@ func (w *chaosWorld) create(behavior string) string {
 	d := &deployment.Deployment{
 		ID: id, Owner: owner, Status: deployment.StatusValidating, StatusChangedAt: now,
 		RequestedModel: "openai-community/gpt2", ModelID: "openai-community/gpt2",
-		Scaling:        deployment.Scaling{MinWorkers: 0, MaxWorkers: 2, IdleTimeoutSeconds: 5},
-		RunPodKey:      sealOne(secret.New(runpodKey), deployment.FieldRunPodKey),
-		CallbackSecret: sealOne(auth.NewCallbackSecret(), deployment.FieldCallbackSecret),
-		Webhook:        deployment.Webhook{URL: w.hooks.URL + "/hooks/" + id},
-		CreatedAt:      now, UpdatedAt: now,
+		Scaling:   deployment.Scaling{MinWorkers: 0, MaxWorkers: 2, IdleTimeoutSeconds: 5},
+		RunPodKey: sealOne(secret.New(runpodKey), deployment.FieldRunPodKey),
+		Webhook:   deployment.Webhook{URL: w.hooks.URL + "/hooks/" + id},
+		CreatedAt: now, UpdatedAt: now,
 	}
 	if err := n.store.Create(ctx, d); err != nil {
 		t.Fatal(err)
