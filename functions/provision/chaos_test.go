@@ -375,7 +375,7 @@ func (w *chaosWorld) stop() {
 	cancel()
 	_ = n.queue.Close(cancelled)            // cancels the running steps
 	_ = n.queue.Close(context.Background()) // and waits for them
-	w.fq.Wait()
+	w.fq.Stop()
 	if err := n.store.Close(); err != nil {
 		w.t.Errorf("close store: %v", err)
 	}
