@@ -35,6 +35,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/secret"
 	"github.com/visgate/deployment-orchestrator/shared/store"
 	"github.com/visgate/deployment-orchestrator/shared/store/bolt"
+	"github.com/visgate/deployment-orchestrator/shared/wait"
 	"github.com/visgate/deployment-orchestrator/shared/webhook"
 )
 
@@ -461,10 +462,10 @@ func (w *chaosWorld) violate(format string, args ...any) {
 // settle waits until every deployment is final and owes nothing, and every
 // late create has landed; it returns the final records.
 func (w *chaosWorld) settle(ids []string) map[string]*deployment.Deployment {
-	deadline := time.Now().Add(chaosSettle)
-	for {
+	var out map[string]*deployment.Deployment
+	wait.Until(w.t, chaosSettle, "every deployment to settle", func() bool {
 		n := w.cur.Load()
-		out := map[string]*deployment.Deployment{}
+		out = map[string]*deployment.Deployment{}
 		done := true
 		for _, id := range ids {
 			d, err := n.store.Get(context.Background(), id)
@@ -479,20 +480,18 @@ func (w *chaosWorld) settle(ids []string) map[string]*deployment.Deployment {
 		if waiting, _ := w.rp.LateCreates(); waiting > 0 {
 			done = false
 		}
-		if done {
-			return out
-		}
-		if time.Now().After(deadline) {
-			for _, d := range out {
-				if !d.Status.Final() || d.NeedsWork() {
-					w.t.Errorf("%s not settled after %s: status %s, endpoint %q deleted %v, webhook %+v\n%s",
-						d.ID, chaosSettle, d.Status, d.RunPodEndpointID, d.EndpointDeleted, d.Webhook, logText(d))
-				}
+		return done
+	}, func() string {
+		var b strings.Builder
+		for _, d := range out {
+			if !d.Status.Final() || d.NeedsWork() {
+				fmt.Fprintf(&b, "%s: status %s, endpoint %q deleted %v, webhook %+v\n%s",
+					d.ID, d.Status, d.RunPodEndpointID, d.EndpointDeleted, d.Webhook, logText(d))
 			}
-			w.t.FailNow()
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return b.String()
+	})
+	return out
 }
 
 // documentedFailures are the reasons a deployment may fail under these
