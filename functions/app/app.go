@@ -24,14 +24,13 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/catalog"
 	"github.com/visgate/deployment-orchestrator/shared/config"
 	"github.com/visgate/deployment-orchestrator/shared/gpu"
+	"github.com/visgate/deployment-orchestrator/shared/httpx"
 	"github.com/visgate/deployment-orchestrator/shared/huggingface"
-	"github.com/visgate/deployment-orchestrator/shared/huggingface/hubsim"
 	"github.com/visgate/deployment-orchestrator/shared/openapi"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/queue/inprocess"
 	"github.com/visgate/deployment-orchestrator/shared/ratelimit"
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
-	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
 	"github.com/visgate/deployment-orchestrator/shared/seal"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
 	"github.com/visgate/deployment-orchestrator/shared/store"
@@ -78,14 +77,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)
 		}
-		bs, err := bolt.Open(filepath.Join(cfg.DataDir, "orchestrator.db"))
+		bs, err := bolt.Open(filepath.Join(cfg.DataDir, "orchestrator.db"), bolt.WithLogger(log))
 		if err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
 		a.Store, feed = bs, bs
 		a.closers = append(a.closers, func(context.Context) error { return bs.Close() })
-		if sealer, err = seal.LocalKeyset(filepath.Join(cfg.DataDir, "keyset.json")); err != nil {
-			return nil, fmt.Errorf("local keyset: %w", err)
+		if sealer, err = openKeyset(ctx, bs, filepath.Join(cfg.DataDir, "keyset.json")); err != nil {
+			return nil, err
 		}
 		if signingKey, err = signingKeyFrom(cfg, filepath.Join(cfg.DataDir, "webhook-signing.key")); err != nil {
 			return nil, err
@@ -99,24 +98,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	// The server log tells each deployment's story: every entry of its own log.
 	a.Store = storelog.New(a.Store, log)
 
-	hubURL, runpodURL := cfg.HFAPIURL, cfg.RunPodAPIURL
-	if cfg.Simulate {
-		hub := hubsim.New()
-		hub.SetAcceptAnyToken(true)
-		// The container's three callbacks take 0.3 of the boot each, as
-		// with the simulator's defaults (1 s, 300 ms).
-		rp := runpodsim.New(runpodsim.WithAnyKey(), runpodsim.WithCallbackClient(&http.Client{Timeout: 10 * time.Second}),
-			runpodsim.WithBootDelay(cfg.SimulateBootDelay), runpodsim.WithCallbackInterval(cfg.SimulateBootDelay*3/10))
-		hubURL, runpodURL = hub.URL, rp.URL
-		a.closers = append(a.closers, func(context.Context) error { hub.Close(); rp.Close(); return nil })
-		log.Debug("simulators listening", "hub", hubURL, "runpod", runpodURL)
-	}
-
-	a.runpod = runpod.NewClient(runpodURL, nil)
+	// The simulators (SIMULATE=1) are the local commands' business
+	// (functions/localsim): they point HF_API_URL and RUNPOD_API_URL at them.
+	a.runpod = runpod.NewClient(cfg.RunPodAPIURL, nil)
 	a.Steps = &provision.Steps{
 		Store:            a.Store,
 		Sealer:           sealer,
-		Hub:              huggingface.NewClient(hubURL, nil),
+		Hub:              huggingface.NewClient(cfg.HFAPIURL, nil),
 		RunPod:           a.runpod,
 		GPUs:             gpu.Default(),
 		Sender:           webhook.NewSender(webhook.Options{AllowPrivate: cfg.WebhookAllowPrivate}),
@@ -126,22 +114,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		PollInterval:     cfg.PollInterval,
 		CapacityDeadline: cfg.CapacityDeadline,
 		ReadyDeadline:    cfg.ReadyDeadline,
+		HubWait:          cfg.HubWait,
+		LateCreateWindow: cfg.LateCreateWindow,
 		Log:              log,
-	}
-	if cfg.Simulate {
-		a.Steps.PollInterval = min(cfg.PollInterval, time.Second)
-		if a.Steps.Images.Diffusion == "" {
-			a.Steps.Images.Diffusion = "visgate/simulated-diffusers"
-		}
-		if a.Steps.Images.Default == "" {
-			a.Steps.Images.Default = "visgate/simulated-transformers"
-		}
 	}
 	a.Steps.RunID = newRunID()
 	// The embedded store's file lock keeps every other process out: a
 	// create lease another run holds is a dead process's.
 	a.Steps.SoleRunner = cfg.Backend == config.BackendEmbedded
-	a.Steps.LiveGPUs = &provision.GPUCatalog{Base: a.Steps.GPUs, RunPod: a.runpod}
+	// One per-account catalogue for the API's gpu_tier check and select_gpu.
+	a.Steps.LiveGPUs = &gpu.Live{Base: a.Steps.GPUs, Source: runpodOffers(a.runpod)}
 	a.Notifier = &notify.Notifier{Log: log}
 
 	if a.limiter == nil {
@@ -158,13 +140,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 
 	a.API = &api.Server{
 		Store:                a.Store,
-		Queue:                a.Queue,
 		Sealer:               sealer,
 		Keys:                 keys,
 		Limiter:              a.limiter,
 		RateLimit:            cfg.RateLimitPerMinute,
+		AuthFailures:         ratelimit.NewMemory(cfg.AuthFailuresPerMinute, time.Minute, nil),
+		ClientAddr:           clientAddr(cfg),
 		Models:               catalog.Default(),
 		GPUs:                 gpu.Default(),
+		LiveGPUs:             a.Steps.LiveGPUs,
 		SigningKey:           signingKey,
 		AllowPrivateWebhooks: cfg.WebhookAllowPrivate,
 		Docs:                 openapi.Handler(),
@@ -174,31 +158,72 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	return a, nil
 }
 
-// Resume enqueues the work every unfinished deployment still needs (the
-// embedded runtime calls it at start: its queue lives in memory).
+// Resume enqueues what every deployment still owes (the embedded runtime
+// calls it at start: its queue lives in memory).
 func (a *App) Resume(ctx context.Context) (int, error) {
-	kick := int(time.Now().Unix())
+	now := time.Now()
+	kick := int(now.Unix())
 	n := 0
+	var errs []error
 	q := store.ListQuery{Limit: 100}
 	for {
 		page, next, err := a.Store.List(ctx, q)
 		if err != nil {
-			return n, fmt.Errorf("resume: list: %w", err)
+			return n, errors.Join(append(errs, fmt.Errorf("resume: list: %w", err))...)
 		}
 		for _, d := range page {
-			if !provision.NeedsWork(d) {
+			if !d.NeedsWork() {
 				continue
 			}
-			if err := a.Steps.Resume(ctx, d, kick); err != nil {
-				return n, fmt.Errorf("resume %s: %w", d.ID, err)
+			// One deployment that cannot be resumed does not hold up the
+			// others.
+			if err := queue.EnqueueAll(ctx, a.Queue, queue.Resumed(d, now, kick)); err != nil {
+				errs = append(errs, fmt.Errorf("resume %s: %w", d.ID, err))
+				continue
 			}
 			n++
 		}
 		if next == "" {
-			return n, nil
+			return n, errors.Join(errs...)
 		}
 		q.Cursor = next
 	}
+}
+
+// EmbeddedReconcileInterval is how often the embedded runtime runs the
+// reconciler (Cloud Scheduler's job does it every 5 minutes in Google Cloud).
+const EmbeddedReconcileInterval = 5 * time.Minute
+
+// StartReconciler runs the reconciler every interval in the background
+// until Close: the embedded runtime's orphan sweep and repair of stuck
+// deployments, the same code Cloud Scheduler runs in Google Cloud.
+func (a *App) StartReconciler(every time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	r := a.Reconciler()
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			rep, err := r.Run(ctx)
+			if err != nil && ctx.Err() == nil {
+				a.Log.Error("reconcile", "error", err.Error(), "report", rep)
+			} else if rep.Resumed+rep.Failed+rep.OrphansDeleted > 0 {
+				a.Log.Info("reconcile", "report", rep)
+			}
+		}
+	}()
+	a.closers = append(a.closers, func(context.Context) error {
+		cancel()
+		<-done
+		return nil
+	})
 }
 
 // Close releases everything New opened, last first.
@@ -240,6 +265,17 @@ func signingKeyFrom(cfg *config.Config, path string) (secret.Secret, error) {
 		return secret.Secret{}, fmt.Errorf("write webhook signing key: %w", err)
 	}
 	return secret.New(v), nil
+}
+
+// clientAddr is where a request comes from, for failed-auth throttling:
+// in Google Cloud the entry of X-Forwarded-For that Google's front end
+// appended (FORWARDED_HOPS from the right), locally the connection's address.
+func clientAddr(cfg *config.Config) func(*http.Request) string {
+	hops := -1
+	if cfg.Backend == config.BackendGCP {
+		hops = cfg.ForwardedHops
+	}
+	return func(r *http.Request) string { return httpx.ClientAddr(r, hops) }
 }
 
 // Handler serves every public function on one port, the way one public

@@ -8,7 +8,6 @@
 //
 //	dev               supervise: start every piece, stop them all on SIGINT/SIGTERM
 //	dev -serve        one function (FUNCTION_TARGET, PORT), via functions-framework
-//	dev -frontdoor    the front door only (see flags)
 package main
 
 import (
@@ -36,6 +35,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/functions/api"
 	"github.com/visgate/deployment-orchestrator/functions/app"
 	"github.com/visgate/deployment-orchestrator/functions/dev/bridge"
+	"github.com/visgate/deployment-orchestrator/functions/localsim"
 	"github.com/visgate/deployment-orchestrator/shared/config"
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
 	"github.com/visgate/deployment-orchestrator/shared/logging"
@@ -101,9 +101,24 @@ func supervise(ctx context.Context, getenv func(string) string, logOut io.Writer
 		"PROVISION_TASK_URL=http://"+addr(orchestrator.FnProvisionTask)+"/",
 		"PUBLIC_BASE_URL="+base,
 	)
+	// The configuration as given (SIMULATE included), for the start-up log.
 	cfg, err := config.Load(lookup(env))
 	if err != nil {
 		return err
+	}
+	if localsim.Enabled(getenv) {
+		// One pair of simulators, here, for every function process: the
+		// functions themselves are built as deployed, without them, and
+		// refuse SIMULATE; they reach the simulators at their URLs.
+		sims, err := localsim.Start(log, getenv)
+		if err != nil {
+			return err
+		}
+		defer sims.Close()
+		env = withoutVar(env, "SIMULATE")
+		for k, v := range sims.Overrides(getenv) {
+			env = append(withoutVar(env, k), k+"="+v)
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -135,33 +150,48 @@ func supervise(ctx context.Context, getenv func(string) string, logOut io.Writer
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	fd, err := FrontDoor(func(fn string) string { return "http://" + addr(fn) })
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), Handler: fd, ReadHeaderTimeout: 10 * time.Second}
-	go func() { errc <- srv.ListenAndServe() }()
-
+	// The bridge listens before the front door opens: a deployment
+	// created earlier would be in the bridge's first snapshot, which it
+	// takes for the state before it started, and its first step would
+	// wait for a reconcile.
 	client, err := firestore.NewClient(ctx, project)
 	if err != nil {
 		return fmt.Errorf("firestore: %w", err)
 	}
 	defer client.Close()
+	listening := make(chan struct{})
 	br := &bridge.Bridge{Client: client, ProjectID: project, Collection: "deployments",
-		Target: "http://" + addr(orchestrator.FnDeploymentChanged) + "/", HTTP: &http.Client{Timeout: 30 * time.Second}, Log: log}
+		Target: "http://" + addr(orchestrator.FnDeploymentChanged) + "/", HTTP: &http.Client{Timeout: 30 * time.Second}, Log: log,
+		Listening: func() { close(listening) }}
 	go func() { errc <- br.Run(ctx) }()
-	log.Info("dev stack up", "base_url", base, "functions", fnPorts)
-	app.LogStartup(ctx, log, cfg, lookup(env))
-
+	var srv *http.Server
 	select {
+	case <-listening:
+		fd, ferr := FrontDoor(func(fn string) string { return "http://" + addr(fn) })
+		if ferr != nil {
+			err = ferr
+			break
+		}
+		srv = &http.Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), Handler: fd, ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- srv.ListenAndServe() }()
+		log.Info("dev stack up", "base_url", base, "functions", fnPorts)
+		app.LogStartup(ctx, log, cfg, lookup(env))
+		select {
+		case <-ctx.Done():
+		case err = <-errc:
+		}
 	case <-ctx.Done():
 	case err = <-errc:
+	}
+	if err != nil {
 		log.Error("a piece stopped; stopping the rest", "error", err.Error())
 	}
 	cancel()
 	shut, done := context.WithTimeout(context.Background(), 5*time.Second)
 	defer done()
-	_ = srv.Shutdown(shut)
+	if srv != nil {
+		_ = srv.Shutdown(shut)
+	}
 	for _, c := range cmds {
 		if c.Process != nil {
 			if err := c.Process.Signal(syscall.SIGTERM); err != nil {
@@ -176,6 +206,17 @@ func supervise(ctx context.Context, getenv func(string) string, logOut io.Writer
 		return nil
 	}
 	return err
+}
+
+// withoutVar drops name from a KEY=VALUE environment.
+func withoutVar(env []string, name string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, name+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // lookup reads a variable from env (KEY=VALUE lines; the last one wins).

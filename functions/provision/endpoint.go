@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/visgate/deployment-orchestrator/shared/auth"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/huggingface"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
@@ -61,6 +62,13 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 			return errLeaseHeld
 		}
 		if d.EndpointLease.After(now) {
+			// The holder died (a kill, a crash) while it may have had a
+			// create in flight: look for what it made at once, but
+			// create nothing before that create could have landed.
+			taken := d.EndpointLease.Add(-leaseTTL)
+			if until := taken.Add(s.lateCreateWindow()); until.After(d.CreateUncertainUntil) {
+				d.CreateUncertainUntil = until
+			}
 			d.Log(now, deployment.LevelWarn, "The run that was creating the endpoint stopped (the service restarted); looking for what it made")
 		}
 		firstRun = d.EndpointLease.IsZero()
@@ -68,33 +76,42 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 		return nil
 	})
 	if errors.Is(err, errLeaseHeld) {
-		return s.next(ctx, t.DeploymentID, StepCreateEndpoint, t.Seq+1, wait+time.Second)
+		return s.again(ctx, t, wait+time.Second)
 	}
 	if err != nil || d == nil {
 		return err
 	}
 	var ep *runpod.Endpoint
-	made := "created"
+	made, sent := "created", false
 	if d.RunPodEndpointID == "" {
 		ep, err = s.RunPod.FindEndpoint(ctx, key, EnvDeploymentID, d.ID)
 		if ep != nil {
 			made = "found" // an earlier run made it; its answer was lost
 		}
+		if err == nil && ep == nil && d.CreateUncertainUntil.After(now) {
+			// An earlier create got no answer (or its run died): RunPod may
+			// still make that endpoint. Look again once it could have.
+			s.releaseLease(ctx, d.ID, false, false)
+			return s.again(ctx, t, d.CreateUncertainUntil.Add(time.Second).Sub(now))
+		}
 		if err == nil && ep == nil {
+			sent = true
 			ep, err = s.RunPod.CreateEndpoint(ctx, key, spec)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
 				// Cancelled (shutdown, request deadline): not RunPod's
 				// answer. The queue or the next resume runs the step again.
-				s.releaseLease(context.WithoutCancel(ctx), d.ID, false)
+				s.releaseLease(context.WithoutCancel(ctx), d.ID, false, sent)
 				return fmt.Errorf("create endpoint: %w", err)
 			}
 			// A definitive refusal (4xx) means this run made nothing; on
 			// the first run no earlier one can have made anything either,
-			// so there is nothing to tear down.
+			// so there is nothing to tear down. A create without an answer
+			// (a timeout, a dropped connection, a 5xx) may still land.
 			var re *runpod.Error
-			s.releaseLease(ctx, d.ID, firstRun && errors.As(err, &re) && !re.Retryable())
+			answered := errors.As(err, &re) && (re.Status < 500)
+			s.releaseLease(ctx, d.ID, firstRun && answered && !re.Retryable(), sent && !answered)
 			if ok, after := runpod.Retryable(err); ok {
 				return s.retryLater(ctx, t, deployment.StatusCreatingEndpoint, after, runpodMessage(err))
 			}
@@ -102,20 +119,25 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 		}
 	}
 	now = s.now()
-	recorded, err := s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
+	_, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
 		if ep != nil && d.RunPodEndpointID == "" {
 			d.RunPodEndpointID = ep.ID
 			d.EndpointURL = ep.URL
 			d.Image = ep.Image
 			d.EndpointLease, d.EndpointLeaseHolder = time.Time{}, ""
-			d.EndpointDeleted = false // a teardown that ran before it existed did not see it
+			// A teardown that ran before it was recorded did not see it: a
+			// deployment deleted or failed meanwhile owes another.
+			d.EndpointLearnt()
 			d.Log(now, deployment.LevelInfo, "RunPod endpoint %s: %s", made, ep.ID)
 		}
 		if d.Watch.StartedAt.IsZero() {
 			d.Watch.StartedAt = now
 		}
 		if d.Status != deployment.StatusCreatingEndpoint {
-			return nil // moved on meanwhile (a callback, a delete): handled below
+			// Moved on meanwhile: a container's callback (watch and scale
+			// are owed now that the endpoint is known), a delete or a
+			// failure (a teardown is owed).
+			return nil
 		}
 		if err := d.Transition(now, deployment.StatusDownloadingModel); err != nil {
 			return err
@@ -123,23 +145,7 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 		d.Log(now, deployment.LevelInfo, "Waiting for a worker to download and load the model")
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	switch {
-	case watching(recorded.Status):
-		return s.next(ctx, d.ID, StepWatch, 0, s.PollInterval)
-	case (recorded.Status == deployment.StatusReady || recorded.Status == deployment.StatusWebhookFailed) && !recorded.Scaled:
-		// The container reported ready before the endpoint was recorded:
-		// the scale step the change feed enqueued found no endpoint.
-		return s.next(ctx, d.ID, StepScale, 1, 0)
-	case recorded.Status == deployment.StatusDeleted || recorded.Status == deployment.StatusFailed:
-		// The deployment ended while the endpoint was being made: it must
-		// not outlive it. Seq 1: the teardown that DELETE enqueued may
-		// have run before the endpoint existed.
-		return s.next(ctx, d.ID, StepTeardown, 1, 0)
-	}
-	return nil
+	return err
 }
 
 // holderDead reports whether d's create lease is known to belong to a run
@@ -151,33 +157,34 @@ func (s *Steps) holderDead(d *deployment.Deployment) bool {
 // releaseLease ends this run's lease. nothingMade says that no endpoint can
 // exist: the lease is then cleared, so that nothing waits for a teardown.
 // Otherwise it is left expired, which still says an endpoint may exist, and
-// a teardown that ran while the lease was held (the deployment was deleted
-// or failed meanwhile) may have looked before RunPod made what this run
-// asked for: the endpoint is no longer taken for deleted, and a teardown
-// runs again.
-func (s *Steps) releaseLease(ctx context.Context, id string, nothingMade bool) {
-	d, err := s.Store.Update(ctx, id, func(d *deployment.Deployment) error {
+// the record learns of that endpoint (deployment.EndpointLearnt): a
+// teardown that ran while the lease was held (the deployment was deleted or
+// failed meanwhile) may have looked before RunPod made what this run asked
+// for, so such a deployment owes another.
+//
+// uncertain says that a create was sent and got no answer: RunPod may
+// still make that endpoint, so no run creates again, and teardowns look
+// again, until the late-create window has passed.
+func (s *Steps) releaseLease(ctx context.Context, id string, nothingMade, uncertain bool) {
+	now := s.now()
+	_, err := s.Store.Update(ctx, id, func(d *deployment.Deployment) error {
 		if d.EndpointLease.IsZero() || d.RunPodEndpointID != "" {
 			return store.ErrNoChange
+		}
+		if uncertain {
+			d.CreateUncertainUntil = now.Add(s.lateCreateWindow())
+			d.Log(now, deployment.LevelWarn, "RunPod did not answer the create; it may still make the endpoint: looking for it again before creating another")
 		}
 		d.EndpointLeaseHolder = ""
 		if nothingMade {
 			d.EndpointLease = time.Time{}
 		} else {
 			d.EndpointLease = s.now()
-			d.EndpointDeleted = false
+			d.EndpointLearnt()
 		}
 		return nil
 	})
-	if errors.Is(err, store.ErrNoChange) {
-		return
-	}
-	if err == nil && !nothingMade && (d.Status == deployment.StatusDeleted || d.Status == deployment.StatusFailed) {
-		// Seq 2: seq 0 is the teardown of the deletion or failure, seq 1
-		// the one of a run that recorded an endpoint after it.
-		err = s.next(ctx, id, StepTeardown, 2, 0)
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrNoChange) {
 		s.logger().WarnContext(ctx, "could not release the endpoint lease", "deployment_id", id, "error", err.Error())
 	}
 }
@@ -211,10 +218,7 @@ func (s *Steps) endpointSpec(ctx context.Context, d *deployment.Deployment) (run
 	if err != nil {
 		return runpod.EndpointSpec{}, err
 	}
-	callbackSecret, err := s.open(ctx, d.CallbackSecret, d.ID, deployment.FieldCallbackSecret)
-	if err != nil {
-		return runpod.EndpointSpec{}, err
-	}
+	callbackSecret := auth.CallbackSecret(s.SigningKey, d.ID)
 	env := map[string]string{
 		EnvModelName:      d.ModelID,
 		EnvDeploymentID:   d.ID,

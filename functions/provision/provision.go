@@ -1,8 +1,16 @@
-// Package provision is the ProvisionTask function: the provisioning chain as
-// idempotent task handlers, one file per step. Every step reads the
-// deployment, returns early when the deployment is past the step, makes its
-// external calls outside any transaction, commits with a compare-and-set on
-// the status, then enqueues the next step.
+// Package provision is the ProvisionTask function: the steps of the
+// provisioning chain and what a final status owes (scale, webhook,
+// teardown) as idempotent task handlers, one file per step. Every step
+// reads the deployment, returns early when the deployment is past the step,
+// makes its external calls outside any transaction and commits with a
+// compare-and-set on the status. It does not enqueue what follows: the
+// change feed enqueues what the committed record owes (deployment.Owes).
+// A step only schedules its own next run (polling, backoff: again).
+//
+// Files: provision.go (Steps, Handle, the shared helpers), validate.go,
+// select_gpu.go, endpoint.go (create_endpoint), watch.go, scale.go,
+// webhook.go, teardown.go (one per step), estimate.go (the time to ready)
+// and catalog.go (the GPU catalogue kept fresh from RunPod).
 package provision
 
 import (
@@ -24,26 +32,18 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/webhook"
 )
 
-// Step names.
-const (
-	StepValidate       = "validate"
-	StepSelectGPU      = "select_gpu"
-	StepCreateEndpoint = "create_endpoint"
-	StepWatch          = "watch"
-	StepScale          = "scale"
-	StepTeardown       = "teardown"
-	StepWebhook        = "webhook"
-)
-
 // Env names the inference container reads (RunPod endpoint env).
 const (
-	EnvDeploymentID   = "VISGATE_DEPLOYMENT_ID"
+	EnvDeploymentID   = deployment.EndpointMarker
 	EnvCallbackURL    = "VISGATE_CALLBACK_URL"
 	EnvCallbackSecret = "VISGATE_CALLBACK_SECRET"
 	EnvModelName      = "MODEL_NAME"
 	EnvModelRevision  = "MODEL_REVISION"
 	EnvHFToken        = "HF_TOKEN"
 )
+
+// DefaultHubWait is HubWait's default.
+const DefaultHubWait = 2 * time.Minute
 
 // MaxRetries bounds the transient failures (rate limits, outages) a step
 // absorbs before the deployment fails.
@@ -77,8 +77,9 @@ type Steps struct {
 	Hub    Hub
 	RunPod RunPod
 	GPUs   *gpu.Catalog
-	// LiveGPUs, when set, refreshes GPUs with RunPod's live catalogue.
-	LiveGPUs *GPUCatalog
+	// LiveGPUs, when set, is each account's catalogue: GPUs refreshed with
+	// the account's live offers (the API validates gpu_tier against it too).
+	LiveGPUs *gpu.Live
 	Sender   Sender
 	// SigningKey is the master key of the per-owner webhook secrets.
 	SigningKey secret.Secret
@@ -92,11 +93,19 @@ type Steps struct {
 	// WebhookSchedule is the delay before each webhook attempt (index 0:
 	// the first). Defaults to webhook.Schedule().
 	WebhookSchedule []time.Duration
+	// HubWait bounds how long validate keeps retrying a Hub that cannot be
+	// reached or answers with errors, from entering validating. Zero means
+	// DefaultHubWait.
+	HubWait time.Duration
 	// RetryBase is the unit of the backoff between runs of a step after a
 	// transient failure (rate limit, outage): the n-th retry waits
 	// RetryBase·2^n, at most MaxRetryBackoff, and never less than the
 	// service's Retry-After. Zero means one second.
 	RetryBase time.Duration
+
+	// LateCreateWindow is how long after a create got no answer RunPod may
+	// still make its endpoint (DefaultLateCreateWindow when zero).
+	LateCreateWindow time.Duration
 
 	// RunID names this process's runs of the chain in the create lease
 	// (see createEndpoint). SoleRunner says that no other process runs the
@@ -132,19 +141,19 @@ func (s *Steps) Handle(ctx context.Context, t queue.Task, dl queue.Delivery) err
 	}
 	var err error
 	switch t.Step {
-	case StepValidate:
+	case deployment.StepValidate:
 		err = s.validate(ctx, t)
-	case StepSelectGPU:
+	case deployment.StepSelectGPU:
 		err = s.selectGPU(ctx, t)
-	case StepCreateEndpoint:
+	case deployment.StepCreateEndpoint:
 		err = s.createEndpoint(ctx, t)
-	case StepWatch:
+	case deployment.StepWatch:
 		err = s.watch(ctx, t)
-	case StepScale:
+	case deployment.StepScale:
 		err = s.scale(ctx, t)
-	case StepTeardown:
+	case deployment.StepTeardown:
 		err = s.teardown(ctx, t)
-	case StepWebhook:
+	case deployment.StepWebhook:
 		err = s.deliverWebhook(ctx, t)
 	default:
 		s.logger().ErrorContext(ctx, "task with an unknown step dropped", "step", t.Step, "deployment_id", t.DeploymentID)
@@ -162,10 +171,13 @@ func (s *Steps) Handle(ctx context.Context, t queue.Task, dl queue.Delivery) err
 	return nil
 }
 
-// next enqueues the step that follows.
-func (s *Steps) next(ctx context.Context, id, step string, seq int, delay time.Duration) error {
-	if err := s.Queue.Enqueue(ctx, queue.Task{DeploymentID: id, Step: step, Seq: seq, Delay: delay}); err != nil {
-		return fmt.Errorf("enqueue %s: %w", step, err)
+// again schedules the next run of t's step after delay (polling, backoff,
+// waiting out a lease): the step continues, so no status change and no
+// change feed would enqueue it (queue.Task.Next: same Seq, next Run).
+func (s *Steps) again(ctx context.Context, t queue.Task, delay time.Duration) error {
+	next := t.Next(delay)
+	if err := s.Queue.Enqueue(ctx, next); err != nil {
+		return fmt.Errorf("enqueue %s: %w", next.Name(), err)
 	}
 	return nil
 }
@@ -185,8 +197,8 @@ func (s *Steps) advance(ctx context.Context, id string, from deployment.Status, 
 	return d, err
 }
 
-// fail moves a deployment still in status from to failed, and tears its
-// endpoint down if one may exist.
+// fail moves a deployment still in status from to failed (which owes its
+// webhook and the teardown of its endpoint, if one may exist).
 func (s *Steps) fail(ctx context.Context, id string, from deployment.Status, msg string) error {
 	now := s.now()
 	d, err := s.advance(ctx, id, from, func(d *deployment.Deployment) error {
@@ -195,9 +207,6 @@ func (s *Steps) fail(ctx context.Context, id string, from deployment.Status, msg
 	if err != nil || d == nil {
 		return err
 	}
-	if mayHaveEndpoint(d) {
-		return s.next(ctx, id, StepTeardown, 0, 0)
-	}
 	return nil
 }
 
@@ -205,27 +214,55 @@ func (s *Steps) fail(ctx context.Context, id string, from deployment.Status, msg
 // backoff (at least retryAfter), or fails the deployment once MaxRetries
 // transient failures happened in this status.
 func (s *Steps) retryLater(ctx context.Context, t queue.Task, from deployment.Status, retryAfter time.Duration, what string) error {
+	return s.retryBefore(ctx, t, from, retryAfter, what, time.Time{})
+}
+
+// retryBefore is retryLater bounded by deadline (none when zero): the last
+// run is due by then, and once it has passed the deployment fails, the
+// message saying how long it waited.
+func (s *Steps) retryBefore(ctx context.Context, t queue.Task, from deployment.Status, retryAfter time.Duration, what string, deadline time.Time) error {
 	now := s.now()
-	var delay time.Duration
+	var delay, waited time.Duration
 	d, err := s.advance(ctx, t.DeploymentID, from, func(d *deployment.Deployment) error {
+		if !deadline.IsZero() && !now.Before(deadline) {
+			waited = now.Sub(d.StatusChangedAt)
+			return errGiveUp
+		}
 		if d.Retries >= MaxRetries {
 			return errGiveUp
 		}
 		d.Retries++
 		delay = backoff(s.RetryBase, d.Retries, retryAfter)
+		if !deadline.IsZero() {
+			delay = min(delay, deadline.Sub(now))
+		}
 		d.Log(now, deployment.LevelWarn, "%s; retrying in %s (attempt %d of %d)", what, delay.Round(time.Second), d.Retries+1, MaxRetries+1)
 		return nil
 	})
 	if errors.Is(err, errGiveUp) {
+		if waited > 0 {
+			return s.fail(ctx, t.DeploymentID, from, fmt.Sprintf("%s; gave up after %s", what, waited.Round(time.Second)))
+		}
 		return s.fail(ctx, t.DeploymentID, from, fmt.Sprintf("%s; gave up after %d attempts", what, MaxRetries+1))
 	}
 	if err != nil || d == nil {
 		return err
 	}
-	return s.next(ctx, t.DeploymentID, t.Step, t.Seq+1, delay)
+	return s.again(ctx, t, delay)
 }
 
 var errGiveUp = errors.New("provision: retries exhausted")
+
+// DefaultLateCreateWindow: RunPod has been seen to finish a create 40 s
+// after the client (30 s timeout) gave up.
+const DefaultLateCreateWindow = 2 * time.Minute
+
+func (s *Steps) lateCreateWindow() time.Duration {
+	if s.LateCreateWindow > 0 {
+		return s.LateCreateWindow
+	}
+	return DefaultLateCreateWindow
+}
 
 // MaxRetryBackoff caps the backoff between runs of a step.
 const MaxRetryBackoff = 5 * time.Minute
@@ -250,49 +287,4 @@ func (s *Steps) open(ctx context.Context, sealed deployment.Sealed, id, field st
 		return secret.Secret{}, fmt.Errorf("open sealed %s of %s: %w", field, id, err)
 	}
 	return v, nil
-}
-
-func mayHaveEndpoint(d *deployment.Deployment) bool {
-	return !d.EndpointDeleted && (d.RunPodEndpointID != "" || !d.EndpointLease.IsZero())
-}
-
-// Resume enqueues whatever d still needs: the step of its status, a pending
-// webhook, a pending teardown. kick makes the task names fresh (the unix
-// time of the resume), so a lost task is replaced even where the queue
-// remembers names.
-func (s *Steps) Resume(ctx context.Context, d *deployment.Deployment, kick int) error {
-	var errs []error
-	for _, step := range pendingSteps(d) {
-		errs = append(errs, s.next(ctx, d.ID, step, kick, 0))
-	}
-	return errors.Join(errs...)
-}
-
-// NeedsWork reports whether Resume would enqueue anything for d.
-func NeedsWork(d *deployment.Deployment) bool { return len(pendingSteps(d)) > 0 }
-
-// pendingSteps lists the steps d still owes.
-func pendingSteps(d *deployment.Deployment) []string {
-	var steps []string
-	switch d.Status {
-	case deployment.StatusValidating:
-		steps = append(steps, StepValidate)
-	case deployment.StatusSelectingGPU:
-		steps = append(steps, StepSelectGPU)
-	case deployment.StatusCreatingEndpoint:
-		steps = append(steps, StepCreateEndpoint)
-	case deployment.StatusDownloadingModel, deployment.StatusLoadingModel:
-		steps = append(steps, StepWatch)
-	case deployment.StatusReady:
-		if !d.Scaled {
-			steps = append(steps, StepScale)
-		}
-	}
-	if webhookPending(d) {
-		steps = append(steps, StepWebhook)
-	}
-	if (d.Status == deployment.StatusFailed || d.Status == deployment.StatusDeleted) && mayHaveEndpoint(d) {
-		steps = append(steps, StepTeardown)
-	}
-	return steps
 }

@@ -58,7 +58,7 @@ func losing(lose func(t queue.Task) bool) (*losingQueue, func(queue.Handler) (qu
 func TestWebhookRetryScheduledBeforeARestartIsAttempted(t *testing.T) {
 	const wait = 1500 * time.Millisecond // > the step's one-second early slack
 	lq, nq := losing(func(t queue.Task) bool {
-		return t.Step == provision.StepWebhook && t.Delay == wait
+		return t.Step == deployment.StepWebhook && t.Seq == 2 // the third attempt's task
 	})
 	e := newEnv(t, options{
 		newQueue: nq,
@@ -79,10 +79,12 @@ func TestWebhookRetryScheduledBeforeARestartIsAttempted(t *testing.T) {
 	if d.Webhook.Delivered || d.Webhook.NextAttemptAt.IsZero() {
 		t.Fatalf("webhook %+v, want a retry scheduled", d.Webhook)
 	}
-	// The restart: the queue lost the retry; Resume runs at once.
+	// The restart: the queue lost the retry; the resume runs at once and
+	// must schedule the attempt for its stored time.
 	lq.mu.Lock()
 	lq.lose = nil
 	lq.mu.Unlock()
+	due := d.Webhook.NextAttemptAt
 	resume(t, e, d)
 	d = e.waitFor(id, "webhook delivered after the restart", func(d *deployment.Deployment) bool {
 		return d.Webhook.Delivered || d.Webhook.GaveUp
@@ -90,7 +92,10 @@ func TestWebhookRetryScheduledBeforeARestartIsAttempted(t *testing.T) {
 	if !d.Webhook.Delivered || d.Webhook.Attempts != 3 {
 		t.Fatalf("webhook %+v, want delivered at attempt 3", d.Webhook)
 	}
-	checkDeliveries(t, e, id, provision.EventReady, e.hook.received())
+	if d.Webhook.LastAttemptAt.Before(due.Add(-time.Second)) {
+		t.Errorf("third attempt at %s, before its time %s", d.Webhook.LastAttemptAt, due)
+	}
+	checkDeliveries(t, e, id, deployment.EventReady, e.hook.received())
 }
 
 // outageRunPod answers 500 to the first n scale and delete calls: a RunPod
@@ -159,7 +164,7 @@ func TestScaleAndTeardownOutliveTheQueuesRetryBudget(t *testing.T) {
 // did not take belongs to a dead run: the next run looks for the endpoint
 // at once instead of waiting the lease out, and says it found it.
 func TestLeaseOfADeadRunIsNotWaitedOut(t *testing.T) {
-	dq, nq := dropping(provision.StepCreateEndpoint)
+	dq, nq := dropping(deployment.StepCreateEndpoint)
 	e := newEnv(t, options{newQueue: nq, steps: func(s *provision.Steps) {
 		s.RunID = "run-after-restart"
 		s.SoleRunner = true
@@ -208,7 +213,7 @@ func TestLeaseOfADeadRunIsNotWaitedOut(t *testing.T) {
 // A lease this process holds is a live run's (a duplicated task): it is
 // waited out, not taken over.
 func TestLeaseOfALiveRunIsRespected(t *testing.T) {
-	dq, nq := dropping(provision.StepCreateEndpoint)
+	dq, nq := dropping(deployment.StepCreateEndpoint)
 	e := newEnv(t, options{newQueue: nq, steps: func(s *provision.Steps) {
 		s.RunID = "this-run"
 		s.SoleRunner = true
@@ -224,9 +229,9 @@ func TestLeaseOfALiveRunIsRespected(t *testing.T) {
 	}
 	// Run the step directly: it must leave the lease and create nothing.
 	dq.mu.Lock()
-	dq.drop[provision.StepCreateEndpoint] = 1 // the re-enqueue after the lease
+	dq.drop[deployment.StepCreateEndpoint] = 1 // the re-enqueue after the lease
 	dq.mu.Unlock()
-	if err := e.handle(context.Background(), queue.Task{DeploymentID: id, Step: provision.StepCreateEndpoint, Seq: 9}, queue.Delivery{Attempt: 1}); err != nil {
+	if err := e.handle(context.Background(), queue.Task{DeploymentID: id, Step: deployment.StepCreateEndpoint, Seq: 9}, queue.Delivery{Attempt: 1}); err != nil {
 		t.Fatal(err)
 	}
 	d := e.get(id)
@@ -235,5 +240,105 @@ func TestLeaseOfALiveRunIsRespected(t *testing.T) {
 	}
 	if dq.lost() != 2 {
 		t.Errorf("the step did not re-enqueue itself behind the lease")
+	}
+}
+
+// Defect 2 of issue 11: RunPod makes an endpoint after the create's answer
+// was lost (the client gave up, the connection dropped). The chain must not
+// create a second one, and a DELETE meanwhile must not leave the late one
+// running.
+func TestCreateThatLandsAfterTheClientGaveUp(t *testing.T) {
+	e := newEnv(t, options{steps: func(s *provision.Steps) { s.LateCreateWindow = 400 * time.Millisecond }})
+	e.rp.CreateLate(0, 150*time.Millisecond)
+	id := e.start("openai-community/gpt2", createOpts{})
+	e.waitFor(id, "the late create landed and the deployment settled", func(d *deployment.Deployment) bool {
+		_, landed := e.rp.LateCreates()
+		return landed == 1 && d.Status.Final() && !d.NeedsWork()
+	})
+	d := e.expectReady(id) // exactly one endpoint: the late one
+	if !hasLog(d, "RunPod endpoint found") {
+		t.Errorf("the late endpoint was not the one recorded:\n%s", logText(d))
+	}
+	if n := e.rp.Calls()[runpodsim.OpCreateEndpoint]; n != 1 {
+		t.Errorf("%d creates, want 1", n)
+	}
+}
+
+func TestDeleteWhileACreateMayStillLand(t *testing.T) {
+	var e *env
+	var id string
+	hook := &hookedRunPod{done: make(chan struct{})}
+	hook.after = func(ep *runpod.Endpoint, err error) (*runpod.Endpoint, error) {
+		e.deleteDeployment(id)
+		return ep, err
+	}
+	e = newEnv(t, options{
+		wrapRunPod: func(rp provision.RunPod) provision.RunPod { hook.RunPod = rp; return hook },
+		steps:      func(s *provision.Steps) { s.LateCreateWindow = 400 * time.Millisecond },
+	})
+	e.rp.CreateLate(0, 150*time.Millisecond)
+	d := e.insert("openai-community/gpt2", createOpts{})
+	id = d.ID
+	if err := e.queue.Enqueue(context.Background(), queue.Task{DeploymentID: id, Step: deployment.StepValidate}); err != nil {
+		t.Fatal(err)
+	}
+	d = e.waitFor(id, "the late create landed and was torn down", func(d *deployment.Deployment) bool {
+		_, landed := e.rp.LateCreates()
+		return landed == 1 && d.Status == deployment.StatusDeleted && !d.NeedsWork() && len(e.endpointsOf(id)) == 0
+	})
+	if !d.EndpointDeleted {
+		t.Errorf("endpoint_deleted false\n%s", logText(d))
+	}
+}
+
+// A dead run's lease with no endpoint found: the dead run may have had a
+// create in flight, so nothing is created before it could have landed.
+func TestLeaseOfADeadRunWithNothingMadeWaitsForItsCreate(t *testing.T) {
+	const window = 300 * time.Millisecond
+	dq, nq := dropping(deployment.StepCreateEndpoint)
+	e := newEnv(t, options{newQueue: nq, steps: func(s *provision.Steps) {
+		s.RunID, s.SoleRunner, s.LateCreateWindow = "run-after-restart", true, window
+	}})
+	id := e.start("openai-community/gpt2", createOpts{})
+	stalled(t, e, dq, id, 1, deployment.StatusCreatingEndpoint)
+	taken := time.Now()
+	d, err := e.store.Update(context.Background(), id, func(d *deployment.Deployment) error {
+		d.EndpointLease, d.EndpointLeaseHolder = taken.Add(2*time.Minute), "run-before-the-kill"
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resume(t, e, d)
+	e.expectReady(id)
+	eps := e.endpointsOf(id)
+	if eps[0].CreatedAt.Before(taken.Add(window)) {
+		t.Errorf("created %s after the dead run took its lease, within the late-create window %s", eps[0].CreatedAt.Sub(taken), window)
+	}
+	if n := e.rp.Calls()[runpodsim.OpCreateEndpoint]; n != 1 {
+		t.Errorf("%d creates, want 1", n)
+	}
+}
+
+// Found by the chaos test (seed 127): the scale task is lost, then the
+// webhook fails for good. A webhook_failed deployment still owes its scale:
+// without it the endpoint keeps a warm worker for ever.
+func TestWebhookFailedDeploymentStillOwesItsScale(t *testing.T) {
+	dq, nq := dropping(deployment.StepScale)
+	e := newEnv(t, options{newQueue: nq, respond: func(int) int { return http.StatusServiceUnavailable }})
+	id := e.start("openai-community/gpt2", createOpts{})
+	d := e.waitFor(id, "webhook_failed with the scale lost", func(d *deployment.Deployment) bool {
+		return d.Status == deployment.StatusWebhookFailed && dq.lost() == 1
+	})
+	if d.Scaled {
+		t.Fatal("scaled though its task was lost")
+	}
+	if !d.NeedsWork() {
+		t.Fatal("NeedsWork false for a webhook_failed deployment that was never scaled")
+	}
+	resume(t, e, d)
+	e.waitFor(id, "scaled", func(d *deployment.Deployment) bool { return d.Scaled })
+	if eps := e.endpointsOf(id); len(eps) != 1 || eps[0].WorkersMin != 0 {
+		t.Errorf("endpoints %+v, want one scaled to min 0", eps)
 	}
 }

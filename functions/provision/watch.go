@@ -41,7 +41,7 @@ func (s *Steps) watch(ctx context.Context, t queue.Task) error {
 		if s.now().Sub(started) >= s.ReadyDeadline {
 			return s.fail(ctx, d.ID, from, fmt.Sprintf("Model not loaded within %s of the endpoint's creation", s.ReadyDeadline))
 		}
-		return s.next(ctx, d.ID, StepWatch, t.Seq+1, s.PollInterval)
+		return s.again(ctx, t, s.PollInterval)
 	}
 	key, err := s.open(ctx, d.RunPodKey, d.ID, deployment.FieldRunPodKey)
 	if err != nil {
@@ -56,7 +56,7 @@ func (s *Steps) watch(ctx context.Context, t queue.Task) error {
 			if s.now().Sub(d.Watch.StartedAt) > s.ReadyDeadline {
 				return s.fail(ctx, d.ID, from, fmt.Sprintf("Model not loaded within %s of the endpoint's creation (RunPod: %s)", s.ReadyDeadline, runpodMessage(err)))
 			}
-			return s.next(ctx, d.ID, StepWatch, t.Seq+1, max(after, s.PollInterval))
+			return s.again(ctx, t, max(after, s.PollInterval))
 		}
 		if runpod.IsNotFound(err) {
 			return s.fail(ctx, d.ID, from, fmt.Sprintf("RunPod endpoint %s no longer exists", d.RunPodEndpointID))
@@ -111,13 +111,10 @@ func (s *Steps) watch(ctx context.Context, t queue.Task) error {
 	if err != nil {
 		return err
 	}
-	switch d.Status {
-	case deployment.StatusFailed:
-		return s.next(ctx, d.ID, StepTeardown, 0, 0)
-	case deployment.StatusReady:
-		return nil // the change feed enqueues scale and webhook
+	if !watching(d.Status) {
+		return nil // ready or failed: what that owes is the change feed's
 	}
-	return s.next(ctx, d.ID, StepWatch, t.Seq+1, s.PollInterval)
+	return s.again(ctx, t, s.PollInterval)
 }
 
 var errStop = errors.New("provision: deployment moved on")
@@ -136,22 +133,15 @@ type workerSummary struct {
 
 func summarise(workers []runpod.Worker) workerSummary {
 	var s workerSummary
-	counts := map[runpod.WorkerStatus]int{}
-	throttled := 0
 	for _, w := range workers {
-		counts[w.Status]++
-		switch w.Status {
-		case runpod.WorkerIdle, runpod.WorkerRunning:
-			if s.ready == "" {
-				s.ready, s.readyStatus = w.ID, w.Status
-			}
-		case runpod.WorkerUnhealthy:
-			s.unhealthy++
-		case runpod.WorkerThrottled:
-			throttled++
+		if w.Status.Ready() {
+			s.ready, s.readyStatus = w.ID, w.Status
+			break
 		}
 	}
-	s.throttledOnly = len(workers) > 0 && throttled == len(workers)
+	counts := runpod.CountByStatus(workers)
+	s.unhealthy = counts[runpod.WorkerUnhealthy]
+	s.throttledOnly = len(workers) > 0 && counts[runpod.WorkerThrottled] == len(workers)
 	if len(workers) == 0 {
 		s.text = "none yet"
 		return s

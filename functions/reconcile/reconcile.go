@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
@@ -34,7 +33,6 @@ type RunPod interface {
 type Reconciler struct {
 	Store  store.Store
 	Queue  queue.Queue
-	Steps  *provision.Steps
 	Sealer seal.Sealer
 	RunPod RunPod
 	// StuckAfter is how long a deployment that needs work may go without
@@ -44,9 +42,16 @@ type Reconciler struct {
 	Deadline time.Duration
 	// Scan bounds the deployments one run reads.
 	Scan int
-	Now  func() time.Time
-	Log  *slog.Logger
+	// OrphanHorizon is how long after a deployment was deleted or failed
+	// its RunPod account is still swept for orphans (an endpoint a create
+	// without an answer made late): DefaultOrphanHorizon when zero.
+	OrphanHorizon time.Duration
+	Now           func() time.Time
+	Log           *slog.Logger
 }
+
+// DefaultOrphanHorizon is the OrphanHorizon when none is set.
+const DefaultOrphanHorizon = 7 * 24 * time.Hour
 
 // Report says what a run did.
 type Report struct {
@@ -84,12 +89,12 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 		for _, d := range page {
 			rep.Scanned++
 			live[d.ID] = d
-			if d.Status != deployment.StatusDeleted && d.Status != deployment.StatusFailed && len(d.RunPodKey) > 0 {
+			if len(d.RunPodKey) > 0 && r.sweeps(d, now) {
 				if k, err := r.Sealer.Open(ctx, d.RunPodKey, deployment.AssociatedData(d.ID, deployment.FieldRunPodKey)); err == nil {
 					keys[sha256.Sum256([]byte(k.Reveal()))] = keyRef{key: k}
 				}
 			}
-			if !provision.NeedsWork(d) || now.Sub(d.UpdatedAt) < r.StuckAfter {
+			if !d.NeedsWork() || now.Sub(d.UpdatedAt) < r.StuckAfter {
 				continue
 			}
 			if d.Status.Provisioning() && now.Sub(d.CreatedAt) > r.Deadline {
@@ -100,7 +105,7 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 				}
 				continue
 			}
-			if err := r.Steps.Resume(ctx, d, kick); err != nil {
+			if err := queue.EnqueueAll(ctx, r.Queue, queue.Resumed(d, now, kick)); err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -120,21 +125,31 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 
 type keyRef struct{ key secret.Secret }
 
+// sweeps reports whether d's RunPod account is swept for orphans: while d
+// lives, and for OrphanHorizon after it was deleted or failed.
+func (r *Reconciler) sweeps(d *deployment.Deployment, now time.Time) bool {
+	if d.Status != deployment.StatusDeleted && d.Status != deployment.StatusFailed {
+		return true
+	}
+	horizon := r.OrphanHorizon
+	if horizon <= 0 {
+		horizon = DefaultOrphanHorizon
+	}
+	return now.Sub(d.StatusChangedAt) < horizon
+}
+
 func (r *Reconciler) fail(ctx context.Context, d *deployment.Deployment, now time.Time) error {
 	msg := fmt.Sprintf("Provisioning did not finish within %s", r.Deadline)
-	nd, err := r.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
+	_, err := r.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
 		if !d.Status.Provisioning() {
 			return store.ErrNoChange
 		}
 		return d.Fail(now, msg)
 	})
-	if errors.Is(err, store.ErrNoChange) {
-		return nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrNoChange) {
 		return fmt.Errorf("reconcile: fail %s: %w", d.ID, err)
 	}
-	return r.Steps.Resume(ctx, nd, int(now.Unix()))
+	return nil // the failure owes its webhook and teardown: the change feed enqueues them
 }
 
 // deleteOrphans deletes endpoints marked with a deployment id whose
@@ -152,22 +167,22 @@ func (r *Reconciler) deleteOrphans(ctx context.Context, keys map[[32]byte]keyRef
 			continue
 		}
 		for _, ep := range eps {
-			id := ep.Env[provision.EnvDeploymentID]
+			id := ep.Env[deployment.EndpointMarker]
 			if id == "" {
 				continue // not ours
 			}
-			d, ok := live[id]
-			if !ok {
-				var err error
-				d, err = r.Store.Get(ctx, id)
-				if err != nil && !errors.Is(err, store.ErrNotFound) {
-					errs = append(errs, err)
-					continue
-				}
+			if d, ok := live[id]; ok && owns(d, ep.ID) {
+				continue
 			}
-			owned := d != nil && d.Status != deployment.StatusDeleted && d.Status != deployment.StatusFailed &&
-				(d.RunPodEndpointID == ep.ID || (d.RunPodEndpointID == "" && d.Status == deployment.StatusCreatingEndpoint))
-			if owned {
+			// The scan is older than the list of endpoints: a deployment
+			// may have made this one since. Only its current record can
+			// say that it is an orphan.
+			d, err := r.Store.Get(ctx, id)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				errs = append(errs, err)
+				continue
+			}
+			if d != nil && owns(d, ep.ID) {
 				continue
 			}
 			if err := r.RunPod.DeleteEndpoint(ctx, k.key, ep.ID); err != nil {
@@ -179,6 +194,13 @@ func (r *Reconciler) deleteOrphans(ctx context.Context, keys map[[32]byte]keyRef
 		}
 	}
 	return n, errors.Join(errs...)
+}
+
+// owns reports whether d may hold RunPod endpoint epID: it is alive, and
+// the endpoint is its recorded one or it is still creating one.
+func owns(d *deployment.Deployment, epID string) bool {
+	return d.Status != deployment.StatusDeleted && d.Status != deployment.StatusFailed &&
+		(d.RunPodEndpointID == epID || (d.RunPodEndpointID == "" && d.Status == deployment.StatusCreatingEndpoint))
 }
 
 // Handler is the Reconcile HTTP function (called by Cloud Scheduler).

@@ -98,11 +98,20 @@ type Deployment struct {
 	RunPodEndpointID string   `json:"runpod_endpoint_id,omitempty"`
 	EndpointURL      string   `json:"endpoint_url,omitempty"`
 	EndpointDeleted  bool     `json:"endpoint_deleted,omitempty"`
+	// EndpointChanges counts the times the record learnt of an endpoint a
+	// teardown that already ran may have missed (see EndpointLearnt); it
+	// names the teardown task.
+	EndpointChanges int `json:"endpoint_changes,omitempty"`
 	// EndpointLease is held by the create_endpoint run that may be creating
 	// the RunPod endpoint right now; other runs wait until it expires.
 	EndpointLease time.Time `json:"endpoint_lease,omitzero"`
 	// EndpointLeaseHolder names the run (process) that took EndpointLease.
 	EndpointLeaseHolder string `json:"endpoint_lease_holder,omitempty"`
+	// CreateUncertainUntil is set when a create got no answer (a timeout, a
+	// dropped connection, a 5xx): until then RunPod may still make the
+	// endpoint it asked for, so no second create is made and a teardown
+	// looks again.
+	CreateUncertainUntil time.Time `json:"create_uncertain_until,omitzero"`
 	// Watch is what the watch step has seen of the endpoint's workers.
 	Watch Watch `json:"watch"`
 	// Retries counts transient failures of the current step (reset when the
@@ -113,9 +122,9 @@ type Deployment struct {
 	Scaled bool `json:"scaled,omitempty"`
 
 	// Secrets, sealed with the deployment id as associated data.
-	RunPodKey      Sealed `json:"runpod_key"`
-	HFToken        Sealed `json:"hf_token,omitempty"`
-	CallbackSecret Sealed `json:"callback_secret"`
+	RunPodKey Sealed `json:"runpod_key"`
+	HFToken   Sealed `json:"hf_token,omitempty"`
+	// The callback secret is not stored: auth.CallbackSecret derives it.
 
 	Webhook Webhook `json:"webhook"`
 
@@ -136,7 +145,6 @@ func (d *Deployment) Clone() *Deployment {
 	c.GPUExcludedTypes = append([]string(nil), d.GPUExcludedTypes...)
 	c.RunPodKey = append(Sealed(nil), d.RunPodKey...)
 	c.HFToken = append(Sealed(nil), d.HFToken...)
-	c.CallbackSecret = append(Sealed(nil), d.CallbackSecret...)
 	return &c
 }
 
@@ -191,11 +199,15 @@ func NewID(now time.Time) string {
 // ValidID reports whether id has the shape of a deployment id.
 func ValidID(id string) bool { return idPattern.MatchString(id) }
 
+// EndpointMarker is the env variable every RunPod endpoint the orchestrator
+// makes carries, set to its deployment's id: how a teardown finds what an
+// interrupted run made, and the reconciler the endpoints no deployment owns.
+const EndpointMarker = "VISGATE_DEPLOYMENT_ID"
+
 // Sealed fields, named in their associated data.
 const (
-	FieldRunPodKey      = "user_runpod_key"
-	FieldHFToken        = "hf_token"
-	FieldCallbackSecret = "callback_secret"
+	FieldRunPodKey = "user_runpod_key"
+	FieldHFToken   = "hf_token"
 )
 
 // AssociatedData binds a sealed secret to its deployment and field, so a

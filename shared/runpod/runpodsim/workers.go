@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
@@ -49,10 +50,15 @@ type endpoint struct {
 	flashboot      string
 	createdAt      time.Time
 	version        int
+	// neverStart: its workers stay INITIALIZING (Chaos.NeverStart).
+	neverStart bool
 
 	ctx     context.Context // cancelled on delete
 	cancel  context.CancelFunc
 	workers []*worker
+	// running counts the goroutines of its workers: a delete returns once
+	// they have stopped, so nothing of a deleted endpoint calls back later.
+	running sync.WaitGroup
 
 	// The job queue (jobs.go).
 	jobs        map[string]*job
@@ -152,6 +158,7 @@ func (s *Server) scaleLocked(e *endpoint) {
 			s.startLocked(e, w, card)
 		}
 		s.wg.Add(1)
+		e.running.Add(1)
 		go s.runWorker(ctx, e, w)
 	}
 }
@@ -170,6 +177,7 @@ func (s *Server) startLocked(e *endpoint, w *worker, card string) {
 // (or UNHEALTHY in crash loop mode).
 func (s *Server) runWorker(ctx context.Context, e *endpoint, w *worker) {
 	defer s.wg.Done()
+	defer e.running.Done()
 	for {
 		s.mu.Lock()
 		if w.status == runpod.WorkerThrottled {
@@ -200,6 +208,10 @@ func (s *Server) runWorker(ctx context.Context, e *endpoint, w *worker) {
 }
 
 func (s *Server) boot(ctx context.Context, e *endpoint, w *worker, crash, silent bool, env map[string]string) {
+	if e.neverStart {
+		<-ctx.Done() // INITIALIZING until stopped or deleted
+		return
+	}
 	ready := time.Now().Add(s.cfg.bootDelay)
 	if !crash && !silent && env[EnvCallbackURL] != "" && env[EnvCallbackSecret] != "" && env[EnvDeploymentID] != "" {
 		for _, status := range []string{"downloading_model", "loading_model", "ready"} {
