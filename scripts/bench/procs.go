@@ -90,8 +90,8 @@ func serverEnv(dataDir string, port, rateLimit int) []string {
 		"SIMULATE_BOOT_DELAY=0s",
 		"WEBHOOK_ALLOW_PRIVATE=1",
 		"RATE_LIMIT_PER_MINUTE="+strconv.Itoa(rateLimit),
-		// The one debug line names the simulators' addresses (item 3
-		// reads the RunPod simulator's); nothing else logs at debug.
+		// Debug names the simulators' addresses (item 3 reads the RunPod
+		// simulator's); it adds a line per status change, none per request.
 		"LOG_LEVEL=debug",
 	)
 }
