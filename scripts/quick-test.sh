@@ -6,11 +6,13 @@
 #   scripts/quick-test.sh
 #
 # BASE (http://127.0.0.1:8080) and KEY (test-api-key-12345; with or without
-# a leading "Bearer ") can be overridden. Without WEBHOOK_URL the script runs
-# scripts/webhookreceiver on a free loopback port, verifying each webhook's
-# signature with the key's signing secret, and stops it at the end: the
-# server must accept loopback webhooks, as it does with SIMULATE=1 (or
-# WEBHOOK_ALLOW_PRIVATE=1). WAIT_SECONDS (60) bounds the wait for ready.
+# a leading "Bearer ") can be overridden. Without WEBHOOK_URL, against a
+# server on this machine, the script runs scripts/webhookreceiver on a free
+# loopback port, verifying each webhook's signature with the key's signing
+# secret, and stops it at the end: the server must accept loopback webhooks,
+# as it does with SIMULATE=1 (or WEBHOOK_ALLOW_PRIVATE=1). Against a server
+# elsewhere WEBHOOK_URL defaults to https://example.com/hook. WAIT_SECONDS (60) bounds the wait for ready;
+# MODEL (stabilityai/sdxl-turbo) is the Hugging Face id to deploy.
 # Exits 0 when the deployment is ready and its webhook delivered.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -24,6 +26,7 @@ shopt -u nocasematch
 KEY="${KEY#"${KEY%%[![:space:]]*}"}" # trim leading blanks
 AUTH="Authorization: Bearer ${KEY}"
 WAIT_SECONDS="${WAIT_SECONDS:-60}"
+MODEL="${MODEL:-stabilityai/sdxl-turbo}"
 
 # call CURL-ARGS...: runs curl, sets BODY and CODE, prints both.
 call() {
@@ -56,6 +59,13 @@ echo "1. Health:" && call "$BASE/health"
 echo && echo "2. Root:" && call "$BASE/"
 echo && echo "3. Readiness:" && call "$BASE/readiness"
 
+host="${BASE#*://}"
+host="${host%%/*}"
+case $host in
+127.* | localhost | localhost:* | "[::1]"*) ;;
+*) WEBHOOK_URL="${WEBHOOK_URL:-https://example.com/hook}" ;; # a receiver here is out of its reach
+esac
+
 if [[ -z ${WEBHOOK_URL:-} ]]; then
 	echo && echo "   Webhook receiver (scripts/webhookreceiver, signing secret from GET /v1/webhook-secret):"
 	call -H "$AUTH" "$BASE/v1/webhook-secret" >/dev/null
@@ -84,7 +94,7 @@ fi
 
 echo && echo "4. POST deployment:"
 call -X POST "$BASE/v1/deployments" -H "Content-Type: application/json" -H "$AUTH" \
-	-d '{"hf_model_id":"stabilityai/sdxl-turbo","user_runpod_key":"rpa_test","user_webhook_url":"'"$WEBHOOK_URL"'","gpu_tier":"A40"}'
+	-d '{"hf_model_id":"'"$MODEL"'","user_runpod_key":"rpa_test","user_webhook_url":"'"$WEBHOOK_URL"'","gpu_tier":"A40"}'
 if [[ $CODE != 202 ]]; then
 	if [[ $CODE == 422 && -n $receiver_pid ]]; then
 		echo "The server refuses a webhook to this machine: start it with SIMULATE=1 (or WEBHOOK_ALLOW_PRIVATE=1),"
@@ -109,7 +119,8 @@ while ((SECONDS < deadline)); do
 		last=$status
 	fi
 	case $status in
-	ready | failed) [[ $delivered == true ]] && break ;;
+	ready) [[ $delivered == true ]] && break ;;
+	failed) [[ $delivered == true || -z $receiver_pid ]] && break ;;
 	webhook_failed | deleted) break ;;
 	esac
 	sleep 0.5

@@ -12,7 +12,6 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/visgate/deployment-orchestrator/shared/auth"
 	"github.com/visgate/deployment-orchestrator/shared/catalog"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
@@ -56,7 +55,7 @@ type createRequest struct {
 	scaling        deployment.Scaling
 }
 
-func (s *Server) parseCreate(raw map[string]json.RawMessage) (*createRequest, *httpx.Error) {
+func (s *Server) parseCreate(ctx context.Context, raw map[string]json.RawMessage) (*createRequest, *httpx.Error) {
 	f := httpx.NewFields(raw)
 	f.Unknown(createFields)
 	req := &createRequest{}
@@ -113,17 +112,25 @@ func (s *Server) parseCreate(raw map[string]json.RawMessage) (*createRequest, *h
 	} else if !f.Given("user_webhook_url") {
 		f.Errs.Add("user_webhook_url", "required")
 	}
-	if tier, ok := f.String("gpu_tier", 64); ok {
-		if _, _, err := s.GPUs.ParseTier(tier); err != nil {
-			f.Errs.Add("gpu_tier", err.Error())
-		}
-		req.gpuTier = tier
-	}
+	tier, hasTier := f.String("gpu_tier", 64)
 	req.scaling.MinWorkers = f.Int("min_workers", 0, MaxMinWorkers, 0)
 	req.scaling.MaxWorkers = f.Int("max_workers", 1, MaxMaxWorkers, max(DefaultMaxWorkers, req.scaling.MinWorkers))
 	req.scaling.IdleTimeoutSeconds = f.Int("idle_timeout_seconds", MinIdleTimeoutSeconds, MaxIdleTimeoutSeconds, DefaultIdleTimeoutSeconds)
 	if req.scaling.MaxWorkers < req.scaling.MinWorkers {
 		f.Errs.Add("max_workers", "must be at least min_workers")
+	}
+	if hasTier {
+		// The tier must mean something in the catalogue select_gpu will
+		// choose from: the account's own. Only a request valid otherwise
+		// costs a read of it.
+		cat := s.GPUs
+		if len(f.Errs) == 0 && s.LiveGPUs != nil {
+			cat = s.LiveGPUs.Get(ctx, req.runpodKey)
+		}
+		if _, _, err := cat.ParseTier(tier); err != nil {
+			f.Errs.Add("gpu_tier", err.Error())
+		}
+		req.gpuTier = tier
 	}
 	if e := f.Errs.Err(); e != nil {
 		return nil, e
@@ -159,7 +166,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, owner string) {
 		httpx.WriteError(w, herr)
 		return
 	}
-	req, herr := s.parseCreate(raw)
+	req, herr := s.parseCreate(r.Context(), raw)
 	if herr != nil {
 		httpx.WriteError(w, herr)
 		return
@@ -182,21 +189,23 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, owner string) {
 		return
 	}
 	sum := sha256.Sum256(body)
-	d, herr, err := s.createIdempotent(ctx, owner, idemKey, hex.EncodeToString(sum[:]), req)
+	d, err := s.createIdempotent(ctx, owner, idemKey, hex.EncodeToString(sum[:]), req)
+	var refused *httpx.Error
 	switch {
+	case errors.As(err, &refused):
+		httpx.WriteError(w, refused)
 	case err != nil:
 		s.internalError(w, r, "create deployment", err)
-	case herr != nil:
-		httpx.WriteError(w, herr)
 	default:
 		s.accepted(w, d)
 	}
 }
 
 // createIdempotent honours Idempotency-Key: the same key and body return the
-// same deployment; another body is a 422; a first request still in flight
-// is a 409.
-func (s *Server) createIdempotent(ctx context.Context, owner, key, hash string, req *createRequest) (*deployment.Deployment, *httpx.Error, error) {
+// same deployment; another body is a 422 and a first request still in
+// flight a 409, both returned as an *httpx.Error; any other error is the
+// service's.
+func (s *Server) createIdempotent(ctx context.Context, owner, key, hash string, req *createRequest) (*deployment.Deployment, error) {
 	for range 3 {
 		now := s.now()
 		id := deployment.NewID(now)
@@ -204,7 +213,7 @@ func (s *Server) createIdempotent(ctx context.Context, owner, key, hash string, 
 			Owner: owner, Key: key, RequestHash: hash, DeploymentID: id, CreatedAt: now, ExpiresAt: now.Add(IdempotencyTTL),
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("claim idempotency key: %w", err)
+			return nil, fmt.Errorf("claim idempotency key: %w", err)
 		}
 		if existing == nil {
 			d, err := s.createDeployment(ctx, owner, req, id, key)
@@ -212,30 +221,30 @@ func (s *Server) createIdempotent(ctx context.Context, owner, key, hash string, 
 				if rerr := s.Store.ReleaseIdempotency(ctx, owner, key); rerr != nil {
 					s.logger().ErrorContext(ctx, "release idempotency key", "error", rerr.Error())
 				}
-				return nil, nil, err
+				return nil, err
 			}
-			return d, nil, nil
+			return d, nil
 		}
 		if existing.RequestHash != hash {
-			return nil, httpx.FieldErrors{"Idempotency-Key": "was already used with a different request body"}.Err(), nil
+			return nil, httpx.FieldErrors{"Idempotency-Key": "was already used with a different request body"}.Err()
 		}
 		d, err := s.Store.Get(ctx, existing.DeploymentID)
 		if err == nil {
-			return d, nil, nil
+			return d, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
-			return nil, nil, fmt.Errorf("get deployment of idempotency key: %w", err)
+			return nil, fmt.Errorf("get deployment of idempotency key: %w", err)
 		}
 		if now.Sub(existing.CreatedAt) < idempotencyInFlight {
 			return nil, httpx.Conflict("A request with this Idempotency-Key is still being processed; retry shortly",
-				map[string]any{"idempotency_key": key}), nil
+				map[string]any{"idempotency_key": key})
 		}
 		// Abandoned by a request that died between claim and create.
 		if err := s.Store.ReleaseIdempotency(ctx, owner, key); err != nil {
-			return nil, nil, fmt.Errorf("release abandoned idempotency key: %w", err)
+			return nil, fmt.Errorf("release abandoned idempotency key: %w", err)
 		}
 	}
-	return nil, nil, errors.New("idempotency key: claim kept changing")
+	return nil, errors.New("idempotency key: claim kept changing")
 }
 
 // createDeployment stores a new deployment (id fixed when given, else fresh
@@ -273,17 +282,13 @@ func (s *Server) newDeployment(ctx context.Context, owner string, req *createReq
 			return nil, fmt.Errorf("seal hf token: %w", err)
 		}
 	}
-	callback, err := s.Sealer.Seal(ctx, auth.NewCallbackSecret(), deployment.AssociatedData(id, deployment.FieldCallbackSecret))
-	if err != nil {
-		return nil, fmt.Errorf("seal callback secret: %w", err)
-	}
 	d := &deployment.Deployment{
 		ID: id, Owner: owner,
 		Status: deployment.StatusValidating, StatusChangedAt: now,
 		RequestedModel: req.requestedModel, Provider: req.provider, GPUTier: req.gpuTier, Scaling: req.scaling,
 		ModelID:               req.modelID,
 		EstimatedReadySeconds: DefaultEstimatedReadySeconds,
-		RunPodKey:             runpodKey, HFToken: hfToken, CallbackSecret: callback,
+		RunPodKey:             runpodKey, HFToken: hfToken,
 		Webhook:        deployment.Webhook{URL: req.webhookURL},
 		IdempotencyKey: idemKey,
 		CreatedAt:      now, UpdatedAt: now,

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
@@ -168,7 +167,7 @@ func (r *Reconciler) deleteOrphans(ctx context.Context, keys map[[32]byte]keyRef
 			continue
 		}
 		for _, ep := range eps {
-			id := ep.Env[provision.EnvDeploymentID]
+			id := ep.Env[deployment.EndpointMarker]
 			if id == "" {
 				continue // not ours
 			}

@@ -4,7 +4,6 @@ package httpx
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -79,6 +78,15 @@ func TooLarge() *Error {
 func RateLimited(limit int, retryAfter time.Duration) *Error {
 	return &Error{Status: http.StatusTooManyRequests, Name: "RateLimitError",
 		Message:    fmt.Sprintf("Rate limit of %d requests per minute exceeded", limit),
+		Details:    map[string]any{"limit": limit, "retry_after_seconds": retryAfterSeconds(retryAfter)},
+		RetryAfter: retryAfter}
+}
+
+// AuthThrottled is the 429 for a client address that failed authentication
+// too often.
+func AuthThrottled(limit int, retryAfter time.Duration) *Error {
+	return &Error{Status: http.StatusTooManyRequests, Name: "RateLimitError",
+		Message:    fmt.Sprintf("Too many failed authentication attempts from this address (at most %d a minute); retry later", limit),
 		Details:    map[string]any{"limit": limit, "retry_after_seconds": retryAfterSeconds(retryAfter)},
 		RetryAfter: retryAfter}
 }
@@ -231,24 +239,11 @@ func duplicateKey(obj []byte) string {
 	return ""
 }
 
-type ctxKey int
-
-const requestIDKey ctxKey = 0
-
-// NewRequestID returns a random request id.
+// NewRequestID returns a random request id. The request's context carries
+// it for its log lines and error bodies: logging.WithRequest,
+// logging.RequestID.
 func NewRequestID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return "req_" + hex.EncodeToString(b[:])
-}
-
-// WithRequestID stores id in ctx.
-func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey, id)
-}
-
-// RequestID returns the request id in ctx, or "".
-func RequestID(ctx context.Context) string {
-	s, _ := ctx.Value(requestIDKey).(string)
-	return s
 }

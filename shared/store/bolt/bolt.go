@@ -67,6 +67,8 @@ type Store struct {
 	mu        sync.Mutex
 	closeOnce sync.Once
 	closeErr  error
+
+	decoded decodedCache
 }
 
 var (
@@ -248,8 +250,13 @@ func (s *Store) Get(ctx context.Context, id string) (*deployment.Deployment, err
 		if raw == nil {
 			return store.ErrNotFound
 		}
+		if d = s.decoded.get(id, raw); d != nil {
+			return nil
+		}
 		var err error
-		d, err = decode(raw)
+		if d, err = decode(raw); err == nil {
+			s.decoded.put(id, raw, d)
+		}
 		return err
 	})
 	if err != nil {
@@ -519,4 +526,49 @@ func decode(raw []byte) (*deployment.Deployment, error) {
 		return nil, fmt.Errorf("decoding a stored deployment: %w", err)
 	}
 	return d, nil
+}
+
+// decodedCacheSize bounds the records decodedCache keeps.
+const decodedCacheSize = 256
+
+// decodedCache keeps the records Get decoded last, with the bytes each came
+// from: GET /v1/deployments/{id} is the API's hottest read, and decoding its
+// JSON was half of that request's CPU (make bench, pprof). A hit is a record
+// whose stored bytes are still the same; it returns a deep copy.
+type decodedCache struct {
+	mu sync.Mutex
+	m  map[string]decodedEntry
+}
+
+type decodedEntry struct {
+	raw []byte
+	d   *deployment.Deployment
+}
+
+// get returns a copy of the record decoded from raw, or nil.
+func (c *decodedCache) get(id string, raw []byte) *deployment.Deployment {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[id]
+	if !ok || !bytes.Equal(e.raw, raw) {
+		return nil
+	}
+	return e.d.Clone()
+}
+
+// put keeps a copy of d, decoded from raw (which bbolt owns: it is copied),
+// dropping an arbitrary record when full.
+func (c *decodedCache) put(id string, raw []byte, d *deployment.Deployment) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[string]decodedEntry, decodedCacheSize)
+	}
+	if _, ok := c.m[id]; !ok && len(c.m) >= decodedCacheSize {
+		for k := range c.m {
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[id] = decodedEntry{raw: bytes.Clone(raw), d: d.Clone()}
 }
