@@ -26,7 +26,7 @@ test-short:
 SEED ?= 1
 N ?= 50
 chaos: ## the chaos property test over N seeded schedules from SEED (make test runs a few fixed seeds)
-	CHAOS_SEED=$(SEED) CHAOS_N=$(N) $(GO) test -race -count=1 -timeout 0 -run 'TestChaosProperty' ./functions/provision/
+	CHAOS_SEED=$(SEED) CHAOS_N=$(N) $(GO) test -race -count=1 -timeout 0 -run 'TestChaosProperty$$' ./functions/provision/
 
 lint: ## gofmt, go vet, go.mod tidy, staticcheck, import grouping, terraform fmt
 	@unformatted=$$(gofmt -l . | grep -v '^tools/' || true); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi

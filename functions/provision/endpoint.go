@@ -119,7 +119,10 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 		}
 	}
 	now = s.now()
-	_, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
+	// The endpoint exists: recording it (and ending the lease) must not be
+	// lost to a cancellation now (a request deadline, an instance going
+	// away), or the next run would wait the lease out.
+	_, err = s.Store.Update(context.WithoutCancel(ctx), d.ID, func(d *deployment.Deployment) error {
 		if ep != nil && d.RunPodEndpointID == "" {
 			d.RunPodEndpointID = ep.ID
 			d.EndpointURL = ep.URL
