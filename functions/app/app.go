@@ -25,13 +25,11 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/config"
 	"github.com/visgate/deployment-orchestrator/shared/gpu"
 	"github.com/visgate/deployment-orchestrator/shared/huggingface"
-	"github.com/visgate/deployment-orchestrator/shared/huggingface/hubsim"
 	"github.com/visgate/deployment-orchestrator/shared/openapi"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/queue/inprocess"
 	"github.com/visgate/deployment-orchestrator/shared/ratelimit"
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
-	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
 	"github.com/visgate/deployment-orchestrator/shared/seal"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
 	"github.com/visgate/deployment-orchestrator/shared/store"
@@ -98,13 +96,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	}
 
 	hubURL, runpodURL := cfg.HFAPIURL, cfg.RunPodAPIURL
+	images := cfg.Images
 	if cfg.Simulate {
-		hub := hubsim.New()
-		hub.SetAcceptAnyToken(true)
-		rp := runpodsim.New(runpodsim.WithAnyKey(), runpodsim.WithCallbackClient(&http.Client{Timeout: 10 * time.Second}))
-		hubURL, runpodURL = hub.URL, rp.URL
-		a.closers = append(a.closers, func(context.Context) error { hub.Close(); rp.Close(); return nil })
-		log.Info("SIMULATE=1: using the built-in Hugging Face and RunPod simulators", "hub", hubURL, "runpod", runpodURL)
+		sims := startSimulators(cfg, log)
+		hubURL, runpodURL, images = sims.hubURL, sims.runpodURL, sims.images
+		a.closers = append(a.closers, func(context.Context) error { sims.close(); return nil })
 	}
 
 	a.runpod = runpod.NewClient(runpodURL, nil)
@@ -116,7 +112,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		GPUs:             gpu.Default(),
 		Sender:           webhook.NewSender(webhook.Options{AllowPrivate: cfg.WebhookAllowPrivate}),
 		SigningKey:       signingKey,
-		Images:           cfg.Images,
+		Images:           images,
 		CallbackBase:     cfg.PublicBaseURL,
 		PollInterval:     cfg.PollInterval,
 		CapacityDeadline: cfg.CapacityDeadline,
@@ -125,12 +121,6 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	}
 	if cfg.Simulate {
 		a.Steps.PollInterval = min(cfg.PollInterval, time.Second)
-		if a.Steps.Images.Diffusion == "" {
-			a.Steps.Images.Diffusion = "visgate/simulated-diffusers"
-		}
-		if a.Steps.Images.Default == "" {
-			a.Steps.Images.Default = "visgate/simulated-transformers"
-		}
 	}
 	a.Steps.LiveGPUs = &provision.GPUCatalog{Base: a.Steps.GPUs, RunPod: a.runpod}
 	a.Notifier = &notify.Notifier{Log: log}

@@ -2,8 +2,10 @@ package provision
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
@@ -11,6 +13,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
+	"github.com/visgate/deployment-orchestrator/shared/serving"
 	"github.com/visgate/deployment-orchestrator/shared/store"
 )
 
@@ -168,32 +171,45 @@ func (s *Steps) releaseLease(ctx context.Context, id string, nothingMade bool) {
 	}
 }
 
-type imageError struct{ family string }
+type imageError struct{ plan serving.Plan }
 
 func (e imageError) Error() string {
-	return fmt.Sprintf("No inference image is configured for %s models; the operator sets IMAGE_DIFFUSION or IMAGE_DEFAULT", e.family)
+	if e.plan.Worker == serving.VLLM {
+		return fmt.Sprintf("No inference image is configured for %s models; the operator sets IMAGE_TEXT_GENERATION", e.plan.Task)
+	}
+	return fmt.Sprintf("No inference image is configured for %s models; the operator sets INFERENCE_IMAGE", e.plan.Task)
 }
 
-// image picks the inference image for the model's family.
-func (s *Steps) image(family string) (string, error) {
+// image is the inference image of the worker that serves the model.
+func (s *Steps) image(plan serving.Plan) (string, error) {
 	var img string
-	switch huggingface.Family(family) {
-	case huggingface.FamilyTextGeneration:
+	switch plan.Worker {
+	case serving.VLLM:
 		img = s.Images.TextGeneration
-	case huggingface.FamilyDiffusion:
-		img = s.Images.Diffusion
+	case serving.Inference:
+		img = s.Images.Inference
 	}
 	if img == "" {
-		img = s.Images.Default
-	}
-	if img == "" {
-		return "", imageError{family: family}
+		return "", imageError{plan: plan}
 	}
 	return img, nil
 }
 
+// planOf is how d is served, as validate decided it. Deployments validated
+// before the worker was recorded are served by the family's worker.
+func planOf(d *deployment.Deployment) serving.Plan {
+	if d.Worker != "" {
+		return serving.Plan{Worker: serving.Worker(d.Worker), Task: d.Task, Library: d.LibraryName}
+	}
+	if huggingface.Family(d.Family) == huggingface.FamilyTextGeneration {
+		return serving.Plan{Worker: serving.VLLM, Task: d.PipelineTag, Library: d.LibraryName}
+	}
+	return serving.Plan{Worker: serving.Inference, Task: d.PipelineTag, Library: d.LibraryName}
+}
+
 func (s *Steps) endpointSpec(ctx context.Context, d *deployment.Deployment) (runpod.EndpointSpec, error) {
-	img, err := s.image(d.Family)
+	plan := planOf(d)
+	img, err := s.image(plan)
 	if err != nil {
 		return runpod.EndpointSpec{}, err
 	}
@@ -209,6 +225,18 @@ func (s *Steps) endpointSpec(ctx context.Context, d *deployment.Deployment) (run
 	}
 	if d.Revision != "" {
 		env[EnvModelRevision] = d.Revision
+	}
+	if plan.Worker == serving.Inference {
+		// What validate learned, for the worker (WORKER-CONTRACT.md).
+		files, err := json.Marshal(d.Files)
+		if err != nil {
+			return runpod.EndpointSpec{}, fmt.Errorf("encode the file list: %w", err)
+		}
+		env[EnvTask] = plan.Task
+		env[EnvLibrary] = plan.Library
+		env[EnvFiles] = string(files)
+		env[EnvGPU] = d.GPUAllocated
+		env[EnvVRAMGB] = strconv.Itoa(d.ModelVRAMGB)
 	}
 	if len(d.HFToken) > 0 {
 		tok, err := s.open(ctx, d.HFToken, d.ID, deployment.FieldHFToken)
