@@ -1,8 +1,10 @@
 package app
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -45,7 +47,7 @@ func startSimulators(cfg *config.Config, log *slog.Logger) *simulators {
 		}
 	}
 	opts := []runpodsim.Option{runpodsim.WithAnyKey(), runpodsim.WithCallbackClient(&http.Client{Timeout: 10 * time.Second})}
-	worker, err := workerProcess(cfg, images.Inference, hub.URL)
+	worker, err := workerProcess(cfg, images.Inference, hub.URL, &logWriter{log: log})
 	switch {
 	case err == nil:
 		// Endpoints get the simulator's own URLs, so that
@@ -64,7 +66,7 @@ func startSimulators(cfg *config.Config, log *slog.Logger) *simulators {
 
 // workerProcess is how the RunPod simulator runs the inference worker: the
 // venv's Python on the repository's inference/src.
-func workerProcess(cfg *config.Config, image, hubURL string) (runpodsim.WorkerProcess, error) {
+func workerProcess(cfg *config.Config, image, hubURL string, out io.Writer) (runpodsim.WorkerProcess, error) {
 	if cfg.InferenceVenv == "" {
 		return runpodsim.WorkerProcess{}, errors.New("VISGATE_INFERENCE_VENV is unset")
 	}
@@ -77,7 +79,7 @@ func workerProcess(cfg *config.Config, image, hubURL string) (runpodsim.WorkerPr
 		Python:     filepath.Join(cfg.InferenceVenv, "bin", "python"),
 		PythonPath: filepath.Join(root, "inference", "src"),
 		HubURL:     hubURL,
-		Log:        os.Stderr,
+		Log:        out,
 	}
 	return p, runpodsim.CheckWorkerProcess(p)
 }
@@ -102,4 +104,17 @@ func repoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// logWriter turns the worker processes' output (whole lines, prefixed
+// with the endpoint and worker by runpodsim) into log records.
+type logWriter struct{ log *slog.Logger }
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	for line := range bytes.Lines(p) {
+		if s := string(bytes.TrimRight(line, "\r\n")); s != "" {
+			w.log.Info("inference worker", "line", s)
+		}
+	}
+	return len(p), nil
 }
