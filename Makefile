@@ -1,6 +1,6 @@
 # Deployment Orchestrator. `make run` serves the API on the embedded default;
-# `make test` runs every test (the emulator tests skip unless the emulators
-# run: `.ci/run` starts them; see README).
+# `make test` runs every test, starting what the tests need (emulators on
+# free ports, the inference worker's environment); see scripts/test.sh.
 SHELL := /bin/bash
 GO ?= go
 PORT ?= 8080
@@ -18,16 +18,19 @@ dev: ## the Google Cloud runtime on the Firestore and Cloud Tasks emulators, one
 build:
 	$(GO) build -trimpath -ldflags='-s -w' -o bin/orchestrator ./functions/local
 
-test: ## every test; emulator tests skip unless FIRESTORE_EMULATOR_HOST / CLOUD_TASKS_EMULATOR_HOST are set
-	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 15m ./...
+test: ## go vet and every test with -race, emulators started and stopped, then a summary of skips (PKGS=./shared/... for fewer)
+	@GO=$(GO) bash scripts/test.sh $(PKGS)
 
 test-short:
 	$(GO) test -count=1 -short ./...
 
-lint: ## gofmt, go vet, terraform fmt
+lint: ## gofmt, go vet, go.mod tidy, staticcheck, import grouping, terraform fmt
 	@unformatted=$$(gofmt -l . | grep -v '^tools/' || true); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
+	$(GO) build -C tools/lint -o $(CURDIR)/bin/staticcheck honnef.co/go/tools/cmd/staticcheck
+	bin/staticcheck ./...
+	$(GO) run ./scripts/importgroups
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; else echo "terraform not installed: skipping terraform fmt"; fi
 
 fmt:

@@ -50,6 +50,11 @@ func init() {
 	})
 }
 
+// AnnounceStartup makes each instance log what its configuration means
+// (app.LogStartup) when it is wired. make dev's supervisor logs that once for
+// all its function processes and turns it off in them.
+var AnnounceStartup = true
+
 var (
 	once    sync.Once
 	theApp  *app.App
@@ -65,9 +70,16 @@ func instance(ctx context.Context) (*app.App, error) {
 			return
 		}
 		log := logging.New(os.Stdout, cfg.LogLevel, cfg.ProjectID)
+		if fn := os.Getenv("FUNCTION_TARGET"); fn != "" {
+			log = log.With("function", fn)
+		}
 		theApp, initErr = app.New(context.WithoutCancel(ctx), cfg, log)
 		if initErr != nil {
 			log.Error("wiring failed", "error", initErr.Error())
+			return
+		}
+		if AnnounceStartup {
+			app.LogStartup(ctx, log, cfg, os.Getenv)
 		}
 	})
 	return theApp, initErr

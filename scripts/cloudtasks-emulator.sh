@@ -18,6 +18,9 @@
 #                        queues retry a failing task up to 100 times for up to
 #                        an hour; tests create their own queues through the API.
 #   EMULATOR_DIR         where the binary, pid file and log live (default .emulators)
+#   CLOUD_TASKS_EMULATOR_BIN  the binary (default EMULATOR_DIR/bin/cloud-tasks-emulator):
+#                        `make test` keeps one build in .emulators/bin while
+#                        its pid file and log live in a directory of its own
 #
 # The emulator keeps everything in memory: task names stay taken until it
 # restarts. It runs in its own session (setsid) and stop signals the whole
@@ -30,7 +33,7 @@ cd "$root"
 port=${CLOUD_TASKS_PORT:-8123}
 dir=${EMULATOR_DIR:-.emulators}
 host=127.0.0.1:$port
-bin=$dir/bin/cloud-tasks-emulator
+bin=${CLOUD_TASKS_EMULATOR_BIN:-$dir/bin/cloud-tasks-emulator}
 pidfile=$dir/cloudtasks.pid
 logfile=$dir/cloudtasks.log
 start_timeout=30
@@ -47,7 +50,7 @@ print_env() { echo "export CLOUD_TASKS_EMULATOR_HOST=$host"; }
 # build compiles the emulator from the tools module when the binary is
 # missing or older than the module's pins.
 build() {
-	mkdir -p "$dir/bin"
+	mkdir -p "$(dirname "$bin")" "$dir"
 	[ -f "$dir/.gitignore" ] || printf '*\n' >"$dir/.gitignore"
 	if [ -x "$bin" ] && [ "$bin" -nt tools/go.mod ] && [ "$bin" -nt tools/go.sum ]; then
 		return 0
@@ -58,7 +61,7 @@ build() {
 	}
 	log "building $bin from tools/go.mod"
 	local out
-	out=$(cd "$dir/bin" && pwd)/cloud-tasks-emulator
+	out=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 	go build -C tools -o "$out" github.com/aertje/cloud-tasks-emulator >&2
 }
 

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/functions/provision"
-
 	"github.com/visgate/deployment-orchestrator/shared/auth"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
@@ -66,40 +65,34 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, herr)
 		return
 	}
-	f := &fields{raw: raw, errs: httpx.FieldErrors{}}
-	for name := range raw {
-		if !callbackFields[name] {
-			f.errs.Add(name, "unknown field")
-		}
-	}
-	st, _ := f.str("status", 32)
+	f := httpx.NewFields(raw)
+	f.Unknown(callbackFields)
+	st, stOK := f.String("status", 32)
 	reported := deployment.Status(st)
-	switch reported {
-	case deployment.StatusDownloadingModel, deployment.StatusLoadingModel, deployment.StatusReady, deployment.StatusFailed:
+	switch {
+	case !f.Given("status"):
+		f.Errs.Add("status", "required")
+	case !stOK:
+	case reported == deployment.StatusDownloadingModel, reported == deployment.StatusLoadingModel,
+		reported == deployment.StatusReady, reported == deployment.StatusFailed:
 	default:
-		if _, given := raw["status"]; !given {
-			f.errs.Add("status", "required")
-		} else {
-			f.errs.Add("status", "must be one of downloading_model, loading_model, ready, failed")
-		}
+		f.Errs.Add("status", "must be one of downloading_model, loading_model, ready, failed")
 	}
-	errMsg, _ := f.str("error", 2000)
-	msg, _ := f.str("message", 500)
-	bytesDone := int64(f.integer("bytes_done", 0, maxBytes, 0))
-	bytesTotal := int64(f.integer("bytes_total", 0, maxBytes, 0))
-	_, hasDone := raw["bytes_done"]
-	_, hasTotal := raw["bytes_total"]
-	if (hasDone || hasTotal) && reported != deployment.StatusDownloadingModel && reported != "" {
-		f.errs.Add("bytes_done", "only with status downloading_model")
+	errMsg, _ := f.String("error", 2000)
+	msg, _ := f.String("message", 500)
+	bytesDone := int64(f.Int("bytes_done", 0, maxBytes, 0))
+	bytesTotal := int64(f.Int("bytes_total", 0, maxBytes, 0))
+	if (f.Given("bytes_done") || f.Given("bytes_total")) && reported != deployment.StatusDownloadingModel && stOK {
+		f.Errs.Add("bytes_done", "only with status downloading_model")
 	}
-	if hasTotal && bytesDone > bytesTotal {
-		f.errs.Add("bytes_done", "must not exceed bytes_total")
+	if f.Given("bytes_total") && bytesDone > bytesTotal {
+		f.Errs.Add("bytes_done", "must not exceed bytes_total")
 	}
-	timings := f.timings("timings")
-	if _, given := raw["timings"]; given && reported != deployment.StatusReady && reported != "" {
-		f.errs.Add("timings", "only with status ready")
+	timings := parseTimings(f, raw, "timings")
+	if f.Given("timings") && reported != deployment.StatusReady && stOK {
+		f.Errs.Add("timings", "only with status ready")
 	}
-	if e := f.errs.Err(); e != nil {
+	if e := f.Errs.Err(); e != nil {
 		httpx.WriteError(w, e)
 		return
 	}
@@ -187,16 +180,17 @@ type workerTimings struct {
 	Download, Load, Warmup float64
 }
 
-// timings parses {"download_seconds", "load_seconds", "warmup_seconds"}
-// (each optional, a number of seconds from 0 to a day).
-func (f *fields) timings(name string) *workerTimings {
-	raw, ok := f.raw[name]
-	if !ok || string(raw) == "null" {
+// parseTimings parses {"download_seconds", "load_seconds", "warmup_seconds"}
+// (each optional, a number of seconds from 0 to a day), recording what is
+// wrong in f.
+func parseTimings(f *httpx.Fields, body map[string]json.RawMessage, name string) *workerTimings {
+	raw, ok := body[name]
+	if !ok {
 		return nil
 	}
 	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		f.errs.Add(name, "must be an object")
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		f.Errs.Add(name, "must be an object")
 		return nil
 	}
 	var t workerTimings
@@ -204,11 +198,11 @@ func (f *fields) timings(name string) *workerTimings {
 	for k, v := range m {
 		p, known := dst[k]
 		if !known {
-			f.errs.Add(name+"."+k, "unknown field")
+			f.Errs.Add(name+"."+k, "unknown field")
 			continue
 		}
 		if err := json.Unmarshal(v, p); err != nil || *p < 0 || *p > float64(24*time.Hour/time.Second) {
-			f.errs.Add(name+"."+k, "must be a number of seconds between 0 and 86400")
+			f.Errs.Add(name+"."+k, "must be a number of seconds between 0 and 86400")
 		}
 	}
 	return &t

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 	"unicode"
@@ -18,6 +17,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/catalog"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
+	"github.com/visgate/deployment-orchestrator/shared/huggingface"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
 	"github.com/visgate/deployment-orchestrator/shared/store"
@@ -46,10 +46,6 @@ var createFields = map[string]bool{
 	"min_workers": true, "max_workers": true, "idle_timeout_seconds": true,
 }
 
-// hfIDPattern is a Hub repo id: [namespace/]name, each of letters, digits,
-// '-', '_', '.', not starting or ending with '-' or '.', at most 96 chars.
-var hfIDPattern = regexp.MustCompile(`^(?:[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?/)?[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$`)
-
 // createRequest is a validated POST /v1/deployments body.
 type createRequest struct {
 	modelID        string // resolved Hugging Face id
@@ -62,85 +58,26 @@ type createRequest struct {
 	scaling        deployment.Scaling
 }
 
-type fields struct {
-	raw  map[string]json.RawMessage
-	errs httpx.FieldErrors
-}
-
-func (f *fields) str(name string, maxLen int) (string, bool) {
-	raw, ok := f.raw[name]
-	if !ok || string(raw) == "null" {
-		return "", false
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		f.errs.Add(name, "must be a string")
-		return "", false
-	}
-	s = strings.TrimSpace(s)
-	switch {
-	case s == "":
-		f.errs.Add(name, "must not be empty")
-		return "", false
-	case len(s) > maxLen:
-		f.errs.Add(name, fmt.Sprintf("must be at most %d characters", maxLen))
-		return "", false
-	case strings.IndexFunc(s, unicode.IsControl) >= 0:
-		f.errs.Add(name, "must not contain control characters")
-		return "", false
-	}
-	return s, true
-}
-
-func (f *fields) integer(name string, lo, hi, def int) int {
-	raw, ok := f.raw[name]
-	if !ok || string(raw) == "null" {
-		return def
-	}
-	var n json.Number
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.UseNumber()
-	if err := dec.Decode(&n); err != nil {
-		f.errs.Add(name, "must be an integer")
-		return def
-	}
-	v, err := n.Int64()
-	if err != nil {
-		f.errs.Add(name, "must be an integer")
-		return def
-	}
-	if v < int64(lo) || v > int64(hi) {
-		f.errs.Add(name, fmt.Sprintf("must be between %d and %d", lo, hi))
-		return def
-	}
-	return int(v)
-}
-
 func (s *Server) parseCreate(raw map[string]json.RawMessage) (*createRequest, *httpx.Error) {
-	f := &fields{raw: raw, errs: httpx.FieldErrors{}}
-	for name := range raw {
-		if !createFields[name] {
-			f.errs.Add(name, "unknown field")
-		}
-	}
+	f := httpx.NewFields(raw)
+	f.Unknown(createFields)
 	req := &createRequest{}
-	hfID, hasHF := f.str("hf_model_id", 200)
-	name, hasName := f.str("model_name", 100)
-	provider, hasProvider := f.str("provider", 50)
-	_, hfGiven := raw["hf_model_id"]
-	_, nameGiven := raw["model_name"]
+	hfID, hasHF := f.String("hf_model_id", 200)
+	name, hasName := f.String("model_name", 100)
+	provider, hasProvider := f.String("provider", 50)
+	hfGiven, nameGiven := f.Given("hf_model_id"), f.Given("model_name")
 	switch {
 	case hfGiven && nameGiven:
-		f.errs.Add("hf_model_id", "give either hf_model_id or model_name, not both")
-		f.errs.Add("model_name", "give either hf_model_id or model_name, not both")
+		f.Errs.Add("hf_model_id", "give either hf_model_id or model_name, not both")
+		f.Errs.Add("model_name", "give either hf_model_id or model_name, not both")
 	case !hfGiven && !nameGiven:
-		f.errs.Add("hf_model_id", "required: give hf_model_id, or model_name with an optional provider")
+		f.Errs.Add("hf_model_id", "required: give hf_model_id, or model_name with an optional provider")
 	case hasHF:
 		if hasProvider {
-			f.errs.Add("provider", "only used with model_name")
+			f.Errs.Add("provider", "only used with model_name")
 		}
-		if !hfIDPattern.MatchString(hfID) || strings.Contains(hfID, "--") || strings.Contains(hfID, "..") {
-			f.errs.Add("hf_model_id", "must be a Hugging Face model id such as black-forest-labs/FLUX.1-schnell")
+		if !huggingface.ValidID(hfID) {
+			f.Errs.Add("hf_model_id", "must be a Hugging Face model id such as black-forest-labs/FLUX.1-schnell")
 		} else {
 			req.modelID, req.requestedModel = hfID, hfID
 		}
@@ -151,46 +88,46 @@ func (s *Server) parseCreate(raw map[string]json.RawMessage) (*createRequest, *h
 			if errors.Is(err, catalog.ErrUnknownProvider) {
 				field = "provider"
 			}
-			f.errs.Add(field, err.Error())
+			f.Errs.Add(field, err.Error())
 		} else {
 			req.modelID, req.requestedModel, req.provider = id, name, strings.ToLower(provider)
 		}
 	}
-	if key, ok := f.str("user_runpod_key", 256); ok {
+	if key, ok := f.String("user_runpod_key", 256); ok {
 		if strings.ContainsFunc(key, unicode.IsSpace) {
-			f.errs.Add("user_runpod_key", "must not contain spaces")
+			f.Errs.Add("user_runpod_key", "must not contain spaces")
 		}
 		req.runpodKey = secret.New(key)
-	} else if _, given := raw["user_runpod_key"]; !given {
-		f.errs.Add("user_runpod_key", "required")
+	} else if !f.Given("user_runpod_key") {
+		f.Errs.Add("user_runpod_key", "required")
 	}
-	if tok, ok := f.str("hf_token", 256); ok {
+	if tok, ok := f.String("hf_token", 256); ok {
 		if strings.ContainsFunc(tok, unicode.IsSpace) {
-			f.errs.Add("hf_token", "must not contain spaces")
+			f.Errs.Add("hf_token", "must not contain spaces")
 		}
 		req.hfToken = secret.New(tok)
 	}
-	if u, ok := f.str("user_webhook_url", 2048); ok {
+	if u, ok := f.String("user_webhook_url", 2048); ok {
 		if err := webhook.ValidateURL(u, s.AllowPrivateWebhooks); err != nil {
-			f.errs.Add("user_webhook_url", err.Error())
+			f.Errs.Add("user_webhook_url", err.Error())
 		}
 		req.webhookURL = u
-	} else if _, given := raw["user_webhook_url"]; !given {
-		f.errs.Add("user_webhook_url", "required")
+	} else if !f.Given("user_webhook_url") {
+		f.Errs.Add("user_webhook_url", "required")
 	}
-	if tier, ok := f.str("gpu_tier", 64); ok {
+	if tier, ok := f.String("gpu_tier", 64); ok {
 		if _, _, err := s.GPUs.ParseTier(tier); err != nil {
-			f.errs.Add("gpu_tier", err.Error())
+			f.Errs.Add("gpu_tier", err.Error())
 		}
 		req.gpuTier = tier
 	}
-	req.scaling.MinWorkers = f.integer("min_workers", 0, MaxMinWorkers, 0)
-	req.scaling.MaxWorkers = f.integer("max_workers", 1, MaxMaxWorkers, max(DefaultMaxWorkers, req.scaling.MinWorkers))
-	req.scaling.IdleTimeoutSeconds = f.integer("idle_timeout_seconds", MinIdleTimeoutSeconds, MaxIdleTimeoutSeconds, DefaultIdleTimeoutSeconds)
+	req.scaling.MinWorkers = f.Int("min_workers", 0, MaxMinWorkers, 0)
+	req.scaling.MaxWorkers = f.Int("max_workers", 1, MaxMaxWorkers, max(DefaultMaxWorkers, req.scaling.MinWorkers))
+	req.scaling.IdleTimeoutSeconds = f.Int("idle_timeout_seconds", MinIdleTimeoutSeconds, MaxIdleTimeoutSeconds, DefaultIdleTimeoutSeconds)
 	if req.scaling.MaxWorkers < req.scaling.MinWorkers {
-		f.errs.Add("max_workers", "must be at least min_workers")
+		f.Errs.Add("max_workers", "must be at least min_workers")
 	}
-	if e := f.errs.Err(); e != nil {
+	if e := f.Errs.Err(); e != nil {
 		return nil, e
 	}
 	return req, nil
@@ -323,7 +260,6 @@ func (s *Server) createDeployment(ctx context.Context, owner string, req *create
 				// start (embedded) resumes it.
 				s.logger().ErrorContext(ctx, "enqueue validate", "deployment_id", d.ID, "error", qerr.Error())
 			}
-			s.logger().InfoContext(ctx, "deployment created", "deployment_id", d.ID, "owner", owner, "model_id", d.ModelID)
 			return d, nil
 		}
 		if !errors.Is(err, store.ErrExists) || fixed || attempt >= 5 {

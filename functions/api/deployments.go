@@ -2,10 +2,10 @@ package api
 
 import (
 	"errors"
-	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"net/http"
 	"strconv"
 
+	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
@@ -51,15 +51,12 @@ const (
 )
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request, owner string) {
-	q := r.URL.Query()
-	errs := httpx.FieldErrors{}
-	for name := range q {
-		switch name {
-		case "limit", "cursor", "status", "include_deleted":
-		default:
-			errs.Add(name, "unknown query parameter")
-		}
+	q, herr := httpx.Query(r, "limit", "cursor", "status", "include_deleted")
+	if herr != nil {
+		httpx.WriteError(w, herr)
+		return
 	}
+	errs := httpx.FieldErrors{}
 	lq := store.ListQuery{Owner: owner, Limit: DefaultPageSize, Cursor: q.Get("cursor")}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +20,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/gpu"
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
+	"github.com/visgate/deployment-orchestrator/shared/huggingface"
 	"github.com/visgate/deployment-orchestrator/shared/seal"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
 	"github.com/visgate/deployment-orchestrator/shared/store"
@@ -217,6 +220,10 @@ func FuzzCreateDeployment(f *testing.F) {
 		{``, "Bearer " + keyA, "", false},
 		{`null`, "Bearer " + keyA, "", false},
 		{big, "Bearer " + keyA, "", false},
+		{`{"hf_model_id":null,"user_runpod_key":null,"user_webhook_url":null}`, "Bearer " + keyA, "", false},
+		{`{"hf_model_id":"org/name_","user_runpod_key":"rpa_SECRETSECRET6","user_webhook_url":"https://example.com/w","gpu_tier":null}`, "Bearer " + keyA, "", false},
+		{`{"hf_model_id":"org/name-","user_runpod_key":"rpa_SECRETSECRET7","user_webhook_url":"https://example.com/w","min_workers":"3"}`, "Bearer " + keyA, "", false},
+		{`{"hf_model_id":"_a/b.git","user_runpod_key":"rpa_SECRETSECRET8","user_webhook_url":"https://example.com/w","max_workers":"2","idle_timeout_seconds":null}`, "Bearer " + keyA, "", false},
 	} {
 		f.Add([]byte(seed.body), seed.authz, seed.idem, seed.hasIdem)
 	}
@@ -269,6 +276,9 @@ func FuzzCreateDeployment(f *testing.F) {
 		if json.Unmarshal(body, &raw) != nil {
 			return
 		}
+		if rec.Code != 400 && rec.Code != 401 && rec.Code != 413 {
+			checkFieldTypes(t, rec, raw)
+		}
 		secrets := map[string]string{}
 		for _, name := range []string{"user_runpod_key", "hf_token"} {
 			var s string
@@ -281,6 +291,85 @@ func FuzzCreateDeployment(f *testing.F) {
 		public := string(rest) + "\n" + authz + "\n" + idem
 		for name, s := range secrets {
 			checkNoLeak(t, rec, logged, name, s, public)
+		}
+	})
+}
+
+// integerFields are the create body's integer fields.
+var integerFields = []string{"min_workers", "max_workers", "idle_timeout_seconds"}
+
+// checkFieldTypes checks the create's typing rules on a body that got past
+// authentication and parsing: a null in any known field, or a string in an
+// integer field, is a 422 naming that field; a model id is accepted only when
+// the Hub's rule (huggingface.ValidID) accepts it.
+func checkFieldTypes(t *testing.T, rec *httptest.ResponseRecorder, raw map[string]json.RawMessage) {
+	t.Helper()
+	var details map[string]any
+	if rec.Code == http.StatusUnprocessableEntity {
+		var e struct {
+			Details map[string]any `json:"details"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil {
+			t.Fatal(err)
+		}
+		details = e.Details
+	}
+	mustName := func(field, why string) {
+		t.Helper()
+		if _, ok := details[field]; !ok {
+			t.Fatalf("%s: %d %s, want a 422 naming %s", why, rec.Code, rec.Body, field)
+		}
+	}
+	for name, v := range raw {
+		if !createFields[name] {
+			continue
+		}
+		trimmed := bytes.TrimSpace(v)
+		if string(trimmed) == "null" {
+			mustName(name, name+" is null")
+		}
+		if slices.Contains(integerFields, name) && len(trimmed) > 0 && trimmed[0] == '"' {
+			mustName(name, name+" is a string")
+		}
+	}
+	var id string
+	if json.Unmarshal(raw["hf_model_id"], &id) == nil && raw["model_name"] == nil {
+		id = strings.TrimSpace(id)
+		switch {
+		case rec.Code == http.StatusAccepted && !huggingface.ValidID(id):
+			t.Fatalf("accepted hf_model_id %q, which the Hub's rule refuses", id)
+		case details["hf_model_id"] != nil && huggingface.ValidID(id) && len(id) <= 200:
+			t.Fatalf("refused hf_model_id %q, which the Hub's rule accepts: %s", id, rec.Body)
+		}
+	}
+}
+
+// FuzzListQuery: any query string the list endpoint gets is answered in the
+// contract's shape, and one url.ParseQuery cannot read is a 422, never
+// served as if the broken part were absent.
+func FuzzListQuery(f *testing.F) {
+	for _, seed := range []string{"", "limit=5", "%zz=1", "a;b=c", "limit=5;x=1", "limit=1&limit=2", "status=ready", "limit=0", "cursor=%ff"} {
+		f.Add(seed)
+	}
+	fx, _, logs := fuzzFixture(f)
+	f.Fuzz(func(t *testing.T, rawQuery string) {
+		req := httptest.NewRequest(http.MethodGet, "/v1/deployments", nil)
+		req.URL.RawQuery = rawQuery
+		req.Header.Set("Authorization", "Bearer "+keyA)
+		logs.take()
+		rec := httptest.NewRecorder()
+		fx.h.ServeHTTP(rec, req)
+		if strings.Contains(logs.take(), "panic serving request") {
+			t.Fatalf("the handler panicked on %q", rawQuery)
+		}
+		switch rec.Code {
+		case 200, 422:
+		default:
+			t.Fatalf("?%s = %d %s", rawQuery, rec.Code, rec.Body)
+		}
+		checkErrorShape(t, rec)
+		if _, err := url.ParseQuery(rawQuery); err != nil && rec.Code != http.StatusUnprocessableEntity {
+			t.Fatalf("?%s (malformed: %v) = %d, want 422", rawQuery, err, rec.Code)
 		}
 	})
 }

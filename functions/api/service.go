@@ -10,6 +10,9 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
 )
 
+// ReadinessError is /readiness's error when the store does not answer.
+const ReadinessError = "the store is unreachable"
+
 // ReadinessTimeout bounds the store check of /readiness.
 const ReadinessTimeout = 1500 * time.Millisecond
 
@@ -41,7 +44,9 @@ func (s *Server) readiness(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if err := s.Store.Ping(ctx); err != nil {
 		s.logger().WarnContext(ctx, "readiness: store unreachable", "error", err.Error())
-		httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unready", "error": "store unreachable: " + err.Error()})
+		// Anyone may call /readiness: the store's own error (addresses,
+		// project, paths) goes to the log only.
+		httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unready", "error": ReadinessError})
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})

@@ -34,6 +34,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/secret"
 	"github.com/visgate/deployment-orchestrator/shared/store"
 	"github.com/visgate/deployment-orchestrator/shared/store/bolt"
+	"github.com/visgate/deployment-orchestrator/shared/store/storelog"
 	"github.com/visgate/deployment-orchestrator/shared/webhook"
 )
 
@@ -66,12 +67,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	if err != nil {
 		return nil, fmt.Errorf("api keys: %w", err)
 	}
-	if cfg.DefaultKeyUsed {
-		log.Warn("API_KEYS and API_KEY_HASHES are unset: accepting the seed's test key " + config.DefaultAPIKey + "; never do this in production")
-	}
 
 	var sealer seal.Sealer
 	var signingKey secret.Secret
+	var feed *bolt.Store // the embedded store's change feed
 	switch cfg.Backend {
 	case config.BackendEmbedded:
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -81,7 +80,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		if err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
-		a.Store = bs
+		a.Store, feed = bs, bs
 		a.closers = append(a.closers, func(context.Context) error { return bs.Close() })
 		if sealer, err = seal.LocalKeyset(filepath.Join(cfg.DataDir, "keyset.json")); err != nil {
 			return nil, fmt.Errorf("local keyset: %w", err)
@@ -94,6 +93,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 			return nil, err
 		}
 	}
+
+	// The server log tells each deployment's story: every entry of its own log.
+	a.Store = storelog.New(a.Store, log)
 
 	hubURL, runpodURL := cfg.HFAPIURL, cfg.RunPodAPIURL
 	images := cfg.Images
@@ -122,6 +124,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	if cfg.Simulate {
 		a.Steps.PollInterval = min(cfg.PollInterval, time.Second)
 	}
+	a.Steps.RunID = newRunID()
+	// The embedded store's file lock keeps every other process out: a
+	// create lease another run holds is a dead process's.
+	a.Steps.SoleRunner = cfg.Backend == config.BackendEmbedded
 	a.Steps.LiveGPUs = &provision.GPUCatalog{Base: a.Steps.GPUs, RunPod: a.runpod}
 	a.Notifier = &notify.Notifier{Log: log}
 
@@ -132,7 +138,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		q := inprocess.New(a.Steps.Handle, inprocess.Options{Logger: log})
 		a.Queue = q
 		a.closers = append(a.closers, q.Close)
-		a.Store.(*bolt.Store).Subscribe(a.Notifier.Func())
+		feed.Subscribe(a.Notifier.Func())
 	}
 	a.Steps.Queue = a.Queue
 	a.Notifier.Queue = a.Queue
@@ -190,6 +196,13 @@ func (a *App) Close(ctx context.Context) error {
 	}
 	a.closers = nil
 	return errors.Join(errs...)
+}
+
+// newRunID names this process's runs of the chain (see provision.Steps.RunID).
+func newRunID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return "run_" + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // signingKeyFrom returns WEBHOOK_SIGNING_KEY, or the key in path, made on

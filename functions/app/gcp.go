@@ -3,13 +3,12 @@ package app
 import (
 	"context"
 	"fmt"
-	"time"
-
-	gfirestore "cloud.google.com/go/firestore"
 	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
+	gfirestore "cloud.google.com/go/firestore"
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/visgate/deployment-orchestrator/functions/api"

@@ -40,8 +40,8 @@ type gcpStack struct {
 
 func startGCPStack(t *testing.T) *gcpStack {
 	t.Helper()
-	storetest.RequireEnv(t, "FIRESTORE_EMULATOR_HOST", "start it with `eval \"$(scripts/firestore-emulator.sh start)\"`")
-	tasksAddr := storetest.RequireEnv(t, "CLOUD_TASKS_EMULATOR_HOST", "start it with `eval \"$(scripts/cloudtasks-emulator.sh start)\"`")
+	storetest.RequireEnv(t, "FIRESTORE_EMULATOR_HOST", storetest.HowToFirestore)
+	tasksAddr := storetest.RequireEnv(t, "CLOUD_TASKS_EMULATOR_HOST", storetest.HowToCloudTasks)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 

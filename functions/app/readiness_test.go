@@ -66,7 +66,7 @@ func TestReadinessFollowsFirestore(t *testing.T) {
 		t.Skip("starts its own emulator")
 	}
 	// Needs what the shared emulator needs (gcloud, Java); same skip rule.
-	storetest.RequireEnv(t, "FIRESTORE_EMULATOR_HOST", "start it with `eval \"$(scripts/firestore-emulator.sh start)\"`")
+	storetest.RequireEnv(t, "FIRESTORE_EMULATOR_HOST", storetest.HowToFirestore)
 	e := &emulator{t: t, port: freePort(t), dir: t.TempDir()}
 	e.run("start")
 	t.Cleanup(func() { e.run("stop") })

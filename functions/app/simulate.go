@@ -60,7 +60,7 @@ func startSimulators(cfg *config.Config, log *slog.Logger) *simulators {
 		log.Warn("simulated inference workers: the worker's environment is not usable", "error", err.Error())
 	}
 	rp := runpodsim.New(opts...)
-	log.Info("SIMULATE=1: using the built-in Hugging Face and RunPod simulators", "hub", hub.URL, "runpod", rp.URL)
+	log.Debug("simulators listening", "hub", hub.URL, "runpod", rp.URL)
 	return &simulators{hubURL: hub.URL, runpodURL: rp.URL, images: images, close: func() { rp.Close(); hub.Close() }}
 }
 

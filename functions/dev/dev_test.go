@@ -65,8 +65,8 @@ func TestDevStack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts nine processes")
 	}
-	storetest.RequireEnv(t, "FIRESTORE_EMULATOR_HOST", "start it with `eval \"$(scripts/firestore-emulator.sh start)\"`")
-	tasksAddr := storetest.RequireEnv(t, "CLOUD_TASKS_EMULATOR_HOST", "start it with `eval \"$(scripts/cloudtasks-emulator.sh start)\"`")
+	storetest.RequireEnv(t, "FIRESTORE_EMULATOR_HOST", storetest.HowToFirestore)
+	tasksAddr := storetest.RequireEnv(t, "CLOUD_TASKS_EMULATOR_HOST", storetest.HowToCloudTasks)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 

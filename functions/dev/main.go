@@ -34,7 +34,9 @@ import (
 
 	orchestrator "github.com/visgate/deployment-orchestrator"
 	"github.com/visgate/deployment-orchestrator/functions/api"
+	"github.com/visgate/deployment-orchestrator/functions/app"
 	"github.com/visgate/deployment-orchestrator/functions/dev/bridge"
+	"github.com/visgate/deployment-orchestrator/shared/config"
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
 	"github.com/visgate/deployment-orchestrator/shared/logging"
 )
@@ -44,6 +46,8 @@ func main() {
 	flag.Parse()
 	var err error
 	if *serve {
+		// The supervisor said what the configuration means, once for all.
+		orchestrator.AnnounceStartup = false
 		// Default signal handling: SIGTERM ends the function process.
 		err = funcframework.StartHostPort("127.0.0.1", os.Getenv("PORT"))
 	} else {
@@ -67,7 +71,7 @@ func ports(base int) map[string]int {
 }
 
 func supervise(ctx context.Context, getenv func(string) string, logOut io.Writer) error {
-	log := logging.New(logOut, "info", "")
+	log := logging.New(logOut, "info", "").With("function", "dev")
 	for _, v := range []string{"FIRESTORE_EMULATOR_HOST", "CLOUD_TASKS_EMULATOR_HOST"} {
 		if getenv(v) == "" {
 			return fmt.Errorf("%s is not set: start the emulators first (scripts/dev.sh does)", v)
@@ -97,6 +101,10 @@ func supervise(ctx context.Context, getenv func(string) string, logOut io.Writer
 		"PROVISION_TASK_URL=http://"+addr(orchestrator.FnProvisionTask)+"/",
 		"PUBLIC_BASE_URL="+base,
 	)
+	cfg, err := config.Load(lookup(env))
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, len(fnPorts)+2)
@@ -143,6 +151,7 @@ func supervise(ctx context.Context, getenv func(string) string, logOut io.Writer
 		Target: "http://" + addr(orchestrator.FnDeploymentChanged) + "/", HTTP: &http.Client{Timeout: 30 * time.Second}, Log: log}
 	go func() { errc <- br.Run(ctx) }()
 	log.Info("dev stack up", "base_url", base, "functions", fnPorts)
+	app.LogStartup(ctx, log, cfg, lookup(env))
 
 	select {
 	case <-ctx.Done():
@@ -167,6 +176,19 @@ func supervise(ctx context.Context, getenv func(string) string, logOut io.Writer
 		return nil
 	}
 	return err
+}
+
+// lookup reads a variable from env (KEY=VALUE lines; the last one wins).
+func lookup(env []string) func(string) string {
+	return func(key string) string {
+		v := ""
+		for _, kv := range env {
+			if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+				v = val
+			}
+		}
+		return v
+	}
 }
 
 func waitListening(ctx context.Context, addr string, d time.Duration) error {

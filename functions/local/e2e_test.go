@@ -113,11 +113,10 @@ func (r *receiver) got() []received {
 
 // client calls the API and validates every exchange against /openapi.json.
 type client struct {
-	t     *testing.T
-	base  string
-	v     *openapitest.Validator
-	seen  []string // every response body, for the secret check
-	check bool
+	t    *testing.T
+	base string
+	v    *openapitest.Validator
+	seen []string // every response body, for the secret check
 }
 
 func (c *client) do(method, path, key string, body []byte, hdr map[string]string) (int, http.Header, []byte) {

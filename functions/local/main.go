@@ -51,6 +51,7 @@ func realMain(ctx context.Context, getenv func(string) string, logOut io.Writer,
 	if err != nil {
 		return err
 	}
+	app.LogStartup(ctx, log, cfg, getenv)
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

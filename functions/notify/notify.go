@@ -55,7 +55,7 @@ func (n *Notifier) OnChange(ctx context.Context, c store.Change) error {
 		if c.Old != nil {
 			from = string(c.Old.Status)
 		}
-		n.Log.InfoContext(ctx, "status changed", "deployment_id", d.ID, "from", from, "to", string(d.Status), "enqueued", steps)
+		n.Log.DebugContext(ctx, "status changed", "deployment_id", d.ID, "from", from, "to", string(d.Status), "enqueued", steps)
 	}
 	return nil
 }

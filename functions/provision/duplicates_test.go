@@ -197,10 +197,10 @@ func TestStepsRunConcurrentlyAndOutOfOrder(t *testing.T) {
 	wg := hammer(e, id, stop)
 	e.expectReady(id)
 	e.deleteDeployment(id)
-	d := e.settle(id)
+	e.settle(id)
 	close(stop)
 	wg.Wait()
-	d = e.settle(id)
+	d := e.settle(id)
 	if d.Status != deployment.StatusDeleted || !d.EndpointDeleted {
 		t.Errorf("status %s endpoint_deleted %v", d.Status, d.EndpointDeleted)
 	}

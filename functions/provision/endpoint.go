@@ -59,12 +59,15 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 		if d.RunPodEndpointID != "" {
 			return nil // recorded by an earlier run; only the transition is left
 		}
-		if d.EndpointLease.After(now) {
+		if d.EndpointLease.After(now) && !s.holderDead(d) {
 			wait = d.EndpointLease.Sub(now)
 			return errLeaseHeld
 		}
+		if d.EndpointLease.After(now) {
+			d.Log(now, deployment.LevelWarn, "The run that was creating the endpoint stopped (the service restarted); looking for what it made")
+		}
 		firstRun = d.EndpointLease.IsZero()
-		d.EndpointLease = now.Add(leaseTTL)
+		d.EndpointLease, d.EndpointLeaseHolder = now.Add(leaseTTL), s.RunID
 		return nil
 	})
 	if errors.Is(err, errLeaseHeld) {
@@ -74,8 +77,12 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 		return err
 	}
 	var ep *runpod.Endpoint
+	made := "created"
 	if d.RunPodEndpointID == "" {
 		ep, err = s.RunPod.FindEndpoint(ctx, key, EnvDeploymentID, d.ID)
+		if ep != nil {
+			made = "found" // an earlier run made it; its answer was lost
+		}
 		if err == nil && ep == nil {
 			ep, err = s.RunPod.CreateEndpoint(ctx, key, spec)
 		}
@@ -103,9 +110,9 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 			d.RunPodEndpointID = ep.ID
 			d.EndpointURL = ep.URL
 			d.Image = ep.Image
-			d.EndpointLease = time.Time{}
+			d.EndpointLease, d.EndpointLeaseHolder = time.Time{}, ""
 			d.EndpointDeleted = false // a teardown that ran before it existed did not see it
-			d.Log(now, deployment.LevelInfo, "RunPod endpoint created: %s", ep.ID)
+			d.Log(now, deployment.LevelInfo, "RunPod endpoint %s: %s", made, ep.ID)
 		}
 		if d.Watch.StartedAt.IsZero() {
 			d.Watch.StartedAt = now
@@ -138,6 +145,12 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 	return nil
 }
 
+// holderDead reports whether d's create lease is known to belong to a run
+// that no longer exists: with a sole runner, any run but this process's.
+func (s *Steps) holderDead(d *deployment.Deployment) bool {
+	return s.SoleRunner && d.EndpointLeaseHolder != s.RunID
+}
+
 // releaseLease ends this run's lease. nothingMade says that no endpoint can
 // exist: the lease is then cleared, so that nothing waits for a teardown.
 // Otherwise it is left expired, which still says an endpoint may exist, and
@@ -150,6 +163,7 @@ func (s *Steps) releaseLease(ctx context.Context, id string, nothingMade bool) {
 		if d.EndpointLease.IsZero() || d.RunPodEndpointID != "" {
 			return store.ErrNoChange
 		}
+		d.EndpointLeaseHolder = ""
 		if nothingMade {
 			d.EndpointLease = time.Time{}
 		} else {

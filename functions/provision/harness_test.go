@@ -251,6 +251,7 @@ type createOpts struct {
 	hfToken string
 	key     string // RunPod key; default runpodKey
 	scaling deployment.Scaling
+	webhook string // webhook URL; default the test's receiver
 }
 
 // insert stores a new deployment in validating as the API creates it,
@@ -262,6 +263,9 @@ func (e *env) insert(model string, o createOpts) *deployment.Deployment {
 	id := deployment.NewID(now)
 	if o.key == "" {
 		o.key = runpodKey
+	}
+	if o.webhook == "" {
+		o.webhook = e.hook.URL + "/hooks/visgate"
 	}
 	if o.scaling == (deployment.Scaling{}) {
 		o.scaling = deployment.Scaling{MinWorkers: 0, MaxWorkers: 2, IdleTimeoutSeconds: 5}
@@ -280,7 +284,7 @@ func (e *env) insert(model string, o createOpts) *deployment.Deployment {
 		ModelID:        model,
 		RunPodKey:      sealOne(secret.New(o.key), deployment.FieldRunPodKey),
 		CallbackSecret: sealOne(auth.NewCallbackSecret(), deployment.FieldCallbackSecret),
-		Webhook:        deployment.Webhook{URL: e.hook.URL + "/hooks/visgate"},
+		Webhook:        deployment.Webhook{URL: o.webhook},
 		CreatedAt:      now, UpdatedAt: now,
 	}
 	if o.hfToken != "" {

@@ -104,6 +104,14 @@ type Steps struct {
 	// service's Retry-After. Zero means one second.
 	RetryBase time.Duration
 
+	// RunID names this process's runs of the chain in the create lease
+	// (see createEndpoint). SoleRunner says that no other process runs the
+	// chain on this store (the embedded runtime: the store file is locked),
+	// so a lease another RunID holds is a dead process's and is taken over
+	// at once instead of waited out.
+	RunID      string
+	SoleRunner bool
+
 	Now func() time.Time
 	Log *slog.Logger
 }
@@ -193,7 +201,6 @@ func (s *Steps) fail(ctx context.Context, id string, from deployment.Status, msg
 	if err != nil || d == nil {
 		return err
 	}
-	s.logger().InfoContext(ctx, "deployment failed", "deployment_id", id, "from", string(from), "reason", msg)
 	if mayHaveEndpoint(d) {
 		return s.next(ctx, id, StepTeardown, 0, 0)
 	}

@@ -138,7 +138,7 @@ func TestCancelledStepsAreResumedNotFailed(t *testing.T) {
 		t.Fatalf("status %s error %q after a cancelled run", d.Status, d.Error)
 	}
 	resume(t, e, d)
-	d = e.expectReady(id)
+	e.expectReady(id)
 
 	// A cancelled teardown must not conclude that there is nothing to delete.
 	dq.mu.Lock()

@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
@@ -25,8 +26,11 @@ func (s *Steps) scale(ctx context.Context, t queue.Task) error {
 	}
 	sc := d.Scaling
 	if err := s.RunPod.UpdateScaling(ctx, key, d.RunPodEndpointID, sc.MinWorkers, sc.MaxWorkers, sc.IdleTimeoutSeconds); err != nil {
-		if ok, _ := runpod.Retryable(err); ok || ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return fmt.Errorf("update scaling: %w", err)
+		}
+		if ok, after := runpod.Retryable(err); ok {
+			return s.retryCleanup(ctx, t, after, "Could not set the endpoint's scaling (%s)", runpodMessage(err))
 		}
 		return s.note(ctx, d.ID, deployment.LevelWarn, "Could not set the endpoint's scaling (%s); it keeps one warm worker, which costs money: set it in the RunPod console or delete the deployment", runpodMessage(err))
 	}
@@ -70,8 +74,11 @@ func (s *Steps) teardown(ctx context.Context, t queue.Task) error {
 	if err != nil {
 		// Cancelled is not an answer: without the lookup, an endpoint an
 		// interrupted create_endpoint run made could be missed.
-		if ok, _ := runpod.Retryable(err); ok || ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return fmt.Errorf("find endpoints: %w", err)
+		}
+		if ok, after := runpod.Retryable(err); ok {
+			return s.retryCleanup(ctx, t, after, "Could not look for RunPod endpoints to delete (%s)", runpodMessage(err))
 		}
 		return s.note(ctx, d.ID, deployment.LevelError, "Could not look for RunPod endpoints to delete (%s); check the RunPod console", runpodMessage(err))
 	}
@@ -82,8 +89,11 @@ func (s *Steps) teardown(ctx context.Context, t queue.Task) error {
 	}
 	for _, id := range ids {
 		if err := s.RunPod.DeleteEndpoint(ctx, key, id); err != nil {
-			if ok, _ := runpod.Retryable(err); ok || ctx.Err() != nil {
+			if ctx.Err() != nil {
 				return fmt.Errorf("delete endpoint %s: %w", id, err)
+			}
+			if ok, after := runpod.Retryable(err); ok {
+				return s.retryCleanup(ctx, t, after, "Could not delete RunPod endpoint %s (%s)", id, runpodMessage(err))
 			}
 			return s.note(ctx, d.ID, deployment.LevelError, "Could not delete RunPod endpoint %s (%s); delete it in the RunPod console", id, runpodMessage(err))
 		}
@@ -103,6 +113,31 @@ func (s *Steps) teardown(ctx context.Context, t queue.Task) error {
 		return nil
 	})
 	return err
+}
+
+// retryCleanup runs a scale or teardown step again after a transient
+// RunPod failure, for as long as it takes: an endpoint left running or
+// left at one warm worker costs the user money, so these steps never give
+// up (unlike the queue, whose retry budget is about a minute in the
+// embedded runtime). The wait doubles from RetryBase up to MaxRetryBackoff,
+// never less than RunPod's Retry-After; each retry is in the deployment's
+// log. The step itself returns early once the work is moot (the endpoint
+// deleted, scaled, or the deployment moved on).
+func (s *Steps) retryCleanup(ctx context.Context, t queue.Task, retryAfter time.Duration, format string, args ...any) error {
+	now := s.now()
+	var delay time.Duration
+	d, err := s.Store.Update(ctx, t.DeploymentID, func(d *deployment.Deployment) error {
+		d.Retries++
+		delay = backoff(s.RetryBase, d.Retries, retryAfter)
+		d.Log(now, deployment.LevelWarn, format+"; retrying in %s (attempt %d)", append(args, delay.Round(time.Millisecond), d.Retries+1)...)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// The retry's name comes from its due time: distinct from the seqs
+	// other writers give this step (0, 1, 2, a resume's unix time).
+	return s.next(ctx, d.ID, t.Step, int(now.Add(delay).UnixMicro()), delay)
 }
 
 // note adds a log line and ends the task.

@@ -65,8 +65,12 @@ func (s *Steps) deliverWebhook(ctx context.Context, t queue.Task) error {
 		return nil
 	}
 	now := s.now()
-	if d.Webhook.NextAttemptAt.After(now.Add(time.Second)) {
-		return nil // a duplicate of an earlier attempt's task; the next one is scheduled
+	if next := d.Webhook.NextAttemptAt; next.After(now.Add(time.Second)) {
+		// Not due: a duplicate of an earlier attempt's task, or a resume
+		// after a restart that lost the scheduled retry. Schedule the retry
+		// at its stored time; its name comes from that time, so every
+		// duplicate and resume converges on one task.
+		return s.next(ctx, d.ID, StepWebhook, retrySeq(next, t.Seq), next.Sub(now))
 	}
 	event := eventFor(d)
 	msgID := MessageID(d.ID, event)
@@ -75,6 +79,11 @@ func (s *Steps) deliverWebhook(ctx context.Context, t queue.Task) error {
 		return fmt.Errorf("encode webhook: %w", err)
 	}
 	res := s.Sender.Send(ctx, d.Webhook.URL, webhook.OwnerSecret(s.SigningKey, d.Owner), msgID, now, body)
+	if res.Err != nil {
+		// The detail (resolved addresses, dial errors) is for operators; the
+		// owner sees res.Summary().
+		s.logger().WarnContext(ctx, "webhook attempt failed", "deployment_id", d.ID, "status_code", res.StatusCode, "error", res.Err.Error())
+	}
 	sched := s.schedule()
 	var retryIn time.Duration
 	d, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
@@ -86,10 +95,7 @@ func (s *Steps) deliverWebhook(ctx context.Context, t queue.Task) error {
 		w.Event, w.MessageID = event, msgID
 		w.LastAttemptAt = now
 		w.LastStatusCode = res.StatusCode
-		w.LastError = ""
-		if res.Err != nil {
-			w.LastError = res.Err.Error()
-		}
+		w.LastError = res.Summary()
 		if res.Delivered {
 			w.Delivered, w.DeliveredAt, w.NextAttemptAt = true, now, time.Time{}
 			d.Log(now, deployment.LevelInfo, "Webhook %s delivered (HTTP %d, attempt %d)", event, res.StatusCode, w.Attempts)
@@ -116,14 +122,21 @@ func (s *Steps) deliverWebhook(ctx context.Context, t queue.Task) error {
 		return err
 	}
 	if retryIn > 0 {
-		return s.next(ctx, d.ID, StepWebhook, t.Seq+1, retryIn)
+		return s.next(ctx, d.ID, StepWebhook, retrySeq(d.Webhook.NextAttemptAt, t.Seq), retryIn)
 	}
 	return nil
 }
 
-func describe(r webhook.Result) string {
-	if r.Err != nil {
-		return r.Err.Error()
+// retrySeq names the webhook retry due at next: its time in microseconds
+// (what every store keeps), so the task scheduled after a failed attempt,
+// a duplicate's and a resume's are one task. A task that arrives more than
+// the slack early is never its own successor.
+func retrySeq(next time.Time, current int) int {
+	seq := int(next.UnixMicro())
+	if seq == current {
+		seq++
 	}
-	return fmt.Sprintf("HTTP %d", r.StatusCode)
+	return seq
 }
+
+func describe(r webhook.Result) string { return r.Summary() }

@@ -1,8 +1,10 @@
 package provision_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -149,4 +151,33 @@ func TestWebhookUnderDuplicatedDelivery(t *testing.T) {
 		t.Errorf("%d requests, %d attempts", len(reqs), d.Webhook.Attempts)
 	}
 	checkDeliveries(t, e, id, provision.EventReady, reqs)
+}
+
+// TestWebhookErrorTellsTheOwnerASentence: a webhook host that resolves to an
+// internal address is refused, and the owner's view (last_error, the log)
+// says so in a sentence without what the name resolved to or the dial error.
+func TestWebhookErrorTellsTheOwnerASentence(t *testing.T) {
+	e := newEnv(t, options{steps: func(s *provision.Steps) {
+		s.Sender = webhook.NewSender(webhook.Options{Timeout: 5 * time.Second,
+			LookupNetIP: func(context.Context, string, string) ([]netip.Addr, error) {
+				return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+			}})
+	}})
+	id := e.start("openai-community/gpt2", createOpts{webhook: "https://hooks.internal.example:18940/h"})
+	d := e.settle(id)
+	if d.Status != deployment.StatusWebhookFailed || d.Webhook.LastError == "" {
+		t.Fatalf("status %s, webhook %+v", d.Status, d.Webhook)
+	}
+	pub, err := json.Marshal(d.Public(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, internal := range []string{"127.0.0.1", "dial", "prohibited", "18940:"} {
+		if strings.Contains(string(pub), internal) {
+			t.Errorf("the owner's view carries %q:\nlast_error %q\n%s", internal, d.Webhook.LastError, logText(d))
+		}
+	}
+	if !strings.Contains(d.Webhook.LastError, "not a public address") {
+		t.Errorf("last_error %q does not say why", d.Webhook.LastError)
+	}
 }

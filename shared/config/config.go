@@ -109,14 +109,14 @@ var Vars = []Var{
 	{"API_KEYS", "", "plain API keys, comma-separated, one owner each (local runs)", false},
 	{"API_KEY_HASHES", "", "owner:sha256hex entries, comma-separated (scripts/mintkey prints them)", true},
 	{"RATE_LIMIT_PER_MINUTE", "100", "requests a minute per API key", true},
-	{"SIMULATE", "", "1: use the built-in RunPod and Hugging Face simulators (no network)", false},
-	{"WEBHOOK_ALLOW_PRIVATE", "", "1: allow webhooks to loopback and private addresses, and plain http", false},
+	{"SIMULATE", "", "1: use the built-in RunPod and Hugging Face simulators (no network); implies WEBHOOK_ALLOW_PRIVATE", false},
+	{"WEBHOOK_ALLOW_PRIVATE", "", "1: allow webhooks to loopback and private addresses, and plain http (local runs only)", false},
 	{"WEBHOOK_SIGNING_KEY", "", "master key for the per-owner webhook signing secrets (embedded: generated under DATA_DIR when empty)", true},
 	{"RUNPOD_API_URL", "https://api.runpod.io/v2", "RunPod REST v2 base URL", false},
 	{"HF_API_URL", "https://huggingface.co", "Hugging Face Hub base URL", false},
 	{"PUBLIC_BASE_URL", "", "base URL that clients and inference containers use (default http://HOST:PORT)", true},
 	{"IMAGE_TEXT_GENERATION", DefaultVLLMImage, "inference image for text-generation models (RunPod's vLLM worker)", false},
-	{"INFERENCE_IMAGE", "", "the orchestrator's inference worker image (inference/): text-to-image, speech recognition, embeddings, classification", true},
+	{"INFERENCE_IMAGE", "", "the orchestrator's inference worker image (inference/): text-to-image, speech recognition, embeddings, classification", false},
 	{"VISGATE_INFERENCE_VENV", "", "local runs: the inference worker's Python environment (`make inference-env`); with SIMULATE=1 the RunPod simulator runs real workers with it", false},
 	{"VISGATE_TINY_MODELS", "", "local runs: the tiny real models the Hub simulator serves (`make inference-env` makes them)", false},
 	{"GCP_PROJECT_ID", "", "Google Cloud project (GOOGLE_CLOUD_PROJECT is accepted too)", true},
@@ -177,6 +177,10 @@ func Load(getenv func(string) string) (*Config, error) {
 	if c.ProjectID == "" {
 		c.ProjectID = strings.TrimSpace(getenv("GOOGLE_CLOUD_PROJECT"))
 	}
+	if c.Simulate {
+		// Offline, the only webhook receiver there can be is on this machine.
+		c.WebhookAllowPrivate = true
+	}
 	switch c.Backend {
 	case BackendEmbedded, BackendGCP:
 	default:
@@ -221,6 +225,11 @@ func Load(getenv func(string) string) (*Config, error) {
 		}
 		if c.ProvisionTaskURL == "" {
 			errs = append(errs, errors.New("BACKEND=gcp needs PROVISION_TASK_URL"))
+		}
+		// The seed's test key is for local runs: a deployed service never
+		// accepts it. Against the emulators (make dev) it still is.
+		if c.DefaultKeyUsed && strings.TrimSpace(getenv("FIRESTORE_EMULATOR_HOST")) == "" {
+			errs = append(errs, errors.New("BACKEND=gcp needs API_KEY_HASHES (or API_KEYS): the seed's test key is accepted only locally"))
 		}
 	}
 	switch c.LogLevel {

@@ -30,8 +30,35 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+const testHashes = "alice:3f2a8f0c1b9e4d7a6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d"
+
+// TestCloudRefusesTheSeedKey: a deployed service never accepts the README's
+// test key; only a run against the emulators (make dev) falls back to it.
+func TestCloudRefusesTheSeedKey(t *testing.T) {
+	base := map[string]string{"BACKEND": "gcp", "GCP_PROJECT_ID": "p", "PROVISION_TASK_URL": "https://p.example"}
+	_, err := Load(env(base))
+	if err == nil || !strings.Contains(err.Error(), "API_KEY_HASHES") {
+		t.Fatalf("BACKEND=gcp without keys: err = %v, want a configuration error naming API_KEY_HASHES", err)
+	}
+	withKeys := map[string]string{"API_KEY_HASHES": testHashes}
+	for k, v := range base {
+		withKeys[k] = v
+	}
+	c, err := Load(env(withKeys))
+	if err != nil || c.DefaultKeyUsed || strings.Contains(c.APIKeys, DefaultAPIKey) {
+		t.Fatalf("BACKEND=gcp with API_KEY_HASHES: %v, %+v", err, c)
+	}
+	emulated := map[string]string{"FIRESTORE_EMULATOR_HOST": "127.0.0.1:8200"}
+	for k, v := range base {
+		emulated[k] = v
+	}
+	if c, err := Load(env(emulated)); err != nil || !c.DefaultKeyUsed {
+		t.Fatalf("against the emulators the seed's key stays: %v", err)
+	}
+}
+
 func TestGoogleCloudProjectAccepted(t *testing.T) {
-	c, err := Load(env(map[string]string{"BACKEND": "gcp", "GOOGLE_CLOUD_PROJECT": "visgate", "PROVISION_TASK_URL": "https://p.example"}))
+	c, err := Load(env(map[string]string{"BACKEND": "gcp", "GOOGLE_CLOUD_PROJECT": "visgate", "PROVISION_TASK_URL": "https://p.example", "API_KEY_HASHES": testHashes}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +80,7 @@ func TestInvalid(t *testing.T) {
 		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{map[string]string{"BACKEND": "gcp"}, "GCP_PROJECT_ID"},
 		{map[string]string{"BACKEND": "gcp", "GCP_PROJECT_ID": "p"}, "PROVISION_TASK_URL"},
+		{map[string]string{"BACKEND": "gcp", "GCP_PROJECT_ID": "p", "PROVISION_TASK_URL": "https://p.example"}, "API_KEY_HASHES"},
 	} {
 		_, err := Load(env(tc.env))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -71,6 +99,26 @@ func TestREADMEListsEveryVariable(t *testing.T) {
 	for _, v := range Vars {
 		if !strings.Contains(string(b), "`"+v.Name+"`") {
 			t.Errorf("README.md does not document %s", v.Name)
+		}
+	}
+}
+
+func TestSimulateAllowsPrivateWebhooks(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want bool
+	}{
+		{nil, false},
+		{map[string]string{"WEBHOOK_ALLOW_PRIVATE": "1"}, true},
+		{map[string]string{"SIMULATE": "1"}, true},
+		{map[string]string{"SIMULATE": "0"}, false},
+	} {
+		c, err := Load(env(tc.env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.WebhookAllowPrivate != tc.want {
+			t.Errorf("%v: WebhookAllowPrivate = %v, want %v", tc.env, c.WebhookAllowPrivate, tc.want)
 		}
 	}
 }

@@ -123,6 +123,8 @@ type Deployment struct {
 	// EndpointLease is held by the create_endpoint run that may be creating
 	// the RunPod endpoint right now; other runs wait until it expires.
 	EndpointLease time.Time `json:"endpoint_lease,omitzero"`
+	// EndpointLeaseHolder names the run (process) that took EndpointLease.
+	EndpointLeaseHolder string `json:"endpoint_lease_holder,omitempty"`
 	// Watch is what the watch step has seen of the endpoint's workers.
 	Watch Watch `json:"watch"`
 	// Progress is what the inference container last reported.

@@ -107,3 +107,22 @@ func TestNewID(t *testing.T) {
 		}
 	}
 }
+
+// TestEndpointURLOnlyWhileTheEndpointExists: a failed or deleted
+// deployment, or one whose endpoint teardown removed, shows no endpoint_url.
+func TestEndpointURLOnlyWhileTheEndpointExists(t *testing.T) {
+	const url = "https://api.runpod.ai/v2/ep123"
+	for _, st := range Statuses {
+		for _, deleted := range []bool{false, true} {
+			d := &Deployment{ID: "dep_2026_00000000", Status: st, RunPodEndpointID: "ep123", EndpointURL: url, EndpointDeleted: deleted}
+			p := d.Public(false)
+			live := !deleted && st != StatusFailed && st != StatusDeleted
+			if got := p.EndpointURL != nil; got != live {
+				t.Errorf("status %s, endpoint deleted %v: endpoint_url %v, want shown=%v", st, deleted, p.EndpointURL, live)
+			}
+			if live && *p.EndpointURL != url {
+				t.Errorf("status %s: endpoint_url %q", st, *p.EndpointURL)
+			}
+		}
+	}
+}

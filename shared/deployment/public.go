@@ -55,7 +55,7 @@ func (d *Deployment) Public(withLogs bool) Public {
 		Provider:              str(d.Provider),
 		GPUTier:               str(d.GPUTier),
 		RunPodEndpointID:      str(d.RunPodEndpointID),
-		EndpointURL:           str(d.EndpointURL),
+		EndpointURL:           str(d.liveEndpointURL()),
 		GPUAllocated:          str(d.GPUAllocated),
 		EstimatedReadySeconds: d.EstimatedReadySeconds,
 		WebhookURL:            d.Webhook.URL,
@@ -87,6 +87,16 @@ func (d *Deployment) Public(withLogs bool) Public {
 		p.Logs = append([]LogEntry{}, d.Logs...)
 	}
 	return p
+}
+
+// liveEndpointURL is the endpoint's URL while the endpoint exists: a failed
+// or deleted deployment's endpoint is torn down (or about to be), so its URL
+// would only send the owner's traffic to nothing.
+func (d *Deployment) liveEndpointURL() string {
+	if d.EndpointDeleted || d.Status == StatusFailed || d.Status == StatusDeleted {
+		return ""
+	}
+	return d.EndpointURL
 }
 
 func str(s string) *string {

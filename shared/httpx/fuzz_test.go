@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -120,6 +121,110 @@ func FuzzDecodeObject(f *testing.F) {
 		}
 		if herr != nil {
 			checkError(t, herr, http.StatusBadRequest)
+		}
+	})
+}
+
+// FuzzFields: whatever a field holds, String and Int take it only when it
+// has their JSON type. null is a wrong type for both (no field is
+// nullable), and a string, numeric or not, is never an integer.
+func FuzzFields(f *testing.F) {
+	for _, seed := range []string{
+		`null`, ` null `, `"3"`, `"-1"`, `" 7"`, `"1e1"`, `3`, `-0`, `1e2`, `1.0`, `1.5`, `99999999999999999999`,
+		`""`, `"  "`, `"ok"`, `"a\u0000b"`, `true`, `[]`, `{}`, `[1]`, `"` + strings.Repeat("x", 300) + `"`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, value []byte) {
+		body := append(append([]byte(`{"f":`), value...), '}')
+		raw, herr := ParseObject(body)
+		if herr != nil {
+			return // not a JSON value: ParseObject's 400
+		}
+		v := bytes.TrimSpace(value)
+		null := string(v) == "null"
+		isString := len(v) > 0 && v[0] == '"'
+
+		fs := NewFields(raw)
+		s, ok := fs.String("f", 256)
+		if ok == (fs.Errs["f"] != "") {
+			t.Fatalf("String(%s) = %q, %v with reason %q", value, s, ok, fs.Errs["f"])
+		}
+		if ok && (null || !isString || s == "" || len(s) > 256) {
+			t.Fatalf("String took %s as %q", value, s)
+		}
+		if null && !strings.Contains(fs.Errs["f"], "null") {
+			t.Fatalf("String(null) reason %q does not say null", fs.Errs["f"])
+		}
+
+		fi := NewFields(raw)
+		n := fi.Int("f", -1000, 1000, 4242)
+		bad := fi.Errs["f"] != ""
+		if bad != (n == 4242) {
+			t.Fatalf("Int(%s) = %d with reason %q", value, n, fi.Errs["f"])
+		}
+		if !bad {
+			var want json.Number
+			dec := json.NewDecoder(bytes.NewReader(v))
+			dec.UseNumber()
+			if null || isString || dec.Decode(&want) != nil || want.String() != string(v) {
+				t.Fatalf("Int took %s, not a JSON number, as %d", value, n)
+			}
+			if got, err := want.Int64(); err != nil || got != int64(n) {
+				t.Fatalf("Int took %s as %d", value, n)
+			}
+		}
+		if (null || isString) && !bad {
+			t.Fatalf("Int took %s", value)
+		}
+		if e := fi.Errs.Err(); e != nil {
+			checkError(t, e, http.StatusUnprocessableEntity)
+		}
+	})
+}
+
+// FuzzQuery: a query string url.ParseQuery refuses (bad escapes, ';'), an
+// unknown or repeated parameter is a 422; what passes is exactly what
+// url.ParseQuery reads, known names once each.
+func FuzzQuery(f *testing.F) {
+	for _, seed := range []string{"", "limit=5", "%zz=1", "a;b=c", "limit=5;x=1", "limit=%", "limit=1&limit=2",
+		"nope=1", "limit=5&", "&&", "limit", "status=ready&cursor=abc%3D", "+=+", "limit=%41"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, rawQuery string) {
+		req := &http.Request{URL: &url.URL{Path: "/", RawQuery: rawQuery}}
+		q, herr := Query(req, "limit", "cursor", "status")
+		want, perr := url.ParseQuery(rawQuery)
+		if perr != nil {
+			if herr == nil {
+				t.Fatalf("accepted %q, which url.ParseQuery refuses: %v", rawQuery, perr)
+			}
+			checkError(t, herr, http.StatusUnprocessableEntity)
+			return
+		}
+		clean := true
+		for k, vs := range want {
+			if (k != "limit" && k != "cursor" && k != "status") || len(vs) > 1 {
+				clean = false
+			}
+		}
+		if !clean {
+			if herr == nil {
+				t.Fatalf("accepted %q with an unknown or repeated parameter", rawQuery)
+			}
+			checkError(t, herr, http.StatusUnprocessableEntity)
+			return
+		}
+		if herr != nil {
+			t.Fatalf("refused %q: %+v", rawQuery, herr)
+		}
+		if len(q) != len(want) {
+			t.Fatalf("Query(%q) = %v, want %v", rawQuery, q, want)
+		}
+		for k := range want {
+			if q.Get(k) != want.Get(k) {
+				t.Fatalf("Query(%q)[%s] = %q, want %q", rawQuery, k, q.Get(k), want.Get(k))
+			}
 		}
 	})
 }

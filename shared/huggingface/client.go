@@ -16,7 +16,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
@@ -90,22 +89,44 @@ type Inspection struct {
 	Estimate    Estimate
 }
 
-// idPattern is the Hub's repo id grammar: an optional namespace and a name,
-// each of letters, digits, '-', '_' and '.', at most 96 characters.
-var idPattern = regexp.MustCompile(`^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}$`)
+// MaxNameLength is the longest repository name the Hub accepts.
+const MaxNameLength = 96
 
-// ValidID reports whether id is shaped like a Hub model id ("org/name" or a
-// legacy bare "name").
+// ValidID reports whether id is a Hub model id: "namespace/name" or a legacy
+// bare "name". This is the only model-id rule of the service (the API checks
+// requests with it), and it is the Hub's own (huggingface_hub's
+// validate_repo_id): each part of ASCII letters, digits, '_', '-' and '.',
+// starting and ending with a letter, digit or '_'; the name at most 96
+// characters; no "--" or ".." anywhere; not ending in ".git".
 func ValidID(id string) bool {
-	if !idPattern.MatchString(id) || strings.Contains(id, "--") || strings.Contains(id, "..") {
+	if strings.Contains(id, "--") || strings.Contains(id, "..") || strings.HasSuffix(id, ".git") {
 		return false
 	}
-	for part := range strings.SplitSeq(id, "/") {
-		if strings.HasSuffix(part, ".") || strings.HasSuffix(part, "-") {
+	ns, name, hasNS := strings.Cut(id, "/")
+	if !hasNS {
+		ns, name = "", id
+	}
+	if len(name) > MaxNameLength || !validIDPart(name) {
+		return false
+	}
+	return !hasNS || validIDPart(ns)
+}
+
+// validIDPart: one or more of [A-Za-z0-9_.-], first and last in [A-Za-z0-9_].
+func validIDPart(p string) bool {
+	if p == "" || !wordChar(p[0]) || !wordChar(p[len(p)-1]) {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; !wordChar(c) && c != '-' && c != '.' {
 			return false
 		}
 	}
 	return true
+}
+
+func wordChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
 }
 
 // Inspect resolves id (following 307 renames to the canonical id), pins the

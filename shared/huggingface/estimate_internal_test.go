@@ -3,6 +3,7 @@ package huggingface
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -194,6 +195,16 @@ func TestValidID(t *testing.T) {
 		"acme/-name":                       false,
 		"acme/na me":                       false,
 		"acme/name?x=1":                    false,
+		// The Hub's rule (huggingface_hub validate_repo_id): '_' is a word
+		// character, so it may start and end a part.
+		"org/name_":                      true,
+		"_org/_name":                     true,
+		"org/" + strings.Repeat("n", 96): true,
+		"org/" + strings.Repeat("n", 97): false,
+		"org/name.git":                   false,
+		"org/":                           false,
+		"/name":                          false,
+		"org/nàme":                       false,
 	}
 	for id, want := range tests {
 		if got := ValidID(id); got != want {

@@ -158,6 +158,11 @@ func TestSendRefusesNonPublicDestinations(t *testing.T) {
 			if r.Delivered || r.Retryable || r.StatusCode != 0 {
 				t.Errorf("Send: %+v, want not delivered, not retryable, no status", r)
 			}
+			// The owner's sentence says why, never what the name resolved to.
+			sum := r.Summary()
+			if sum == "" || strings.ContainsAny(sum, "0123456789:[") || strings.Contains(sum, "dial") {
+				t.Errorf("Summary() = %q: empty or carries an address", sum)
+			}
 		})
 	}
 	if n := w.othersBeforeSentinel(t); n != 0 {
@@ -379,15 +384,18 @@ func TestSendTransportFailuresAreRetryable(t *testing.T) {
 
 	s := NewSender(Options{AllowPrivate: true, Timeout: 300 * time.Millisecond,
 		LookupNetIP: fakeDNS(nil)})
-	for name, url := range map[string]string{
-		"hang up":         hangup.URL,
-		"no answer":       slow.URL,
-		"refused":         closedURL,
-		"unresolved name": "http://nowhere.example.com/hook",
+	for name, tc := range map[string]struct{ url, summary string }{
+		"hang up":         {hangup.URL, "the request to the receiver failed: the connection failed"},
+		"no answer":       {slow.URL, "the request to the receiver failed: it timed out"},
+		"refused":         {closedURL, "the request to the receiver failed: the connection was refused"},
+		"unresolved name": {"http://nowhere.example.com/hook", "the request to the receiver failed: the host name could not be resolved"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			r := s.Send(t.Context(), url, testSecret(t), "msg_1", time.Now(), []byte(`{}`))
+			r := s.Send(t.Context(), tc.url, testSecret(t), "msg_1", time.Now(), []byte(`{}`))
 			assertResult(t, r, Result{Err: ErrTransport, Retryable: true})
+			if got := r.Summary(); got != tc.summary {
+				t.Errorf("Summary() = %q, want %q (Err: %v)", got, tc.summary, r.Err)
+			}
 		})
 	}
 }

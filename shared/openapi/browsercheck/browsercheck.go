@@ -406,11 +406,11 @@ func (b *browser) tryHealth(ops []operation, dir string) error {
 		return b.screenshot(dir, ScreenshotTryItOut)
 	}()
 	if !strings.HasPrefix(res.Status, "200") {
-		return errors.Join(fmt.Errorf("Try it out GET /health: status %q, want 200; body %q", res.Status, res.Body), shotErr)
+		return errors.Join(fmt.Errorf("try it out GET /health: status %q, want 200; body %q", res.Status, res.Body), shotErr)
 	}
 	var got map[string]any
 	if err := json.Unmarshal([]byte(res.Body), &got); err != nil || len(got) != 1 || got["status"] != "ok" {
-		return errors.Join(fmt.Errorf(`Try it out GET /health: body %q, want {"status":"ok"}`, res.Body), shotErr)
+		return errors.Join(fmt.Errorf(`try it out GET /health: body %q, want {"status":"ok"}`, res.Body), shotErr)
 	}
 	return shotErr
 }

@@ -142,7 +142,7 @@ func TestCheckDocsReportsABrokenTryItOut(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	err := browsercheck.CheckDocs(ctx, srv.URL, "")
-	if err == nil || !strings.Contains(err.Error(), "Try it out GET /health") {
+	if err == nil || !strings.Contains(err.Error(), "try it out GET /health") {
 		t.Fatalf("CheckDocs = %v, want a Try it out failure", err)
 	}
 }

@@ -195,7 +195,7 @@ func emulatorAddr(t *testing.T) string {
 	if addr != "" {
 		return addr
 	}
-	const msg = "CLOUD_TASKS_EMULATOR_HOST is not set: start the emulator with `scripts/cloudtasks-emulator.sh start` and export the variable it prints"
+	const msg = "CLOUD_TASKS_EMULATOR_HOST is not set; `make test` starts the Cloud Tasks emulator (built from tools/go.mod); by hand: eval \"$(scripts/cloudtasks-emulator.sh start)\""
 	if os.Getenv("REQUIRE_EMULATORS") == "1" {
 		t.Fatal(msg + " (REQUIRE_EMULATORS=1)")
 	}

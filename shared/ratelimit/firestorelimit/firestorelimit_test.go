@@ -3,13 +3,14 @@ package firestorelimit
 import (
 	"context"
 	"fmt"
-	"github.com/visgate/deployment-orchestrator/shared/store/firestore/emulatortest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"cloud.google.com/go/firestore"
+
+	"github.com/visgate/deployment-orchestrator/shared/store/firestore/emulatortest"
 )
 
 // project returns a fresh project id on the emulator, wiped when the test

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/visgate/deployment-orchestrator/shared/store/firestore/emulatortest"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/store"
+	"github.com/visgate/deployment-orchestrator/shared/store/firestore/emulatortest"
 	"github.com/visgate/deployment-orchestrator/shared/store/storetest"
 )
 

@@ -32,6 +32,12 @@ type Store interface {
 	store.IdempotencyStore
 }
 
+// How to get each emulator: the end of RequireEnv's skip message.
+const (
+	HowToFirestore  = "`make test` starts the Firestore emulator when gcloud with its cloud-firestore-emulator component (https://cloud.google.com/sdk/docs/install) and Java 17+ are installed; by hand: eval \"$(scripts/firestore-emulator.sh start)\""
+	HowToCloudTasks = "`make test` starts the Cloud Tasks emulator (built from tools/go.mod); by hand: eval \"$(scripts/cloudtasks-emulator.sh start)\""
+)
+
 // RequireEnv returns the value of the environment variable name. When it is
 // unset or empty, the test is skipped with a message that includes howto,
 // unless REQUIRE_EMULATORS=1, in which case the test fails: CI sets it so that

@@ -15,8 +15,8 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/store/storetest"
 )
 
-// HowTo says how to start the emulator.
-const HowTo = "start it with `eval \"$(scripts/firestore-emulator.sh start)\"`"
+// HowTo says how to get the emulator.
+const HowTo = storetest.HowToFirestore
 
 // Host returns FIRESTORE_EMULATOR_HOST (see storetest.RequireEnv).
 func Host(t testing.TB) string {

@@ -1,0 +1,121 @@
+package api
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// createWith is validCreate with fields replaced (a nil value deletes one).
+func createWith(t *testing.T, fields map[string]any) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(validCreate), &m); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range fields {
+		if v == nil {
+			delete(m, k)
+			continue
+		}
+		m[k] = v
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestNullIsAWrongType: no field of the create body is nullable (the
+// OpenAPI document says so), so a null is a 422 naming the field, not an
+// absent field: required ones are not "missing and defaulted", optional ones
+// not silently dropped.
+func TestNullIsAWrongType(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct{ field, body string }{
+		{"hf_model_id", `{"hf_model_id":null,"user_runpod_key":"rpa_x","user_webhook_url":"https://example.com/h"}`},
+		{"user_runpod_key", `{"hf_model_id":"a/b","user_runpod_key":null,"user_webhook_url":"https://example.com/h"}`},
+		{"user_webhook_url", `{"hf_model_id":"a/b","user_runpod_key":"rpa_x","user_webhook_url":null}`},
+		{"model_name", `{"model_name":null,"provider":"fal","user_runpod_key":"rpa_x","user_webhook_url":"https://example.com/h"}`},
+		{"provider", `{"model_name":"veo3","provider":null,"user_runpod_key":"rpa_x","user_webhook_url":"https://example.com/h"}`},
+		{"gpu_tier", createWith(t, map[string]any{"gpu_tier": json.RawMessage("null")})},
+		{"hf_token", createWith(t, map[string]any{"hf_token": json.RawMessage("null")})},
+		{"min_workers", createWith(t, map[string]any{"min_workers": json.RawMessage("null")})},
+		{"max_workers", createWith(t, map[string]any{"max_workers": json.RawMessage("null")})},
+		{"idle_timeout_seconds", createWith(t, map[string]any{"idle_timeout_seconds": json.RawMessage("null")})},
+	} {
+		t.Run(tc.field, func(t *testing.T) {
+			rec := f.do(t, "POST", "/v1/deployments", keyA, tc.body)
+			if rec.Code != 422 {
+				t.Fatalf("%s: null = %d %s, want 422", tc.field, rec.Code, rec.Body)
+			}
+			if _, ok := body(t, rec)["details"].(map[string]any)[tc.field]; !ok {
+				t.Errorf("details do not name %s: %s", tc.field, rec.Body)
+			}
+		})
+	}
+	// The issue's body: every required field null.
+	rec := f.do(t, "POST", "/v1/deployments", keyA, `{"hf_model_id":null,"user_runpod_key":null,"user_webhook_url":null}`)
+	if rec.Code != 422 || len(body(t, rec)["details"].(map[string]any)) != 3 {
+		t.Errorf("all null = %d %s, want a 422 naming the three", rec.Code, rec.Body)
+	}
+	// The callback's fields too.
+	if rec := f.do(t, "POST", "/internal/deployment-ready/dep_2026_00000000", "", `{"status":null}`, InternalSecretHeader, "x"); rec.Code == 200 || rec.Code == 202 {
+		t.Errorf("callback status null = %d", rec.Code)
+	}
+	if n := len(f.queue.steps("")); n != 0 {
+		t.Errorf("null input enqueued %d tasks", n)
+	}
+}
+
+// TestNumericStringsAreNotIntegers: "3" is a string, a 422 for an integer field.
+func TestNumericStringsAreNotIntegers(t *testing.T) {
+	f := newFixture(t)
+	for _, field := range []string{"min_workers", "max_workers", "idle_timeout_seconds"} {
+		for _, v := range []string{`"3"`, `"60"`, `" 1"`, `"1e1"`, `true`, `[1]`} {
+			rec := f.do(t, "POST", "/v1/deployments", keyA, createWith(t, map[string]any{field: json.RawMessage(v)}))
+			if rec.Code != 422 {
+				t.Errorf("%s=%s: %d %s, want 422", field, v, rec.Code, rec.Body)
+				continue
+			}
+			if _, ok := body(t, rec)["details"].(map[string]any)[field]; !ok {
+				t.Errorf("%s=%s: details do not name it: %s", field, v, rec.Body)
+			}
+		}
+	}
+	if rec := f.do(t, "POST", "/v1/deployments", keyA, createWith(t, map[string]any{"min_workers": 1, "max_workers": 3, "idle_timeout_seconds": 60})); rec.Code != 202 {
+		t.Errorf("numbers = %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestMalformedQueryIs422: what url.ParseQuery refuses is an error, not
+// silently dropped; so is a repeated parameter.
+func TestMalformedQueryIs422(t *testing.T) {
+	f := newFixture(t)
+	for _, q := range []string{"?%zz=1", "?a;b=c", "?limit=5;x=1", "?limit=%", "?limit=1&limit=2", "?nope=1"} {
+		rec := f.do(t, "GET", "/v1/deployments"+q, keyA, "")
+		if rec.Code != 422 || body(t, rec)["error"] != "ValidationError" {
+			t.Errorf("GET /v1/deployments%s = %d %s, want a 422 ValidationError", q, rec.Code, rec.Body)
+		}
+	}
+	for _, q := range []string{"", "?limit=5", "?status=ready&limit=1", "?include_deleted=true", "?limit=5&"} {
+		if rec := f.do(t, "GET", "/v1/deployments"+q, keyA, ""); rec.Code != 200 {
+			t.Errorf("GET /v1/deployments%s = %d %s", q, rec.Code, rec.Body)
+		}
+	}
+}
+
+// TestModelIDRuleIsTheHubs: the API accepts what the Hub accepts (the rule
+// lives in huggingface.ValidID) and refuses what it refuses.
+func TestModelIDRuleIsTheHubs(t *testing.T) {
+	f := newFixture(t)
+	for id, ok := range map[string]bool{
+		"org/name_": true, "_org/model": true, "gpt2": true, "org/a": true,
+		"org/name-": false, "org/.name": false, "org/x--y": false, "org/name.git": false, "a/b/c": false,
+	} {
+		rec := f.do(t, "POST", "/v1/deployments", keyA, createWith(t, map[string]any{"hf_model_id": id}))
+		if got := rec.Code == 202; got != ok {
+			t.Errorf("hf_model_id %q = %d %s, want accepted=%v", id, rec.Code, rec.Body, ok)
+		}
+	}
+}

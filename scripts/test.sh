@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# `make test`: every test that can run on this machine, with the set-up the
+# tests need, then a summary of what was skipped and why.
+#
+#   scripts/test.sh [packages...]      # default ./...
+#
+# 1. Starts a Firestore emulator (needs gcloud and Java) and a Cloud Tasks
+#    emulator (built from tools/go.mod) of its own, on free ports with their
+#    own pid files and logs, so that it works beside `make dev` or another
+#    `make test`; both are stopped when it ends, also on failure or Ctrl-C.
+# 2. Creates the inference worker's Python environment when inference/ is
+#    present and the environment is missing (`make inference-env`), and
+#    exports VISGATE_INFERENCE_VENV and VISGATE_TINY_MODELS to the tests.
+# 3. go vet, then the Go tests with -race through scripts/testsummary,
+#    then the worker's tests (`make test-inference`).
+# 4. Prints what was set up, what was not and how to get it, and every
+#    skipped test grouped by reason.
+#
+# Where a tool is missing, the tests that need it skip with a message. CI
+# sets REQUIRE_EMULATORS=1, REQUIRE_BROWSER=1 and REQUIRE_INFERENCE=1: then a
+# missing tool is a failure, here and in the tests.
+#
+# Settings (environment): GO (default go), ARTIFACTS_DIR (when set, the raw
+# `go test -json` stream is kept there as go-test.json).
+set -uo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root" || exit 1
+GO=${GO:-go}
+MAKE=${MAKE:-make}
+packages=("$@")
+[ ${#packages[@]} -gt 0 ] || packages=(./...)
+
+run_dir=$(mktemp -d "${TMPDIR:-/tmp}/orchestrator-test.XXXXXX") || exit 1
+keep_run_dir=0
+setup=()       # one line per piece of set-up: what runs where, or what is missing and how to get it
+started=()     # "script port dir" of each emulator this run started
+
+say() { echo "make test: $*" >&2; }
+
+# stop_emulators stops every emulator this run started (each is a process
+# group of its own: gcloud, its script and java for Firestore).
+stop_emulators() {
+	local e script port dir
+	for e in "${started[@]}"; do
+		read -r script port dir <<<"$e"
+		FIRESTORE_PORT=$port CLOUD_TASKS_PORT=$port EMULATOR_DIR=$dir \
+			bash "scripts/$script" stop >/dev/null 2>&1 ||
+			say "could not stop the emulator of $dir (see its pid file)"
+	done
+	started=()
+}
+
+cleanup() {
+	trap '' INT TERM # a second Ctrl-C must not cut the clean-up short
+	stop_emulators
+	if [ "$keep_run_dir" = 1 ]; then
+		say "emulator logs kept in $run_dir"
+	else
+		rm -rf "$run_dir"
+	fi
+}
+trap cleanup EXIT
+trap 'say interrupted; exit 130' INT
+trap 'say terminated; exit 143' TERM
+
+# free_port prints a port on 127.0.0.1 that nothing accepts connections on,
+# below the kernel's range for outgoing connections (32768 and up).
+free_port() {
+	local p
+	for _ in $(seq 200); do
+		p=$((20000 + RANDOM % 12000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# start_emulator NAME SCRIPT starts an emulator with its own port and
+# directory, trying another port when the chosen one was taken meanwhile,
+# and evals the export line it prints.
+start_emulator() {
+	local name=$1 script=$2 port dir out
+	for _ in 1 2 3; do
+		port=$(free_port) || return 1
+		dir=$run_dir/$name-$port
+		started+=("$script $port $dir")
+		if out=$(FIRESTORE_PORT=$port CLOUD_TASKS_PORT=$port EMULATOR_DIR=$dir \
+			CLOUD_TASKS_EMULATOR_BIN="$root/.emulators/bin/cloud-tasks-emulator" \
+			bash "scripts/$script" start 2>"$dir.start.log"); then
+			eval "$out"
+			return 0
+		fi
+		# The start failed: a port taken meanwhile, or the tool does not run.
+		FIRESTORE_PORT=$port CLOUD_TASKS_PORT=$port EMULATOR_DIR=$dir bash "scripts/$script" stop >/dev/null 2>&1
+		unset 'started[${#started[@]}-1]'
+		if ! grep -q "something else already serves\|Address already in use\|address already in use" "$dir.start.log" "$dir"/*.log 2>/dev/null; then
+			break
+		fi
+	done
+	tail -n 5 "$dir.start.log" >&2
+	return 1
+}
+
+# missing records a piece of set-up that cannot be done here: a failure when
+# the REQUIRE flag is set, else a line of the final summary.
+missing() {
+	local flag=$1 what=$2
+	if [ "${!flag:-}" = 1 ]; then
+		say "$what"
+		say "$flag=1 forbids skipping: stopping"
+		exit 1
+	fi
+	setup+=("$what")
+}
+
+# --- go vet first: no emulator for code that does not compile
+"$GO" vet "${packages[@]}" || exit 1
+"$GO" build -o "$run_dir/testsummary" ./scripts/testsummary || exit 1
+
+# --- the Firestore emulator
+inherited_fs=${FIRESTORE_EMULATOR_HOST:-}
+unset FIRESTORE_EMULATOR_HOST
+how_fs="install the Google Cloud CLI (https://cloud.google.com/sdk/docs/install) with its Firestore emulator (gcloud components install cloud-firestore-emulator, or the apt package google-cloud-cli-firestore-emulator) and Java 17 or newer"
+if ! command -v gcloud >/dev/null; then
+	missing REQUIRE_EMULATORS "Firestore emulator: gcloud not found; $how_fs"
+elif ! command -v java >/dev/null; then
+	missing REQUIRE_EMULATORS "Firestore emulator: java not found (the emulator needs Java 17 or newer, e.g. apt-get install openjdk-17-jre-headless)"
+elif start_emulator firestore firestore-emulator.sh; then
+	setup+=("Firestore emulator: $FIRESTORE_EMULATOR_HOST (this run's own; stopped at the end)")
+else
+	keep_run_dir=1
+	missing REQUIRE_EMULATORS "Firestore emulator: did not start (logs in $run_dir); $how_fs"
+fi
+if [ -z "${FIRESTORE_EMULATOR_HOST:-}" ] && [ -n "$inherited_fs" ]; then
+	export FIRESTORE_EMULATOR_HOST=$inherited_fs
+	setup+=("Firestore emulator: using $inherited_fs from the environment")
+fi
+
+# --- the Cloud Tasks emulator
+inherited_ct=${CLOUD_TASKS_EMULATOR_HOST:-}
+unset CLOUD_TASKS_EMULATOR_HOST
+mkdir -p .emulators/bin
+if start_emulator cloudtasks cloudtasks-emulator.sh; then
+	setup+=("Cloud Tasks emulator: $CLOUD_TASKS_EMULATOR_HOST (this run's own; stopped at the end)")
+else
+	keep_run_dir=1
+	missing REQUIRE_EMULATORS "Cloud Tasks emulator: did not build or start (logs in $run_dir); it is built from tools/go.mod with go, which needs the Go module proxy once"
+fi
+if [ -z "${CLOUD_TASKS_EMULATOR_HOST:-}" ] && [ -n "$inherited_ct" ]; then
+	export CLOUD_TASKS_EMULATOR_HOST=$inherited_ct
+	setup+=("Cloud Tasks emulator: using $inherited_ct from the environment")
+fi
+
+# --- Chromium (the documentation's browser tests find it themselves)
+if [ -n "${CHROMIUM_PATH:-}" ] || [ -x /usr/bin/chromium ] || command -v chromium >/dev/null; then
+	setup+=("Chromium: ${CHROMIUM_PATH:-$(command -v chromium || echo /usr/bin/chromium)}")
+else
+	missing REQUIRE_BROWSER "Chromium: not found; run scripts/install-chromium.sh (Debian package chromium) or set CHROMIUM_PATH"
+fi
+
+# --- the inference worker's Python environment
+inference=absent
+worker="skipped: inference/ is not in this checkout"
+if [ ! -d inference ]; then
+	setup+=("Inference worker: inference/ is not in this checkout; nothing to set up")
+elif ! "$MAKE" -n inference-env >/dev/null 2>&1; then
+	worker="skipped: no make inference-env target"
+	missing REQUIRE_INFERENCE "Inference worker: no make inference-env target in this checkout"
+else
+	say "the inference worker's Python environment (created once per lock file: a large download the first time)"
+	if env_out=$("$MAKE" --no-print-directory -s inference-env); then
+		eval "$(grep -E '^export VISGATE_[A-Z_]+=' <<<"$env_out")"
+		inference=ready
+		setup+=("Inference worker: ${VISGATE_INFERENCE_VENV:-(no venv exported)}")
+	else
+		worker="skipped: no Python environment"
+		missing REQUIRE_INFERENCE "Inference worker: make inference-env failed (see above; it needs Python 3.11 with venv, and PyPI once)"
+	fi
+fi
+
+# --- the Go tests
+module=$("$GO" list -m)
+json=/dev/null
+if [ -n "${ARTIFACTS_DIR:-}" ]; then
+	mkdir -p "$ARTIFACTS_DIR"
+	json=$ARTIFACTS_DIR/go-test.json
+fi
+# tee -i and testsummary ignore Ctrl-C: go test stops, they report what it
+# said until then.
+"$GO" test -race -count=1 -timeout 15m -json "${packages[@]}" |
+	tee -i "$json" | "$run_dir/testsummary" -trim "$module/"
+status=("${PIPESTATUS[@]}")
+go_ok=0
+[ "${status[0]}" = 0 ] && [ "${status[2]}" = 0 ] && go_ok=1
+
+# --- the worker's tests
+worker_ok=1
+if [ "$inference" = ready ]; then
+	if "$MAKE" --no-print-directory test-inference 2>&1 | tee -i "$run_dir/inference.log"; then
+		worker="passed ($(grep -Eo '[0-9]+ passed.*' "$run_dir/inference.log" | tail -n 1 | tr -d '=' | sed 's/ *$//'))"
+	else
+		worker="FAILED (see above)"
+		worker_ok=0
+	fi
+fi
+
+echo
+echo "== Set-up"
+for line in "${setup[@]}"; do
+	echo "   $line"
+done
+echo "== Inference worker tests (ruff, pytest): $worker"
+if [ "$go_ok" = 1 ] && [ "$worker_ok" = 1 ]; then
+	echo "== make test: PASS"
+	exit 0
+fi
+echo "== make test: FAIL"
+exit 1
