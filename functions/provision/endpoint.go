@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/visgate/deployment-orchestrator/shared/config"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/huggingface"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
@@ -259,14 +260,19 @@ func (s *Steps) endpointSpec(ctx context.Context, d *deployment.Deployment) (run
 		}
 		env[EnvHFToken] = tok.Reveal()
 	}
+	var cuda []string
+	if img == config.DefaultVLLMImage {
+		cuda = []string{config.DefaultVLLMCuda} // built on CUDA 13: older hosts crash-loop it
+	}
 	// Room for the weights twice (download and cache) plus the image's own files.
 	disk := int(d.DownloadBytes*2>>30) + 20
 	return runpod.EndpointSpec{
-		Name:          "visgate-" + d.ID,
-		Image:         img,
-		Env:           env,
-		Pools:         d.GPUPools,
-		ExcludedTypes: d.GPUExcludedTypes,
+		Name:                "visgate-" + d.ID,
+		Image:               img,
+		Env:                 env,
+		Pools:               d.GPUPools,
+		ExcludedTypes:       d.GPUExcludedTypes,
+		AllowedCudaVersions: cuda,
 		// One warm worker while provisioning, so the model loads now;
 		// after ready the endpoint scales as the user asked (step scale).
 		WorkersMin:      1,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/functions/provision"
+	"github.com/visgate/deployment-orchestrator/shared/config"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/huggingface/hubsim"
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
@@ -67,6 +68,22 @@ func TestInferenceWorkerFamilies(t *testing.T) {
 			t.Errorf("image %q, task %q, files %q", ep.Image, ep.Env[provision.EnvTask], ep.Env[provision.EnvFiles])
 		}
 	})
+}
+
+// RunPod's vLLM worker at the default release runs only on hosts with the
+// CUDA it was built for; other images are not restricted.
+func TestVLLMDefaultImageNeedsItsCuda(t *testing.T) {
+	e := newEnv(t, options{steps: func(s *provision.Steps) { s.Images.TextGeneration = config.DefaultVLLMImage }})
+	llm := e.start("openai-community/gpt2", createOpts{})
+	e.expectReady(llm)
+	if ep := e.endpointsOf(llm)[0]; ep.Image != config.DefaultVLLMImage || !slices.Equal(ep.AllowedCudaVersions, []string{"13.0"}) {
+		t.Errorf("vLLM endpoint: image %q, allowedCudaVersions %v", ep.Image, ep.AllowedCudaVersions)
+	}
+	img := e.start("stabilityai/sdxl-turbo", createOpts{})
+	e.expectReady(img)
+	if ep := e.endpointsOf(img)[0]; len(ep.AllowedCudaVersions) != 0 {
+		t.Errorf("inference worker endpoint: allowedCudaVersions %v, want any", ep.AllowedCudaVersions)
+	}
 }
 
 // A family neither worker serves fails in validate: no GPU chosen, no

@@ -90,6 +90,10 @@ type Images struct {
 // runpod/worker-v1-vllm tags as of 2026-12-01.
 const DefaultVLLMImage = "runpod/worker-v1-vllm:v2.25.2"
 
+// DefaultVLLMCuda is the CUDA version DefaultVLLMImage needs on the host:
+// the release's RunPod hub config sets allowedCudaVersions to 13.0.
+const DefaultVLLMCuda = "13.0"
+
 // DefaultAPIKey is the seed's test key, accepted when no key is configured.
 const DefaultAPIKey = "test-api-key-12345"
 

@@ -142,14 +142,16 @@ type Endpoint struct {
 	Pools         []string
 	ExcludedTypes []string
 	GPUCount      int
-	WorkersMin    int
-	WorkersMax    int
-	IdleTimeout   int
-	TimeoutMs     int
-	DiskGB        int
-	Flashboot     string
-	CreatedAt     time.Time
-	Workers       []Worker
+	// AllowedCudaVersions is gpu.allowedCudaVersions.
+	AllowedCudaVersions []string
+	WorkersMin          int
+	WorkersMax          int
+	IdleTimeout         int
+	TimeoutMs           int
+	DiskGB              int
+	Flashboot           string
+	CreatedAt           time.Time
+	Workers             []Worker
 }
 
 // Worker is a snapshot of a simulated worker.
