@@ -1,6 +1,7 @@
 package orchestrator_test
 
 import (
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -11,7 +12,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/zclconf/go-cty/cty"
 
 	orchestrator "github.com/visgate/deployment-orchestrator"
 	"github.com/visgate/deployment-orchestrator/functions/api"
@@ -39,7 +43,11 @@ func want(t *testing.T) deploycheck.Want {
 	}
 	// Names the code reads outside config.Vars (GOOGLE_CLOUD_PROJECT, the
 	// emulator hosts, which Check refuses anyway).
-	w.Allowed = append(w.Allowed, directEnvReads(t)...)
+	envReadsOnce.Do(func() { envReads, envReadsErr = directEnvReads() })
+	if envReadsErr != nil {
+		t.Fatal(envReadsErr)
+	}
+	w.Allowed = append(w.Allowed, envReads...)
 	for _, n := range w.Secret {
 		found := false
 		for _, v := range config.Vars {
@@ -52,10 +60,16 @@ func want(t *testing.T) deploycheck.Want {
 	return w
 }
 
+// envReads caches directEnvReads: every check of every mutation needs it.
+var (
+	envReadsOnce sync.Once
+	envReads     []string
+	envReadsErr  error
+)
+
 // directEnvReads lists the literal names passed to os.Getenv,
 // os.LookupEnv or a getenv func in the module's non-test Go files.
-func directEnvReads(t *testing.T) []string {
-	t.Helper()
+func directEnvReads() ([]string, error) {
 	names := map[string]bool{}
 	fset := token.NewFileSet()
 	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
@@ -103,19 +117,74 @@ func directEnvReads(t *testing.T) []string {
 		return nil
 	})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var out []string
 	for n := range names {
 		out = append(out, n)
 	}
 	sort.Strings(out)
-	return out
+	return out, nil
 }
 
+// wiring is how the code expects the functions to find and call each
+// other (shared/queue/cloudtasks, functions/notify, functions/reconcile).
+var wiring = deploycheck.Wiring{
+	TaskHandler:    orchestrator.FnProvisionTask,
+	TaskURLEnv:     "PROVISION_TASK_URL",
+	TaskAccountEnv: "TASKS_SERVICE_ACCOUNT",
+	Trigger: deploycheck.TriggerWant{
+		EntryPoint:  orchestrator.FnDeploymentChanged,
+		EventType:   "google.cloud.firestore.document.v1.written",
+		Document:    "deployments/{id}",
+		ContentType: "application/protobuf",
+	},
+	Scheduled:     orchestrator.FnReconcile,
+	BaseURLEnv:    "PUBLIC_BASE_URL",
+	BaseURLOutput: "api_base_url",
+	ImageEnv:      "INFERENCE_IMAGE",
+	ImageOutput:   "inference_image",
+}
+
+// variableSets are the configurations checked: the defaults, a
+// multi-region Firestore of each kind, and the load balancer.
+var variableSets = []struct {
+	name string
+	vars map[string]cty.Value
+}{
+	{"defaults", nil},
+	{"firestore nam5", map[string]cty.Value{"firestore_location": cty.StringVal("nam5")}},
+	{"firestore eur3", map[string]cty.Value{"firestore_location": cty.StringVal("eur3")}},
+	{"load balancer", map[string]cty.Value{"enable_load_balancer": cty.True, "domain": cty.StringVal("api.example.com")}},
+}
+
+// checkDir checks dir under every variable set; the functions returned are
+// those of the defaults.
 func checkDir(t *testing.T, dir string) ([]*deploycheck.Function, []error) {
 	t.Helper()
-	m, err := deploycheck.Load(dir)
+	var (
+		first []*deploycheck.Function
+		errs  []error
+	)
+	for i, set := range variableSets {
+		vars := map[string]cty.Value{"project_id": cty.StringVal("test-project")}
+		for k, v := range set.vars {
+			vars[k] = v
+		}
+		fns, problems := checkModule(t, dir, vars)
+		if i == 0 {
+			first = fns
+		}
+		for _, p := range problems {
+			errs = append(errs, fmt.Errorf("[%s] %w", set.name, p))
+		}
+	}
+	return first, errs
+}
+
+func checkModule(t *testing.T, dir string, vars map[string]cty.Value) ([]*deploycheck.Function, []error) {
+	t.Helper()
+	m, err := deploycheck.LoadWith(dir, vars)
 	if err != nil {
 		return nil, []error{err}
 	}
@@ -123,11 +192,15 @@ func checkDir(t *testing.T, dir string) ([]*deploycheck.Function, []error) {
 	if err != nil {
 		return nil, []error{err}
 	}
-	return fns, append(problems, deploycheck.Check(fns, want(t))...)
+	problems = append(problems, deploycheck.Check(fns, want(t))...)
+	problems = append(problems, deploycheck.CheckWiring(m, fns, wiring)...)
+	return fns, append(problems, deploycheck.CheckFirstApply(m, fns)...)
 }
 
 // TestTerraformMatchesCode: terraform/ deploys what functions.go registers,
-// with the environment shared/config reads, and only the API public.
+// with the environment shared/config reads, only the API public, each
+// private function invocable by exactly the service that calls it, the
+// URLs pointing where they should, and what a first apply needs.
 func TestTerraformMatchesCode(t *testing.T) {
 	fns, errs := checkDir(t, "terraform")
 	for _, f := range fns {
@@ -161,6 +234,54 @@ func TestTerraformCheckCatchesMistakes(t *testing.T) {
 		{"reconcile without invoker", "functions.tf", `invokers    = \["scheduler"\]`, `invokers    = []`, `Reconcile): no invoker binding`},
 		{"api not public", "functions.tf", `(entry_point = "GetDeployment"(?s:.*?))invokers    = \["public"\]`, `${1}invokers    = []`, `GetDeployment): public API function without an allUsers invoker`},
 		{"allUsers granted directly", "functions.tf", `\z`, "\nresource \"google_cloud_run_v2_service_iam_member\" \"oops\" {\n  name   = google_cloudfunctions2_function.fn[\"reconcile\"].name\n  role   = \"roles/run.invoker\"\n  member = \"allUsers\"\n}\n", `Reconcile): private function granted to allUsers`},
+
+		// Each private function is invocable by exactly the service that calls it.
+		{"task handler invoked by the scheduler's account", "functions.tf", `invokers    = \["tasks"\]`, `invokers    = ["scheduler"]`, `(ProvisionTask): serviceAccount:orchestrator-scheduler@test-project.iam.gserviceaccount.com may invoke it, but only Cloud Tasks (TASKS_SERVICE_ACCOUNT) as serviceAccount:orchestrator-tasks@`},
+		{"tasks sign with another account", "functions.tf", `TASKS_SERVICE_ACCOUNT = google_service_account.sa\["tasks"\].email`, `TASKS_SERVICE_ACCOUNT = google_service_account.sa["worker"].email`, `(ProvisionTask): Cloud Tasks (TASKS_SERVICE_ACCOUNT) calls it as serviceAccount:orchestrator-worker@test-project.iam.gserviceaccount.com, which has no invoker binding`},
+		{"trigger runs as another account", "functions.tf", `service_account         = google_service_account.sa\["trigger"\].email`, `service_account         = google_service_account.sa["tasks"].email`, `(DeploymentChanged): google_eventarc_trigger.deployment_changed calls it as serviceAccount:orchestrator-tasks@test-project.iam.gserviceaccount.com, which has no invoker binding`},
+		{"scheduler token of another account", "functions.tf", `service_account_email = google_service_account.sa\["scheduler"\].email`, `service_account_email = google_service_account.sa["tasks"].email`, `(Reconcile): google_cloud_scheduler_job.reconcile calls it as serviceAccount:orchestrator-tasks@test-project.iam.gserviceaccount.com, which has no invoker binding`},
+
+		// The trigger: destination, filters, location.
+		{"trigger delivers to Reconcile", "functions.tf", `service = google_cloudfunctions2_function.fn\["deployment_changed"\].name`, `service = google_cloudfunctions2_function.fn["reconcile"].name`, `google_eventarc_trigger.deployment_changed delivers to orchestrator-reconcile (Reconcile), not to DeploymentChanged`},
+		{"trigger on another event type", "functions.tf", `"google.cloud.firestore.document.v1.written"`, `"google.cloud.firestore.document.v1.created"`, `event type "google.cloud.firestore.document.v1.created", want "google.cloud.firestore.document.v1.written"`},
+		{"trigger on another collection", "functions.tf", `value     = "deployments/\{id\}"`, `value     = "runs/{id}"`, `document filter "runs/{id}"`},
+		{"trigger path pattern taken literally", "functions.tf", `\n\s*operator  = "match-path-pattern"`, ``, `document filter "deployments/{id}" (operator "")`},
+		{"trigger on another database", "functions.tf", `value     = google_firestore_database.default.name`, `value     = "other"`, `database filter "other" names no google_firestore_database`},
+		{"trigger decodes JSON", "functions.tf", `event_data_content_type = "application/protobuf"`, `event_data_content_type = "application/json"`, `event_data_content_type "application/json", the function decodes application/protobuf`},
+		{"defect 2: trigger at a multi-region", "functions.tf", `location                = local.eventarc_location`, `location                = var.firestore_location`, `location "nam5": Eventarc serves the Firestore database in "nam5" from "us-central1"`},
+
+		// The scheduler: target and audience.
+		{"scheduler calls DeploymentChanged", "functions.tf", `uri         = local.run_urls\["reconcile"\]`, `uri         = local.run_urls["deployment_changed"]`, `google_cloud_scheduler_job.reconcile calls "https://orchestrator-deployment-changed-123456789012.europe-west1.run.app", the URL of DeploymentChanged, not of Reconcile`},
+		{"scheduler token for another audience", "functions.tf", `audience              = local.run_urls\["reconcile"\]`, `audience              = local.run_urls["service"]`, `OIDC audience "https://orchestrator-service-123456789012.europe-west1.run.app"`},
+
+		// URLs in the environment.
+		{"PROVISION_TASK_URL names Service", "functions.tf", `PROVISION_TASK_URL    = local.run_urls\["provision_task"\]`, `PROVISION_TASK_URL    = local.run_urls["service"]`, `PROVISION_TASK_URL is "https://orchestrator-service-123456789012.europe-west1.run.app", the URL of Service, not of ProvisionTask`},
+		{"base URL is one function's", "functions.tf", `public_base_url = var.enable_load_balancer \? .*\n`, "public_base_url = local.run_urls[\"deployment_ready\"]\n", `output api_base_url is "https://orchestrator-deployment-ready-123456789012.europe-west1.run.app", neither an API Gateway's URL nor the load balancer's`},
+		{"PUBLIC_BASE_URL is not the base URL", "functions.tf", `PUBLIC_BASE_URL       = local.public_base_url`, `PUBLIC_BASE_URL       = local.run_urls["deployment_ready"]`, `PUBLIC_BASE_URL is "https://orchestrator-deployment-ready-123456789012.europe-west1.run.app", not the base URL of the API`},
+
+		// The gateway sends each operation to its function.
+		{"gateway backends mixed up", "gateway.tf", `f.entry_point => local.run_urls\[k\]`, `f.entry_point => local.run_urls["service"]`, `POST /v1/deployments: sent to "https://orchestrator-service-123456789012.europe-west1.run.app", not to CreateDeployment`},
+		{"gateway drops the path", "gateway-openapi.json.tftpl", `"APPEND_PATH_TO_ADDRESS"`, `"CONSTANT_ADDRESS"`, `path_translation "CONSTANT_ADDRESS"`},
+		{"gateway replaces the API key", "gateway-openapi.json.tftpl", `"disable_auth": true`, `"disable_auth": false`, `without disable_auth the gateway replaces the client's Authorization header`},
+
+		// The inference image: built, public, alone public.
+		{"inference repository private", "inference.tf", `member     = "allUsers"`, `member     = "group:ops@example.com"`, `google_artifact_registry_repository.inference holds the inference image but is not readable by allUsers`},
+		{"functions' images public", "functions.tf", `\z`, "\nresource \"google_artifact_registry_repository_iam_member\" \"oops\" {\n  repository = google_artifact_registry_repository.functions.name\n  role       = \"roles/artifactregistry.reader\"\n  member     = \"allUsers\"\n}\n", `google_artifact_registry_repository.functions is readable by allUsers, but only the inference image's repository may be`},
+		{"inference image not built", "inference.tf", `gcloud builds submit \. `, `echo `, `no build pushes europe-west1-docker.pkg.dev/test-project/orchestrator-inference/worker:`},
+
+		// The defects of issue 14.
+		{"defect 1: build account reads only our bucket", "iam.tf", `, "roles/storage.objectViewer"\]`, `]`, `cannot read Cloud Storage project-wide: Cloud Build reads the source from Google's gcf-v2-sources-PROJECT_NUMBER-REGION bucket`},
+		{"defect 1: no wait for IAM", "functions.tf", `time_sleep.build_iam, # the build account's roles, propagated`, `google_project_iam_member.build,`, `does not wait for its build account's grant (google_project_iam_member.build) to propagate`},
+		{"defect 3: key ring destroyable", "kms_secrets.tf", `(?s)(resource "google_kms_key_ring".*?)lifecycle \{\s*prevent_destroy = true\s*\}`, `${1}`, `google_kms_key_ring.this: no lifecycle prevent_destroy`},
+		{"defect 3: key destroyable", "kms_secrets.tf", `(?s)(resource "google_kms_crypto_key".*?)lifecycle \{\s*prevent_destroy = true[^}]*\}`, `${1}`, `google_kms_crypto_key.secrets: no lifecycle prevent_destroy`},
+		{"defect 4: URL check on uri only", "functions.tf", `contains\(svc.urls, local.run_urls\[k\]\)`, `svc.uri == local.run_urls[k]`, `no check compares the deterministic URLs with a google_cloud_run_v2_service's urls`},
+		{"defect 5: Pub/Sub agent cannot mint tokens", "iam.tf", `role    = "roles/iam.serviceAccountTokenCreator"`, `role    = "roles/viewer"`, `the Pub/Sub service agent (serviceAccount:service-123456789012@gcp-sa-pubsub.iam.gserviceaccount.com) lacks roles/iam.serviceAccountTokenCreator`},
+		{"defect 6: old archives kept", "functions.tf", `retention_duration_seconds = 0`, `retention_duration_seconds = 604800`, `google_storage_bucket.source: keeps every replaced source archive`},
+		{"defect 6: images in gcf-artifacts", "functions.tf", `\n\s*docker_repository = google_artifact_registry_repository.functions.id`, ``, `build_config.docker_repository unset`},
+		{"defect 6: certificate replaced in place", "lb.tf", `create_before_destroy = true`, `create_before_destroy = false`, `google_compute_managed_ssl_certificate.lb[0]: no create_before_destroy`},
+		{"defect 6: certificate name fixed", "lb.tf", `name = "\$\{var.name_prefix\}-lb-\$\{substr\(sha256\(var.domain\), 0, 8\)\}"`, `name = "${var.name_prefix}-lb"`, `its name does not change with the domain`},
+		{"defect 6: no HTTP redirect", "lb.tf", `https_redirect         = true`, `https_redirect         = false`, `the load balancer does not redirect http:// to https://`},
+		{"defect 6: API list defers the project number", "main.tf", `depends_on = \[google_project_service.resourcemanager\]`, `depends_on = [google_project_service.api]`, `data.google_project.this depends on google_project_service.api (the API list)`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -195,21 +316,33 @@ func TestTerraformCheckCatchesMistakes(t *testing.T) {
 	}
 }
 
+// copyTerraform copies the files of terraform/ (the configuration and the
+// templates it reads) to a temporary directory.
 func copyTerraform(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	paths, err := filepath.Glob(filepath.Join("terraform", "*.tf"))
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("no terraform/*.tf: %v", err)
+	entries, err := os.ReadDir("terraform")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
+	n := 0
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("terraform", e.Name()))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, filepath.Base(p)), b, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		if strings.HasSuffix(e.Name(), ".tf") {
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("no terraform/*.tf")
 	}
 	return dir
 }

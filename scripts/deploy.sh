@@ -62,3 +62,6 @@ terraform -chdir="$TF_DIR" apply -input=false "$@"
 echo
 echo "Deployed. Outputs:"
 terraform -chdir="$TF_DIR" output
+echo
+echo "Base URL of the API: $(terraform -chdir="$TF_DIR" output -raw api_base_url)"
+echo "Quick test: BASE=\$(terraform -chdir=$TF_DIR output -raw api_base_url) KEY=<your key> scripts/quick-test.sh"

@@ -105,9 +105,10 @@ locals {
   # a dependency cycle. The check "deterministic_urls" below confirms it.
   run_urls = { for k, name in local.function_names : k => "https://${name}-${data.google_project.this.number}.${var.region}.run.app" }
 
-  # Where inference containers call back (PUBLIC_BASE_URL + /internal/...):
-  # the load balancer when enabled, else DeploymentReady's own URL.
-  public_base_url = var.enable_load_balancer ? "https://${var.domain}" : local.run_urls["deployment_ready"]
+  # The one base URL of the whole API (clients, and inference containers
+  # calling PUBLIC_BASE_URL/internal/deployment-ready/{id}): the load
+  # balancer when enabled, else API Gateway (gateway.tf).
+  public_base_url = var.enable_load_balancer ? "https://${var.domain}" : "https://${google_api_gateway_gateway.api[0].default_hostname}"
 
   # Plain environment of every function (shared/config.Vars with Cloud=true,
   # plus LOG_LEVEL); API_KEY_HASHES and WEBHOOK_SIGNING_KEY come from Secret
@@ -139,13 +140,27 @@ locals {
   ]...)
 }
 
-# Source: the repository root, minus what is not Go source of the service.
+# Source: the repository root, minus everything the functions' build does
+# not compile, so that a README, script, test or terraform edit does not
+# redeploy all eight functions. Glob patterns (archive provider >= 2.5,
+# doublestar syntax) are matched against paths relative to the repository
+# root; a matching directory is skipped whole. functions_source_test.go
+# checks that every file `go list -deps .` needs stays in and that tests,
+# docs and scripts stay out.
+locals {
+  source_excludes = [
+    ".git", ".ci", ".data", ".emulators", ".build", "artifacts", "bin",
+    "inference", "scripts", "terraform", "tools",
+    "functions/dev", "functions/local",
+    "Makefile", "**/*.md", "**/*_test.go", "**/testdata", "**/.gitignore",
+  ]
+}
+
 data "archive_file" "source" {
   type        = "zip"
   source_dir  = "${path.module}/.."
   output_path = "${path.module}/.build/source.zip"
-  # Directory names (relative to the repository root) are skipped whole.
-  excludes = [".git", ".data", ".emulators", "terraform", "artifacts", "bin", "tools"]
+  excludes    = local.source_excludes
 }
 
 resource "google_storage_bucket" "source" {
@@ -156,6 +171,45 @@ resource "google_storage_bucket" "source" {
   public_access_prevention    = "enforced"
   force_destroy               = true
   labels                      = var.labels
+
+  # A new archive replaces the old object (its name carries the content
+  # hash); without this, Cloud Storage's default soft delete would keep
+  # (and bill) every replaced archive for 7 days. The functions' build
+  # copies the archive, so nothing reads an old one.
+  soft_delete_policy {
+    retention_duration_seconds = 0
+  }
+
+  depends_on = [google_project_service.api]
+}
+
+# The functions' built images, in a repository of ours (instead of the
+# default gcf-artifacts, which keeps every image of every deploy) with a
+# cleanup policy. Private: only Cloud Run pulls them.
+resource "google_artifact_registry_repository" "functions" {
+  project       = var.project_id
+  location      = var.region
+  repository_id = "${var.name_prefix}-functions"
+  format        = "DOCKER"
+  description   = "Images of the orchestrator's functions (built by Cloud Run functions)"
+  labels        = var.labels
+
+  cleanup_policy_dry_run = false
+  cleanup_policies {
+    id     = "keep-recent"
+    action = "KEEP"
+    most_recent_versions {
+      keep_count = 5
+    }
+  }
+  cleanup_policies {
+    id     = "delete-old"
+    action = "DELETE"
+    condition {
+      tag_state  = "ANY"
+      older_than = "2592000s" # 30 days (the recent ones are kept above)
+    }
+  }
 
   depends_on = [google_project_service.api]
 }
@@ -177,9 +231,10 @@ resource "google_cloudfunctions2_function" "fn" {
   labels      = var.labels
 
   build_config {
-    runtime         = var.go_runtime
-    entry_point     = each.value.entry_point
-    service_account = google_service_account.sa["build"].id
+    runtime           = var.go_runtime
+    entry_point       = each.value.entry_point
+    service_account   = google_service_account.sa["build"].id
+    docker_repository = google_artifact_registry_repository.functions.id
 
     source {
       storage_source {
@@ -219,8 +274,8 @@ resource "google_cloudfunctions2_function" "fn" {
 
   depends_on = [
     google_project_service.api,
-    google_project_iam_member.build,
-    google_storage_bucket_iam_member.build_source_reader,
+    time_sleep.build_iam, # the build account's roles, propagated
+    terraform_data.inference_image,
     google_secret_manager_secret_iam_member.runtime_accessor,
     google_secret_manager_secret_version.config,
   ]
@@ -237,23 +292,46 @@ resource "google_cloud_run_v2_service_iam_member" "invoker" {
   member   = local.invoker_members[each.value.invoker]
 }
 
+# Each function's Cloud Run service, for its list of URLs: a service
+# answers at several (the deterministic https://NAME-PROJECT_NUMBER.REGION.run.app
+# and a hash URL), and service_config[0].uri may be either. Read after the
+# functions change (depends_on), so the first plan does not look for
+# services that do not exist yet.
+data "google_cloud_run_v2_service" "fn" {
+  for_each = local.functions
+
+  project  = var.project_id
+  location = var.region
+  name     = local.function_names[each.key]
+
+  depends_on = [google_cloudfunctions2_function.fn]
+}
+
 check "deterministic_urls" {
   assert {
     condition = alltrue([
-      for k, f in google_cloudfunctions2_function.fn : f.service_config[0].uri == local.run_urls[k]
+      for k, svc in data.google_cloud_run_v2_service.fn : contains(svc.urls, local.run_urls[k])
     ])
-    error_message = "A function's URL differs from its deterministic Cloud Run URL (https://NAME-PROJECT_NUMBER.REGION.run.app) that PROVISION_TASK_URL and PUBLIC_BASE_URL use; make name_prefix shorter."
+    error_message = "A function does not answer at its deterministic Cloud Run URL (https://NAME-PROJECT_NUMBER.REGION.run.app) that PROVISION_TASK_URL, the scheduler and the gateway use; make name_prefix shorter."
   }
+}
+
+locals {
+  # Eventarc takes no multi-region as a Firestore trigger location; Google's
+  # Firestore + Eventarc page maps nam5 to us-central1 and eur3 to
+  # europe-west4. A regional database's trigger lives in its region.
+  eventarc_location = lookup({ nam5 = "us-central1", eur3 = "europe-west4" }, var.firestore_location, var.firestore_location)
 }
 
 # DeploymentChanged: every write of deployments/{id}, as a protobuf
 # DocumentEventData CloudEvent (functions/notify decodes it). A standalone
 # trigger (rather than the function's event_trigger block) sets the content
-# type explicitly. It lives where the Firestore database lives.
+# type explicitly. It lives where Eventarc serves the database's location;
+# the destination may be in another region.
 resource "google_eventarc_trigger" "deployment_changed" {
   project                 = var.project_id
   name                    = "${var.name_prefix}-deployment-changed"
-  location                = var.firestore_location
+  location                = local.eventarc_location
   service_account         = google_service_account.sa["trigger"].email
   event_data_content_type = "application/protobuf"
   labels                  = var.labels
@@ -280,7 +358,7 @@ resource "google_eventarc_trigger" "deployment_changed" {
   }
 
   depends_on = [
-    google_project_iam_member.trigger_event_receiver,
+    time_sleep.agents_iam,
     google_cloud_run_v2_service_iam_member.invoker,
   ]
 }

@@ -8,6 +8,9 @@
 #   trigger    the Eventarc trigger's identity: may invoke DeploymentChanged
 #   scheduler  the Cloud Scheduler job's identity: may invoke Reconcile
 #   build      Cloud Build's identity when it builds the functions' images
+#              and the inference image
+#   gateway    API Gateway's identity (it calls the public functions
+#              without a token: it needs no role)
 #
 # The api and worker runtimes have the same data permissions: every function
 # wires the same configuration (config.Load), enqueues steps (CreateDeployment,
@@ -21,7 +24,8 @@ locals {
     tasks     = "Orchestrator Cloud Tasks OIDC identity"
     trigger   = "Orchestrator Eventarc trigger identity"
     scheduler = "Orchestrator Cloud Scheduler identity"
-    build     = "Orchestrator function builds"
+    build     = "Orchestrator function and inference image builds"
+    gateway   = "Orchestrator API Gateway"
   }
   runtime_service_accounts = toset(["api", "worker"])
 }
@@ -95,17 +99,63 @@ resource "google_project_iam_member" "trigger_event_receiver" {
   member  = google_service_account.sa["trigger"].member
 }
 
-# Builds: write logs and images, read the source archive.
+# Builds (the functions' images and the inference image): write logs and
+# images, and read the source. Cloud Run functions copy the uploaded archive
+# into Google's own gcf-v2-sources-PROJECT_NUMBER-REGION bucket and Cloud
+# Build reads it there, so read access on our bucket alone fails every build
+# (hashicorp/terraform-provider-google#20571); `gcloud builds submit` stages
+# the inference source in PROJECT_cloudbuild. Hence storage.objectViewer on
+# the project, as the provider's own cloudfunctions2 builder example does.
 resource "google_project_iam_member" "build" {
-  for_each = toset(["roles/logging.logWriter", "roles/artifactregistry.writer"])
+  for_each = toset(["roles/logging.logWriter", "roles/artifactregistry.writer", "roles/storage.objectViewer"])
 
   project = var.project_id
   role    = each.value
   member  = google_service_account.sa["build"].member
 }
 
-resource "google_storage_bucket_iam_member" "build_source_reader" {
-  bucket = google_storage_bucket.source.name
-  role   = "roles/storage.objectViewer"
-  member = google_service_account.sa["build"].member
+# IAM grants take a while to reach Cloud Build; the provider's builder
+# example waits 60 s before creating the functions.
+resource "time_sleep" "build_iam" {
+  create_duration = "60s"
+
+  depends_on = [google_project_iam_member.build]
+}
+
+# Google's service agents for the Firestore trigger. Eventarc creates its
+# agent only when first needed, which made a first apply fail; creating
+# the identities here (and waiting for them) makes it work the first time.
+resource "google_project_service_identity" "agent" {
+  provider = google-beta
+  for_each = toset(["eventarc.googleapis.com", "pubsub.googleapis.com"])
+
+  project = var.project_id
+  service = each.value
+
+  depends_on = [google_project_service.api]
+}
+
+resource "google_project_iam_member" "eventarc_agent" {
+  project = var.project_id
+  role    = "roles/eventarc.serviceAgent"
+  member  = "serviceAccount:${google_project_service_identity.agent["eventarc.googleapis.com"].email}"
+}
+
+# Eventarc's roles page: a Pub/Sub service agent enabled on or before
+# 8 April 2021 needs roles/iam.serviceAccountTokenCreator to mint the
+# trigger's OIDC tokens; harmless for a newer one.
+resource "google_project_iam_member" "pubsub_token_creator" {
+  project = var.project_id
+  role    = "roles/iam.serviceAccountTokenCreator"
+  member  = "serviceAccount:${google_project_service_identity.agent["pubsub.googleapis.com"].email}"
+}
+
+resource "time_sleep" "agents_iam" {
+  create_duration = "60s"
+
+  depends_on = [
+    google_project_iam_member.eventarc_agent,
+    google_project_iam_member.pubsub_token_creator,
+    google_project_iam_member.trigger_event_receiver,
+  ]
 }

@@ -6,6 +6,14 @@ resource "google_kms_key_ring" "this" {
   name     = var.kms_key_ring_name
   location = var.region
 
+  # Firestore keeps the data on destroy (firestore_deletion_policy), so the
+  # key that opens the sealed secrets in it must stay too: a destroyed key
+  # version leaves them unreadable 30 days later. README, "Tear it all
+  # down", says how to really delete everything.
+  lifecycle {
+    prevent_destroy = true
+  }
+
   depends_on = [google_project_service.api]
 }
 
@@ -16,6 +24,10 @@ resource "google_kms_crypto_key" "secrets" {
   rotation_period = "7776000s" # 90 days; old versions stay usable for decryption
 
   labels = var.labels
+
+  lifecycle {
+    prevent_destroy = true # see the key ring
+  }
 }
 
 locals {

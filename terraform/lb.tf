@@ -1,14 +1,14 @@
 # Optional (enable_load_balancer): one global external Application Load
-# Balancer at https://<domain> in front of the public functions, so clients
-# and inference containers use one base URL with the contract's paths.
+# Balancer at https://<domain> in front of the public functions, instead of
+# API Gateway (gateway.tf): a custom domain and Google Cloud Armor, for a
+# fixed cost (README, "What costs money").
 #
 # Path matching alone cannot tell POST /v1/deployments (CreateDeployment)
 # from GET /v1/deployments (GetDeployment), nor GET from DELETE on
 # /v1/deployments/{id}. URL map route rules can: a header match on the
 # pseudo-header ":method" matches the request method (EXTERNAL_MANAGED load
-# balancers). Without a load balancer, call each function's URL (the
-# function_urls output); each function serves its own paths at any path
-# prefix, and answers 404/405 for the others.
+# balancers). TestLoadBalancerRoutesMatchTheAPI checks these rules against
+# api.Routes().
 
 locals {
   lb_count = var.enable_load_balancer ? 1 : 0
@@ -108,13 +108,19 @@ resource "google_compute_managed_ssl_certificate" "lb" {
   count = local.lb_count
 
   project = var.project_id
-  name    = "${var.name_prefix}-lb"
+  # A new domain is a new certificate: the name carries the domain's hash
+  # so that the new one can exist beside the old while the proxy moves.
+  name = "${var.name_prefix}-lb-${substr(sha256(var.domain), 0, 8)}"
 
   managed {
     domains = [var.domain]
   }
 
   lifecycle {
+    # The HTTPS proxy always needs a certificate: create the new one and
+    # switch the proxy before the old one is deleted.
+    create_before_destroy = true
+
     precondition {
       condition     = var.domain != ""
       error_message = "enable_load_balancer needs domain."
@@ -139,5 +145,38 @@ resource "google_compute_global_forwarding_rule" "lb" {
   ip_address            = google_compute_global_address.lb[0].address
   port_range            = "443"
   target                = google_compute_target_https_proxy.lb[0].id
+  load_balancing_scheme = "EXTERNAL_MANAGED"
+}
+
+# Plain HTTP on the same address answers with a redirect to HTTPS (301).
+resource "google_compute_url_map" "lb_redirect" {
+  count = local.lb_count
+
+  project = var.project_id
+  name    = "${var.name_prefix}-lb-redirect"
+
+  default_url_redirect {
+    https_redirect         = true
+    redirect_response_code = "MOVED_PERMANENTLY_DEFAULT"
+    strip_query            = false
+  }
+}
+
+resource "google_compute_target_http_proxy" "lb_redirect" {
+  count = local.lb_count
+
+  project = var.project_id
+  name    = "${var.name_prefix}-lb-redirect"
+  url_map = google_compute_url_map.lb_redirect[0].id
+}
+
+resource "google_compute_global_forwarding_rule" "lb_redirect" {
+  count = local.lb_count
+
+  project               = var.project_id
+  name                  = "${var.name_prefix}-lb-redirect"
+  ip_address            = google_compute_global_address.lb[0].address
+  port_range            = "80"
+  target                = google_compute_target_http_proxy.lb_redirect[0].id
   load_balancing_scheme = "EXTERNAL_MANAGED"
 }

@@ -9,13 +9,13 @@ output "function_entry_points" {
 }
 
 output "api_base_url" {
-  description = "Base URL for clients: the load balancer when enabled, else the Service function (each API function also serves its own paths at its own URL)."
-  value       = var.enable_load_balancer ? "https://${var.domain}" : google_cloudfunctions2_function.fn["service"].service_config[0].uri
+  description = "The one base URL of the whole API (every path of the contract): API Gateway, or the load balancer when enabled. Also PUBLIC_BASE_URL of the functions (inference containers call it back)."
+  value       = local.public_base_url
 }
 
-output "public_base_url" {
-  description = "PUBLIC_BASE_URL given to the functions (inference containers call PUBLIC_BASE_URL/internal/deployment-ready/{id})."
-  value       = local.public_base_url
+output "inference_image" {
+  description = "INFERENCE_IMAGE given to the functions: the worker image built from inference/, publicly readable."
+  value       = local.inference_image
 }
 
 output "provision_task_url" {

@@ -10,7 +10,7 @@ variable "region" {
 }
 
 variable "firestore_location" {
-  description = "Location of the Firestore database: a region (europe-west1) or a multi-region (eur3, nam5). The Eventarc trigger lives here too. Cannot be changed after creation."
+  description = "Location of the Firestore database: a region (europe-west1) or a multi-region (eur3, nam5). The Eventarc trigger lives in this region, or for nam5 in us-central1 and for eur3 in europe-west4. Cannot be changed after creation."
   type        = string
   default     = "europe-west1"
 }
@@ -106,7 +106,7 @@ variable "webhook_signing_key" {
 }
 
 variable "kms_key_ring_name" {
-  description = "Name of the KMS key ring. Key rings can never be deleted: after a destroy, pick a new name (or import the old ring) before applying again."
+  description = "Name of the KMS key ring. Key rings and keys can never be deleted and Terraform keeps them (prevent_destroy): after a teardown, import them again before applying (README, \"Tear it all down\")."
   type        = string
   default     = "orchestrator"
 }
@@ -134,8 +134,14 @@ variable "max_instances" {
   default     = {}
 }
 
+variable "api_gateway_region" {
+  description = "Region of the API Gateway (the default base URL). Null: region. API Gateway runs in fewer regions than Cloud Run: see `gcloud api-gateway locations list`."
+  type        = string
+  default     = null
+}
+
 variable "enable_load_balancer" {
-  description = "Put the public functions behind one global external HTTPS load balancer at https://<domain> (routes by path and method). Off: clients call each function's own URL."
+  description = "Serve the API at https://<domain> from one global external HTTPS load balancer (routes by path and method; fixed hourly cost) instead of API Gateway."
   type        = bool
   default     = false
 }

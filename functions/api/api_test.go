@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +20,6 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/catalog"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/gpu"
-	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/ratelimit"
 	"github.com/visgate/deployment-orchestrator/shared/seal"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
@@ -33,36 +31,10 @@ const (
 	keyB = "bob-api-key-0123456789"
 )
 
-// fakeQueue records tasks; the chain itself is tested in provision.
-type fakeQueue struct {
-	mu    sync.Mutex
-	tasks []queue.Task
-}
-
-func (q *fakeQueue) Enqueue(_ context.Context, t queue.Task) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.tasks = append(q.tasks, t)
-	return nil
-}
-
-func (q *fakeQueue) steps(id string) []string {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	var s []string
-	for _, t := range q.tasks {
-		if t.DeploymentID == id {
-			s = append(s, t.Step)
-		}
-	}
-	return s
-}
-
 type fixture struct {
 	srv   *Server
 	h     http.Handler
 	store *bolt.Store
-	queue *fakeQueue
 	dir   string
 	clock *time.Time
 }
@@ -85,10 +57,10 @@ func newFixture(t *testing.T) *fixture {
 	}
 	// Near the wall clock: stores compare idempotency expiries with it.
 	now := time.Now().UTC().Truncate(time.Second)
-	f := &fixture{store: st, queue: &fakeQueue{}, dir: dir, clock: &now}
+	f := &fixture{store: st, dir: dir, clock: &now}
 	clock := func() time.Time { return *f.clock }
 	f.srv = &Server{
-		Store: st, Queue: f.queue, Sealer: sealer, Keys: keys,
+		Store: st, Sealer: sealer, Keys: keys,
 		Limiter:   ratelimit.NewMemory(100, time.Minute, clock),
 		RateLimit: 100, Models: catalog.Default(), GPUs: gpu.Default(),
 		SigningKey: secret.New("test-signing-key-0123456789"),
@@ -129,7 +101,7 @@ func body(t *testing.T, rec *httptest.ResponseRecorder) map[string]any {
 
 const validCreate = `{"hf_model_id":"stabilityai/sdxl-turbo","user_runpod_key":"rpa_SECRET123","hf_token":"hf_SECRET456","user_webhook_url":"https://example.com/hook","gpu_tier":"A40"}`
 
-func TestCreateStoresSealedAndEnqueues(t *testing.T) {
+func TestCreateStoresSealedAndOwesValidate(t *testing.T) {
 	f := newFixture(t)
 	rec := f.do(t, "POST", "/v1/deployments", keyA, validCreate)
 	if rec.Code != http.StatusAccepted {
@@ -151,12 +123,13 @@ func TestCreateStoresSealedAndEnqueues(t *testing.T) {
 	if loc := rec.Header().Get("Location"); loc != "/v1/deployments/"+id {
 		t.Errorf("Location = %q", loc)
 	}
-	if diff := cmp.Diff([]string{"validate"}, f.queue.steps(id)); diff != "" {
-		t.Errorf("enqueued (-want +got):\n%s", diff)
-	}
 	d, err := f.store.Get(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The change feed enqueues what the new record owes: its first step.
+	if diff := cmp.Diff([]deployment.Owed{{Step: deployment.StepValidate}}, d.Owes()); diff != "" {
+		t.Errorf("the new deployment owes (-want +got):\n%s", diff)
 	}
 	if d.Owner == "" || d.GPUTier != "A40" || d.Scaling != (deployment.Scaling{MinWorkers: 0, MaxWorkers: 1, IdleTimeoutSeconds: 60}) {
 		t.Errorf("stored %+v", d)
@@ -303,9 +276,6 @@ func TestValidation(t *testing.T) {
 				t.Errorf("details = %v, want exactly %v", details, tc.fields)
 			}
 		})
-	}
-	if n := len(f.queue.steps("")); n != 0 {
-		t.Errorf("bad input enqueued %d tasks", n)
 	}
 	list := body(t, f.do(t, "GET", "/v1/deployments", keyA, ""))
 	if n := len(list["deployments"].([]any)); n != 0 {

@@ -7,11 +7,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"github.com/visgate/deployment-orchestrator/shared/auth"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
-	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/store"
 )
 
@@ -158,11 +156,6 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	if err != nil && !errors.Is(err, store.ErrNoChange) {
 		s.internalError(w, r, "apply callback", err)
 		return
-	}
-	if err == nil && d.Status == deployment.StatusFailed {
-		if qerr := s.Queue.Enqueue(ctx, queue.Task{DeploymentID: d.ID, Step: provision.StepTeardown}); qerr != nil {
-			s.logger().ErrorContext(ctx, "enqueue teardown", "deployment_id", d.ID, "error", qerr.Error())
-		}
 	}
 	httpx.WriteJSON(w, http.StatusOK, callbackResponse{DeploymentID: d.ID, Status: string(d.Status), WebhookDelivered: d.Webhook.Delivered})
 }

@@ -12,13 +12,11 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"github.com/visgate/deployment-orchestrator/shared/auth"
 	"github.com/visgate/deployment-orchestrator/shared/catalog"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
 	"github.com/visgate/deployment-orchestrator/shared/huggingface"
-	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
 	"github.com/visgate/deployment-orchestrator/shared/store"
 	"github.com/visgate/deployment-orchestrator/shared/webhook"
@@ -241,7 +239,7 @@ func (s *Server) createIdempotent(ctx context.Context, owner, key, hash string, 
 }
 
 // createDeployment stores a new deployment (id fixed when given, else fresh
-// ids until one is free) and enqueues its first step.
+// ids until one is free). The change feed enqueues the validate step it owes.
 func (s *Server) createDeployment(ctx context.Context, owner string, req *createRequest, id, idemKey string) (*deployment.Deployment, error) {
 	fixed := id != ""
 	for attempt := 0; ; attempt++ {
@@ -255,11 +253,7 @@ func (s *Server) createDeployment(ctx context.Context, owner string, req *create
 		}
 		err = s.Store.Create(ctx, d)
 		if err == nil {
-			if qerr := s.Queue.Enqueue(ctx, queue.Task{DeploymentID: d.ID, Step: provision.StepValidate}); qerr != nil {
-				// The deployment is stored; the reconciler (cloud) or the next
-				// start (embedded) resumes it.
-				s.logger().ErrorContext(ctx, "enqueue validate", "deployment_id", d.ID, "error", qerr.Error())
-			}
+			// The new record owes validate: the change feed enqueues it.
 			return d, nil
 		}
 		if !errors.Is(err, store.ErrExists) || fixed || attempt >= 5 {

@@ -5,10 +5,8 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
-	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/store"
 	"github.com/visgate/deployment-orchestrator/shared/webhook"
 )
@@ -133,9 +131,6 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, owner string) {
 		if err != nil && !errors.Is(err, store.ErrNoChange) {
 			s.internalError(w, r, "delete deployment", err)
 			return
-		}
-		if err := s.Queue.Enqueue(r.Context(), queue.Task{DeploymentID: d.ID, Step: provision.StepTeardown}); err != nil {
-			s.logger().ErrorContext(r.Context(), "enqueue teardown", "deployment_id", d.ID, "error", err.Error())
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -17,7 +17,6 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/gpu"
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
 	"github.com/visgate/deployment-orchestrator/shared/logging"
-	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/ratelimit"
 	"github.com/visgate/deployment-orchestrator/shared/seal"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
@@ -42,7 +41,6 @@ const (
 // Server serves the API.
 type Server struct {
 	Store   Store
-	Queue   queue.Queue
 	Sealer  seal.Sealer
 	Keys    *auth.Keyring
 	Limiter ratelimit.Limiter

@@ -145,7 +145,6 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 
 	a.API = &api.Server{
 		Store:                a.Store,
-		Queue:                a.Queue,
 		Sealer:               sealer,
 		Keys:                 keys,
 		Limiter:              a.limiter,
@@ -161,10 +160,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	return a, nil
 }
 
-// Resume enqueues the work every unfinished deployment still needs (the
-// embedded runtime calls it at start: its queue lives in memory).
+// Resume enqueues what every deployment still owes (the embedded runtime
+// calls it at start: its queue lives in memory).
 func (a *App) Resume(ctx context.Context) (int, error) {
-	kick := int(time.Now().Unix())
+	now := time.Now()
+	kick := int(now.Unix())
 	n := 0
 	q := store.ListQuery{Limit: 100}
 	for {
@@ -173,10 +173,10 @@ func (a *App) Resume(ctx context.Context) (int, error) {
 			return n, fmt.Errorf("resume: list: %w", err)
 		}
 		for _, d := range page {
-			if !provision.NeedsWork(d) {
+			if !d.NeedsWork() {
 				continue
 			}
-			if err := a.Steps.Resume(ctx, d, kick); err != nil {
+			if err := queue.EnqueueAll(ctx, a.Queue, queue.Resumed(d, now, kick)); err != nil {
 				return n, fmt.Errorf("resume %s: %w", d.ID, err)
 			}
 			n++

@@ -95,7 +95,6 @@ func (a *App) Reconciler() *reconcile.Reconciler {
 	return &reconcile.Reconciler{
 		Store:      a.Store,
 		Queue:      a.Queue,
-		Steps:      a.Steps,
 		Sealer:     a.Steps.Sealer,
 		RunPod:     a.runpod,
 		StuckAfter: 2*a.Config.PollInterval + ReconcileGrace,

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 	qct "github.com/visgate/deployment-orchestrator/shared/queue/cloudtasks"
 	"github.com/visgate/deployment-orchestrator/shared/store/storetest"
+	"github.com/visgate/deployment-orchestrator/shared/wait"
 )
 
 const gcpKey = "gcp-e2e-key-0123456789"
@@ -36,6 +38,8 @@ const gcpKey = "gcp-e2e-key-0123456789"
 type gcpStack struct {
 	app  *App
 	base string
+	// triggerQueue is the queue of the trigger's notifier, which can lose tasks.
+	triggerQueue *losingQueue
 }
 
 func startGCPStack(t *testing.T) *gcpStack {
@@ -76,6 +80,7 @@ func startGCPStack(t *testing.T) *gcpStack {
 		"BACKEND": "gcp", "GCP_PROJECT_ID": project, "GCP_LOCATION": location, "TASKS_QUEUE": queueID,
 		"PROVISION_TASK_URL": srv.URL + "/_tasks", "PUBLIC_BASE_URL": srv.URL, "DATA_DIR": t.TempDir(),
 		"SIMULATE": "1", "WEBHOOK_ALLOW_PRIVATE": "1", "API_KEYS": gcpKey, "POLL_INTERVAL": "200ms",
+		"RATE_LIMIT_PER_MINUTE": "100000", // the tests poll
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
@@ -87,6 +92,8 @@ func startGCPStack(t *testing.T) *gcpStack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close(context.Background()) })
+	lq := &losingQueue{Queue: a.Notifier.Queue, lost: make(chan queue.Task, 100)}
+	a.Notifier.Queue = lq
 
 	p, err := cloudevents.NewHTTP()
 	if err != nil {
@@ -109,8 +116,9 @@ func startGCPStack(t *testing.T) *gcpStack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fs.Close() })
+	listening := make(chan struct{})
 	br := &bridge.Bridge{Client: fs, ProjectID: project, Collection: "deployments", Target: srv.URL + "/_events",
-		HTTP: &http.Client{Timeout: 10 * time.Second}, Log: log}
+		HTTP: &http.Client{Timeout: 10 * time.Second}, Log: log, Listening: func() { close(listening) }}
 	done := make(chan error, 1)
 	go func() { done <- br.Run(ctx) }()
 	t.Cleanup(func() {
@@ -119,8 +127,14 @@ func startGCPStack(t *testing.T) *gcpStack {
 			t.Errorf("bridge: %v", err)
 		}
 	})
-	time.Sleep(300 * time.Millisecond) // the bridge's first snapshot
-	return &gcpStack{app: a, base: srv.URL}
+	select {
+	case <-listening: // writes from now on reach DeploymentChanged
+	case err := <-done:
+		t.Fatalf("bridge: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the bridge never got its first snapshot")
+	}
+	return &gcpStack{app: a, base: srv.URL, triggerQueue: lq}
 }
 
 func (s *gcpStack) call(t *testing.T, method, path, body string) (int, map[string]any) {
@@ -141,17 +155,15 @@ func (s *gcpStack) call(t *testing.T, method, path, body string) (int, map[strin
 
 func waitStatus(t *testing.T, s *gcpStack, id string, want deployment.Status, d time.Duration) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		_, m := s.call(t, "GET", "/v1/deployments/"+id, "")
-		if m["status"] == string(want) {
-			return m
+	var m map[string]any
+	wait.Until(t, d, fmt.Sprintf("%s to be %s", id, want), func() bool {
+		_, m = s.call(t, "GET", "/v1/deployments/"+id, "")
+		if m["status"] == "failed" && want != deployment.StatusFailed {
+			t.Fatalf("deployment %s failed: %v", id, m["error"])
 		}
-		if m["status"] == "failed" || time.Now().After(deadline) {
-			t.Fatalf("deployment %s: %v after %s, want %s", id, m["status"], d, want)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return m["status"] == string(want)
+	}, func() string { return fmt.Sprintf("last seen: %v", m) })
+	return m
 }
 
 type hook struct {
@@ -190,13 +202,15 @@ func TestGCPStackLifecycle(t *testing.T) {
 	if d["runpod_endpoint_id"] == nil || d["model_id"] != "black-forest-labs/FLUX.1-schnell" {
 		t.Errorf("ready deployment = %v", d)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for h.count() == 0 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	time.Sleep(500 * time.Millisecond)
-	if n := h.count(); n != 1 {
-		t.Fatalf("webhook got %d POSTs, want 1", n)
+	// Delivered in the record: every attempt it counts reached the receiver.
+	var hook map[string]any
+	wait.Until(t, 30*time.Second, "the webhook delivered", func() bool {
+		_, m := s.call(t, "GET", "/v1/deployments/"+id, "")
+		hook, _ = m["webhook"].(map[string]any)
+		return hook["delivered"] == true
+	})
+	if n := h.count(); n != 1 || hook["attempts"] != 1.0 {
+		t.Fatalf("webhook got %d POSTs in %v attempts, want 1 in 1", n, hook["attempts"])
 	}
 	var ev map[string]any
 	_ = json.Unmarshal(h.posts[0], &ev)
@@ -205,23 +219,41 @@ func TestGCPStackLifecycle(t *testing.T) {
 	}
 }
 
-// dropQueue loses every task, as a crash between commit and enqueue would.
-type dropQueue struct{}
+// losingQueue loses every task while losing is set, as a crash between a
+// commit and its enqueue would, and tells lost about each.
+type losingQueue struct {
+	queue.Queue
+	losing atomic.Bool
+	lost   chan queue.Task
+}
 
-func (dropQueue) Enqueue(context.Context, queue.Task) error { return nil }
+func (q *losingQueue) Enqueue(ctx context.Context, t queue.Task) error {
+	if q.losing.Load() {
+		q.lost <- t
+		return nil
+	}
+	return q.Queue.Enqueue(ctx, t)
+}
 
 func TestReconcileFinishesALostTask(t *testing.T) {
 	s := startGCPStack(t)
-	real := s.app.API.Queue
-	s.app.API.Queue = dropQueue{}
+	lq := s.triggerQueue
+	lq.losing.Store(true)
 	code, m := s.call(t, "POST", "/v1/deployments",
 		`{"hf_model_id":"stabilityai/sdxl-turbo","user_runpod_key":"rpa_gcp","user_webhook_url":"https://example.com/hook"}`)
-	s.app.API.Queue = real
 	if code != 202 {
 		t.Fatalf("POST = %d %v", code, m)
 	}
 	id := m["deployment_id"].(string)
-	time.Sleep(time.Second)
+	select {
+	case task := <-lq.lost:
+		if task.DeploymentID != id || task.Step != deployment.StepValidate {
+			t.Fatalf("lost %s, want %s's validate step", task.Name(), id)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the trigger never enqueued the new deployment's first step")
+	}
+	lq.losing.Store(false)
 	if _, d := s.call(t, "GET", "/v1/deployments/"+id, ""); d["status"] != "validating" {
 		t.Fatalf("without its task the deployment moved to %v", d["status"])
 	}

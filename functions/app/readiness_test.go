@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/functions/api"
 	"github.com/visgate/deployment-orchestrator/shared/store/firestore"
 	"github.com/visgate/deployment-orchestrator/shared/store/storetest"
+	"github.com/visgate/deployment-orchestrator/shared/wait"
 )
 
 // emulator runs scripts/firestore-emulator.sh for a private emulator on its
@@ -83,17 +85,12 @@ func TestReadinessFollowsFirestore(t *testing.T) {
 	// alone can outlast the budget, so wait for the first 200.
 	waitReady := func(what string) {
 		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			code, m, _ := readiness(t, h)
-			if code == 200 && m["status"] == "ready" {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: still %d %v after 60s", what, code, m)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		var code int
+		var m map[string]string
+		wait.Until(t, 60*time.Second, what, func() bool {
+			code, m, _ = readiness(t, h)
+			return code == 200 && m["status"] == "ready"
+		}, func() string { return fmt.Sprintf("still %d %v", code, m) })
 	}
 	waitReady("emulator up")
 	e.run("stop")

@@ -46,7 +46,10 @@ func startSimulators(cfg *config.Config, log *slog.Logger) *simulators {
 			log.Info("the Hub simulator serves tiny real models", "models", ids)
 		}
 	}
-	opts := []runpodsim.Option{runpodsim.WithAnyKey(), runpodsim.WithCallbackClient(&http.Client{Timeout: 10 * time.Second})}
+	// The container's three callbacks take 0.3 of the boot each, as with
+	// the simulator's defaults (1 s, 300 ms).
+	opts := []runpodsim.Option{runpodsim.WithAnyKey(), runpodsim.WithCallbackClient(&http.Client{Timeout: 10 * time.Second}),
+		runpodsim.WithBootDelay(cfg.SimulateBootDelay), runpodsim.WithCallbackInterval(cfg.SimulateBootDelay * 3 / 10)}
 	worker, err := workerProcess(cfg, images.Inference, hub.URL, &logWriter{log: log})
 	switch {
 	case err == nil:

@@ -25,6 +25,7 @@ import (
 	orchestrator "github.com/visgate/deployment-orchestrator"
 	qct "github.com/visgate/deployment-orchestrator/shared/queue/cloudtasks"
 	"github.com/visgate/deployment-orchestrator/shared/store/storetest"
+	"github.com/visgate/deployment-orchestrator/shared/wait"
 )
 
 // freeRange finds a base port whose next len(EntryPoints) ports are free too.
@@ -104,7 +105,7 @@ func TestDevStack(t *testing.T) {
 	port := freeRange(t)
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port), "GCP_PROJECT_ID="+project, "GCP_LOCATION="+location,
-		"TASKS_QUEUE=provision", "SIMULATE=1", "WEBHOOK_ALLOW_PRIVATE=1", "API_KEYS=dev-test-key-0123456789",
+		"TASKS_QUEUE=provision", "SIMULATE=1", "WEBHOOK_ALLOW_PRIVATE=1", "API_KEYS=dev-test-key-0123456789", "RATE_LIMIT_PER_MINUTE=100000",
 		"DATA_DIR="+t.TempDir(), "POLL_INTERVAL=300ms")
 	logs := &strings.Builder{}
 	var logMu sync.Mutex
@@ -134,16 +135,14 @@ func TestDevStack(t *testing.T) {
 		_ = json.NewDecoder(resp.Body).Decode(&m)
 		return resp.StatusCode, m
 	}
+	deadline, _ := ctx.Deadline()
 	waitUntil := func(what string, cond func() bool) {
 		t.Helper()
-		for !cond() {
-			if ctx.Err() != nil {
-				logMu.Lock()
-				defer logMu.Unlock()
-				t.Fatalf("timed out waiting for %s; logs:\n%s", what, logs.String())
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		wait.Until(t, time.Until(deadline), what, cond, func() string {
+			logMu.Lock()
+			defer logMu.Unlock()
+			return "logs:\n" + logs.String()
+		})
 	}
 	waitUntil("the front door", func() bool { code, _ := call("GET", "/health", ""); return code == 200 })
 	if code, m := call("GET", "/readiness", ""); code != 200 || m["status"] != "ready" {
@@ -157,12 +156,16 @@ func TestDevStack(t *testing.T) {
 		t.Fatalf("POST = %d %v", code, m)
 	}
 	id := m["deployment_id"].(string)
-	waitUntil("ready", func() bool { _, m := call("GET", "/v1/deployments/"+id, ""); return m["status"] == "ready" })
-	waitUntil("the webhook", func() bool { mu.Lock(); defer mu.Unlock(); return len(hooks) > 0 })
-	time.Sleep(time.Second)
+	// Delivered in the record: every attempt it counts reached the receiver.
+	var hook map[string]any
+	waitUntil("ready, the webhook delivered", func() bool {
+		_, m := call("GET", "/v1/deployments/"+id, "")
+		hook, _ = m["webhook"].(map[string]any)
+		return m["status"] == "ready" && hook["delivered"] == true
+	})
 	mu.Lock()
-	if len(hooks) != 1 || !strings.Contains(hooks[0], `"type":"deployment.ready"`) {
-		t.Errorf("webhook POSTs = %v", hooks)
+	if len(hooks) != 1 || hook["attempts"] != 1.0 || !strings.Contains(hooks[0], `"type":"deployment.ready"`) {
+		t.Errorf("webhook POSTs = %v in %v attempts", hooks, hook["attempts"])
 	}
 	mu.Unlock()
 
@@ -199,19 +202,15 @@ func TestDevStack(t *testing.T) {
 		}
 		t.Fatalf("supervisor still running 20s after SIGTERM:\n%s\nlog tail:\n%s", strings.Join(mine, "\n"), tail)
 	}
-	deadline := time.Now().Add(10 * time.Second)
 	for p := port; p <= port+len(orchestrator.EntryPoints()); p++ {
-		for {
+		wait.Until(t, 10*time.Second, fmt.Sprintf("port %d closed after the supervisor stopped", p), func() bool {
 			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p), 200*time.Millisecond)
 			if err != nil {
-				break
+				return true
 			}
 			c.Close()
-			if time.Now().After(deadline) {
-				t.Fatalf("port %d still served after the supervisor stopped", p)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			return false
+		})
 	}
 }
 

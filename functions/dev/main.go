@@ -135,33 +135,48 @@ func supervise(ctx context.Context, getenv func(string) string, logOut io.Writer
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	fd, err := FrontDoor(func(fn string) string { return "http://" + addr(fn) })
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), Handler: fd, ReadHeaderTimeout: 10 * time.Second}
-	go func() { errc <- srv.ListenAndServe() }()
-
+	// The bridge listens before the front door opens: a deployment
+	// created earlier would be in the bridge's first snapshot, which it
+	// takes for the state before it started, and its first step would
+	// wait for a reconcile.
 	client, err := firestore.NewClient(ctx, project)
 	if err != nil {
 		return fmt.Errorf("firestore: %w", err)
 	}
 	defer client.Close()
+	listening := make(chan struct{})
 	br := &bridge.Bridge{Client: client, ProjectID: project, Collection: "deployments",
-		Target: "http://" + addr(orchestrator.FnDeploymentChanged) + "/", HTTP: &http.Client{Timeout: 30 * time.Second}, Log: log}
+		Target: "http://" + addr(orchestrator.FnDeploymentChanged) + "/", HTTP: &http.Client{Timeout: 30 * time.Second}, Log: log,
+		Listening: func() { close(listening) }}
 	go func() { errc <- br.Run(ctx) }()
-	log.Info("dev stack up", "base_url", base, "functions", fnPorts)
-	app.LogStartup(ctx, log, cfg, lookup(env))
-
+	var srv *http.Server
 	select {
+	case <-listening:
+		fd, ferr := FrontDoor(func(fn string) string { return "http://" + addr(fn) })
+		if ferr != nil {
+			err = ferr
+			break
+		}
+		srv = &http.Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), Handler: fd, ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- srv.ListenAndServe() }()
+		log.Info("dev stack up", "base_url", base, "functions", fnPorts)
+		app.LogStartup(ctx, log, cfg, lookup(env))
+		select {
+		case <-ctx.Done():
+		case err = <-errc:
+		}
 	case <-ctx.Done():
 	case err = <-errc:
+	}
+	if err != nil {
 		log.Error("a piece stopped; stopping the rest", "error", err.Error())
 	}
 	cancel()
 	shut, done := context.WithTimeout(context.Background(), 5*time.Second)
 	defer done()
-	_ = srv.Shutdown(shut)
+	if srv != nil {
+		_ = srv.Shutdown(shut)
+	}
 	for _, c := range cmds {
 		if c.Process != nil {
 			if err := c.Process.Signal(syscall.SIGTERM); err != nil {

@@ -32,7 +32,8 @@ func TestRestartLosesNothing(t *testing.T) {
 	rcv := newReceiver(t)
 	env := map[string]string{
 		"PORT": "0", "DATA_DIR": t.TempDir(), "WEBHOOK_ALLOW_PRIVATE": "1", "API_KEYS": "restart-key-0123456789",
-		"HF_API_URL": hub.URL, "RUNPOD_API_URL": rp.URL, "POLL_INTERVAL": "200ms",
+		"RATE_LIMIT_PER_MINUTE": "100000", // the test polls
+		"HF_API_URL":            hub.URL, "RUNPOD_API_URL": rp.URL, "POLL_INTERVAL": "200ms",
 	}
 	srv := startServer(t, env)
 	c := &client{t: t, base: srv.base}
@@ -50,18 +51,30 @@ func TestRestartLosesNothing(t *testing.T) {
 
 	srv2 := startServer(t, env)
 	c2 := &client{t: t, base: srv2.base}
+	var last []byte
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("last seen: %s", last)
+		}
+	})
 	waitFor(t, "ready after the restart", 30*time.Second, func() bool {
 		_, _, body := c2.do("GET", "/v1/deployments/"+id, "restart-key-0123456789", nil, nil)
+		last = body
 		d := decode(t, body)
 		if d["status"] == "failed" {
 			t.Fatalf("failed after the restart: %s", body)
 		}
 		return d["status"] == "ready"
 	})
-	waitFor(t, "the webhook", 20*time.Second, func() bool { return len(rcv.got()) > 0 })
-	time.Sleep(500 * time.Millisecond)
-	if n := len(rcv.got()); n != 1 {
-		t.Errorf("webhook got %d POSTs, want 1", n)
+	// Delivered in the record: every attempt it counts reached the receiver.
+	var hook map[string]any
+	waitFor(t, "the webhook delivered", 20*time.Second, func() bool {
+		_, _, body := c2.do("GET", "/v1/deployments/"+id, "restart-key-0123456789", nil, nil)
+		hook = decode(t, body)["webhook"].(map[string]any)
+		return hook["delivered"] == true
+	})
+	if n := len(rcv.got()); n != 1 || hook["attempts"] != 1.0 {
+		t.Errorf("webhook got %d POSTs in %v attempts, want 1 in 1", n, hook["attempts"])
 	}
 	eps := rp.Endpoints("rpa_restart")
 	if len(eps) != 1 {
@@ -86,7 +99,7 @@ func TestCatalogueAndListing(t *testing.T) {
 		t.Skip("end-to-end")
 	}
 	srv := startServer(t, map[string]string{"PORT": "0", "DATA_DIR": t.TempDir(), "SIMULATE": "1",
-		"WEBHOOK_ALLOW_PRIVATE": "1", "API_KEYS": "list-key-0123456789,other-key-0123456789"})
+		"WEBHOOK_ALLOW_PRIVATE": "1", "API_KEYS": "list-key-0123456789,other-key-0123456789", "RATE_LIMIT_PER_MINUTE": "100000"})
 	c := &client{t: t, base: srv.base, v: openapitest.NewValidator(t)}
 	_, _, body := c.do("GET", "/v1/gpus", "", nil, nil)
 	if !strings.Contains(string(body), `"pool":"AMPERE_48"`) || !strings.Contains(string(body), `"NVIDIA A40"`) {

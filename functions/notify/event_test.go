@@ -2,20 +2,28 @@ package notify
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"sort"
 	"sync"
 	"testing"
+	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/go-cmp/cmp"
 	"github.com/googleapis/google-cloudevents-go/cloud/firestoredata"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
+	"github.com/visgate/deployment-orchestrator/shared/store/firestore"
+	"github.com/visgate/deployment-orchestrator/shared/store/storetest"
 )
 
+// recordingQueue records the name and delay of every task.
 type recordingQueue struct {
 	mu    sync.Mutex
 	tasks []string
@@ -24,7 +32,7 @@ type recordingQueue struct {
 func (q *recordingQueue) Enqueue(_ context.Context, t queue.Task) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.tasks = append(q.tasks, t.DeploymentID+"/"+t.Step)
+	q.tasks = append(q.tasks, fmt.Sprintf("%s after %s", t.Name(), t.Delay))
 	return nil
 }
 
@@ -39,15 +47,67 @@ func (q *recordingQueue) take() []string {
 
 const id = "dep_2026_a3686d66"
 
-func doc(status string, extra map[string]*firestoredata.Value) *firestoredata.Document {
-	f := map[string]*firestoredata.Value{
-		"id":     {ValueType: &firestoredata.Value_StringValue{StringValue: id}},
-		"status": {ValueType: &firestoredata.Value_StringValue{StringValue: status}},
+var now = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+// record is a deployment in st, changed by fns.
+func record(st deployment.Status, fns ...func(d *deployment.Deployment)) *deployment.Deployment {
+	d := &deployment.Deployment{
+		ID: id, Owner: "o", Status: st, StatusChangedAt: now, CreatedAt: now, UpdatedAt: now,
+		Webhook: deployment.Webhook{URL: "https://example.com/hook"},
 	}
-	for k, v := range extra {
-		f[k] = v
+	for _, fn := range fns {
+		fn(d)
 	}
-	return &firestoredata.Document{Name: "projects/p/databases/(default)/documents/deployments/" + id, Fields: f}
+	return d
+}
+
+func withEndpoint(d *deployment.Deployment) { d.RunPodEndpointID = "ep1" }
+
+// doc is d as Eventarc delivers it: the Firestore store's document data,
+// as protobuf values.
+func doc(t *testing.T, d *deployment.Deployment) *firestoredata.Document {
+	t.Helper()
+	data, err := firestore.EncodeDeployment(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &firestoredata.Document{
+		Name:   "projects/p/databases/(default)/documents/deployments/" + d.ID,
+		Fields: toValue(t, data).GetMapValue().GetFields(),
+	}
+}
+
+func toValue(t *testing.T, x any) *firestoredata.Value {
+	switch x := x.(type) {
+	case nil:
+		return &firestoredata.Value{ValueType: &firestoredata.Value_NullValue{NullValue: structpb.NullValue_NULL_VALUE}}
+	case bool:
+		return &firestoredata.Value{ValueType: &firestoredata.Value_BooleanValue{BooleanValue: x}}
+	case int64:
+		return &firestoredata.Value{ValueType: &firestoredata.Value_IntegerValue{IntegerValue: x}}
+	case float64:
+		return &firestoredata.Value{ValueType: &firestoredata.Value_DoubleValue{DoubleValue: x}}
+	case string:
+		return &firestoredata.Value{ValueType: &firestoredata.Value_StringValue{StringValue: x}}
+	case []byte:
+		return &firestoredata.Value{ValueType: &firestoredata.Value_BytesValue{BytesValue: x}}
+	case time.Time:
+		return &firestoredata.Value{ValueType: &firestoredata.Value_TimestampValue{TimestampValue: timestamppb.New(x)}}
+	case []any:
+		vals := make([]*firestoredata.Value, len(x))
+		for i, e := range x {
+			vals[i] = toValue(t, e)
+		}
+		return &firestoredata.Value{ValueType: &firestoredata.Value_ArrayValue{ArrayValue: &firestoredata.ArrayValue{Values: vals}}}
+	case map[string]any:
+		fields := make(map[string]*firestoredata.Value, len(x))
+		for k, e := range x {
+			fields[k] = toValue(t, e)
+		}
+		return &firestoredata.Value{ValueType: &firestoredata.Value_MapValue{MapValue: &firestoredata.MapValue{Fields: fields}}}
+	}
+	t.Fatalf("no Firestore value for %T", x)
+	return nil
 }
 
 // serve wires HandleEvent the way functions-framework does for a CloudEvent
@@ -69,28 +129,49 @@ func serve(t *testing.T, n *Notifier) string {
 
 func TestDeploymentChangedEvents(t *testing.T) {
 	q := &recordingQueue{}
-	url := serve(t, &Notifier{Queue: q})
+	url := serve(t, &Notifier{Queue: q, Now: func() time.Time { return now }})
 	c, err := cloudevents.NewClientHTTP(cloudevents.WithTarget(url))
 	if err != nil {
 		t.Fatal(err)
 	}
-	logLine := map[string]*firestoredata.Value{"updated_at": {ValueType: &firestoredata.Value_StringValue{StringValue: "x"}}}
-	for _, tc := range []struct {
+	lease := func(d *deployment.Deployment) { d.EndpointLease = now.Add(-time.Minute) }
+	delivered := func(d *deployment.Deployment) { d.Webhook.Delivered = true }
+	scaled := func(d *deployment.Deployment) { d.Scaled = true }
+	logLine := func(d *deployment.Deployment) { d.Log(now, deployment.LevelInfo, "Workers: 1 initializing") }
+	tests := []struct {
 		name     string
-		data     *firestoredata.DocumentEventData
+		old, new *deployment.Deployment
 		raw      []byte
-		wantStep []string
+		want     []string
 	}{
-		{"create", &firestoredata.DocumentEventData{Value: doc("validating", nil)}, nil, nil},
-		{"step forward", &firestoredata.DocumentEventData{OldValue: doc("validating", nil), Value: doc("selecting_gpu", nil)}, nil, nil},
-		{"ready", &firestoredata.DocumentEventData{OldValue: doc("loading_model", nil), Value: doc("ready", nil)}, nil, []string{id + "/scale", id + "/webhook"}},
-		{"own write, same status", &firestoredata.DocumentEventData{OldValue: doc("ready", nil), Value: doc("ready", logLine),
-			UpdateMask: &firestoredata.DocumentMask{FieldPaths: []string{"updated_at"}}}, nil, nil},
-		{"failed", &firestoredata.DocumentEventData{OldValue: doc("creating_endpoint", nil), Value: doc("failed", nil)}, nil, []string{id + "/teardown", id + "/webhook"}},
-		{"deleted", &firestoredata.DocumentEventData{OldValue: doc("ready", nil), Value: doc("deleted", nil)}, nil, []string{id + "/teardown"}},
-		{"document removed", &firestoredata.DocumentEventData{OldValue: doc("deleted", nil)}, nil, nil},
-		{"garbage payload", nil, []byte("\xff\x00not protobuf"), nil},
-	} {
+		{name: "create", new: record(deployment.StatusValidating), want: []string{id + "-validate-0 after 0s"}},
+		{name: "step forward", old: record(deployment.StatusValidating), new: record(deployment.StatusSelectingGPU),
+			want: []string{id + "-select_gpu-0 after 0s"}},
+		{name: "endpoint recorded", old: record(deployment.StatusCreatingEndpoint, lease), new: record(deployment.StatusDownloadingModel, withEndpoint),
+			want: []string{id + "-watch-0 after 0s"}},
+		{name: "download to load: the watch goes on", old: record(deployment.StatusDownloadingModel, withEndpoint),
+			new: record(deployment.StatusLoadingModel, withEndpoint)},
+		{name: "own write, same status", old: record(deployment.StatusLoadingModel, withEndpoint),
+			new: record(deployment.StatusLoadingModel, withEndpoint, logLine)},
+		{name: "ready", old: record(deployment.StatusLoadingModel, withEndpoint), new: record(deployment.StatusReady, withEndpoint),
+			want: []string{id + "-scale-0 after 0s", id + "-webhook-0 after 0s"}},
+		{name: "webhook attempt failed: the next is due in 30 s", old: record(deployment.StatusReady, withEndpoint, scaled),
+			new: record(deployment.StatusReady, withEndpoint, scaled, func(d *deployment.Deployment) {
+				d.Webhook.Attempts, d.Webhook.NextAttemptAt = 1, now.Add(30*time.Second)
+			}),
+			want: []string{id + "-webhook-1 after 30s"}},
+		{name: "failed while creating", old: record(deployment.StatusCreatingEndpoint, lease), new: record(deployment.StatusFailed, lease),
+			want: []string{id + "-teardown-0 after 0s", id + "-webhook-0 after 0s"}},
+		{name: "deleted", old: record(deployment.StatusReady, withEndpoint, scaled, delivered),
+			new:  record(deployment.StatusDeleted, withEndpoint, scaled, delivered),
+			want: []string{id + "-teardown-0 after 0s"}},
+		{name: "endpoint learnt after its teardown", old: record(deployment.StatusDeleted, lease, func(d *deployment.Deployment) { d.EndpointDeleted = true }),
+			new:  record(deployment.StatusDeleted, withEndpoint, func(d *deployment.Deployment) { d.EndpointLearnt() }),
+			want: []string{id + "-teardown-1 after 0s"}},
+		{name: "document removed", old: record(deployment.StatusDeleted)},
+		{name: "garbage payload", raw: []byte("\xff\x00not protobuf")},
+	}
+	for _, tc := range tests {
 		for _, mode := range []string{"binary", "structured"} {
 			t.Run(tc.name+"/"+mode, func(t *testing.T) {
 				e := event.New()
@@ -99,9 +180,16 @@ func TestDeploymentChangedEvents(t *testing.T) {
 				e.SetSource("//firestore.googleapis.com/projects/p/databases/(default)")
 				e.SetSubject("documents/deployments/" + id)
 				body := tc.raw
-				if tc.data != nil {
+				if body == nil {
+					data := &firestoredata.DocumentEventData{}
+					if tc.old != nil {
+						data.OldValue = doc(t, tc.old)
+					}
+					if tc.new != nil {
+						data.Value = doc(t, tc.new)
+					}
 					var err error
-					if body, err = proto.Marshal(tc.data); err != nil {
+					if body, err = proto.Marshal(data); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -117,11 +205,44 @@ func TestDeploymentChangedEvents(t *testing.T) {
 				if res := c.Send(ctx, e); !cloudevents.IsACK(res) {
 					t.Fatalf("send: %v", res)
 				}
-				if diff := cmp.Diff(tc.wantStep, q.take()); diff != "" {
+				if diff := cmp.Diff(tc.want, q.take()); diff != "" {
 					t.Errorf("enqueued (-want +got):\n%s", diff)
 				}
 			})
 		}
+	}
+}
+
+// The trigger's document decodes to the record the Firestore store reads,
+// every field of it.
+func TestChangeFromEventReadsTheWholeRecord(t *testing.T) {
+	d := storetest.Filled(t, id, "owner", now)
+	data, err := firestore.EncodeDeployment(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := firestore.DecodeDeployment(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := proto.Marshal(&firestoredata.DocumentEventData{Value: doc(t, d), OldValue: doc(t, record(deployment.StatusValidating))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := event.New()
+	e.SetType(EventType)
+	if err := e.SetData("application/protobuf", b); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ChangeFromEvent(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, c.New); diff != "" {
+		t.Errorf("New (-want +got):\n%s", diff)
+	}
+	if c.Old == nil || c.Old.Status != deployment.StatusValidating || c.Old.ID != id {
+		t.Errorf("Old = %+v", c.Old)
 	}
 }
 
@@ -132,7 +253,8 @@ func TestOtherEventTypesIgnored(t *testing.T) {
 	e.SetID("1")
 	e.SetType("google.cloud.firestore.document.v1.deleted")
 	e.SetSource("x")
-	b, _ := proto.Marshal(&firestoredata.DocumentEventData{OldValue: doc("loading_model", nil), Value: doc("ready", nil)})
+	b, _ := proto.Marshal(&firestoredata.DocumentEventData{OldValue: doc(t, record(deployment.StatusLoadingModel, withEndpoint)),
+		Value: doc(t, record(deployment.StatusReady, withEndpoint))})
 	_ = e.SetData("application/protobuf", b)
 	if err := n.HandleEvent(context.Background(), e); err != nil {
 		t.Fatal(err)

@@ -1,53 +1,43 @@
-// Package notify is the DeploymentChanged function: it reacts to real status
-// transitions of a deployment (the store's change feed in the embedded
-// runtime, the Firestore trigger in Google Cloud) by enqueuing what the new
-// status owes: the webhook, the endpoint's final scaling, its teardown.
+// Package notify is the DeploymentChanged function: it reacts to writes of
+// a deployment (the store's change feed in the embedded runtime, the
+// Firestore trigger in Google Cloud) by enqueuing what the write made the
+// deployment owe (deployment.Owes): the next step of the chain, the
+// endpoint's final scaling, the webhook and its retries, the teardown.
 package notify
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
+	"time"
 
-	"github.com/visgate/deployment-orchestrator/functions/provision"
-	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/store"
 )
 
-// Notifier turns status transitions into tasks.
+// Notifier turns writes into tasks.
 type Notifier struct {
 	Queue queue.Queue
+	Now   func() time.Time
 	Log   *slog.Logger
 }
 
-// OnChange enqueues the tasks a transition calls for. Writes that do not
-// change the status (log lines, the notifier's own bookkeeping) do nothing.
-// Task names are deterministic, so a change seen twice enqueues once.
+func (n *Notifier) now() time.Time {
+	if n.Now != nil {
+		return n.Now()
+	}
+	return time.Now()
+}
+
+// OnChange enqueues the tasks the deployment owes after the write and did
+// not owe before it (queue.NewlyOwed). Writes that change nothing owed (log
+// lines, a watch poll) enqueue nothing. Task names come from the record, so
+// a change seen twice enqueues once.
 func (n *Notifier) OnChange(ctx context.Context, c store.Change) error {
-	if !c.StatusChanged() {
+	tasks := queue.NewlyOwed(c.Old, c.New, n.now())
+	if len(tasks) == 0 {
 		return nil
 	}
-	d := c.New
-	var steps []string
-	switch d.Status {
-	case deployment.StatusReady:
-		steps = []string{provision.StepScale, provision.StepWebhook}
-	case deployment.StatusFailed:
-		steps = []string{provision.StepWebhook, provision.StepTeardown}
-	case deployment.StatusDeleted:
-		steps = []string{provision.StepTeardown}
-	default:
-		return nil
-	}
-	var errs []error
-	for _, step := range steps {
-		if err := n.Queue.Enqueue(ctx, queue.Task{DeploymentID: d.ID, Step: step}); err != nil {
-			errs = append(errs, fmt.Errorf("enqueue %s for %s: %w", step, d.ID, err))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := queue.EnqueueAll(ctx, n.Queue, tasks); err != nil {
 		return err
 	}
 	if n.Log != nil {
@@ -55,7 +45,11 @@ func (n *Notifier) OnChange(ctx context.Context, c store.Change) error {
 		if c.Old != nil {
 			from = string(c.Old.Status)
 		}
-		n.Log.DebugContext(ctx, "status changed", "deployment_id", d.ID, "from", from, "to", string(d.Status), "enqueued", steps)
+		names := make([]string, len(tasks))
+		for i, t := range tasks {
+			names[i] = t.Name()
+		}
+		n.Log.DebugContext(ctx, "deployment changed", "deployment_id", c.New.ID, "from", from, "to", string(c.New.Status), "enqueued", names)
 	}
 	return nil
 }

@@ -152,9 +152,9 @@ func TestDuplicatedShuffledDeliveryOfAFailure(t *testing.T) {
 	}
 }
 
-var allSteps = []string{
-	provision.StepValidate, provision.StepSelectGPU, provision.StepCreateEndpoint, provision.StepWatch,
-	provision.StepScale, provision.StepWebhook, provision.StepTeardown,
+var allSteps = []deployment.Step{
+	deployment.StepValidate, deployment.StepSelectGPU, deployment.StepCreateEndpoint, deployment.StepWatch,
+	deployment.StepScale, deployment.StepWebhook, deployment.StepTeardown,
 }
 
 // hammer runs random steps of deployment id from several goroutines, stale,
@@ -256,7 +256,7 @@ func deleteInFlight(t *testing.T, when string) {
 		e.deleteDeployment(id)
 		// The teardown of the deletion runs to its end while the endpoint
 		// does not exist yet.
-		if err := e.handle(context.Background(), queue.Task{DeploymentID: id, Step: provision.StepTeardown, Seq: 7}, queue.Delivery{Attempt: 1}); err != nil {
+		if err := e.handle(context.Background(), queue.Task{DeploymentID: id, Step: deployment.StepTeardown, Seq: 7}, queue.Delivery{Attempt: 1}); err != nil {
 			t.Errorf("teardown: %v", err)
 		}
 		teardownBefore.Store(e.get(id).EndpointDeleted)
@@ -281,7 +281,7 @@ func deleteInFlight(t *testing.T, when string) {
 	e = newEnv(t, options{wrapRunPod: func(rp provision.RunPod) provision.RunPod { hook.RunPod = rp; return hook }})
 	d := e.insert("openai-community/gpt2", createOpts{})
 	deployID.Store(d.ID)
-	if err := e.queue.Enqueue(context.Background(), queue.Task{DeploymentID: d.ID, Step: provision.StepValidate}); err != nil {
+	if err := e.queue.Enqueue(context.Background(), queue.Task{DeploymentID: d.ID, Step: deployment.StepValidate}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -290,7 +290,7 @@ func deleteInFlight(t *testing.T, when string) {
 		t.Fatal("create_endpoint never called RunPod")
 	}
 	d = e.waitFor(d.ID, "deleted and torn down", func(d *deployment.Deployment) bool {
-		return d.Status == deployment.StatusDeleted && !provision.NeedsWork(d) && len(e.endpointsOf(d.ID)) == 0
+		return d.Status == deployment.StatusDeleted && !d.NeedsWork() && len(e.endpointsOf(d.ID)) == 0
 	})
 	if when != "after" && !teardownBefore.Load() {
 		t.Errorf("the deletion's teardown did not finish before the endpoint existed; the test did not test the race")
@@ -354,7 +354,7 @@ func TestCallbacksBeforeTheEndpointIsRecorded(t *testing.T) {
 			hook := &specHook{after: func(spec runpod.EndpointSpec) {
 				postCallback(t, spec, "downloading_model")
 				// A late or duplicated watch lands in the window.
-				_ = e.handle(context.Background(), queue.Task{DeploymentID: id, Step: provision.StepWatch, Seq: 9}, queue.Delivery{Attempt: 1})
+				_ = e.handle(context.Background(), queue.Task{DeploymentID: id, Step: deployment.StepWatch, Seq: 9}, queue.Delivery{Attempt: 1})
 				if last == "ready" {
 					postCallback(t, spec, "ready")
 				}
@@ -365,7 +365,7 @@ func TestCallbacksBeforeTheEndpointIsRecorded(t *testing.T) {
 			})
 			d := e.insert("openai-community/gpt2", createOpts{})
 			id = d.ID
-			if err := e.queue.Enqueue(context.Background(), queue.Task{DeploymentID: id, Step: provision.StepValidate}); err != nil {
+			if err := e.queue.Enqueue(context.Background(), queue.Task{DeploymentID: id, Step: deployment.StepValidate}); err != nil {
 				t.Fatal(err)
 			}
 			e.expectReady(id)

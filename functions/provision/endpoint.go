@@ -72,7 +72,7 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 		return nil
 	})
 	if errors.Is(err, errLeaseHeld) {
-		return s.next(ctx, t.DeploymentID, StepCreateEndpoint, t.Seq+1, wait+time.Second)
+		return s.again(ctx, t, wait+time.Second)
 	}
 	if err != nil || d == nil {
 		return err
@@ -106,20 +106,25 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 		}
 	}
 	now = s.now()
-	recorded, err := s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
+	_, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
 		if ep != nil && d.RunPodEndpointID == "" {
 			d.RunPodEndpointID = ep.ID
 			d.EndpointURL = ep.URL
 			d.Image = ep.Image
 			d.EndpointLease, d.EndpointLeaseHolder = time.Time{}, ""
-			d.EndpointDeleted = false // a teardown that ran before it existed did not see it
+			// A teardown that ran before it was recorded did not see it: a
+			// deployment deleted or failed meanwhile owes another.
+			d.EndpointLearnt()
 			d.Log(now, deployment.LevelInfo, "RunPod endpoint %s: %s", made, ep.ID)
 		}
 		if d.Watch.StartedAt.IsZero() {
 			d.Watch.StartedAt = now
 		}
 		if d.Status != deployment.StatusCreatingEndpoint {
-			return nil // moved on meanwhile (a callback, a delete): handled below
+			// Moved on meanwhile: a container's callback (watch and scale
+			// are owed now that the endpoint is known), a delete or a
+			// failure (a teardown is owed).
+			return nil
 		}
 		if err := d.Transition(now, deployment.StatusDownloadingModel); err != nil {
 			return err
@@ -127,23 +132,7 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 		d.Log(now, deployment.LevelInfo, "Waiting for a worker to download and load the model")
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	switch {
-	case watching(recorded.Status):
-		return s.next(ctx, d.ID, StepWatch, 0, s.PollInterval)
-	case (recorded.Status == deployment.StatusReady || recorded.Status == deployment.StatusWebhookFailed) && !recorded.Scaled:
-		// The container reported ready before the endpoint was recorded:
-		// the scale step the change feed enqueued found no endpoint.
-		return s.next(ctx, d.ID, StepScale, 1, 0)
-	case recorded.Status == deployment.StatusDeleted || recorded.Status == deployment.StatusFailed:
-		// The deployment ended while the endpoint was being made: it must
-		// not outlive it. Seq 1: the teardown that DELETE enqueued may
-		// have run before the endpoint existed.
-		return s.next(ctx, d.ID, StepTeardown, 1, 0)
-	}
-	return nil
+	return err
 }
 
 // holderDead reports whether d's create lease is known to belong to a run
@@ -155,12 +144,12 @@ func (s *Steps) holderDead(d *deployment.Deployment) bool {
 // releaseLease ends this run's lease. nothingMade says that no endpoint can
 // exist: the lease is then cleared, so that nothing waits for a teardown.
 // Otherwise it is left expired, which still says an endpoint may exist, and
-// a teardown that ran while the lease was held (the deployment was deleted
-// or failed meanwhile) may have looked before RunPod made what this run
-// asked for: the endpoint is no longer taken for deleted, and a teardown
-// runs again.
+// the record learns of that endpoint (deployment.EndpointLearnt): a
+// teardown that ran while the lease was held (the deployment was deleted or
+// failed meanwhile) may have looked before RunPod made what this run asked
+// for, so such a deployment owes another.
 func (s *Steps) releaseLease(ctx context.Context, id string, nothingMade bool) {
-	d, err := s.Store.Update(ctx, id, func(d *deployment.Deployment) error {
+	_, err := s.Store.Update(ctx, id, func(d *deployment.Deployment) error {
 		if d.EndpointLease.IsZero() || d.RunPodEndpointID != "" {
 			return store.ErrNoChange
 		}
@@ -169,19 +158,11 @@ func (s *Steps) releaseLease(ctx context.Context, id string, nothingMade bool) {
 			d.EndpointLease = time.Time{}
 		} else {
 			d.EndpointLease = s.now()
-			d.EndpointDeleted = false
+			d.EndpointLearnt()
 		}
 		return nil
 	})
-	if errors.Is(err, store.ErrNoChange) {
-		return
-	}
-	if err == nil && !nothingMade && (d.Status == deployment.StatusDeleted || d.Status == deployment.StatusFailed) {
-		// Seq 2: seq 0 is the teardown of the deletion or failure, seq 1
-		// the one of a run that recorded an endpoint after it.
-		err = s.next(ctx, id, StepTeardown, 2, 0)
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrNoChange) {
 		s.logger().WarnContext(ctx, "could not release the endpoint lease", "deployment_id", id, "error", err.Error())
 	}
 }

@@ -138,7 +138,7 @@ func TestRequestedTierTooSmall(t *testing.T) {
 	if c := e.rp.Calls(); c[runpodsim.OpCreateEndpoint]+c[runpodsim.OpListEndpoints] != 0 {
 		t.Errorf("RunPod was called for a deployment that failed before create_endpoint: %v", c)
 	}
-	if !d.Webhook.Delivered || d.Webhook.Event != provision.EventFailed {
+	if !d.Webhook.Delivered || d.Webhook.Event != deployment.EventFailed {
 		t.Errorf("webhook %+v", d.Webhook)
 	}
 }
@@ -151,7 +151,7 @@ func TestRunPodBadKey(t *testing.T) {
 	d := e.expectFailed(id, "RunPod rejected the API key (401): invalid API key")
 	// Nothing can exist on an account the key cannot use: the deployment
 	// owes no teardown (one would fail on the same key forever).
-	if provision.NeedsWork(d) || hasLog(d, "Could not look for RunPod endpoints") {
+	if d.NeedsWork() || hasLog(d, "Could not look for RunPod endpoints") {
 		t.Errorf("a deployment refused at its first create still owes work\n%s", logText(d))
 	}
 }

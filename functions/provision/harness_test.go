@@ -31,6 +31,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/secret"
 	"github.com/visgate/deployment-orchestrator/shared/store"
 	"github.com/visgate/deployment-orchestrator/shared/store/bolt"
+	"github.com/visgate/deployment-orchestrator/shared/wait"
 	"github.com/visgate/deployment-orchestrator/shared/webhook"
 )
 
@@ -170,7 +171,7 @@ func newEnv(t *testing.T, o options) *env {
 	// holds two endpoints for one deployment.
 	handle := func(ctx context.Context, task queue.Task, dl queue.Delivery) error {
 		err := e.steps.Handle(ctx, task, dl)
-		e.checkEndpoints(task.Step)
+		e.checkEndpoints(string(task.Step))
 		return err
 	}
 	e.handle = handle
@@ -181,13 +182,13 @@ func newEnv(t *testing.T, o options) *env {
 	e.queue, closeQueue = o.newQueue(handle)
 	e.steps.Queue = e.queue
 
-	// The change feed drives ready → scale+webhook, failed → webhook+teardown,
-	// deleted → teardown, as app.New wires it.
+	// The change feed enqueues what every write made owed, as app.New
+	// wires it.
 	n := &notify.Notifier{Queue: e.queue, Log: quiet}
 	st.Subscribe(n.Func())
 
 	// The inference container's callbacks reach the real internal callback.
-	cb := httptest.NewServer((&api.Server{Store: st, Queue: e.queue, Sealer: sealer, Log: quiet}).Function(api.FnDeploymentReady))
+	cb := httptest.NewServer((&api.Server{Store: st, Sealer: sealer, Log: quiet}).Function(api.FnDeploymentReady))
 	e.steps.CallbackBase = cb.URL
 
 	// Cleanups run last-registered first: stop the callbacks, the queue
@@ -254,8 +255,7 @@ type createOpts struct {
 	webhook string // webhook URL; default the test's receiver
 }
 
-// insert stores a new deployment in validating as the API creates it,
-// without enqueuing anything.
+// insert stores a new deployment in validating as the API creates it.
 func (e *env) insert(model string, o createOpts) *deployment.Deployment {
 	e.t.Helper()
 	ctx := context.Background()
@@ -297,14 +297,11 @@ func (e *env) insert(model string, o createOpts) *deployment.Deployment {
 	return d
 }
 
-// start creates a deployment and enqueues its first step, as POST does.
+// start creates a deployment as POST does; the change feed enqueues its
+// first step.
 func (e *env) start(model string, o createOpts) string {
 	e.t.Helper()
-	d := e.insert(model, o)
-	if err := e.queue.Enqueue(context.Background(), queue.Task{DeploymentID: d.ID, Step: provision.StepValidate}); err != nil {
-		e.t.Fatal(err)
-	}
-	return d.ID
+	return e.insert(model, o).ID
 }
 
 func (e *env) get(id string) *deployment.Deployment {
@@ -320,18 +317,14 @@ func (e *env) get(id string) *deployment.Deployment {
 // settleTimeout with the deployment's state.
 func (e *env) waitFor(id, what string, cond func(d *deployment.Deployment) bool) *deployment.Deployment {
 	e.t.Helper()
-	deadline := time.Now().Add(settleTimeout)
-	for {
-		d := e.get(id)
-		if cond(d) {
-			return d
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%s: not reached within %s; status %s, error %q, webhook %+v\n%s",
-				id, settleTimeout, d.Status, d.Error, d.Webhook, logText(d))
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	var d *deployment.Deployment
+	wait.Until(e.t, settleTimeout, id+" "+what, func() bool {
+		d = e.get(id)
+		return cond(d)
+	}, func() string {
+		return fmt.Sprintf("status %s, error %q, webhook %+v\n%s", d.Status, d.Error, d.Webhook, logText(d))
+	})
+	return d
 }
 
 // settle waits until the deployment is final and owes nothing more: no
@@ -339,7 +332,7 @@ func (e *env) waitFor(id, what string, cond func(d *deployment.Deployment) bool)
 func (e *env) settle(id string) *deployment.Deployment {
 	e.t.Helper()
 	return e.waitFor(id, "settled", func(d *deployment.Deployment) bool {
-		return d.Status.Final() && !provision.NeedsWork(d)
+		return d.Status.Final() && !d.NeedsWork()
 	})
 }
 
@@ -378,9 +371,6 @@ func (e *env) deleteDeployment(id string) {
 	if err != nil && err != store.ErrNoChange {
 		e.t.Fatal(err)
 	}
-	if err := e.queue.Enqueue(ctx, queue.Task{DeploymentID: id, Step: provision.StepTeardown}); err != nil {
-		e.t.Fatal(err)
-	}
 }
 
 // expectFailed waits for the deployment to settle and checks that it failed
@@ -398,8 +388,8 @@ func (e *env) expectFailed(id, msg string) *deployment.Deployment {
 		e.t.Errorf("a failed deployment still has RunPod endpoints: %+v", eps)
 	}
 	// The owner hears about the failure.
-	if !d.Webhook.Delivered || d.Webhook.Event != provision.EventFailed {
-		e.t.Errorf("webhook %+v, want %s delivered", d.Webhook, provision.EventFailed)
+	if !d.Webhook.Delivered || d.Webhook.Event != deployment.EventFailed {
+		e.t.Errorf("webhook %+v, want %s delivered", d.Webhook, deployment.EventFailed)
 	}
 	return d
 }
@@ -422,8 +412,8 @@ func (e *env) expectReady(id string) *deployment.Deployment {
 	if !d.Scaled || eps[0].WorkersMin != d.Scaling.MinWorkers || eps[0].WorkersMax != d.Scaling.MaxWorkers {
 		e.t.Errorf("scaled %v, endpoint workers %d..%d, want %d..%d", d.Scaled, eps[0].WorkersMin, eps[0].WorkersMax, d.Scaling.MinWorkers, d.Scaling.MaxWorkers)
 	}
-	if !d.Webhook.Delivered || d.Webhook.Event != provision.EventReady {
-		e.t.Errorf("webhook %+v, want %s delivered", d.Webhook, provision.EventReady)
+	if !d.Webhook.Delivered || d.Webhook.Event != deployment.EventReady {
+		e.t.Errorf("webhook %+v, want %s delivered", d.Webhook, deployment.EventReady)
 	}
 	if d.Error != "" {
 		e.t.Errorf("ready with error %q", d.Error)

@@ -1,8 +1,16 @@
-// Package provision is the ProvisionTask function: the provisioning chain as
-// idempotent task handlers, one file per step. Every step reads the
-// deployment, returns early when the deployment is past the step, makes its
-// external calls outside any transaction, commits with a compare-and-set on
-// the status, then enqueues the next step.
+// Package provision is the ProvisionTask function: the steps of the
+// provisioning chain and what a final status owes (scale, webhook,
+// teardown) as idempotent task handlers, one file per step. Every step
+// reads the deployment, returns early when the deployment is past the step,
+// makes its external calls outside any transaction and commits with a
+// compare-and-set on the status. It does not enqueue what follows: the
+// change feed enqueues what the committed record owes (deployment.Owes).
+// A step only schedules its own next run (polling, backoff: again).
+//
+// Files: provision.go (Steps, Handle, the shared helpers), validate.go,
+// select_gpu.go, endpoint.go (create_endpoint), watch.go, scale.go,
+// webhook.go, teardown.go (one per step), estimate.go (the time to ready)
+// and catalog.go (the GPU catalogue kept fresh from RunPod).
 package provision
 
 import (
@@ -22,17 +30,6 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/secret"
 	"github.com/visgate/deployment-orchestrator/shared/store"
 	"github.com/visgate/deployment-orchestrator/shared/webhook"
-)
-
-// Step names.
-const (
-	StepValidate       = "validate"
-	StepSelectGPU      = "select_gpu"
-	StepCreateEndpoint = "create_endpoint"
-	StepWatch          = "watch"
-	StepScale          = "scale"
-	StepTeardown       = "teardown"
-	StepWebhook        = "webhook"
 )
 
 // Env names the inference container reads (RunPod endpoint env).
@@ -138,19 +135,19 @@ func (s *Steps) Handle(ctx context.Context, t queue.Task, dl queue.Delivery) err
 	}
 	var err error
 	switch t.Step {
-	case StepValidate:
+	case deployment.StepValidate:
 		err = s.validate(ctx, t)
-	case StepSelectGPU:
+	case deployment.StepSelectGPU:
 		err = s.selectGPU(ctx, t)
-	case StepCreateEndpoint:
+	case deployment.StepCreateEndpoint:
 		err = s.createEndpoint(ctx, t)
-	case StepWatch:
+	case deployment.StepWatch:
 		err = s.watch(ctx, t)
-	case StepScale:
+	case deployment.StepScale:
 		err = s.scale(ctx, t)
-	case StepTeardown:
+	case deployment.StepTeardown:
 		err = s.teardown(ctx, t)
-	case StepWebhook:
+	case deployment.StepWebhook:
 		err = s.deliverWebhook(ctx, t)
 	default:
 		s.logger().ErrorContext(ctx, "task with an unknown step dropped", "step", t.Step, "deployment_id", t.DeploymentID)
@@ -168,10 +165,13 @@ func (s *Steps) Handle(ctx context.Context, t queue.Task, dl queue.Delivery) err
 	return nil
 }
 
-// next enqueues the step that follows.
-func (s *Steps) next(ctx context.Context, id, step string, seq int, delay time.Duration) error {
-	if err := s.Queue.Enqueue(ctx, queue.Task{DeploymentID: id, Step: step, Seq: seq, Delay: delay}); err != nil {
-		return fmt.Errorf("enqueue %s: %w", step, err)
+// again schedules the next run of t's step after delay (polling, backoff,
+// waiting out a lease): the step continues, so no status change and no
+// change feed would enqueue it. Its number is t's plus one.
+func (s *Steps) again(ctx context.Context, t queue.Task, delay time.Duration) error {
+	next := queue.Task{DeploymentID: t.DeploymentID, Step: t.Step, Seq: t.Seq + 1, Delay: delay}
+	if err := s.Queue.Enqueue(ctx, next); err != nil {
+		return fmt.Errorf("enqueue %s: %w", next.Name(), err)
 	}
 	return nil
 }
@@ -191,8 +191,8 @@ func (s *Steps) advance(ctx context.Context, id string, from deployment.Status, 
 	return d, err
 }
 
-// fail moves a deployment still in status from to failed, and tears its
-// endpoint down if one may exist.
+// fail moves a deployment still in status from to failed (which owes its
+// webhook and the teardown of its endpoint, if one may exist).
 func (s *Steps) fail(ctx context.Context, id string, from deployment.Status, msg string) error {
 	now := s.now()
 	d, err := s.advance(ctx, id, from, func(d *deployment.Deployment) error {
@@ -200,9 +200,6 @@ func (s *Steps) fail(ctx context.Context, id string, from deployment.Status, msg
 	})
 	if err != nil || d == nil {
 		return err
-	}
-	if mayHaveEndpoint(d) {
-		return s.next(ctx, id, StepTeardown, 0, 0)
 	}
 	return nil
 }
@@ -228,7 +225,7 @@ func (s *Steps) retryLater(ctx context.Context, t queue.Task, from deployment.St
 	if err != nil || d == nil {
 		return err
 	}
-	return s.next(ctx, t.DeploymentID, t.Step, t.Seq+1, delay)
+	return s.again(ctx, t, delay)
 }
 
 var errGiveUp = errors.New("provision: retries exhausted")
@@ -256,49 +253,4 @@ func (s *Steps) open(ctx context.Context, sealed deployment.Sealed, id, field st
 		return secret.Secret{}, fmt.Errorf("open sealed %s of %s: %w", field, id, err)
 	}
 	return v, nil
-}
-
-func mayHaveEndpoint(d *deployment.Deployment) bool {
-	return !d.EndpointDeleted && (d.RunPodEndpointID != "" || !d.EndpointLease.IsZero())
-}
-
-// Resume enqueues whatever d still needs: the step of its status, a pending
-// webhook, a pending teardown. kick makes the task names fresh (the unix
-// time of the resume), so a lost task is replaced even where the queue
-// remembers names.
-func (s *Steps) Resume(ctx context.Context, d *deployment.Deployment, kick int) error {
-	var errs []error
-	for _, step := range pendingSteps(d) {
-		errs = append(errs, s.next(ctx, d.ID, step, kick, 0))
-	}
-	return errors.Join(errs...)
-}
-
-// NeedsWork reports whether Resume would enqueue anything for d.
-func NeedsWork(d *deployment.Deployment) bool { return len(pendingSteps(d)) > 0 }
-
-// pendingSteps lists the steps d still owes.
-func pendingSteps(d *deployment.Deployment) []string {
-	var steps []string
-	switch d.Status {
-	case deployment.StatusValidating:
-		steps = append(steps, StepValidate)
-	case deployment.StatusSelectingGPU:
-		steps = append(steps, StepSelectGPU)
-	case deployment.StatusCreatingEndpoint:
-		steps = append(steps, StepCreateEndpoint)
-	case deployment.StatusDownloadingModel, deployment.StatusLoadingModel:
-		steps = append(steps, StepWatch)
-	case deployment.StatusReady:
-		if !d.Scaled {
-			steps = append(steps, StepScale)
-		}
-	}
-	if webhookPending(d) {
-		steps = append(steps, StepWebhook)
-	}
-	if (d.Status == deployment.StatusFailed || d.Status == deployment.StatusDeleted) && mayHaveEndpoint(d) {
-		steps = append(steps, StepTeardown)
-	}
-	return steps
 }

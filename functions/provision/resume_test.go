@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 )
@@ -16,7 +15,7 @@ import (
 type droppingQueue struct {
 	queue.Queue
 	mu      sync.Mutex
-	drop    map[string]int // how many tasks of each step to lose
+	drop    map[deployment.Step]int // how many tasks of each step to lose
 	dropped []queue.Task
 }
 
@@ -38,8 +37,8 @@ func (q *droppingQueue) lost() int {
 	return len(q.dropped)
 }
 
-func dropping(steps ...string) (*droppingQueue, func(queue.Handler) (queue.Queue, func())) {
-	dq := &droppingQueue{drop: map[string]int{}}
+func dropping(steps ...deployment.Step) (*droppingQueue, func(queue.Handler) (queue.Queue, func())) {
+	dq := &droppingQueue{drop: map[deployment.Step]int{}}
 	for _, s := range steps {
 		dq.drop[s]++
 	}
@@ -55,7 +54,7 @@ func dropping(steps ...string) (*droppingQueue, func(queue.Handler) (queue.Queue
 func stalled(t *testing.T, e *env, dq *droppingQueue, id string, want int, status deployment.Status) *deployment.Deployment {
 	t.Helper()
 	d := e.waitFor(id, "stalled", func(d *deployment.Deployment) bool { return dq.lost() == want && d.Status == status })
-	if !provision.NeedsWork(d) {
+	if !d.NeedsWork() {
 		t.Fatalf("NeedsWork false for a deployment whose task was lost (status %s)", d.Status)
 	}
 	return d
@@ -63,13 +62,14 @@ func stalled(t *testing.T, e *env, dq *droppingQueue, id string, want int, statu
 
 func resume(t *testing.T, e *env, d *deployment.Deployment) {
 	t.Helper()
-	if err := e.steps.Resume(context.Background(), d, int(time.Now().Unix())); err != nil {
+	now := time.Now()
+	if err := queue.EnqueueAll(context.Background(), e.queue, queue.Resumed(d, now, int(now.Unix()))); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestResumeFinishesADroppedCreateEndpoint(t *testing.T) {
-	dq, nq := dropping(provision.StepCreateEndpoint)
+	dq, nq := dropping(deployment.StepCreateEndpoint)
 	e := newEnv(t, options{newQueue: nq})
 	id := e.start("openai-community/gpt2", createOpts{})
 	d := stalled(t, e, dq, id, 1, deployment.StatusCreatingEndpoint)
@@ -81,7 +81,7 @@ func TestResumeFinishesADroppedCreateEndpoint(t *testing.T) {
 }
 
 func TestResumeFinishesADroppedWatch(t *testing.T) {
-	dq, nq := dropping(provision.StepWatch)
+	dq, nq := dropping(deployment.StepWatch)
 	// Silent: only polling can bring it to ready.
 	e := newEnv(t, options{newQueue: nq})
 	e.rp.SetSilent(true)
@@ -92,7 +92,7 @@ func TestResumeFinishesADroppedWatch(t *testing.T) {
 }
 
 func TestResumeFinishesDroppedScaleAndWebhook(t *testing.T) {
-	dq, nq := dropping(provision.StepScale, provision.StepWebhook)
+	dq, nq := dropping(deployment.StepScale, deployment.StepWebhook)
 	e := newEnv(t, options{newQueue: nq})
 	id := e.start("openai-community/gpt2", createOpts{})
 	d := stalled(t, e, dq, id, 2, deployment.StatusReady)
@@ -104,15 +104,15 @@ func TestResumeFinishesDroppedScaleAndWebhook(t *testing.T) {
 }
 
 func TestResumeFinishesADroppedTeardown(t *testing.T) {
-	// DELETE's teardown and the notifier's are both lost.
-	dq, nq := dropping(provision.StepTeardown, provision.StepTeardown)
+	// The teardown the deletion owes is lost.
+	dq, nq := dropping(deployment.StepTeardown)
 	e := newEnv(t, options{newQueue: nq})
 	id := e.start("openai-community/gpt2", createOpts{})
 	e.expectReady(id)
 	e.deleteDeployment(id)
-	d := e.waitFor(id, "deleted", func(d *deployment.Deployment) bool { return d.Status == deployment.StatusDeleted && dq.lost() == 2 })
-	if !provision.NeedsWork(d) || len(e.endpointsOf(id)) != 1 {
-		t.Fatalf("NeedsWork %v, %d endpoints", provision.NeedsWork(d), len(e.endpointsOf(id)))
+	d := e.waitFor(id, "deleted", func(d *deployment.Deployment) bool { return d.Status == deployment.StatusDeleted && dq.lost() == 1 })
+	if !d.NeedsWork() || len(e.endpointsOf(id)) != 1 {
+		t.Fatalf("NeedsWork %v, %d endpoints", d.NeedsWork(), len(e.endpointsOf(id)))
 	}
 	resume(t, e, d)
 	d = e.settle(id)
@@ -124,13 +124,13 @@ func TestResumeFinishesADroppedTeardown(t *testing.T) {
 // A step interrupted by cancellation (shutdown, a request deadline) is not
 // a RunPod failure: the deployment stays where it was and resumes.
 func TestCancelledStepsAreResumedNotFailed(t *testing.T) {
-	dq, nq := dropping(provision.StepCreateEndpoint)
+	dq, nq := dropping(deployment.StepCreateEndpoint)
 	e := newEnv(t, options{newQueue: nq})
 	id := e.start("openai-community/gpt2", createOpts{})
 	stalled(t, e, dq, id, 1, deployment.StatusCreatingEndpoint)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := e.handle(ctx, queue.Task{DeploymentID: id, Step: provision.StepCreateEndpoint}, queue.Delivery{Attempt: 1}); err == nil {
+	if err := e.handle(ctx, queue.Task{DeploymentID: id, Step: deployment.StepCreateEndpoint}, queue.Delivery{Attempt: 1}); err == nil {
 		t.Error("a cancelled create_endpoint reported success")
 	}
 	d := e.get(id)
@@ -142,11 +142,11 @@ func TestCancelledStepsAreResumedNotFailed(t *testing.T) {
 
 	// A cancelled teardown must not conclude that there is nothing to delete.
 	dq.mu.Lock()
-	dq.drop[provision.StepTeardown] = 2 // DELETE's and the notifier's
+	dq.drop[deployment.StepTeardown] = 1 // the one the deletion owes
 	dq.mu.Unlock()
 	e.deleteDeployment(id)
-	e.waitFor(id, "deleted", func(d *deployment.Deployment) bool { return d.Status == deployment.StatusDeleted && dq.lost() == 3 })
-	if err := e.handle(ctx, queue.Task{DeploymentID: id, Step: provision.StepTeardown}, queue.Delivery{Attempt: 1}); err == nil {
+	e.waitFor(id, "deleted", func(d *deployment.Deployment) bool { return d.Status == deployment.StatusDeleted && dq.lost() == 2 })
+	if err := e.handle(ctx, queue.Task{DeploymentID: id, Step: deployment.StepTeardown}, queue.Delivery{Attempt: 1}); err == nil {
 		t.Error("a cancelled teardown reported success")
 	}
 	d = e.get(id)

@@ -58,7 +58,7 @@ func losing(lose func(t queue.Task) bool) (*losingQueue, func(queue.Handler) (qu
 func TestWebhookRetryScheduledBeforeARestartIsAttempted(t *testing.T) {
 	const wait = 1500 * time.Millisecond // > the step's one-second early slack
 	lq, nq := losing(func(t queue.Task) bool {
-		return t.Step == provision.StepWebhook && t.Delay == wait
+		return t.Step == deployment.StepWebhook && t.Seq == 2 // the third attempt's task
 	})
 	e := newEnv(t, options{
 		newQueue: nq,
@@ -79,10 +79,12 @@ func TestWebhookRetryScheduledBeforeARestartIsAttempted(t *testing.T) {
 	if d.Webhook.Delivered || d.Webhook.NextAttemptAt.IsZero() {
 		t.Fatalf("webhook %+v, want a retry scheduled", d.Webhook)
 	}
-	// The restart: the queue lost the retry; Resume runs at once.
+	// The restart: the queue lost the retry; the resume runs at once and
+	// must schedule the attempt for its stored time.
 	lq.mu.Lock()
 	lq.lose = nil
 	lq.mu.Unlock()
+	due := d.Webhook.NextAttemptAt
 	resume(t, e, d)
 	d = e.waitFor(id, "webhook delivered after the restart", func(d *deployment.Deployment) bool {
 		return d.Webhook.Delivered || d.Webhook.GaveUp
@@ -90,7 +92,10 @@ func TestWebhookRetryScheduledBeforeARestartIsAttempted(t *testing.T) {
 	if !d.Webhook.Delivered || d.Webhook.Attempts != 3 {
 		t.Fatalf("webhook %+v, want delivered at attempt 3", d.Webhook)
 	}
-	checkDeliveries(t, e, id, provision.EventReady, e.hook.received())
+	if d.Webhook.LastAttemptAt.Before(due.Add(-time.Second)) {
+		t.Errorf("third attempt at %s, before its time %s", d.Webhook.LastAttemptAt, due)
+	}
+	checkDeliveries(t, e, id, deployment.EventReady, e.hook.received())
 }
 
 // outageRunPod answers 500 to the first n scale and delete calls: a RunPod
@@ -159,7 +164,7 @@ func TestScaleAndTeardownOutliveTheQueuesRetryBudget(t *testing.T) {
 // did not take belongs to a dead run: the next run looks for the endpoint
 // at once instead of waiting the lease out, and says it found it.
 func TestLeaseOfADeadRunIsNotWaitedOut(t *testing.T) {
-	dq, nq := dropping(provision.StepCreateEndpoint)
+	dq, nq := dropping(deployment.StepCreateEndpoint)
 	e := newEnv(t, options{newQueue: nq, steps: func(s *provision.Steps) {
 		s.RunID = "run-after-restart"
 		s.SoleRunner = true
@@ -208,7 +213,7 @@ func TestLeaseOfADeadRunIsNotWaitedOut(t *testing.T) {
 // A lease this process holds is a live run's (a duplicated task): it is
 // waited out, not taken over.
 func TestLeaseOfALiveRunIsRespected(t *testing.T) {
-	dq, nq := dropping(provision.StepCreateEndpoint)
+	dq, nq := dropping(deployment.StepCreateEndpoint)
 	e := newEnv(t, options{newQueue: nq, steps: func(s *provision.Steps) {
 		s.RunID = "this-run"
 		s.SoleRunner = true
@@ -224,9 +229,9 @@ func TestLeaseOfALiveRunIsRespected(t *testing.T) {
 	}
 	// Run the step directly: it must leave the lease and create nothing.
 	dq.mu.Lock()
-	dq.drop[provision.StepCreateEndpoint] = 1 // the re-enqueue after the lease
+	dq.drop[deployment.StepCreateEndpoint] = 1 // the re-enqueue after the lease
 	dq.mu.Unlock()
-	if err := e.handle(context.Background(), queue.Task{DeploymentID: id, Step: provision.StepCreateEndpoint, Seq: 9}, queue.Delivery{Attempt: 1}); err != nil {
+	if err := e.handle(context.Background(), queue.Task{DeploymentID: id, Step: deployment.StepCreateEndpoint, Seq: 9}, queue.Delivery{Attempt: 1}); err != nil {
 		t.Fatal(err)
 	}
 	d := e.get(id)

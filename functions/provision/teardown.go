@@ -2,50 +2,15 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
+	"github.com/visgate/deployment-orchestrator/shared/store"
 )
-
-// scale sets the endpoint's scaling to what the user asked for, once the
-// model is ready (while provisioning it kept one warm worker).
-func (s *Steps) scale(ctx context.Context, t queue.Task) error {
-	d, err := s.Store.Get(ctx, t.DeploymentID)
-	if err != nil {
-		return err
-	}
-	if d.Scaled || d.RunPodEndpointID == "" || (d.Status != deployment.StatusReady && d.Status != deployment.StatusWebhookFailed) {
-		return nil
-	}
-	key, err := s.open(ctx, d.RunPodKey, d.ID, deployment.FieldRunPodKey)
-	if err != nil {
-		return err
-	}
-	sc := d.Scaling
-	if err := s.RunPod.UpdateScaling(ctx, key, d.RunPodEndpointID, sc.MinWorkers, sc.MaxWorkers, sc.IdleTimeoutSeconds); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("update scaling: %w", err)
-		}
-		if ok, after := runpod.Retryable(err); ok {
-			return s.retryCleanup(ctx, t, after, "Could not set the endpoint's scaling (%s)", runpodMessage(err))
-		}
-		return s.note(ctx, d.ID, deployment.LevelWarn, "Could not set the endpoint's scaling (%s); it keeps one warm worker, which costs money: set it in the RunPod console or delete the deployment", runpodMessage(err))
-	}
-	now := s.now()
-	_, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
-		d.Scaled = true
-		if sc.MinWorkers == 0 {
-			d.Log(now, deployment.LevelInfo, "Endpoint scales between 0 and %d workers (idle timeout %ds): it costs nothing while unused", sc.MaxWorkers, sc.IdleTimeoutSeconds)
-		} else {
-			d.Log(now, deployment.LevelInfo, "Endpoint scales between %d and %d workers (idle timeout %ds)", sc.MinWorkers, sc.MaxWorkers, sc.IdleTimeoutSeconds)
-		}
-		return nil
-	})
-	return err
-}
 
 // teardown deletes every RunPod endpoint of a failed or deleted deployment:
 // the recorded one and any an interrupted create_endpoint run made.
@@ -59,9 +24,10 @@ func (s *Steps) teardown(ctx context.Context, t queue.Task) error {
 	if (d.Status != deployment.StatusFailed && d.Status != deployment.StatusDeleted) || d.EndpointDeleted {
 		return nil
 	}
-	if !mayHaveEndpoint(d) {
+	if !d.MayHaveEndpoint() {
 		return nil
 	}
+	seen := d.EndpointChanges
 	key, err := s.open(ctx, d.RunPodKey, d.ID, deployment.FieldRunPodKey)
 	if err != nil {
 		return err
@@ -100,8 +66,10 @@ func (s *Steps) teardown(ctx context.Context, t queue.Task) error {
 	}
 	now := s.now()
 	_, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
-		if d.EndpointDeleted {
-			return nil
+		if d.EndpointDeleted || d.EndpointChanges != seen {
+			// Done already, or the record learnt of an endpoint this run
+			// may not have seen: the teardown that owes names runs.
+			return store.ErrNoChange
 		}
 		d.EndpointDeleted = true
 		for _, id := range ids {
@@ -112,6 +80,9 @@ func (s *Steps) teardown(ctx context.Context, t queue.Task) error {
 		}
 		return nil
 	})
+	if errors.Is(err, store.ErrNoChange) {
+		return nil
+	}
 	return err
 }
 
@@ -126,7 +97,7 @@ func (s *Steps) teardown(ctx context.Context, t queue.Task) error {
 func (s *Steps) retryCleanup(ctx context.Context, t queue.Task, retryAfter time.Duration, format string, args ...any) error {
 	now := s.now()
 	var delay time.Duration
-	d, err := s.Store.Update(ctx, t.DeploymentID, func(d *deployment.Deployment) error {
+	_, err := s.Store.Update(ctx, t.DeploymentID, func(d *deployment.Deployment) error {
 		d.Retries++
 		delay = backoff(s.RetryBase, d.Retries, retryAfter)
 		d.Log(now, deployment.LevelWarn, format+"; retrying in %s (attempt %d)", append(args, delay.Round(time.Millisecond), d.Retries+1)...)
@@ -135,9 +106,7 @@ func (s *Steps) retryCleanup(ctx context.Context, t queue.Task, retryAfter time.
 	if err != nil {
 		return err
 	}
-	// The retry's name comes from its due time: distinct from the seqs
-	// other writers give this step (0, 1, 2, a resume's unix time).
-	return s.next(ctx, d.ID, t.Step, int(now.Add(delay).UnixMicro()), delay)
+	return s.again(ctx, t, delay)
 }
 
 // note adds a log line and ends the task.

@@ -42,7 +42,7 @@ func (s *Steps) watch(ctx context.Context, t queue.Task) error {
 		if s.now().Sub(started) >= s.ReadyDeadline {
 			return s.fail(ctx, d.ID, from, fmt.Sprintf("Model not loaded within %s of the endpoint's creation", s.ReadyDeadline))
 		}
-		return s.next(ctx, d.ID, StepWatch, t.Seq+1, s.PollInterval)
+		return s.again(ctx, t, s.PollInterval)
 	}
 	key, err := s.open(ctx, d.RunPodKey, d.ID, deployment.FieldRunPodKey)
 	if err != nil {
@@ -57,7 +57,7 @@ func (s *Steps) watch(ctx context.Context, t queue.Task) error {
 			if s.now().Sub(d.Watch.StartedAt) > s.ReadyDeadline {
 				return s.fail(ctx, d.ID, from, fmt.Sprintf("Model not loaded within %s of the endpoint's creation (RunPod: %s)", s.ReadyDeadline, runpodMessage(err)))
 			}
-			return s.next(ctx, d.ID, StepWatch, t.Seq+1, max(after, s.PollInterval))
+			return s.again(ctx, t, max(after, s.PollInterval))
 		}
 		if runpod.IsNotFound(err) {
 			return s.fail(ctx, d.ID, from, fmt.Sprintf("RunPod endpoint %s no longer exists", d.RunPodEndpointID))
@@ -121,13 +121,10 @@ func (s *Steps) watch(ctx context.Context, t queue.Task) error {
 	if err != nil {
 		return err
 	}
-	switch d.Status {
-	case deployment.StatusFailed:
-		return s.next(ctx, d.ID, StepTeardown, 0, 0)
-	case deployment.StatusReady:
-		return nil // the change feed enqueues scale and webhook
+	if !watching(d.Status) {
+		return nil // ready or failed: what that owes is the change feed's
 	}
-	return s.next(ctx, d.ID, StepWatch, t.Seq+1, s.PollInterval)
+	return s.again(ctx, t, s.PollInterval)
 }
 
 var errStop = errors.New("provision: deployment moved on")

@@ -12,32 +12,11 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/webhook"
 )
 
-// Webhook event types.
-const (
-	EventReady  = "deployment.ready"
-	EventFailed = "deployment.failed"
-)
-
 // Event is the body of a webhook POST.
 type Event struct {
 	Type      string            `json:"type"`
 	Timestamp time.Time         `json:"timestamp"`
 	Data      deployment.Public `json:"data"`
-}
-
-// eventFor is the webhook event a deployment in d's status owes its owner.
-func eventFor(d *deployment.Deployment) string {
-	switch d.Status {
-	case deployment.StatusReady, deployment.StatusWebhookFailed:
-		return EventReady
-	case deployment.StatusFailed:
-		return EventFailed
-	}
-	return ""
-}
-
-func webhookPending(d *deployment.Deployment) bool {
-	return eventFor(d) != "" && !d.Webhook.Delivered && !d.Webhook.GaveUp && d.Webhook.URL != ""
 }
 
 // MessageID is the Standard Webhooks id of a deployment's event: the same
@@ -53,26 +32,26 @@ func (s *Steps) schedule() []time.Duration {
 	return webhook.Schedule()
 }
 
-// deliverWebhook makes one delivery attempt and schedules the next one
-// through the queue (never sleeping in the handler); after the last it
-// gives up, and a ready deployment becomes webhook_failed.
+// deliverWebhook makes one delivery attempt. A failure it may retry is
+// committed with the time of the next attempt, which the record then owes
+// (the change feed enqueues it, delayed: never a sleep in the handler);
+// after the last it gives up, and a ready deployment becomes webhook_failed.
 func (s *Steps) deliverWebhook(ctx context.Context, t queue.Task) error {
 	d, err := s.Store.Get(ctx, t.DeploymentID)
 	if err != nil {
 		return err
 	}
-	if !webhookPending(d) {
+	if !d.WebhookPending() {
 		return nil
 	}
 	now := s.now()
-	if next := d.Webhook.NextAttemptAt; next.After(now.Add(time.Second)) {
-		// Not due: a duplicate of an earlier attempt's task, or a resume
-		// after a restart that lost the scheduled retry. Schedule the retry
-		// at its stored time; its name comes from that time, so every
-		// duplicate and resume converges on one task.
-		return s.next(ctx, d.ID, StepWebhook, retrySeq(next, t.Seq), next.Sub(now))
+	if d.Webhook.NextAttemptAt.After(now.Add(time.Second)) {
+		// Not due: a duplicate of an earlier attempt's task. The attempt
+		// the record owes is enqueued for its time (by the change feed, or
+		// by a resume after a restart: queue.Owed delays it until then).
+		return nil
 	}
-	event := eventFor(d)
+	event := d.WebhookEvent()
 	msgID := MessageID(d.ID, event)
 	body, err := json.Marshal(Event{Type: event, Timestamp: now, Data: d.Public(false)})
 	if err != nil {
@@ -85,9 +64,8 @@ func (s *Steps) deliverWebhook(ctx context.Context, t queue.Task) error {
 		s.logger().WarnContext(ctx, "webhook attempt failed", "deployment_id", d.ID, "status_code", res.StatusCode, "error", res.Err.Error())
 	}
 	sched := s.schedule()
-	var retryIn time.Duration
-	d, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
-		if !webhookPending(d) {
+	_, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
+		if !d.WebhookPending() {
 			return errStop
 		}
 		w := &d.Webhook
@@ -103,7 +81,7 @@ func (s *Steps) deliverWebhook(ctx context.Context, t queue.Task) error {
 		}
 		why := describe(res)
 		if res.Retryable && w.Attempts < len(sched) {
-			retryIn = max(sched[w.Attempts], res.RetryAfter)
+			retryIn := max(sched[w.Attempts], res.RetryAfter)
 			w.NextAttemptAt = now.Add(retryIn)
 			d.Log(now, deployment.LevelWarn, "Webhook attempt %d of %d failed (%s); retrying in %s", w.Attempts, len(sched), why, retryIn)
 			return nil
@@ -118,25 +96,7 @@ func (s *Steps) deliverWebhook(ctx context.Context, t queue.Task) error {
 	if errors.Is(err, errStop) {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	if retryIn > 0 {
-		return s.next(ctx, d.ID, StepWebhook, retrySeq(d.Webhook.NextAttemptAt, t.Seq), retryIn)
-	}
-	return nil
-}
-
-// retrySeq names the webhook retry due at next: its time in microseconds
-// (what every store keeps), so the task scheduled after a failed attempt,
-// a duplicate's and a resume's are one task. A task that arrives more than
-// the slack early is never its own successor.
-func retrySeq(next time.Time, current int) int {
-	seq := int(next.UnixMicro())
-	if seq == current {
-		seq++
-	}
-	return seq
+	return err
 }
 
 func describe(r webhook.Result) string { return r.Summary() }

@@ -56,13 +56,13 @@ func TestWebhookRetriedWithStableIDThenDelivered(t *testing.T) {
 	if len(reqs) != failures+1 || d.Webhook.Attempts != failures+1 {
 		t.Fatalf("%d requests, %d attempts recorded; want %d", len(reqs), d.Webhook.Attempts, failures+1)
 	}
-	checkDeliveries(t, e, id, provision.EventReady, reqs)
+	checkDeliveries(t, e, id, deployment.EventReady, reqs)
 	var ev provision.Event
 	_ = json.Unmarshal(reqs[len(reqs)-1].body, &ev)
 	if ev.Data.Status != deployment.StatusReady || ev.Data.EndpointURL == nil || *ev.Data.EndpointURL != d.EndpointURL {
 		t.Errorf("ready event data: status %s endpoint_url %v", ev.Data.Status, ev.Data.EndpointURL)
 	}
-	if d.Webhook.LastStatusCode != http.StatusOK || d.Webhook.MessageID != provision.MessageID(id, provision.EventReady) {
+	if d.Webhook.LastStatusCode != http.StatusOK || d.Webhook.MessageID != provision.MessageID(id, deployment.EventReady) {
 		t.Errorf("webhook state %+v", d.Webhook)
 	}
 }
@@ -88,7 +88,7 @@ func TestWebhookAlwaysFailingEndsWebhookFailed(t *testing.T) {
 	if len(reqs) != len(schedule) {
 		t.Errorf("the receiver got %d requests, want %d", len(reqs), len(schedule))
 	}
-	checkDeliveries(t, e, id, provision.EventReady, reqs)
+	checkDeliveries(t, e, id, deployment.EventReady, reqs)
 	// The endpoint is ready all the same: it stays, scaled as asked.
 	if eps := e.endpointsOf(id); len(eps) != 1 || !d.Scaled {
 		t.Errorf("%d endpoints, scaled %v", len(eps), d.Scaled)
@@ -115,14 +115,14 @@ func TestFailedDeploymentWebhookGivesUpButStaysFailed(t *testing.T) {
 	e.rp.AddAccount(runpodKey, 0)
 	id := e.start("openai-community/gpt2", createOpts{})
 	d := e.settle(id)
-	if d.Status != deployment.StatusFailed || !d.Webhook.GaveUp || d.Webhook.Event != provision.EventFailed {
+	if d.Status != deployment.StatusFailed || !d.Webhook.GaveUp || d.Webhook.Event != deployment.EventFailed {
 		t.Fatalf("status %s webhook %+v", d.Status, d.Webhook)
 	}
 	reqs := e.hook.received()
 	if len(reqs) != len(e.steps.WebhookSchedule) {
 		t.Errorf("%d requests, want %d", len(reqs), len(e.steps.WebhookSchedule))
 	}
-	checkDeliveries(t, e, id, provision.EventFailed, reqs)
+	checkDeliveries(t, e, id, deployment.EventFailed, reqs)
 	var ev provision.Event
 	_ = json.Unmarshal(reqs[0].body, &ev)
 	if ev.Data.Error == nil || *ev.Data.Error != d.Error {
@@ -150,7 +150,7 @@ func TestWebhookUnderDuplicatedDelivery(t *testing.T) {
 	if len(reqs) < 2 || d.Webhook.Attempts > len(reqs) {
 		t.Errorf("%d requests, %d attempts", len(reqs), d.Webhook.Attempts)
 	}
-	checkDeliveries(t, e, id, provision.EventReady, reqs)
+	checkDeliveries(t, e, id, deployment.EventReady, reqs)
 }
 
 // TestWebhookErrorTellsTheOwnerASentence: a webhook host that resolves to an

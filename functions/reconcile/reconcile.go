@@ -34,7 +34,6 @@ type RunPod interface {
 type Reconciler struct {
 	Store  store.Store
 	Queue  queue.Queue
-	Steps  *provision.Steps
 	Sealer seal.Sealer
 	RunPod RunPod
 	// StuckAfter is how long a deployment that needs work may go without
@@ -89,7 +88,7 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 					keys[sha256.Sum256([]byte(k.Reveal()))] = keyRef{key: k}
 				}
 			}
-			if !provision.NeedsWork(d) || now.Sub(d.UpdatedAt) < r.StuckAfter {
+			if !d.NeedsWork() || now.Sub(d.UpdatedAt) < r.StuckAfter {
 				continue
 			}
 			if d.Status.Provisioning() && now.Sub(d.CreatedAt) > r.Deadline {
@@ -100,7 +99,7 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 				}
 				continue
 			}
-			if err := r.Steps.Resume(ctx, d, kick); err != nil {
+			if err := queue.EnqueueAll(ctx, r.Queue, queue.Resumed(d, now, kick)); err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -122,19 +121,16 @@ type keyRef struct{ key secret.Secret }
 
 func (r *Reconciler) fail(ctx context.Context, d *deployment.Deployment, now time.Time) error {
 	msg := fmt.Sprintf("Provisioning did not finish within %s", r.Deadline)
-	nd, err := r.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
+	_, err := r.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
 		if !d.Status.Provisioning() {
 			return store.ErrNoChange
 		}
 		return d.Fail(now, msg)
 	})
-	if errors.Is(err, store.ErrNoChange) {
-		return nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrNoChange) {
 		return fmt.Errorf("reconcile: fail %s: %w", d.ID, err)
 	}
-	return r.Steps.Resume(ctx, nd, int(now.Unix()))
+	return nil // the failure owes its webhook and teardown: the change feed enqueues them
 }
 
 // deleteOrphans deletes endpoints marked with a deployment id whose

@@ -30,7 +30,7 @@ type recQueue struct {
 func (q *recQueue) Enqueue(_ context.Context, t queue.Task) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.tasks = append(q.tasks, t.DeploymentID+"/"+t.Step)
+	q.tasks = append(q.tasks, t.DeploymentID+"/"+string(t.Step))
 	return nil
 }
 
@@ -63,7 +63,6 @@ func TestReconcile(t *testing.T) {
 	q := &recQueue{}
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	steps := &provision.Steps{Store: st, Queue: q, Sealer: sealer, RunPod: rp, Now: func() time.Time { return now }, Log: log}
 
 	mkEndpoint := func(depID string) string {
 		ep, err := rp.CreateEndpoint(ctx, secret.New(key), runpod.EndpointSpec{Name: "x", Image: "img",
@@ -93,7 +92,7 @@ func TestReconcile(t *testing.T) {
 	overdue := mkEndpoint("dep_2026_00000004")
 	mk("dep_2026_00000004", deployment.StatusDownloadingModel, now.Add(-3*time.Hour), now.Add(-2*time.Hour), overdue)
 
-	r := &Reconciler{Store: st, Queue: q, Steps: steps, Sealer: sealer, RunPod: rp,
+	r := &Reconciler{Store: st, Queue: q, Sealer: sealer, RunPod: rp,
 		StuckAfter: 5 * time.Minute, Deadline: time.Hour, Now: func() time.Time { return now }, Log: log}
 	rep, err := r.Run(ctx)
 	if err != nil {
@@ -102,12 +101,17 @@ func TestReconcile(t *testing.T) {
 	if diff := cmp.Diff(Report{Scanned: 4, Resumed: 1, Failed: 1, OrphansDeleted: 1}, rep); diff != "" {
 		t.Errorf("report (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"dep_2026_00000002/validate", "dep_2026_00000004/teardown"}, q.got()); diff != "" {
+	// The stuck deployment is resumed; the overdue one is failed, and what
+	// that owes (its teardown) is the change feed's to enqueue.
+	if diff := cmp.Diff([]string{"dep_2026_00000002/validate"}, q.got()); diff != "" {
 		t.Errorf("enqueued (-want +got):\n%s", diff)
 	}
 	d, _ := st.Get(ctx, "dep_2026_00000004")
 	if d.Status != deployment.StatusFailed || d.Error != "Provisioning did not finish within 1h0m0s" {
 		t.Errorf("overdue deployment: %s %q", d.Status, d.Error)
+	}
+	if diff := cmp.Diff([]deployment.Owed{{Step: deployment.StepTeardown}}, d.Owes()); diff != "" {
+		t.Errorf("the overdue deployment owes (-want +got):\n%s", diff)
 	}
 	var ids []string
 	for _, ep := range sim.Endpoints(key) {

@@ -1,38 +1,40 @@
 package main
 
 import (
-	"context"
+	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 )
 
-func TestRunCountsEveryRequest(t *testing.T) {
-	var hits int
+func TestRealMainReportsAndFailsOnErrors(t *testing.T) {
+	var hits, authed atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits++
+		hits.Add(1)
+		if r.Header.Get("Authorization") == "Bearer k" {
+			authed.Add(1)
+		}
 		if r.URL.Path == "/bad" {
 			w.WriteHeader(500)
 		}
 	}))
 	defer srv.Close()
-	r, err := Run(context.Background(), srv.URL+"/ok", 200, 1)
-	if err != nil || r.Requests != 200 || r.Errors != 0 || hits != 200 || r.P99 > r.Max || r.P50 > r.P99 {
-		t.Errorf("Run = %+v, %v (hits %d)", r, err, hits)
+	var out bytes.Buffer
+	if err := realMain([]string{"-url", srv.URL + "/ok", "-n", "50", "-c", "2", "-H", "Authorization: Bearer k"}, &out); err != nil {
+		t.Fatal(err)
 	}
-	r, _ = Run(context.Background(), srv.URL+"/bad", 10, 1)
-	if r.Errors != 10 {
-		t.Errorf("errors = %d, want 10", r.Errors)
+	if hits.Load() != 50 || authed.Load() != 50 || !strings.Contains(out.String(), "50 requests (0 errors)") || !strings.Contains(out.String(), "p99") {
+		t.Errorf("hits %d, output %q", hits.Load(), out.String())
 	}
-}
-
-func TestLoopbackOnly(t *testing.T) {
-	for raw, ok := range map[string]bool{
-		"http://127.0.0.1:8080/health": true, "http://[::1]:8080/": true, "http://localhost:1/": true,
-		"http://10.0.0.1/": false, "http://example.com/": false, "http://192.168.1.1/": false,
-	} {
-		if err := loopbackOnly(raw); (err == nil) != ok {
-			t.Errorf("loopbackOnly(%q) = %v", raw, err)
-		}
+	if err := realMain([]string{"-url", srv.URL + "/bad", "-n", "5", "-c", "1"}, &bytes.Buffer{}); err == nil {
+		t.Error("no error for a server that answers 500")
+	}
+	if err := realMain([]string{"-url", "http://10.0.0.1/", "-n", "5"}, &bytes.Buffer{}); err == nil {
+		t.Error("no error for a non-loopback URL")
+	}
+	if err := realMain([]string{"-url", srv.URL, "-H", "no colon"}, &bytes.Buffer{}); err == nil {
+		t.Error("no error for a header without a colon")
 	}
 }

@@ -39,7 +39,10 @@ type Config struct {
 
 	RateLimitPerMinute int
 
-	Simulate            bool
+	Simulate bool
+	// SimulateBootDelay is how long a simulated RunPod worker takes to
+	// load its model (make bench sets 0: simulators that answer at once).
+	SimulateBootDelay   time.Duration
 	WebhookAllowPrivate bool
 	WebhookSigningKey   string // master key the per-owner signing secrets derive from
 
@@ -114,6 +117,7 @@ var Vars = []Var{
 	{"API_KEY_HASHES", "", "owner:sha256hex entries, comma-separated (scripts/mintkey prints them)", true},
 	{"RATE_LIMIT_PER_MINUTE", "100", "requests a minute per API key", true},
 	{"SIMULATE", "", "1: use the built-in RunPod and Hugging Face simulators (no network); implies WEBHOOK_ALLOW_PRIVATE", false},
+	{"SIMULATE_BOOT_DELAY", "1s", "with SIMULATE=1: how long a simulated worker takes to load its model (0s: at once)", false},
 	{"WEBHOOK_ALLOW_PRIVATE", "", "1: allow webhooks to loopback and private addresses, and plain http (local runs only)", false},
 	{"WEBHOOK_SIGNING_KEY", "", "master key for the per-owner webhook signing secrets (embedded: generated under DATA_DIR when empty)", true},
 	{"RUNPOD_API_URL", "https://api.runpod.io/v2", "RunPod REST v2 base URL", false},
@@ -206,6 +210,9 @@ func Load(getenv func(string) string) (*Config, error) {
 			errs = append(errs, fmt.Errorf("%s=%q: want a positive duration such as 10s", d.name, get(d.name)))
 		}
 		*d.dst = v
+	}
+	if c.SimulateBootDelay, err = time.ParseDuration(get("SIMULATE_BOOT_DELAY")); err != nil || c.SimulateBootDelay < 0 {
+		errs = append(errs, fmt.Errorf("SIMULATE_BOOT_DELAY=%q: want a duration such as 1s, or 0s", get("SIMULATE_BOOT_DELAY")))
 	}
 	for _, u := range []struct{ name, v string }{{"RUNPOD_API_URL", c.RunPodAPIURL}, {"HF_API_URL", c.HFAPIURL}, {"PUBLIC_BASE_URL", c.PublicBaseURL}, {"PROVISION_TASK_URL", c.ProvisionTaskURL}} {
 		if u.v == "" {

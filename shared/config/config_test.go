@@ -28,6 +28,19 @@ func TestDefaults(t *testing.T) {
 	if c.PollInterval != 10*time.Second {
 		t.Errorf("PollInterval = %s", c.PollInterval)
 	}
+	if c.SimulateBootDelay != time.Second {
+		t.Errorf("SimulateBootDelay = %s", c.SimulateBootDelay)
+	}
+}
+
+func TestSimulateBootDelayTakesZero(t *testing.T) {
+	c, err := Load(env(map[string]string{"SIMULATE": "1", "SIMULATE_BOOT_DELAY": "0s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Simulate || c.SimulateBootDelay != 0 {
+		t.Errorf("Simulate %v, SimulateBootDelay %s", c.Simulate, c.SimulateBootDelay)
+	}
 }
 
 const testHashes = "alice:3f2a8f0c1b9e4d7a6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d"
@@ -76,6 +89,8 @@ func TestInvalid(t *testing.T) {
 		{map[string]string{"BACKEND": "aws"}, "BACKEND"},
 		{map[string]string{"RATE_LIMIT_PER_MINUTE": "0"}, "RATE_LIMIT_PER_MINUTE"},
 		{map[string]string{"POLL_INTERVAL": "soon"}, "POLL_INTERVAL"},
+		{map[string]string{"SIMULATE_BOOT_DELAY": "-1s"}, "SIMULATE_BOOT_DELAY"},
+		{map[string]string{"SIMULATE_BOOT_DELAY": "fast"}, "SIMULATE_BOOT_DELAY"},
 		{map[string]string{"RUNPOD_API_URL": "ftp://x"}, "RUNPOD_API_URL"},
 		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{map[string]string{"BACKEND": "gcp"}, "GCP_PROJECT_ID"},

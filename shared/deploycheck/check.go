@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/zclconf/go-cty/cty"
 )
 
 // Function is one google_cloudfunctions2_function instance.
@@ -12,8 +14,17 @@ type Function struct {
 	ref        string // "NAME|key", as Refs reports it
 	Name       string // "" when computed
 	EntryPoint string
+	Location   string          // "" when computed
 	Env        map[string]bool // plain environment_variables
-	SecretEnv  map[string]bool // secret_environment_variables keys
+	// EnvValues are the plain variables' values (unknown where they
+	// depend on what only the provider knows).
+	EnvValues map[string]cty.Value
+	SecretEnv map[string]bool // secret_environment_variables keys
+	// BuildServiceAccount is build_config.service_account ("" when unset
+	// or not known offline).
+	BuildServiceAccount string
+	// DependsOn lists the depends_on references ("TYPE.NAME").
+	DependsOn []string
 	// Invokers are the members granted an invoker role on the function;
 	// "" stands for a member only known after apply (a service account).
 	Invokers []string
@@ -41,7 +52,14 @@ func (m *Module) Functions() (fns []*Function, problems []error, err error) {
 		return nil, nil, err
 	}
 	for _, in := range insts {
-		f := &Function{Address: in.Address(), Env: map[string]bool{}, SecretEnv: map[string]bool{}}
+		f := &Function{Address: in.Address(), Env: map[string]bool{}, EnvValues: map[string]cty.Value{}, SecretEnv: map[string]bool{}}
+		f.DependsOn = DependsOn(in.Body)
+		if v, _, err := Attr(in.Body, in.Ctx, "location"); err == nil {
+			f.Location, _ = KnownString(v)
+		}
+		if v, _, err := Nested(in.Body, in.Ctx, "build_config", "service_account"); err == nil {
+			f.BuildServiceAccount, _ = KnownString(v)
+		}
 		f.ref = in.Name + "|"
 		if s, ok := KnownString(in.Key); ok {
 			f.ref += s
@@ -70,8 +88,9 @@ func (m *Module) Functions() (fns []*Function, problems []error, err error) {
 					return nil, nil, fmt.Errorf("%s: service_config.environment_variables: names not known offline (spell them out in the configuration)", f.Address)
 				}
 				for it := env.ElementIterator(); it.Next(); {
-					k, _ := it.Element()
+					k, v := it.Element()
 					f.Env[k.AsString()] = true
+					f.EnvValues[k.AsString()] = v
 				}
 			}
 			secrets, err := Blocks(sc.Body, sc.Ctx, "secret_environment_variables")

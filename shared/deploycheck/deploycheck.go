@@ -1,15 +1,19 @@
 // Package deploycheck reads the terraform/ configuration without providers
 // (hcl/v2 and cty only) and checks it against what the code needs: an
 // entry point per google_cloudfunctions2_function, the environment each
-// function gets, and who may invoke it.
+// function gets and who may invoke it (Check), how the functions call each
+// other through Cloud Tasks, Eventarc, Cloud Scheduler and the gateway
+// (CheckWiring), and what a first apply needs (CheckFirstApply).
 //
 // Terraform is evaluated as far as it can be offline: variables take their
-// defaults, locals are computed, for_each and dynamic blocks are expanded,
-// and whatever depends on a resource or data source is unknown. The names
-// the check needs (entry points, environment variable names, invoker
-// members such as allUsers) must therefore be spelled in the configuration,
-// not computed by the provider; a name the check cannot read is an error,
-// never a pass.
+// defaults (or the values given to LoadWith), locals are computed, for_each
+// and dynamic blocks are expanded, resources stand for the attributes
+// their configuration sets plus a few computed ones that follow from it by
+// a documented rule (symbolic.go), and whatever else depends on a resource
+// or data source is unknown. The names the checks need (entry points,
+// environment variable names, invoker members, service account ids) must
+// therefore be spelled in the configuration, not computed by the provider;
+// a name a check cannot read is an error, never a pass.
 package deploycheck
 
 import (
@@ -34,10 +38,23 @@ type Module struct {
 	Dir    string
 	bodies []*hclsyntax.Body
 	ctx    *hcl.EvalContext
+	vars   map[string]cty.Value // overrides of variable defaults
+	// refAttrs: the attributes the configuration reads of each resource
+	// ("TYPE.NAME" or "data.TYPE.NAME").
+	refAttrs map[string]map[string]bool
 }
 
+// ProjectNumber stands for the project number (data.google_project's
+// number), which only a real project knows.
+const ProjectNumber = "123456789012"
+
 // Load parses every *.tf file of dir and evaluates variables and locals.
-func Load(dir string) (*Module, error) {
+func Load(dir string) (*Module, error) { return LoadWith(dir, nil) }
+
+// LoadWith is Load with values for variables (what a terraform.tfvars
+// would give); the others take their defaults, and a variable without a
+// default stays unknown.
+func LoadWith(dir string, vars map[string]cty.Value) (*Module, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "*.tf"))
 	if err != nil {
 		return nil, err
@@ -47,7 +64,7 @@ func Load(dir string) (*Module, error) {
 	}
 	sort.Strings(paths)
 	p := hclparse.NewParser()
-	m := &Module{Dir: dir}
+	m := &Module{Dir: dir, vars: vars}
 	for _, path := range paths {
 		f, diags := p.ParseHCLFile(path)
 		if diags.HasErrors() {
@@ -58,6 +75,13 @@ func Load(dir string) (*Module, error) {
 	m.ctx = m.baseContext()
 	if err := m.evalVariables(); err != nil {
 		return nil, err
+	}
+	// Locals and resource attributes refer to each other: settle them in
+	// rounds (a resource's literal attributes, such as a service
+	// account's account_id, make its email known offline).
+	for round := 0; round < 3; round++ {
+		m.evalLocals()
+		m.evalResources()
 	}
 	m.evalLocals()
 	return m, nil
@@ -84,6 +108,10 @@ func (m *Module) baseContext() *hcl.EvalContext {
 		"tobool": stdlib.MakeToFunc(cty.Bool), "toset": stdlib.MakeToFunc(cty.Set(cty.DynamicPseudoType)),
 		"tolist": stdlib.MakeToFunc(cty.List(cty.DynamicPseudoType)), "tomap": stdlib.MakeToFunc(cty.Map(cty.DynamicPseudoType)),
 		"nonsensitive": identity, "sensitive": identity,
+		"base64encode": base64encodeFunc, "templatefile": m.templatefileFunc(),
+		"sha256": sha256Func, "filesha256": filesha256Func, "fileset": filesetFunc, "abspath": abspathFunc,
+		"substr": stdlib.SubstrFunc, "regexall": stdlib.RegexAllFunc, "sort": stdlib.SortFunc,
+		"startswith": startswithFunc, "coalescelist": stdlib.CoalesceListFunc,
 	}
 	for _, b := range m.bodies {
 		walkExprs(b, func(e hclsyntax.Expression) {
@@ -158,6 +186,12 @@ func (m *Module) evalVariables() error {
 		}
 		vals[name] = v
 	}
+	for name, v := range m.vars {
+		if _, ok := vals[name]; !ok {
+			return fmt.Errorf("deploycheck: no variable %q", name)
+		}
+		vals[name] = v
+	}
 	m.ctx.Variables["var"] = cty.ObjectVal(vals)
 	return nil
 }
@@ -178,14 +212,19 @@ func (m *Module) evalLocals() {
 	for pass := 0; pass <= len(exprs); pass++ {
 		m.ctx.Variables["local"] = cty.ObjectVal(vals)
 		next := map[string]cty.Value{}
+		settled := true
 		for name, e := range exprs {
 			v, diags := e.Value(m.ctx)
 			if diags.HasErrors() {
 				v = cty.DynamicVal
 			}
 			next[name] = v
+			settled = settled && v.RawEquals(vals[name])
 		}
 		vals = next
+		if settled {
+			break
+		}
 	}
 	m.ctx.Variables["local"] = cty.ObjectVal(vals)
 }
@@ -221,54 +260,77 @@ func (i Instance) Address() string {
 }
 
 // Instances expands every resource block of type typ.
-func (m *Module) Instances(typ string) ([]Instance, error) {
+func (m *Module) Instances(typ string) ([]Instance, error) { return m.instancesOf("resource", typ) }
+
+// DataInstances expands every data block of type typ.
+func (m *Module) DataInstances(typ string) ([]Instance, error) { return m.instancesOf("data", typ) }
+
+func (m *Module) instancesOf(kind, typ string) ([]Instance, error) {
 	var out []Instance
-	for _, blk := range m.blocks("resource") {
+	for _, blk := range m.blocks(kind) {
 		if blk.Labels[0] != typ {
 			continue
 		}
-		name := blk.Labels[1]
-		addr := typ + "." + name
-		if a, ok := blk.Body.Attributes["for_each"]; ok {
-			fe, diags := a.Expr.Value(m.ctx)
-			if diags.HasErrors() {
-				return nil, fmt.Errorf("%s: for_each: %s", addr, diags.Error())
-			}
-			if !fe.IsWhollyKnown() || fe.IsNull() {
-				return nil, fmt.Errorf("%s: for_each is not known without a cloud project; key it by names spelled in the configuration", addr)
-			}
-			switch {
-			case fe.Type().IsMapType() || fe.Type().IsObjectType():
-				for it := fe.ElementIterator(); it.Next(); {
-					k, v := it.Element()
-					out = append(out, m.instance(typ, name, blk, k, v))
-				}
-			case fe.Type().IsSetType():
-				for it := fe.ElementIterator(); it.Next(); {
-					_, v := it.Element()
-					out = append(out, m.instance(typ, name, blk, v, v))
-				}
-			default:
-				return nil, fmt.Errorf("%s: for_each of type %s", addr, fe.Type().FriendlyName())
-			}
-			continue
+		insts, err := m.instancesOfBlock(typ, blk.Labels[1], blk)
+		if err != nil {
+			return nil, err
 		}
-		if a, ok := blk.Body.Attributes["count"]; ok {
-			c, diags := a.Expr.Value(m.ctx)
-			if diags.HasErrors() || !c.IsKnown() || c.IsNull() {
-				return nil, fmt.Errorf("%s: count is not known", addr)
-			}
-			n, _ := c.AsBigFloat().Int64()
-			for i := int64(0); i < n; i++ {
-				ctx := m.ctx.NewChild()
-				ctx.Variables = map[string]cty.Value{"count": cty.ObjectVal(map[string]cty.Value{"index": cty.NumberIntVal(i)})}
-				out = append(out, Instance{Type: typ, Name: name, Key: cty.NumberIntVal(i), Body: blk.Body, Ctx: ctx})
-			}
-			continue
-		}
-		out = append(out, Instance{Type: typ, Name: name, Key: cty.NilVal, Body: blk.Body, Ctx: m.ctx})
+		out = append(out, insts...)
 	}
 	return out, nil
+}
+
+// Block returns the resource block TYPE.NAME (nil when absent).
+func (m *Module) Block(kind, typ, name string) *hclsyntax.Block {
+	for _, blk := range m.blocks(kind) {
+		if blk.Labels[0] == typ && blk.Labels[1] == name {
+			return blk
+		}
+	}
+	return nil
+}
+
+func (m *Module) instancesOfBlock(typ, name string, blk *hclsyntax.Block) ([]Instance, error) {
+	var out []Instance
+	addr := typ + "." + name
+	if a, ok := blk.Body.Attributes["for_each"]; ok {
+		fe, diags := a.Expr.Value(m.ctx)
+		if diags.HasErrors() {
+			return nil, fmt.Errorf("%s: for_each: %s", addr, diags.Error())
+		}
+		if !fe.IsWhollyKnown() || fe.IsNull() {
+			return nil, fmt.Errorf("%s: for_each is not known without a cloud project; key it by names spelled in the configuration", addr)
+		}
+		switch {
+		case fe.Type().IsMapType() || fe.Type().IsObjectType():
+			for it := fe.ElementIterator(); it.Next(); {
+				k, v := it.Element()
+				out = append(out, m.instance(typ, name, blk, k, v))
+			}
+		case fe.Type().IsSetType():
+			for it := fe.ElementIterator(); it.Next(); {
+				_, v := it.Element()
+				out = append(out, m.instance(typ, name, blk, v, v))
+			}
+		default:
+			return nil, fmt.Errorf("%s: for_each of type %s", addr, fe.Type().FriendlyName())
+		}
+		return out, nil
+	}
+	if a, ok := blk.Body.Attributes["count"]; ok {
+		c, diags := a.Expr.Value(m.ctx)
+		if diags.HasErrors() || !c.IsKnown() || c.IsNull() {
+			return nil, fmt.Errorf("%s: count is not known", addr)
+		}
+		n, _ := c.AsBigFloat().Int64()
+		for i := int64(0); i < n; i++ {
+			ctx := m.ctx.NewChild()
+			ctx.Variables = map[string]cty.Value{"count": cty.ObjectVal(map[string]cty.Value{"index": cty.NumberIntVal(i)})}
+			out = append(out, Instance{Type: typ, Name: name, Key: cty.NumberIntVal(i), Body: blk.Body, Ctx: ctx})
+		}
+		return out, nil
+	}
+	return []Instance{{Type: typ, Name: name, Key: cty.NilVal, Body: blk.Body, Ctx: m.ctx}}, nil
 }
 
 func (m *Module) instance(typ, name string, blk *hclsyntax.Block, k, v cty.Value) Instance {
@@ -423,4 +485,34 @@ func Refs(body *hclsyntax.Body, ctx *hcl.EvalContext, attr, typ string) ([]strin
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// DependsOn lists the references of body's depends_on as "TYPE.NAME"
+// (instance keys dropped: Terraform orders by whole resources).
+func DependsOn(body *hclsyntax.Body) []string {
+	a, ok := body.Attributes["depends_on"]
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, tr := range hclsyntax.Variables(a.Expr) {
+		var parts []string
+		for _, step := range tr {
+			switch s := step.(type) {
+			case hcl.TraverseRoot:
+				parts = append(parts, s.Name)
+			case hcl.TraverseAttr:
+				parts = append(parts, s.Name)
+			}
+		}
+		if len(parts) >= 2 {
+			if parts[0] == "data" && len(parts) >= 3 {
+				parts = parts[:3]
+			} else {
+				parts = parts[:2]
+			}
+			out = append(out, strings.Join(parts, "."))
+		}
+	}
+	return out
 }

@@ -120,6 +120,10 @@ type Deployment struct {
 	RunPodEndpointID string   `json:"runpod_endpoint_id,omitempty"`
 	EndpointURL      string   `json:"endpoint_url,omitempty"`
 	EndpointDeleted  bool     `json:"endpoint_deleted,omitempty"`
+	// EndpointChanges counts the times the record learnt of an endpoint a
+	// teardown that already ran may have missed (see EndpointLearnt); it
+	// names the teardown task.
+	EndpointChanges int `json:"endpoint_changes,omitempty"`
 	// EndpointLease is held by the create_endpoint run that may be creating
 	// the RunPod endpoint right now; other runs wait until it expires.
 	EndpointLease time.Time `json:"endpoint_lease,omitzero"`

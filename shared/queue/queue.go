@@ -5,17 +5,21 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/visgate/deployment-orchestrator/shared/deployment"
 )
 
 // Task asks for one step to run for one deployment. Tasks carry ids only,
 // never secrets.
 type Task struct {
-	DeploymentID string `json:"deployment_id"`
-	Step         string `json:"step"`
-	// Seq distinguishes successive runs of the same step (a watch step that
-	// polls again, a webhook retry). With DeploymentID and Step it makes the
+	DeploymentID string          `json:"deployment_id"`
+	Step         deployment.Step `json:"step"`
+	// Seq distinguishes successive runs of the same step (see
+	// deployment.Owed for the numbers of owed work; a step that runs
+	// itself again adds one). With DeploymentID and Step it makes the
 	// task's name, so the same task enqueued twice runs once.
 	Seq int `json:"seq"`
 	// Delay postpones the task (not part of its identity).
@@ -43,4 +47,64 @@ type Queue interface {
 	// Enqueue schedules t. Enqueuing a task whose name was already enqueued
 	// is not an error and does not schedule it again.
 	Enqueue(ctx context.Context, t Task) error
+}
+
+// Owed returns the tasks d owes (deployment.Owes), each named from the
+// record and delayed until it is due.
+func Owed(d *deployment.Deployment, now time.Time) []Task {
+	var ts []Task
+	for _, o := range d.Owes() {
+		t := Task{DeploymentID: d.ID, Step: o.Step, Seq: o.Seq}
+		if !o.NotBefore.IsZero() {
+			t.Delay = max(0, o.NotBefore.Sub(now))
+		}
+		ts = append(ts, t)
+	}
+	return ts
+}
+
+// NewlyOwed returns the tasks that after owes and before did not: what the
+// write from before to after made owed (before is nil for a new
+// deployment). Work owed on both sides is already enqueued.
+func NewlyOwed(before, after *deployment.Deployment, now time.Time) []Task {
+	if after == nil {
+		return nil
+	}
+	had := map[string]bool{}
+	if before != nil {
+		for _, t := range Owed(before, now) {
+			had[t.Name()] = true
+		}
+	}
+	var ts []Task
+	for _, t := range Owed(after, now) {
+		if !had[t.Name()] {
+			ts = append(ts, t)
+		}
+	}
+	return ts
+}
+
+// Resumed returns every task d owes under names of their own, for a
+// resume: the embedded runtime's queue forgot its tasks when it stopped,
+// and a lost Cloud Tasks task keeps its name taken, so resuming under the
+// record's names could be refused as a duplicate. kick (e.g. the time of
+// the resume, in seconds) replaces each sequence number.
+func Resumed(d *deployment.Deployment, now time.Time, kick int) []Task {
+	ts := Owed(d, now)
+	for i := range ts {
+		ts[i].Seq = kick
+	}
+	return ts
+}
+
+// EnqueueAll enqueues ts, returning every error.
+func EnqueueAll(ctx context.Context, q Queue, ts []Task) error {
+	var errs []error
+	for _, t := range ts {
+		if err := q.Enqueue(ctx, t); err != nil {
+			errs = append(errs, fmt.Errorf("enqueue %s: %w", t.Name(), err))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
+	"github.com/visgate/deployment-orchestrator/shared/wait"
 )
 
 const testKey = "rpa_TESTKEY0123456789"
@@ -53,18 +54,6 @@ func spec(marker string) runpod.EndpointSpec {
 		IdleTimeout:        60,
 		ContainerDiskGB:    40,
 		ExecutionTimeoutMs: 600000,
-	}
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -223,7 +212,7 @@ func TestUpdateScaling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 3*time.Second, "one worker idle", func() bool {
+	wait.Until(t, 3*time.Second, "one worker idle", func() bool {
 		return cmp.Equal(workerStatuses(t, c, e.ID), []runpod.WorkerStatus{runpod.WorkerIdle})
 	})
 
@@ -265,7 +254,6 @@ func TestWorkers(t *testing.T) {
 		name     string
 		setup    func(*runpodsim.Server)
 		pools    []string
-		wait     time.Duration
 		want     runpod.WorkerStatus
 		wantCard string
 	}{
@@ -281,7 +269,6 @@ func TestWorkers(t *testing.T) {
 		{
 			name:  "stock-out everywhere: throttled",
 			setup: func(s *runpodsim.Server) { s.SetStockOut(runpodsim.AllPools) },
-			wait:  300 * time.Millisecond,
 			want:  runpod.WorkerThrottled,
 		},
 		{
@@ -301,11 +288,8 @@ func TestWorkers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tt.wait > 0 {
-				time.Sleep(tt.wait)
-			}
 			var ws []runpod.Worker
-			eventually(t, 3*time.Second, "worker reaches "+string(tt.want), func() bool {
+			wait.Until(t, 3*time.Second, "worker reaches "+string(tt.want), func() bool {
 				ws, err = c.Workers(ctx, key, e.ID)
 				return err == nil && len(ws) == 1 && ws[0].Status == tt.want
 			})
@@ -330,12 +314,13 @@ func TestThrottledWorkerStartsAfterRestock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// No capacity: the worker is throttled from its creation, and only a
+	// restock (below) moves it.
 	if got := workerStatuses(t, c, e.ID); !cmp.Equal(got, []runpod.WorkerStatus{runpod.WorkerThrottled}) {
 		t.Fatalf("during the stock-out: %v", got)
 	}
 	s.SetStockOut()
-	eventually(t, 3*time.Second, "worker idle after restock", func() bool {
+	wait.Until(t, 3*time.Second, "worker idle after restock", func() bool {
 		return cmp.Equal(workerStatuses(t, c, e.ID), []runpod.WorkerStatus{runpod.WorkerIdle})
 	})
 }

@@ -30,6 +30,9 @@ type Bridge struct {
 	Target     string // DeploymentChanged URL
 	HTTP       *http.Client
 	Log        *slog.Logger
+	// Listening, when set, is called once the first snapshot is in: every
+	// write after that is posted.
+	Listening func()
 }
 
 // Run listens until ctx ends.
@@ -64,6 +67,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 			if err := b.post(ctx, ch.Doc.Ref.ID, &firestoredata.DocumentEventData{Value: cur, OldValue: old}); err != nil {
 				b.Log.ErrorContext(ctx, "bridge: post event", "document", ch.Doc.Ref.ID, "error", err.Error())
 			}
+		}
+		if first && b.Listening != nil {
+			b.Listening()
 		}
 		first = false
 	}

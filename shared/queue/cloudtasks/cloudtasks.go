@@ -29,6 +29,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 )
 
@@ -145,9 +146,9 @@ func (q *Queue) TaskName(t queue.Task) string {
 
 // body is the JSON that Cloud Tasks POSTs to the handler: ids only.
 type body struct {
-	DeploymentID string `json:"deployment_id"`
-	Step         string `json:"step"`
-	Seq          int    `json:"seq"`
+	DeploymentID string          `json:"deployment_id"`
+	Step         deployment.Step `json:"step"`
+	Seq          int             `json:"seq"`
 }
 
 func (q *Queue) createTaskRequest(t queue.Task) (*cloudtaskspb.CreateTaskRequest, error) {

@@ -264,7 +264,7 @@ func openEmulatorQueue(t *testing.T, target http.Handler, cfg Config) *Queue {
 
 func TestConformanceWithEmulator(t *testing.T) {
 	emulatorAddr(t)
-	queuetest.Run(t, func(t *testing.T, h queue.Handler) queue.Queue {
+	queuetest.Run(t, queuetest.Options{}, func(t *testing.T, h queue.Handler) queue.Queue {
 		logger := slog.New(slog.NewTextHandler(testWriter{t}, nil))
 		return openEmulatorQueue(t, Handler(h, logger), Config{})
 	})

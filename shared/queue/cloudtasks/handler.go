@@ -69,7 +69,7 @@ func Handler(h queue.Handler, logger *slog.Logger) http.Handler {
 		}
 		d := queue.Delivery{Attempt: attempt(r.Header)}
 		log = log.With(slog.String("task", t.Name()), slog.String("deployment_id", t.DeploymentID),
-			slog.String("step", t.Step), slog.Int("attempt", d.Attempt))
+			slog.String("step", string(t.Step)), slog.Int("attempt", d.Attempt))
 
 		if err := runHandler(r, h, t, d, log); err != nil {
 			log.Warn("queue: task failed, Cloud Tasks will retry", slog.Any("error", err))

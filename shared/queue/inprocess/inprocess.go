@@ -274,7 +274,7 @@ func (q *Queue) run(it *item) {
 	attrs := []any{
 		slog.String("task", name),
 		slog.String("deployment_id", it.task.DeploymentID),
-		slog.String("step", it.task.Step),
+		slog.String("step", string(it.task.Step)),
 		slog.Int("attempt", it.attempt),
 		slog.Any("error", err),
 	}

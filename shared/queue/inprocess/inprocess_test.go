@@ -7,15 +7,22 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/queue/queuetest"
+	"github.com/visgate/deployment-orchestrator/shared/wait"
 )
 
-// waitTimeout bounds every wait in these tests.
+// Every test runs in a testing/synctest bubble: the queue's timers run on
+// the bubble's clock, so backoffs and delays cost no time, and
+// synctest.Wait returns once every goroutine of the queue is blocked, the
+// moment to check that nothing more happens.
+
+// waitTimeout bounds every wait in these tests (on the bubble's clock).
 const waitTimeout = 10 * time.Second
 
 // open starts a queue with quick retries and closes it when the test ends.
@@ -39,7 +46,7 @@ func open(t *testing.T, h queue.Handler, opts Options) *Queue {
 }
 
 func TestConformance(t *testing.T) {
-	queuetest.Run(t, func(t *testing.T, h queue.Handler) queue.Queue {
+	queuetest.Run(t, queuetest.Options{Bubble: true}, func(t *testing.T, h queue.Handler) queue.Queue {
 		return open(t, h, Options{})
 	})
 }
@@ -86,18 +93,6 @@ func (l *logRecorder) lines(level slog.Level) []logLine {
 	return out
 }
 
-// eventually polls cond until it holds or fails the test.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // calls counts handler calls per task name and keeps their attempts.
 type calls struct {
 	mu       sync.Mutex
@@ -130,71 +125,77 @@ func TestGivesUpAfterMaxAttempts(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("max=%d,panics=%v", tc.maxAttempts, tc.panics), func(t *testing.T) {
-			var c calls
-			logs := &logRecorder{}
-			q := open(t, func(_ context.Context, task queue.Task, d queue.Delivery) error {
-				c.record(task, d)
-				if tc.panics {
-					panic("boom")
-				}
-				return errors.New("endpoint unreachable")
-			}, Options{MaxAttempts: tc.maxAttempts, Logger: slog.New(logs)})
-			task := queue.Task{DeploymentID: "dep_2026_00000001", Step: "create_endpoint", Seq: 0}
-			if err := q.Enqueue(t.Context(), task); err != nil {
-				t.Fatal(err)
-			}
-			giveUp := func() []logLine {
-				var out []logLine
-				for _, l := range logs.lines(slog.LevelError) {
-					if l.Message == "queue: task failed, giving up" {
-						out = append(out, l)
+			synctest.Test(t, func(t *testing.T) {
+				var c calls
+				logs := &logRecorder{}
+				q := open(t, func(_ context.Context, task queue.Task, d queue.Delivery) error {
+					c.record(task, d)
+					if tc.panics {
+						panic("boom")
 					}
+					return errors.New("endpoint unreachable")
+				}, Options{MaxAttempts: tc.maxAttempts, Logger: slog.New(logs)})
+				task := queue.Task{DeploymentID: "dep_2026_00000001", Step: "create_endpoint", Seq: 0}
+				if err := q.Enqueue(t.Context(), task); err != nil {
+					t.Fatal(err)
 				}
-				return out
-			}
-			eventually(t, "the give-up log line", func() bool { return len(giveUp()) > 0 })
-			// Nothing runs after giving up.
-			time.Sleep(200 * time.Millisecond)
+				giveUp := func() []logLine {
+					var out []logLine
+					for _, l := range logs.lines(slog.LevelError) {
+						if l.Message == "queue: task failed, giving up" {
+							out = append(out, l)
+						}
+					}
+					return out
+				}
+				wait.Until(t, waitTimeout, "the give-up log line", func() bool { return len(giveUp()) > 0 })
+				// Nothing runs after giving up, however long one waits.
+				time.Sleep(time.Hour)
+				synctest.Wait()
 
-			var want []int
-			for a := 1; a <= tc.maxAttempts; a++ {
-				want = append(want, a)
-			}
-			if diff := cmp.Diff(want, c.of(task.Name())); diff != "" {
-				t.Errorf("attempts (-want +got):\n%s", diff)
-			}
-			wantErr := "endpoint unreachable"
-			if tc.panics {
-				wantErr = "handler panicked: boom"
-			}
-			wantLog := []logLine{{
-				Level:   slog.LevelError,
-				Message: "queue: task failed, giving up",
-				Attrs: map[string]string{
-					"task":          task.Name(),
-					"deployment_id": task.DeploymentID,
-					"step":          task.Step,
-					"attempt":       fmt.Sprint(tc.maxAttempts),
-					"max_attempts":  fmt.Sprint(tc.maxAttempts),
-					"error":         wantErr,
-				},
-			}}
-			if diff := cmp.Diff(wantLog, giveUp()); diff != "" {
-				t.Errorf("give-up log (-want +got):\n%s", diff)
-			}
-			// A task given up on keeps its name, like in Cloud Tasks.
-			if err := q.Enqueue(t.Context(), task); err != nil {
-				t.Fatal(err)
-			}
-			time.Sleep(200 * time.Millisecond)
-			if got := len(c.of(task.Name())); got != tc.maxAttempts {
-				t.Errorf("after re-enqueue of a given-up task: %d runs, want %d", got, tc.maxAttempts)
-			}
+				var want []int
+				for a := 1; a <= tc.maxAttempts; a++ {
+					want = append(want, a)
+				}
+				if diff := cmp.Diff(want, c.of(task.Name())); diff != "" {
+					t.Errorf("attempts (-want +got):\n%s", diff)
+				}
+				wantErr := "endpoint unreachable"
+				if tc.panics {
+					wantErr = "handler panicked: boom"
+				}
+				wantLog := []logLine{{
+					Level:   slog.LevelError,
+					Message: "queue: task failed, giving up",
+					Attrs: map[string]string{
+						"task":          task.Name(),
+						"deployment_id": task.DeploymentID,
+						"step":          string(task.Step),
+						"attempt":       fmt.Sprint(tc.maxAttempts),
+						"max_attempts":  fmt.Sprint(tc.maxAttempts),
+						"error":         wantErr,
+					},
+				}}
+				if diff := cmp.Diff(wantLog, giveUp()); diff != "" {
+					t.Errorf("give-up log (-want +got):\n%s", diff)
+				}
+				// A task given up on keeps its name, like in Cloud Tasks.
+				if err := q.Enqueue(t.Context(), task); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(time.Hour)
+				synctest.Wait()
+				if got := len(c.of(task.Name())); got != tc.maxAttempts {
+					t.Errorf("after re-enqueue of a given-up task: %d runs, want %d", got, tc.maxAttempts)
+				}
+			})
 		})
 	}
 }
 
-func TestWorkersBoundConcurrency(t *testing.T) {
+func TestWorkersBoundConcurrency(t *testing.T) { synctest.Test(t, testWorkersBoundConcurrency) }
+
+func testWorkersBoundConcurrency(t *testing.T) {
 	const workers, tasks = 2, 6
 	var (
 		mu               sync.Mutex
@@ -219,15 +220,22 @@ func TestWorkersBoundConcurrency(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "the workers to be busy", func() bool {
+	wait.Until(t, waitTimeout, "the workers to be busy", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return running == workers
 	})
-	// Give a third handler the chance to start if the bound were broken.
-	time.Sleep(100 * time.Millisecond)
+	// Every goroutine of the queue is blocked: a third handler, if the
+	// bound allowed one, would be running now.
+	synctest.Wait()
+	mu.Lock()
+	busy := running
+	mu.Unlock()
+	if busy != workers {
+		t.Errorf("%d handlers running while %d tasks wait, want %d", busy, tasks-workers, workers)
+	}
 	close(release)
-	eventually(t, "every task to finish", func() bool {
+	wait.Until(t, waitTimeout, "every task to finish", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return finished == tasks
@@ -240,6 +248,10 @@ func TestWorkersBoundConcurrency(t *testing.T) {
 }
 
 func TestCloseWaitsForRunningHandlers(t *testing.T) {
+	synctest.Test(t, testCloseWaitsForRunningHandlers)
+}
+
+func testCloseWaitsForRunningHandlers(t *testing.T) {
 	started := make(chan struct{})
 	release := make(chan struct{})
 	var handlerErr error
@@ -256,10 +268,11 @@ func TestCloseWaitsForRunningHandlers(t *testing.T) {
 
 	closed := make(chan error, 1)
 	go func() { closed <- q.Close(context.Background()) }()
+	synctest.Wait() // Close is blocked, or has returned
 	select {
 	case err := <-closed:
 		t.Fatalf("Close returned %v while a handler was running", err)
-	case <-time.After(100 * time.Millisecond):
+	default:
 	}
 	close(release)
 	select {
@@ -275,7 +288,9 @@ func TestCloseWaitsForRunningHandlers(t *testing.T) {
 	}
 }
 
-func TestCloseGivesUpWhenContextEnds(t *testing.T) {
+func TestCloseGivesUpWhenContextEnds(t *testing.T) { synctest.Test(t, testCloseGivesUpWhenContextEnds) }
+
+func testCloseGivesUpWhenContextEnds(t *testing.T) {
 	started := make(chan struct{})
 	handlerCtxDone := make(chan struct{})
 	q := New(func(ctx context.Context, _ queue.Task, _ queue.Delivery) error {
@@ -308,6 +323,10 @@ func TestCloseGivesUpWhenContextEnds(t *testing.T) {
 }
 
 func TestCloseDropsPendingAndRefusesNewTasks(t *testing.T) {
+	synctest.Test(t, testCloseDropsPendingAndRefusesNewTasks)
+}
+
+func testCloseDropsPendingAndRefusesNewTasks(t *testing.T) {
 	var c calls
 	q := New(func(_ context.Context, task queue.Task, d queue.Delivery) error {
 		c.record(task, d)
@@ -326,13 +345,16 @@ func TestCloseDropsPendingAndRefusesNewTasks(t *testing.T) {
 	if !errors.Is(err, ErrClosed) {
 		t.Errorf("Enqueue after Close = %v, want %v", err, ErrClosed)
 	}
-	time.Sleep(delayed.Delay + 200*time.Millisecond)
+	time.Sleep(delayed.Delay + time.Hour)
+	synctest.Wait()
 	if got := c.of(delayed.Name()); len(got) != 0 {
 		t.Errorf("pending task ran after Close: attempts %v", got)
 	}
 }
 
-func TestEnqueueWithEndedContext(t *testing.T) {
+func TestEnqueueWithEndedContext(t *testing.T) { synctest.Test(t, testEnqueueWithEndedContext) }
+
+func testEnqueueWithEndedContext(t *testing.T) {
 	var c calls
 	q := open(t, func(_ context.Context, task queue.Task, d queue.Delivery) error {
 		c.record(task, d)
@@ -348,10 +370,14 @@ func TestEnqueueWithEndedContext(t *testing.T) {
 	if err := q.Enqueue(t.Context(), task); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the task", func() bool { return len(c.of(task.Name())) == 1 })
+	wait.Until(t, waitTimeout, "the task", func() bool { return len(c.of(task.Name())) == 1 })
 }
 
 func TestRemembersFinishedNamesUpToTheBound(t *testing.T) {
+	synctest.Test(t, testRemembersFinishedNamesUpToTheBound)
+}
+
+func testRemembersFinishedNamesUpToTheBound(t *testing.T) {
 	var c calls
 	q := open(t, func(_ context.Context, task queue.Task, d queue.Delivery) error {
 		c.record(task, d)
@@ -364,7 +390,7 @@ func TestRemembersFinishedNamesUpToTheBound(t *testing.T) {
 		if err := q.Enqueue(t.Context(), task(seq)); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, task(seq).Name(), func() bool { return len(c.of(task(seq).Name())) == n+1 })
+		wait.Until(t, waitTimeout, task(seq).Name(), func() bool { return len(c.of(task(seq).Name())) == n+1 })
 	}
 	run(1)
 	run(2)
@@ -380,7 +406,7 @@ func TestRemembersFinishedNamesUpToTheBound(t *testing.T) {
 		}
 	}
 	run(1) // runs again
-	time.Sleep(200 * time.Millisecond)
+	synctest.Wait()
 	want := map[int]int{1: 2, 2: 2, 3: 1}
 	got := map[int]int{}
 	for seq := range want {

@@ -473,6 +473,7 @@ func (s *Server) delete(w http.ResponseWriter, key, id string) {
 	e.cancel()
 	delete(s.accounts[key].endpoints, id)
 	s.mu.Unlock()
+	e.running.Wait() // its workers have stopped: none calls back after the delete
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -116,6 +116,7 @@ func (s *Server) addWorkerLocked(e *endpoint) {
 		s.startLocked(e, w, card)
 	}
 	s.wg.Add(1)
+	e.running.Add(1)
 	go s.runWorker(ctx, e, w)
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
+	"github.com/visgate/deployment-orchestrator/shared/wait"
 )
 
 // fakeWorker is a serverless worker written against the unchanged runpod
@@ -83,13 +84,7 @@ func processSim(t *testing.T) (*runpodsim.Server, *syncWriter) {
 
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	wait.Until(t, timeout, what, cond)
 }
 
 func workerStatuses(s *runpodsim.Server, id string) []runpod.WorkerStatus {

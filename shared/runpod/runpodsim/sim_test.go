@@ -3,6 +3,7 @@ package runpodsim_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
+	"github.com/visgate/deployment-orchestrator/shared/wait"
 )
 
 const key = "rpa_SIMKEY"
@@ -323,14 +325,10 @@ func TestWorkersAnswer(t *testing.T) {
 	created := call(t, s, "POST", "/v2/serverless", bearer, with(t, `{"workers":{"min":2,"max":2}}`))
 	id := created.body["id"].(string)
 	var a answer
-	deadline := time.Now().Add(3 * time.Second)
-	for {
+	wait.Until(t, 3*time.Second, "two idle workers", func() bool {
 		a = call(t, s, "GET", "/v2/serverless/"+id+"/workers", bearer, "")
-		if a.body["summary"].(map[string]any)["idle"] == 2.0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return a.body["summary"].(map[string]any)["idle"] == 2.0
+	}, func() string { return a.rawBody })
 	want := map[string]any{"running": 0.0, "idle": 2.0, "initializing": 0.0, "throttled": 0.0, "unhealthy": 0.0, "total": 2.0}
 	if diff := cmp.Diff(want, a.body["summary"]); diff != "" {
 		t.Fatalf("summary (-want +got):\n%s", diff)
@@ -413,17 +411,11 @@ func createWithCallback(t *testing.T, s *runpodsim.Server, sinkURL string) strin
 
 func waitIdle(t *testing.T, s *runpodsim.Server) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		eps := s.Endpoints(key)
-		if len(eps) == 1 && len(eps[0].Workers) == 1 && eps[0].Workers[0].Status == runpod.WorkerIdle {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("worker never idle: %+v", eps)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	var eps []runpodsim.Endpoint
+	wait.Until(t, 3*time.Second, "an idle worker", func() bool {
+		eps = s.Endpoints(key)
+		return len(eps) == 1 && len(eps[0].Workers) == 1 && eps[0].Workers[0].Status == runpod.WorkerIdle
+	}, func() string { return fmt.Sprintf("endpoints: %+v", eps) })
 }
 
 func TestContainerCallbacks(t *testing.T) {
@@ -470,7 +462,8 @@ func TestDeleteStopsWorkersAndCallbacks(t *testing.T) {
 	if a := call(t, s, "DELETE", "/v2/serverless/"+id, "Bearer "+key, ""); a.status != http.StatusNoContent || a.rawBody != "" {
 		t.Fatalf("delete: %d %q", a.status, a.rawBody)
 	}
-	time.Sleep(400 * time.Millisecond)
+	// DELETE returns once the endpoint's workers have stopped: what the
+	// sink has now is all it will ever get.
 	if got, _ := sink.statuses(); len(got) != 0 {
 		t.Errorf("callbacks after delete: %v", got)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
@@ -53,6 +54,9 @@ type endpoint struct {
 	ctx     context.Context // cancelled on delete
 	cancel  context.CancelFunc
 	workers []*worker
+	// running counts the goroutines of its workers: a delete returns once
+	// they have stopped, so nothing of a deleted endpoint calls back later.
+	running sync.WaitGroup
 
 	// The job queue (jobs.go).
 	jobs        map[string]*job
@@ -152,6 +156,7 @@ func (s *Server) scaleLocked(e *endpoint) {
 			s.startLocked(e, w, card)
 		}
 		s.wg.Add(1)
+		e.running.Add(1)
 		go s.runWorker(ctx, e, w)
 	}
 }
@@ -170,6 +175,7 @@ func (s *Server) startLocked(e *endpoint, w *worker, card string) {
 // (or UNHEALTHY in crash loop mode).
 func (s *Server) runWorker(ctx context.Context, e *endpoint, w *worker) {
 	defer s.wg.Done()
+	defer e.running.Done()
 	for {
 		s.mu.Lock()
 		if w.status == runpod.WorkerThrottled {

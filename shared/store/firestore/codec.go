@@ -51,6 +51,17 @@ func decodeDeployment(data map[string]any) (*deployment.Deployment, error) {
 	return d, nil
 }
 
+// EncodeDeployment returns d as the document data the store writes.
+func EncodeDeployment(d *deployment.Deployment) (map[string]any, error) { return encodeDeployment(d) }
+
+// DecodeDeployment reads a deployment from document data the way the store
+// does: the data of a document the Firestore trigger delivers, once its
+// values are converted to Go's (timestamps as time.Time, integers as int64,
+// maps as map[string]any, arrays as []any, bytes as []byte).
+func DecodeDeployment(data map[string]any) (*deployment.Deployment, error) {
+	return decodeDeployment(data)
+}
+
 func encodeIdempotency(r *store.Idempotency) (map[string]any, error) {
 	return encodeStruct(reflect.ValueOf(r).Elem())
 }

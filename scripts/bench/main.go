@@ -1,0 +1,646 @@
+// Command bench is `make bench`: it measures the service against its
+// performance targets on this machine, over loopback only, in a bounded
+// time (about four minutes; everything has a deadline under ten), prints a
+// table of each figure with its target and whether it holds, and writes the
+// table with the machine's date, cores and memory to BENCHMARKS.md, which the
+// README's Performance section quotes.
+//
+//  1. A bare net/http server answering the same JSON, and the local server
+//     (`make run`'s binary), loaded by the same closed-loop load generator
+//     (scripts/loadgen/load, 16 clients) in interleaved rounds, for /health
+//     and GET /v1/deployments/{id}: throughput, p50, p99, the ratio to bare;
+//     then open-loop p99 at half of bare's maximum rate.
+//  2. POST → ready with simulators that answer at once (SIMULATE_BOOT_DELAY=0s):
+//     median and p99 over 200 deployments, on the embedded runtime and on
+//     the emulator stack of `make dev` (skipped with a reason when gcloud is
+//     missing).
+//  3. 1,000 deployments created at once on a fresh server: time until all are
+//     ready, none lost or duplicated (ids, RunPod endpoints, webhooks), and
+//     the server's peak RSS.
+//  4. Cold start: exec of the server binary to the first 200 on /health.
+//  5. The inference worker's start: measured only when inference/ exists.
+//
+// Usage: go run ./scripts/bench [-out BENCHMARKS.md] [-skip-dev]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/visgate/deployment-orchestrator/scripts/loadgen/load"
+)
+
+func main() {
+	bareAddr := flag.String("bare", "", "internal: serve the bare handler on this address")
+	bareGet := flag.String("bare-get", "", "internal: file with the body the bare GET answers")
+	out := flag.String("out", "BENCHMARKS.md", "where to write the report")
+	skipDev := flag.Bool("skip-dev", false, "skip the emulator stack (item 2's second half)")
+	flag.Parse()
+	if *bareAddr != "" {
+		if err := serveBare(*bareAddr, *bareGet); err != nil {
+			fmt.Fprintln(os.Stderr, "bench -bare:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, *out, *skipDev)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// serveBare is the baseline: net/http and a mux, nothing else, answering
+// /health and GET /v1/deployments/{id} with the bytes the service answers.
+func serveBare(addr, getFile string) error {
+	body, err := os.ReadFile(getFile)
+	if err != nil {
+		return err
+	}
+	health := []byte(`{"status":"ok"}`)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(health)
+	})
+	mux.HandleFunc("GET /v1/deployments/{id}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	})
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// budget bounds the whole run.
+const budget = 9 * time.Minute
+
+func run(ctx context.Context, outPath string, skipDev bool) error {
+	if _, err := os.Stat("go.mod"); err != nil {
+		return errors.New("run it from the repository root (make bench)")
+	}
+	ctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	began := time.Now()
+	loadBefore := loadAverage()
+	dir, err := os.MkdirTemp("", "orchestrator-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	step := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "bench [%3.0fs] %s\n", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
+	}
+
+	step("building the local server and the dev stack")
+	server, err := goBuild(ctx, dir, "./functions/local")
+	if err != nil {
+		return err
+	}
+	devBin, err := goBuild(ctx, dir, "./functions/dev")
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	hooks, err := newHookReceiver()
+	if err != nil {
+		return err
+	}
+	defer hooks.close()
+
+	var figs []Figure
+	var notes []string
+
+	step("1. bare net/http against the local server, interleaved rounds")
+	f, n, err := throughput(ctx, self, server, dir, hooks.URL, step)
+	if err != nil {
+		return fmt.Errorf("throughput: %w", err)
+	}
+	figs, notes = append(figs, f...), append(notes, n...)
+
+	step("2. POST to ready, embedded runtime")
+	f, err = readyOverhead(ctx, "embedded", func() (*proc, func(), error) {
+		p, err := startLocal(ctx, server, dir, "overhead", rateLimitFew)
+		return p, p.stop, err
+	}, hooks.URL, 200, 1, 5*time.Millisecond, 50*time.Millisecond, step)
+	if err != nil {
+		return fmt.Errorf("embedded overhead: %w", err)
+	}
+	figs = append(figs, f...)
+
+	if skipDev {
+		figs = append(figs, Figure{Name: "POST → ready overhead, emulator stack", Measured: "not measured (-skip-dev)", Target: "median < 1 s"})
+	} else {
+		step("2. POST to ready, emulator stack (make dev)")
+		f, err = readyOverhead(ctx, "emulator stack", func() (*proc, func(), error) {
+			return startDev(ctx, devBin, dir)
+		}, hooks.URL, 200, 4, 25*time.Millisecond, time.Second, step)
+		switch {
+		case errors.Is(err, errSkipped):
+			figs = append(figs, Figure{Name: "POST → ready overhead, emulator stack", Measured: "not measured: " + err.Error(), Target: "median < 1 s"})
+		case err != nil:
+			return fmt.Errorf("emulator stack overhead: %w", err)
+		default:
+			figs = append(figs, f...)
+		}
+	}
+
+	step("3. 1,000 deployments at once")
+	f, err = thousand(ctx, server, dir, hooks, step)
+	if err != nil {
+		return fmt.Errorf("1,000 deployments: %w", err)
+	}
+	figs = append(figs, f...)
+
+	step("4. cold start")
+	f, err = coldStart(ctx, server, dir, 10)
+	if err != nil {
+		return fmt.Errorf("cold start: %w", err)
+	}
+	figs = append(figs, f...)
+
+	figs = append(figs, inferenceFigure())
+
+	m := thisMachine()
+	m.Load = [2]string{loadBefore, loadAverage()}
+	took := time.Since(began)
+	fmt.Println()
+	fmt.Print(table(figs))
+	file, err := os.Create(outPath)
+	if err != nil {
+		return err
+	}
+	writeReport(file, m, figs, notes, took)
+	if err := file.Close(); err != nil {
+		return err
+	}
+	fmt.Printf("\nwritten to %s (%d cores, %.1f GB, %s, load average %s then %s); the run took %s\n",
+		outPath, m.Cores, m.MemoryGB, m.Date.Format(time.RFC3339), m.Load[0], m.Load[1], took.Round(time.Second))
+	if ms := missed(figs); len(ms) > 0 {
+		fmt.Printf("missed: %v\n", ms)
+	}
+	return nil
+}
+
+// Settings of item 1.
+const (
+	clients   = 16
+	rounds    = 5
+	roundTime = 2 * time.Second
+	openTime  = 4 * time.Second
+)
+
+// throughput is item 1.
+func throughput(ctx context.Context, self, server, dir, hook string, step func(string, ...any)) ([]Figure, []string, error) {
+	local, err := startLocal(ctx, server, dir, "throughput", rateLimitLoad)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer local.stop()
+	c := newClient(local.Base, 4)
+	id, err := c.create(ctx, hook, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := c.waitReady(ctx, id, 5*time.Millisecond, 30*time.Second); err != nil {
+		return nil, nil, err
+	}
+	body, err := c.getRaw(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	bodyFile := filepath.Join(dir, "get.json")
+	if err := os.WriteFile(bodyFile, body, 0o600); err != nil {
+		return nil, nil, err
+	}
+	port, err := freePorts(1)
+	if err != nil {
+		return nil, nil, err
+	}
+	bare, err := start(self, []string{"-bare", "127.0.0.1:" + strconv.Itoa(port), "-bare-get", bodyFile}, cleanEnv(), filepath.Join(dir, "bare.log"))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer bare.stop()
+	bare.Base = "http://127.0.0.1:" + strconv.Itoa(port)
+	if err := bare.waitHealthy(ctx, 10*time.Second); err != nil {
+		return nil, nil, err
+	}
+
+	auth := http.Header{"Authorization": {"Bearer " + apiKey}}
+	type target struct{ name, path string }
+	targets := []target{{"/health", "/health"}, {"GET /v1/deployments/{id}", "/v1/deployments/" + id}}
+	servers := []struct {
+		name string
+		base string
+	}{{"bare", bare.Base}, {"local", local.Base}}
+	// results[target][server] holds each round.
+	results := make([][][]load.Result, len(targets))
+	for i := range results {
+		results[i] = make([][]load.Result, len(servers))
+	}
+	// Warm both up (connections, caches), then interleave: every round
+	// loads each server once per target, alternating which goes first.
+	for _, t := range targets {
+		for _, s := range servers {
+			if _, err := load.Closed(ctx, load.Request{URL: s.base + t.path, Header: auth}, clients, 0, 500*time.Millisecond); err != nil {
+				return nil, nil, fmt.Errorf("warm-up %s %s: %w", s.name, t.name, err)
+			}
+		}
+	}
+	for r := range rounds {
+		for ti, t := range targets {
+			order := []int{0, 1}
+			if r%2 == 1 {
+				order = []int{1, 0}
+			}
+			for _, si := range order {
+				s := servers[si]
+				res, err := load.Closed(ctx, load.Request{URL: s.base + t.path, Header: auth}, clients, 0, roundTime)
+				if err != nil {
+					return nil, nil, fmt.Errorf("%s %s: %w", s.name, t.name, err)
+				}
+				if res.Errors > 0 {
+					return nil, nil, fmt.Errorf("%s %s: %d errors, first: %v", s.name, t.name, res.Errors, res.FirstError)
+				}
+				results[ti][si] = append(results[ti][si], res)
+			}
+		}
+		step("   round %d of %d done", r+1, rounds)
+	}
+
+	var figs []Figure
+	var notes []string
+	minRatio := []float64{0.8, 0.5}
+	for ti, t := range targets {
+		rate := func(si int) float64 {
+			var xs []float64
+			for _, r := range results[ti][si] {
+				xs = append(xs, r.Rate())
+			}
+			return medianFloat(xs)
+		}
+		bareRate, localRate := rate(0), rate(1)
+		bareAll, localAll := load.Merge(results[ti][0]...), load.Merge(results[ti][1]...)
+		ratio := localRate / bareRate
+		figs = append(figs, Figure{
+			Name: t.name + ": throughput vs bare net/http",
+			Measured: fmt.Sprintf("%.2f× (%.0f vs %.0f req/s; p50 %s vs %s, p99 %s vs %s)", ratio, localRate, bareRate,
+				ms(localAll.Percentile(0.5)), ms(bareAll.Percentile(0.5)), ms(localAll.Percentile(0.99)), ms(bareAll.Percentile(0.99))),
+			Target: fmt.Sprintf("≥ %.1f×", minRatio[ti]),
+			Holds:  holds(ratio >= minRatio[ti]),
+		})
+		// p99 of the local server at half of bare's maximum rate, open
+		// loop; bare at the same rate shows what the machine allows.
+		half := bareRate / 2
+		var open [2]load.Result
+		for si, s := range servers {
+			if open[si], err = load.Open(ctx, load.Request{URL: s.base + t.path, Header: auth}, half, openTime, clients); err != nil {
+				return nil, nil, fmt.Errorf("open loop %s %s: %w", s.name, t.name, err)
+			}
+		}
+		p99 := open[1].Percentile(0.99)
+		figs = append(figs, Figure{
+			Name: t.name + ": p99 at half of bare's maximum rate",
+			Measured: fmt.Sprintf("%s at %.0f req/s (p50 %s, %d errors; bare at the same rate: p99 %s, p50 %s)", ms(p99), half,
+				ms(open[1].Percentile(0.5)), open[1].Errors, ms(open[0].Percentile(0.99)), ms(open[0].Percentile(0.5))),
+			Target: "< 2 ms",
+			Holds:  holds(p99 < 2*time.Millisecond && open[1].Errors == 0),
+		})
+	}
+	notes = append(notes, fmt.Sprintf("Throughput: closed loop, %d clients, %d interleaved rounds of %s per server and path (median rate; latencies pooled); "+
+		"the bare server is net/http with a mux answering the same bytes; open loop for %s at half of bare's median rate over %d connections, latency counted from when each request was due.",
+		clients, rounds, roundTime, openTime, clients))
+	return figs, notes, nil
+}
+
+// readyOverhead is item 2 on one runtime: n deployments, conc at a time,
+// each from just before its POST to its ready_at (the server's clock, the
+// same machine's), polling every poll meanwhile.
+func readyOverhead(ctx context.Context, name string, startStack func() (*proc, func(), error), hook string, n, conc int, poll, target time.Duration, step func(string, ...any)) ([]Figure, error) {
+	p, stop, err := startStack()
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	c := newClient(p.Base, conc+2)
+	// One deployment first: connections, caches, the emulators' first writes.
+	id, err := c.create(ctx, hook, "")
+	if err == nil {
+		_, err = c.waitReady(ctx, id, poll, time.Minute)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("warm-up deployment: %w", err)
+	}
+	var mu sync.Mutex
+	var took []time.Duration
+	var firstErr error
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Go(func() {
+			for range next {
+				t0 := time.Now()
+				id, err := c.create(ctx, hook, "")
+				var d deployment
+				if err == nil {
+					d, err = c.waitReady(ctx, id, poll, time.Minute)
+				}
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				if err == nil {
+					took = append(took, d.ReadyAt.Sub(t0))
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for i := range n {
+		if ctx.Err() != nil || firstErr != nil {
+			break
+		}
+		next <- i
+		if (i+1)%50 == 0 {
+			step("   %d of %d", i+1, n)
+		}
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if len(took) != n {
+		return nil, fmt.Errorf("%d of %d deployments measured", len(took), n)
+	}
+	med, p99 := percentile(took, 0.5), percentile(took, 0.99)
+	return []Figure{{
+		Name:     fmt.Sprintf("POST → ready overhead, %s (%d deployments, %d at a time, polled every %s)", name, n, conc, poll),
+		Measured: fmt.Sprintf("median %s, p99 %s", ms(med), ms(p99)),
+		Target:   "median < " + ms(target),
+		Holds:    holds(med < target),
+	}}, nil
+}
+
+// startDev starts the emulator stack of `make dev` on free ports: both
+// emulators through their scripts, then the dev supervisor.
+func startDev(ctx context.Context, devBin, dir string) (*proc, func(), error) {
+	if _, err := exec.LookPath("gcloud"); err != nil {
+		return nil, nil, fmt.Errorf("gcloud not found (the Firestore emulator needs it): %w", errSkipped)
+	}
+	const project, location, queue = "demo-bench", "europe-west1", "provision"
+	fs, fsAddr, err := startEmulator(ctx, "scripts/firestore-emulator.sh", "FIRESTORE_PORT", dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	ct, ctAddr, err := startEmulator(ctx, "scripts/cloudtasks-emulator.sh", "CLOUD_TASKS_PORT", dir,
+		"CLOUD_TASKS_QUEUES=projects/"+project+"/locations/"+location+"/queues/"+queue,
+		"CLOUD_TASKS_EMULATOR_BIN="+filepath.Join(mustAbs(".emulators"), "bin", "cloud-tasks-emulator"))
+	if err != nil {
+		fs.stop()
+		return nil, nil, err
+	}
+	base, err := freePorts(9)
+	if err != nil {
+		ct.stop()
+		fs.stop()
+		return nil, nil, err
+	}
+	env := append(serverEnv(filepath.Join(dir, "dev-data"), base, rateLimitFew),
+		"FIRESTORE_EMULATOR_HOST="+fsAddr, "CLOUD_TASKS_EMULATOR_HOST="+ctAddr,
+		"GCP_PROJECT_ID="+project, "GCP_LOCATION="+location, "TASKS_QUEUE="+queue)
+	p, err := start(devBin, nil, env, filepath.Join(dir, "dev.log"))
+	stopAll := func() {
+		p.stop()
+		ct.stop()
+		fs.stop()
+	}
+	if err != nil {
+		ct.stop()
+		fs.stop()
+		return nil, nil, err
+	}
+	p.Base = "http://127.0.0.1:" + strconv.Itoa(base)
+	if err := p.waitHealthy(ctx, 60*time.Second); err != nil {
+		stopAll()
+		return nil, nil, err
+	}
+	return p, stopAll, nil
+}
+
+func mustAbs(p string) string {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	return a
+}
+
+// thousand is item 3.
+func thousand(ctx context.Context, server, dir string, hooks *hookReceiver, step func(string, ...any)) ([]Figure, error) {
+	const n = 1000
+	p, err := startLocal(ctx, server, dir, "thousand", rateLimitFew)
+	if err != nil {
+		return nil, err
+	}
+	defer p.stop()
+	c := newClient(p.Base, 256)
+	ids := make([]string, n)
+	errs := make([]error, n)
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { ids[i], errs[i] = c.create(ctx, hooks.URL, fmt.Sprintf("bench-%d", i)) })
+	}
+	wg.Wait()
+	created := time.Since(t0)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	step("   1,000 accepted in %s; waiting for ready", ms(created))
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	var ready []deployment
+	for {
+		if ready, err = c.list(ctx, "ready"); err != nil {
+			return nil, err
+		}
+		if len(ready) >= n || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	rss, rssErr := p.peakRSS()
+	all, err := c.list(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	// Lost or duplicated: deployments, RunPod endpoints, ready webhooks.
+	var last time.Time
+	endpoints := map[string]int{}
+	for _, d := range ready {
+		if d.ReadyAt != nil && d.ReadyAt.After(last) {
+			last = *d.ReadyAt
+		}
+		if d.RunPodEndpointID != nil {
+			endpoints[*d.RunPodEndpointID]++
+		}
+	}
+	lost := 0
+	seen := map[string]int{}
+	for _, d := range all {
+		seen[d.ID]++
+	}
+	for id := range want {
+		if seen[id] != 1 {
+			lost++
+		}
+	}
+	dups := len(all) - len(want) // more stored than created
+	for _, k := range endpoints {
+		dups += k - 1
+	}
+	simEndpoints, simErr := countSimEndpoints(ctx, p.Log)
+	// Webhooks are delivered after ready: give them a moment.
+	hookDeadline := time.Now().Add(30 * time.Second)
+	var hookReady, hookDup int
+	for {
+		hookReady, hookDup = 0, 0
+		for _, id := range ids {
+			switch k := hooks.readyCounts()[id]; {
+			case k == 1:
+				hookReady++
+			case k > 1:
+				hookReady++
+				hookDup++
+			}
+		}
+		if hookReady == n || time.Now().After(hookDeadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	allReady := len(ready) == n && lost == 0 && dups == 0 && hookDup == 0 && hookReady == n && simErr == nil && simEndpoints == n
+	measured := fmt.Sprintf("%d of %d ready in %s (accepted in %s); %d lost, %d duplicated; %d RunPod endpoints; %d ready webhooks, %d duplicated",
+		len(ready), n, ms(last.Sub(t0)), ms(created), lost, dups, simEndpoints, hookReady, hookDup)
+	if simErr != nil {
+		measured += "; RunPod simulator not read: " + simErr.Error()
+	}
+	rssFig := Figure{Name: "1,000 deployments: peak RSS of the server", Target: "< 200 MB"}
+	if rssErr != nil {
+		rssFig.Measured = "not read: " + rssErr.Error()
+		rssFig.Holds = "no"
+	} else {
+		rssFig.Measured = fmt.Sprintf("%.0f MB", float64(rss)/(1<<20))
+		rssFig.Holds = holds(rss < 200<<20)
+	}
+	return []Figure{
+		{Name: "1,000 deployments created at once: all ready", Measured: measured, Target: "all ready, none lost or duplicated", Holds: holds(allReady)},
+		rssFig,
+	}, nil
+}
+
+// countSimEndpoints asks the server's RunPod simulator (its address is in
+// the server's start-up log) how many endpoints the bench's account has.
+func countSimEndpoints(ctx context.Context, logPath string) (int, error) {
+	url, err := simURL(logPath)
+	if err != nil {
+		return 0, err
+	}
+	c := &client{base: url, hc: &http.Client{Timeout: 30 * time.Second}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/serverless", nil) // the URL ends in /v2
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer rpa_bench")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Endpoints []struct {
+			ID string `json:"id"`
+		} `json:"endpoints"`
+	}
+	if err := decodeJSON(resp, &out); err != nil {
+		return 0, err
+	}
+	return len(out.Endpoints), nil
+}
+
+// coldStart is item 4: exec to the first 200 on /health, fresh data
+// directory each time.
+func coldStart(ctx context.Context, server, dir string, n int) ([]Figure, error) {
+	var took []time.Duration
+	hc := &http.Client{Timeout: 100 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}
+	for i := range n {
+		port, err := freePorts(1)
+		if err != nil {
+			return nil, err
+		}
+		base := "http://127.0.0.1:" + strconv.Itoa(port)
+		t0 := time.Now()
+		p, err := start(server, nil, serverEnv(filepath.Join(dir, fmt.Sprintf("cold-%d", i)), port, rateLimitFew), filepath.Join(dir, fmt.Sprintf("cold-%d.log", i)))
+		if err != nil {
+			return nil, err
+		}
+		var d time.Duration
+		for {
+			if ok, _ := healthy(ctx, hc, base); ok {
+				d = time.Since(t0)
+				break
+			}
+			if time.Since(t0) > 10*time.Second || ctx.Err() != nil {
+				p.stop()
+				return nil, fmt.Errorf("no 200 on /health within 10 s; see %s", p.Log)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		p.stop()
+		took = append(took, d)
+	}
+	med, worst := percentile(took, 0.5), percentile(took, 1)
+	return []Figure{{
+		Name:     fmt.Sprintf("cold start: exec to the first 200 on /health (%d starts, fresh data directory)", n),
+		Measured: fmt.Sprintf("median %s, max %s", ms(med), ms(worst)),
+		Target:   "< 100 ms",
+		Holds:    holds(med < 100*time.Millisecond),
+	}}, nil
+}
+
+// inferenceFigure is item 5: the worker is not part of this checkout yet.
+func inferenceFigure() Figure {
+	f := Figure{Name: "inference worker: start to ready (download, load, warm-up)"}
+	if _, err := os.Stat("inference"); err != nil {
+		f.Measured = "not measured: inference/ is not in this checkout"
+		return f
+	}
+	f.Measured = "not measured: the bench does not drive the worker yet"
+	return f
+}

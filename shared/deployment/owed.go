@@ -1,0 +1,132 @@
+package deployment
+
+import "time"
+
+// Step is one unit of work the orchestrator does for a deployment; the
+// ProvisionTask function runs it.
+type Step string
+
+// The steps: the four of the provisioning chain, then what a final status
+// owes.
+const (
+	StepValidate       Step = "validate"
+	StepSelectGPU      Step = "select_gpu"
+	StepCreateEndpoint Step = "create_endpoint"
+	StepWatch          Step = "watch"
+	StepScale          Step = "scale"
+	StepWebhook        Step = "webhook"
+	StepTeardown       Step = "teardown"
+)
+
+// Steps lists every step.
+var Steps = []Step{
+	StepValidate, StepSelectGPU, StepCreateEndpoint, StepWatch, StepScale, StepWebhook, StepTeardown,
+}
+
+// Valid reports whether s is one of the known steps.
+func (s Step) Valid() bool {
+	for _, k := range Steps {
+		if s == k {
+			return true
+		}
+	}
+	return false
+}
+
+// statusStep is the step that moves a deployment out of each provisioning
+// status.
+var statusStep = map[Status]Step{
+	StatusValidating:       StepValidate,
+	StatusSelectingGPU:     StepSelectGPU,
+	StatusCreatingEndpoint: StepCreateEndpoint,
+	StatusDownloadingModel: StepWatch,
+	StatusLoadingModel:     StepWatch,
+}
+
+// Owed is one piece of work a deployment owes.
+type Owed struct {
+	Step Step
+	// Seq tells this piece of work from earlier ones of the same step, and
+	// is derived from the record, so that whoever sees the same record
+	// names the same task (a duplicate is then dropped by the queue) and
+	// work that becomes owed again gets a fresh name:
+	//   - the step of a provisioning status: 0 (a deployment enters each
+	//     status once; the step numbers its own later runs 1, 2, ...);
+	//   - scale: 0 (owed once, when the endpoint is known);
+	//   - webhook: the attempts made so far, so every attempt is its own task;
+	//   - teardown: EndpointChanges, so that an endpoint learnt of after a
+	//     teardown ran gets a teardown of its own.
+	Seq int
+	// NotBefore, when not zero, is when the work is due (the next webhook
+	// attempt after a failed one).
+	NotBefore time.Time
+}
+
+// Owes lists what d still owes, in the order it is due: the step of its
+// provisioning status; once ready, scaling the endpoint to the user's
+// settings; the webhook of its event while undelivered; once failed or
+// deleted, tearing down every endpoint that may exist. It is the one rule
+// of what a deployment needs next: the change feed (or the Firestore
+// trigger) enqueues what a write made newly owed, the embedded runtime's
+// start and the reconciler enqueue all of it, and steps and handlers only
+// commit status changes.
+func (d *Deployment) Owes() []Owed {
+	var owed []Owed
+	if step, ok := statusStep[d.Status]; ok {
+		owed = append(owed, Owed{Step: step})
+	}
+	if (d.Status == StatusReady || d.Status == StatusWebhookFailed) && !d.Scaled && d.RunPodEndpointID != "" {
+		owed = append(owed, Owed{Step: StepScale})
+	}
+	if d.WebhookPending() {
+		owed = append(owed, Owed{Step: StepWebhook, Seq: d.Webhook.Attempts, NotBefore: d.Webhook.NextAttemptAt})
+	}
+	if (d.Status == StatusFailed || d.Status == StatusDeleted) && d.MayHaveEndpoint() {
+		owed = append(owed, Owed{Step: StepTeardown, Seq: d.EndpointChanges})
+	}
+	return owed
+}
+
+// NeedsWork reports whether d owes anything.
+func (d *Deployment) NeedsWork() bool { return len(d.Owes()) > 0 }
+
+// MayHaveEndpoint reports whether a RunPod endpoint of d may exist: one is
+// recorded, or a create_endpoint run took the lease to make one, and no
+// teardown has deleted it since.
+func (d *Deployment) MayHaveEndpoint() bool {
+	return !d.EndpointDeleted && (d.RunPodEndpointID != "" || !d.EndpointLease.IsZero())
+}
+
+// Webhook event types.
+const (
+	EventReady  = "deployment.ready"
+	EventFailed = "deployment.failed"
+)
+
+// WebhookEvent is the webhook event d's status owes its owner, or "".
+func (d *Deployment) WebhookEvent() string {
+	switch d.Status {
+	case StatusReady, StatusWebhookFailed:
+		return EventReady
+	case StatusFailed:
+		return EventFailed
+	}
+	return ""
+}
+
+// WebhookPending reports whether d's webhook event is still to be
+// delivered: there is one, a URL to send it to, and it was neither
+// delivered nor given up on.
+func (d *Deployment) WebhookPending() bool {
+	return d.WebhookEvent() != "" && d.Webhook.URL != "" && !d.Webhook.Delivered && !d.Webhook.GaveUp
+}
+
+// EndpointLearnt records that an endpoint of d may exist that a teardown
+// which already ran did not see (one was recorded, or a create_endpoint run
+// ended without knowing whether it made one): the endpoint is no longer
+// taken for deleted, and EndpointChanges gives the next teardown a name of
+// its own.
+func (d *Deployment) EndpointLearnt() {
+	d.EndpointDeleted = false
+	d.EndpointChanges++
+}
