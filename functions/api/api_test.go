@@ -312,6 +312,9 @@ func TestCallback(t *testing.T) {
 	if rec := post(sec.Reveal(), `{"status":"ready"}`); rec.Code != 200 || body(t, rec)["status"] != "validating" {
 		t.Errorf("ready before the endpoint is recorded = %d %s", rec.Code, rec.Body)
 	}
+	if d, _ := f.store.Get(context.Background(), id); d.Progress.Phase != deployment.StatusReady {
+		t.Errorf("the early ready report was not kept for the watch step: progress %+v", d.Progress)
+	}
 	if _, err := f.store.Update(context.Background(), id, func(d *deployment.Deployment) error {
 		d.RunPodEndpointID = "ep123"
 		return nil

@@ -116,8 +116,18 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		if d.RunPodEndpointID == "" && reported != deployment.StatusFailed {
 			// The container outran create_endpoint's record of its endpoint:
 			// moving on now would announce a ready deployment without its
-			// endpoint. Note it; the watch step's polling takes it from here.
+			// endpoint. Note it and keep the report; the watch step takes
+			// it from here once the endpoint is recorded.
 			d.Log(now, deployment.LevelInfo, "Inference container reported %s before the endpoint was recorded", reported)
+			if d.Progress.Phase == "" || d.Progress.Phase.CanTransition(reported) {
+				d.Progress.Phase, d.Progress.UpdatedAt = reported, now
+				if reported == deployment.StatusDownloadingModel {
+					d.Progress.BytesDone, d.Progress.BytesTotal = bytesDone, bytesTotal
+				}
+				if timings != nil {
+					d.Progress.DownloadSeconds, d.Progress.LoadSeconds, d.Progress.WarmupSeconds = timings.Download, timings.Load, timings.Warmup
+				}
+			}
 			return nil
 		}
 		switch reported {

@@ -1,6 +1,7 @@
 package provision_test
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"strconv"
@@ -129,5 +130,23 @@ func TestInferenceWorkerReadyOnlyFromItsReport(t *testing.T) {
 	}
 	if d.ReadyAt != (time.Time{}) || slices.ContainsFunc(d.Logs, func(l deployment.LogEntry) bool { return strings.Contains(l.Message, "Model loaded") }) {
 		t.Errorf("an idle worker made the deployment ready\n%s", logText(d))
+	}
+}
+
+// A ready report that came before create_endpoint recorded the endpoint is
+// kept (the callback stores it in Progress) and honoured by watch once the
+// endpoint is known.
+func TestInferenceWorkerReadyBeforeTheEndpointWasRecorded(t *testing.T) {
+	e := newEnv(t, options{rpOpts: []runpodsim.Option{runpodsim.WithSilentContainer()}})
+	id := e.start("stabilityai/sdxl-turbo", createOpts{})
+	if _, err := e.store.Update(context.Background(), id, func(d *deployment.Deployment) error {
+		d.Progress = deployment.Progress{Phase: deployment.StatusReady, BytesDone: 10, BytesTotal: 10}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d := e.expectReady(id)
+	if !hasLog(d, "had reported it before its endpoint was recorded") {
+		t.Errorf("no log line for the early report\n%s", logText(d))
 	}
 }

@@ -82,6 +82,10 @@ func (s *Steps) watch(ctx context.Context, t queue.Task) error {
 		}
 		w.LastSeen = sum.text
 		switch {
+		case callbackOnly && d.Progress.Phase == deployment.StatusReady:
+			// The worker reported ready before its endpoint was recorded.
+			d.Log(now, deployment.LevelInfo, "Model ready: the inference container had reported it before its endpoint was recorded")
+			return d.Transition(now, deployment.StatusReady)
 		case sum.ready != "" && !callbackOnly:
 			d.Log(now, deployment.LevelInfo, "Model loaded: worker %s is %s", sum.ready, sum.readyStatus)
 			return d.Transition(now, deployment.StatusReady)
