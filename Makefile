@@ -6,7 +6,7 @@ GO ?= go
 PORT ?= 8080
 export TF_CLI_CONFIG_FILE ?= /dev/null
 
-.PHONY: run dev test test-short lint fmt bench bench-health quick-test mint-key emulators-start emulators-stop build clean deploy gateway-spec
+.PHONY: run dev test test-short chaos lint fmt bench bench-health quick-test mint-key emulators-start emulators-stop build clean deploy gateway-spec inference-env test-inference inference-image
 
 run: ## serve every function on 127.0.0.1:$(PORT), embedded store and queue (with the inference worker's environment when it exists)
 	@if [ -f scripts/inference-env.sh ]; then eval "$$(bash scripts/inference-env.sh --if-present)"; fi; \
@@ -23,6 +23,11 @@ test: ## go vet and every test with -race, emulators started and stopped, then a
 
 test-short:
 	$(GO) test -count=1 -short ./...
+
+SEED ?= 1
+N ?= 50
+chaos: ## the chaos property test over N seeded schedules from SEED (make test runs a few fixed seeds)
+	CHAOS_SEED=$(SEED) CHAOS_N=$(N) $(GO) test -race -count=1 -timeout 0 -run 'TestChaosProperty' ./functions/provision/
 
 lint: ## gofmt, go vet, go.mod tidy, staticcheck, import grouping, terraform fmt
 	@unformatted=$$(gofmt -l . | grep -v '^tools/' || true); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
@@ -43,11 +48,11 @@ bench: ## the performance figures against their targets, loopback only, under 10
 bench-health: ## GET /health latency from a second process on loopback (budget: p99 < 10 ms)
 	bash scripts/bench-health.sh
 
-quick-test: ## the seed's quick test against a running server (BASE, KEY)
+quick-test: ## the quick test against a running server (BASE, KEY, WEBHOOK_URL)
 	bash scripts/quick-test.sh
 
-mint-key: ## mint an API key: prints it once, with the owner:hash line for API_KEY_HASHES
-	$(GO) run ./scripts/mintkey
+mint-key: ## mint an API key (OWNER=name to choose its owner id): prints it once, with the owner:hash line for API_KEY_HASHES
+	$(GO) run ./scripts/mintkey $(if $(OWNER),-owner '$(OWNER)')
 
 emulators-start:
 	bash scripts/firestore-emulator.sh start
@@ -56,6 +61,24 @@ emulators-start:
 emulators-stop:
 	-bash scripts/cloudtasks-emulator.sh stop
 	-bash scripts/firestore-emulator.sh stop
+
+inference-env: ## the inference worker's Python env, once per lock, shared by clones; prints the exports (eval it)
+	@bash scripts/inference-env.sh
+
+test-inference: ## ruff and pytest for inference/ in that env (creates it first if needed)
+	@eval "$$(bash scripts/inference-env.sh)" && cd inference && \
+		"$$VISGATE_INFERENCE_VENV/bin/ruff" check . && \
+		"$$VISGATE_INFERENCE_VENV/bin/ruff" format --check . && \
+		"$$VISGATE_INFERENCE_VENV/bin/python" -m pytest
+
+INFERENCE_IMAGE_TAG ?= visgate-inference-worker:dev
+inference-image: ## build the worker's Docker image (INFERENCE_IMAGE_TAG); needs a running Docker engine
+	@if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then \
+		echo "inference-image: no Docker engine runs on this machine ('docker info' fails): nothing was built." >&2; \
+		echo "Build where one runs: docker build --platform linux/amd64 -t $(INFERENCE_IMAGE_TAG) inference" >&2; \
+		exit 1; \
+	fi
+	docker build --platform linux/amd64 -t $(INFERENCE_IMAGE_TAG) inference
 
 deploy: ## terraform apply in terraform/ (see README "Deploy to Google Cloud")
 	bash scripts/deploy.sh

@@ -10,7 +10,8 @@
 # scripts/webhookreceiver on a free loopback port, verifying each webhook's
 # signature with the key's signing secret, and stops it at the end: the
 # server must accept loopback webhooks, as it does with SIMULATE=1 (or
-# WEBHOOK_ALLOW_PRIVATE=1). WAIT_SECONDS (60) bounds the wait for ready.
+# WEBHOOK_ALLOW_PRIVATE=1). WAIT_SECONDS (60) bounds the wait for ready;
+# MODEL (stabilityai/sdxl-turbo) is the Hugging Face id to deploy.
 # Exits 0 when the deployment is ready and its webhook delivered.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -24,6 +25,7 @@ shopt -u nocasematch
 KEY="${KEY#"${KEY%%[![:space:]]*}"}" # trim leading blanks
 AUTH="Authorization: Bearer ${KEY}"
 WAIT_SECONDS="${WAIT_SECONDS:-60}"
+MODEL="${MODEL:-stabilityai/sdxl-turbo}"
 
 # call CURL-ARGS...: runs curl, sets BODY and CODE, prints both.
 call() {
@@ -84,7 +86,7 @@ fi
 
 echo && echo "4. POST deployment:"
 call -X POST "$BASE/v1/deployments" -H "Content-Type: application/json" -H "$AUTH" \
-	-d '{"hf_model_id":"stabilityai/sdxl-turbo","user_runpod_key":"rpa_test","user_webhook_url":"'"$WEBHOOK_URL"'","gpu_tier":"A40"}'
+	-d '{"hf_model_id":"'"$MODEL"'","user_runpod_key":"rpa_test","user_webhook_url":"'"$WEBHOOK_URL"'","gpu_tier":"A40"}'
 if [[ $CODE != 202 ]]; then
 	if [[ $CODE == 422 && -n $receiver_pid ]]; then
 		echo "The server refuses a webhook to this machine: start it with SIMULATE=1 (or WEBHOOK_ALLOW_PRIVATE=1),"

@@ -182,21 +182,23 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, owner string) {
 		return
 	}
 	sum := sha256.Sum256(body)
-	d, herr, err := s.createIdempotent(ctx, owner, idemKey, hex.EncodeToString(sum[:]), req)
+	d, err := s.createIdempotent(ctx, owner, idemKey, hex.EncodeToString(sum[:]), req)
+	var refused *httpx.Error
 	switch {
+	case errors.As(err, &refused):
+		httpx.WriteError(w, refused)
 	case err != nil:
 		s.internalError(w, r, "create deployment", err)
-	case herr != nil:
-		httpx.WriteError(w, herr)
 	default:
 		s.accepted(w, d)
 	}
 }
 
 // createIdempotent honours Idempotency-Key: the same key and body return the
-// same deployment; another body is a 422; a first request still in flight
-// is a 409.
-func (s *Server) createIdempotent(ctx context.Context, owner, key, hash string, req *createRequest) (*deployment.Deployment, *httpx.Error, error) {
+// same deployment; another body is a 422 and a first request still in
+// flight a 409, both returned as an *httpx.Error; any other error is the
+// service's.
+func (s *Server) createIdempotent(ctx context.Context, owner, key, hash string, req *createRequest) (*deployment.Deployment, error) {
 	for range 3 {
 		now := s.now()
 		id := deployment.NewID(now)
@@ -204,7 +206,7 @@ func (s *Server) createIdempotent(ctx context.Context, owner, key, hash string, 
 			Owner: owner, Key: key, RequestHash: hash, DeploymentID: id, CreatedAt: now, ExpiresAt: now.Add(IdempotencyTTL),
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("claim idempotency key: %w", err)
+			return nil, fmt.Errorf("claim idempotency key: %w", err)
 		}
 		if existing == nil {
 			d, err := s.createDeployment(ctx, owner, req, id, key)
@@ -212,30 +214,30 @@ func (s *Server) createIdempotent(ctx context.Context, owner, key, hash string, 
 				if rerr := s.Store.ReleaseIdempotency(ctx, owner, key); rerr != nil {
 					s.logger().ErrorContext(ctx, "release idempotency key", "error", rerr.Error())
 				}
-				return nil, nil, err
+				return nil, err
 			}
-			return d, nil, nil
+			return d, nil
 		}
 		if existing.RequestHash != hash {
-			return nil, httpx.FieldErrors{"Idempotency-Key": "was already used with a different request body"}.Err(), nil
+			return nil, httpx.FieldErrors{"Idempotency-Key": "was already used with a different request body"}.Err()
 		}
 		d, err := s.Store.Get(ctx, existing.DeploymentID)
 		if err == nil {
-			return d, nil, nil
+			return d, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
-			return nil, nil, fmt.Errorf("get deployment of idempotency key: %w", err)
+			return nil, fmt.Errorf("get deployment of idempotency key: %w", err)
 		}
 		if now.Sub(existing.CreatedAt) < idempotencyInFlight {
 			return nil, httpx.Conflict("A request with this Idempotency-Key is still being processed; retry shortly",
-				map[string]any{"idempotency_key": key}), nil
+				map[string]any{"idempotency_key": key})
 		}
 		// Abandoned by a request that died between claim and create.
 		if err := s.Store.ReleaseIdempotency(ctx, owner, key); err != nil {
-			return nil, nil, fmt.Errorf("release abandoned idempotency key: %w", err)
+			return nil, fmt.Errorf("release abandoned idempotency key: %w", err)
 		}
 	}
-	return nil, nil, errors.New("idempotency key: claim kept changing")
+	return nil, errors.New("idempotency key: claim kept changing")
 }
 
 // createDeployment stores a new deployment (id fixed when given, else fresh

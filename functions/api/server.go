@@ -174,7 +174,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		if trace == "" {
 			trace = r.Header.Get("traceparent")
 		}
-		ctx := logging.WithRequest(httpx.WithRequestID(r.Context(), id), id, trace)
+		ctx := logging.WithRequest(r.Context(), id, trace)
 		r = r.WithContext(ctx)
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 		rec.Header().Set("X-Request-Id", id)
@@ -245,7 +245,7 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, owner str
 // internalError logs err with the request id and answers the contract's 500.
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	s.logger().ErrorContext(r.Context(), what, "error", err.Error())
-	httpx.WriteError(w, httpx.Internal(httpx.RequestID(r.Context())))
+	httpx.WriteError(w, httpx.Internal(logging.RequestID(r.Context())))
 }
 
 // Route says which function serves a path, and with which methods.

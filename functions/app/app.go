@@ -76,14 +76,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)
 		}
-		bs, err := bolt.Open(filepath.Join(cfg.DataDir, "orchestrator.db"))
+		bs, err := bolt.Open(filepath.Join(cfg.DataDir, "orchestrator.db"), bolt.WithLogger(log))
 		if err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
 		a.Store, feed = bs, bs
 		a.closers = append(a.closers, func(context.Context) error { return bs.Close() })
-		if sealer, err = seal.LocalKeyset(filepath.Join(cfg.DataDir, "keyset.json")); err != nil {
-			return nil, fmt.Errorf("local keyset: %w", err)
+		if sealer, err = openKeyset(ctx, bs, filepath.Join(cfg.DataDir, "keyset.json")); err != nil {
+			return nil, err
 		}
 		if signingKey, err = signingKeyFrom(cfg, filepath.Join(cfg.DataDir, "webhook-signing.key")); err != nil {
 			return nil, err
@@ -119,6 +119,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		PollInterval:     cfg.PollInterval,
 		CapacityDeadline: cfg.CapacityDeadline,
 		ReadyDeadline:    cfg.ReadyDeadline,
+		LateCreateWindow: cfg.LateCreateWindow,
 		Log:              log,
 	}
 	if cfg.Simulate {
@@ -166,26 +167,66 @@ func (a *App) Resume(ctx context.Context) (int, error) {
 	now := time.Now()
 	kick := int(now.Unix())
 	n := 0
+	var errs []error
 	q := store.ListQuery{Limit: 100}
 	for {
 		page, next, err := a.Store.List(ctx, q)
 		if err != nil {
-			return n, fmt.Errorf("resume: list: %w", err)
+			return n, errors.Join(append(errs, fmt.Errorf("resume: list: %w", err))...)
 		}
 		for _, d := range page {
 			if !d.NeedsWork() {
 				continue
 			}
+			// One deployment that cannot be resumed does not hold up the
+			// others.
 			if err := queue.EnqueueAll(ctx, a.Queue, queue.Resumed(d, now, kick)); err != nil {
-				return n, fmt.Errorf("resume %s: %w", d.ID, err)
+				errs = append(errs, fmt.Errorf("resume %s: %w", d.ID, err))
+				continue
 			}
 			n++
 		}
 		if next == "" {
-			return n, nil
+			return n, errors.Join(errs...)
 		}
 		q.Cursor = next
 	}
+}
+
+// EmbeddedReconcileInterval is how often the embedded runtime runs the
+// reconciler (Cloud Scheduler's job does it every 5 minutes in Google Cloud).
+const EmbeddedReconcileInterval = 5 * time.Minute
+
+// StartReconciler runs the reconciler every interval in the background
+// until Close: the embedded runtime's orphan sweep and repair of stuck
+// deployments, the same code Cloud Scheduler runs in Google Cloud.
+func (a *App) StartReconciler(every time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	r := a.Reconciler()
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			rep, err := r.Run(ctx)
+			if err != nil && ctx.Err() == nil {
+				a.Log.Error("reconcile", "error", err.Error(), "report", rep)
+			} else if rep.Resumed+rep.Failed+rep.OrphansDeleted > 0 {
+				a.Log.Info("reconcile", "report", rep)
+			}
+		}
+	}()
+	a.closers = append(a.closers, func(context.Context) error {
+		cancel()
+		<-done
+		return nil
+	})
 }
 
 // Close releases everything New opened, last first.

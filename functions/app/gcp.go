@@ -47,7 +47,7 @@ func (a *App) wireGCP(ctx context.Context, cfg *config.Config, sealer *seal.Seal
 		ServiceAccountEmail: cfg.TasksServiceAccount,
 	}
 	var q *cloudtasks.Queue
-	if addr := os.Getenv("CLOUD_TASKS_EMULATOR_HOST"); addr != "" {
+	if addr := cfg.CloudTasksEmulatorHost; addr != "" {
 		q, err = cloudtasks.New(ctx, qcfg, cloudtasks.NewEmulatorClientOptions(addr)...)
 	} else {
 		q, err = cloudtasks.New(ctx, qcfg)
@@ -63,7 +63,7 @@ func (a *App) wireGCP(ctx context.Context, cfg *config.Config, sealer *seal.Seal
 			return fmt.Errorf("kms: %w", err)
 		}
 	} else {
-		if os.Getenv("FIRESTORE_EMULATOR_HOST") == "" {
+		if cfg.FirestoreEmulatorHost == "" {
 			return fmt.Errorf("BACKEND=gcp needs KMS_KEY_URI (a local keyset is only allowed against the emulators)")
 		}
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -73,7 +73,7 @@ func (a *App) wireGCP(ctx context.Context, cfg *config.Config, sealer *seal.Seal
 			return fmt.Errorf("local keyset: %w", err)
 		}
 	}
-	if cfg.WebhookSigningKey == "" && os.Getenv("FIRESTORE_EMULATOR_HOST") == "" {
+	if cfg.WebhookSigningKey == "" && cfg.FirestoreEmulatorHost == "" {
 		return fmt.Errorf("BACKEND=gcp needs WEBHOOK_SIGNING_KEY")
 	}
 	if *signingKey, err = signingKeyFrom(cfg, filepath.Join(cfg.DataDir, "webhook-signing.key")); err != nil {

@@ -44,7 +44,7 @@ type gcpStack struct {
 
 func startGCPStack(t *testing.T) *gcpStack {
 	t.Helper()
-	storetest.RequireEnv(t, "FIRESTORE_EMULATOR_HOST", storetest.HowToFirestore)
+	firestoreAddr := storetest.RequireEnv(t, "FIRESTORE_EMULATOR_HOST", storetest.HowToFirestore)
 	tasksAddr := storetest.RequireEnv(t, "CLOUD_TASKS_EMULATOR_HOST", storetest.HowToCloudTasks)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -80,7 +80,8 @@ func startGCPStack(t *testing.T) *gcpStack {
 		"BACKEND": "gcp", "GCP_PROJECT_ID": project, "GCP_LOCATION": location, "TASKS_QUEUE": queueID,
 		"PROVISION_TASK_URL": srv.URL + "/_tasks", "PUBLIC_BASE_URL": srv.URL, "DATA_DIR": t.TempDir(),
 		"SIMULATE": "1", "WEBHOOK_ALLOW_PRIVATE": "1", "API_KEYS": gcpKey, "POLL_INTERVAL": "200ms",
-		"RATE_LIMIT_PER_MINUTE": "100000", // the tests poll
+		"RATE_LIMIT_PER_MINUTE":   "100000", // the tests poll
+		"FIRESTORE_EMULATOR_HOST": firestoreAddr, "CLOUD_TASKS_EMULATOR_HOST": tasksAddr,
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {

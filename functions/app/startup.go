@@ -55,7 +55,7 @@ func LogStartup(ctx context.Context, log *slog.Logger, cfg *config.Config, geten
 	}
 
 	if cfg.Simulate {
-		log.InfoContext(ctx, "SIMULATE=1: RunPod and the Hugging Face Hub are simulated in this process; nothing leaves this machine but the webhooks you ask for")
+		log.InfoContext(ctx, "SIMULATE=1: RunPod and the Hugging Face Hub are simulated on this machine; nothing leaves this machine but the webhooks you ask for")
 	} else {
 		log.InfoContext(ctx, "RunPod ("+cfg.RunPodAPIURL+") and the Hugging Face Hub ("+cfg.HFAPIURL+") are real: deployments need the internet and a real RunPod key (SIMULATE=1 runs offline)",
 			"runpod", cfg.RunPodAPIURL, "hub", cfg.HFAPIURL)

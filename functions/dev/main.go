@@ -8,7 +8,6 @@
 //
 //	dev               supervise: start every piece, stop them all on SIGINT/SIGTERM
 //	dev -serve        one function (FUNCTION_TARGET, PORT), via functions-framework
-//	dev -frontdoor    the front door only (see flags)
 package main
 
 import (

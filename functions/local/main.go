@@ -70,6 +70,9 @@ func realMain(ctx context.Context, getenv func(string) string, logOut io.Writer,
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("listening", "addr", "http://"+ln.Addr().String(), "backend", string(cfg.Backend), "simulate", cfg.Simulate)
+	if cfg.Backend == config.BackendEmbedded {
+		a.StartReconciler(app.EmbeddedReconcileInterval)
+	}
 	n, err := a.Resume(ctx)
 	if err != nil {
 		log.Error("resume unfinished deployments", "error", err.Error())

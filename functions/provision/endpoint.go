@@ -65,6 +65,13 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 			return errLeaseHeld
 		}
 		if d.EndpointLease.After(now) {
+			// The holder died (a kill, a crash) while it may have had a
+			// create in flight: look for what it made at once, but
+			// create nothing before that create could have landed.
+			taken := d.EndpointLease.Add(-leaseTTL)
+			if until := taken.Add(s.lateCreateWindow()); until.After(d.CreateUncertainUntil) {
+				d.CreateUncertainUntil = until
+			}
 			d.Log(now, deployment.LevelWarn, "The run that was creating the endpoint stopped (the service restarted); looking for what it made")
 		}
 		firstRun = d.EndpointLease.IsZero()
@@ -78,27 +85,36 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 		return err
 	}
 	var ep *runpod.Endpoint
-	made := "created"
+	made, sent := "created", false
 	if d.RunPodEndpointID == "" {
 		ep, err = s.RunPod.FindEndpoint(ctx, key, EnvDeploymentID, d.ID)
 		if ep != nil {
 			made = "found" // an earlier run made it; its answer was lost
 		}
+		if err == nil && ep == nil && d.CreateUncertainUntil.After(now) {
+			// An earlier create got no answer (or its run died): RunPod may
+			// still make that endpoint. Look again once it could have.
+			s.releaseLease(ctx, d.ID, false, false)
+			return s.again(ctx, t, d.CreateUncertainUntil.Add(time.Second).Sub(now))
+		}
 		if err == nil && ep == nil {
+			sent = true
 			ep, err = s.RunPod.CreateEndpoint(ctx, key, spec)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
 				// Cancelled (shutdown, request deadline): not RunPod's
 				// answer. The queue or the next resume runs the step again.
-				s.releaseLease(context.WithoutCancel(ctx), d.ID, false)
+				s.releaseLease(context.WithoutCancel(ctx), d.ID, false, sent)
 				return fmt.Errorf("create endpoint: %w", err)
 			}
 			// A definitive refusal (4xx) means this run made nothing; on
 			// the first run no earlier one can have made anything either,
-			// so there is nothing to tear down.
+			// so there is nothing to tear down. A create without an answer
+			// (a timeout, a dropped connection, a 5xx) may still land.
 			var re *runpod.Error
-			s.releaseLease(ctx, d.ID, firstRun && errors.As(err, &re) && !re.Retryable())
+			answered := errors.As(err, &re) && (re.Status < 500)
+			s.releaseLease(ctx, d.ID, firstRun && answered && !re.Retryable(), sent && !answered)
 			if ok, after := runpod.Retryable(err); ok {
 				return s.retryLater(ctx, t, deployment.StatusCreatingEndpoint, after, runpodMessage(err))
 			}
@@ -148,10 +164,19 @@ func (s *Steps) holderDead(d *deployment.Deployment) bool {
 // teardown that ran while the lease was held (the deployment was deleted or
 // failed meanwhile) may have looked before RunPod made what this run asked
 // for, so such a deployment owes another.
-func (s *Steps) releaseLease(ctx context.Context, id string, nothingMade bool) {
+//
+// uncertain says that a create was sent and got no answer: RunPod may
+// still make that endpoint, so no run creates again, and teardowns look
+// again, until the late-create window has passed.
+func (s *Steps) releaseLease(ctx context.Context, id string, nothingMade, uncertain bool) {
+	now := s.now()
 	_, err := s.Store.Update(ctx, id, func(d *deployment.Deployment) error {
 		if d.EndpointLease.IsZero() || d.RunPodEndpointID != "" {
 			return store.ErrNoChange
+		}
+		if uncertain {
+			d.CreateUncertainUntil = now.Add(s.lateCreateWindow())
+			d.Log(now, deployment.LevelWarn, "RunPod did not answer the create; it may still make the endpoint: looking for it again before creating another")
 		}
 		d.EndpointLeaseHolder = ""
 		if nothingMade {

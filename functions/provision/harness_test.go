@@ -161,6 +161,7 @@ func newEnv(t *testing.T, o options) *env {
 		ReadyDeadline:    15 * time.Second,
 		WebhookSchedule:  []time.Duration{0, 2 * time.Millisecond, 4 * time.Millisecond},
 		RetryBase:        50 * time.Microsecond,
+		LateCreateWindow: 20 * time.Millisecond,
 		Log:              quiet,
 	}
 	if o.steps != nil {

@@ -34,7 +34,7 @@ import (
 
 // Env names the inference container reads (RunPod endpoint env).
 const (
-	EnvDeploymentID   = "VISGATE_DEPLOYMENT_ID"
+	EnvDeploymentID   = deployment.EndpointMarker
 	EnvCallbackURL    = "VISGATE_CALLBACK_URL"
 	EnvCallbackSecret = "VISGATE_CALLBACK_SECRET"
 	EnvModelName      = "MODEL_NAME"
@@ -100,6 +100,10 @@ type Steps struct {
 	// RetryBase·2^n, at most MaxRetryBackoff, and never less than the
 	// service's Retry-After. Zero means one second.
 	RetryBase time.Duration
+
+	// LateCreateWindow is how long after a create got no answer RunPod may
+	// still make its endpoint (DefaultLateCreateWindow when zero).
+	LateCreateWindow time.Duration
 
 	// RunID names this process's runs of the chain in the create lease
 	// (see createEndpoint). SoleRunner says that no other process runs the
@@ -167,9 +171,9 @@ func (s *Steps) Handle(ctx context.Context, t queue.Task, dl queue.Delivery) err
 
 // again schedules the next run of t's step after delay (polling, backoff,
 // waiting out a lease): the step continues, so no status change and no
-// change feed would enqueue it. Its number is t's plus one.
+// change feed would enqueue it (queue.Task.Next: same Seq, next Run).
 func (s *Steps) again(ctx context.Context, t queue.Task, delay time.Duration) error {
-	next := queue.Task{DeploymentID: t.DeploymentID, Step: t.Step, Seq: t.Seq + 1, Delay: delay}
+	next := t.Next(delay)
 	if err := s.Queue.Enqueue(ctx, next); err != nil {
 		return fmt.Errorf("enqueue %s: %w", next.Name(), err)
 	}
@@ -229,6 +233,17 @@ func (s *Steps) retryLater(ctx context.Context, t queue.Task, from deployment.St
 }
 
 var errGiveUp = errors.New("provision: retries exhausted")
+
+// DefaultLateCreateWindow: RunPod has been seen to finish a create 40 s
+// after the client (30 s timeout) gave up.
+const DefaultLateCreateWindow = 2 * time.Minute
+
+func (s *Steps) lateCreateWindow() time.Duration {
+	if s.LateCreateWindow > 0 {
+		return s.LateCreateWindow
+	}
+	return DefaultLateCreateWindow
+}
 
 // MaxRetryBackoff caps the backoff between runs of a step.
 const MaxRetryBackoff = 5 * time.Minute

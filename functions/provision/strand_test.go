@@ -242,3 +242,103 @@ func TestLeaseOfALiveRunIsRespected(t *testing.T) {
 		t.Errorf("the step did not re-enqueue itself behind the lease")
 	}
 }
+
+// Defect 2 of issue 11: RunPod makes an endpoint after the create's answer
+// was lost (the client gave up, the connection dropped). The chain must not
+// create a second one, and a DELETE meanwhile must not leave the late one
+// running.
+func TestCreateThatLandsAfterTheClientGaveUp(t *testing.T) {
+	e := newEnv(t, options{steps: func(s *provision.Steps) { s.LateCreateWindow = 400 * time.Millisecond }})
+	e.rp.CreateLate(0, 150*time.Millisecond)
+	id := e.start("openai-community/gpt2", createOpts{})
+	e.waitFor(id, "the late create landed and the deployment settled", func(d *deployment.Deployment) bool {
+		_, landed := e.rp.LateCreates()
+		return landed == 1 && d.Status.Final() && !d.NeedsWork()
+	})
+	d := e.expectReady(id) // exactly one endpoint: the late one
+	if !hasLog(d, "RunPod endpoint found") {
+		t.Errorf("the late endpoint was not the one recorded:\n%s", logText(d))
+	}
+	if n := e.rp.Calls()[runpodsim.OpCreateEndpoint]; n != 1 {
+		t.Errorf("%d creates, want 1", n)
+	}
+}
+
+func TestDeleteWhileACreateMayStillLand(t *testing.T) {
+	var e *env
+	var id string
+	hook := &hookedRunPod{done: make(chan struct{})}
+	hook.after = func(ep *runpod.Endpoint, err error) (*runpod.Endpoint, error) {
+		e.deleteDeployment(id)
+		return ep, err
+	}
+	e = newEnv(t, options{
+		wrapRunPod: func(rp provision.RunPod) provision.RunPod { hook.RunPod = rp; return hook },
+		steps:      func(s *provision.Steps) { s.LateCreateWindow = 400 * time.Millisecond },
+	})
+	e.rp.CreateLate(0, 150*time.Millisecond)
+	d := e.insert("openai-community/gpt2", createOpts{})
+	id = d.ID
+	if err := e.queue.Enqueue(context.Background(), queue.Task{DeploymentID: id, Step: deployment.StepValidate}); err != nil {
+		t.Fatal(err)
+	}
+	d = e.waitFor(id, "the late create landed and was torn down", func(d *deployment.Deployment) bool {
+		_, landed := e.rp.LateCreates()
+		return landed == 1 && d.Status == deployment.StatusDeleted && !d.NeedsWork() && len(e.endpointsOf(id)) == 0
+	})
+	if !d.EndpointDeleted {
+		t.Errorf("endpoint_deleted false\n%s", logText(d))
+	}
+}
+
+// A dead run's lease with no endpoint found: the dead run may have had a
+// create in flight, so nothing is created before it could have landed.
+func TestLeaseOfADeadRunWithNothingMadeWaitsForItsCreate(t *testing.T) {
+	const window = 300 * time.Millisecond
+	dq, nq := dropping(deployment.StepCreateEndpoint)
+	e := newEnv(t, options{newQueue: nq, steps: func(s *provision.Steps) {
+		s.RunID, s.SoleRunner, s.LateCreateWindow = "run-after-restart", true, window
+	}})
+	id := e.start("openai-community/gpt2", createOpts{})
+	stalled(t, e, dq, id, 1, deployment.StatusCreatingEndpoint)
+	taken := time.Now()
+	d, err := e.store.Update(context.Background(), id, func(d *deployment.Deployment) error {
+		d.EndpointLease, d.EndpointLeaseHolder = taken.Add(2*time.Minute), "run-before-the-kill"
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resume(t, e, d)
+	e.expectReady(id)
+	eps := e.endpointsOf(id)
+	if eps[0].CreatedAt.Before(taken.Add(window)) {
+		t.Errorf("created %s after the dead run took its lease, within the late-create window %s", eps[0].CreatedAt.Sub(taken), window)
+	}
+	if n := e.rp.Calls()[runpodsim.OpCreateEndpoint]; n != 1 {
+		t.Errorf("%d creates, want 1", n)
+	}
+}
+
+// Found by the chaos test (seed 127): the scale task is lost, then the
+// webhook fails for good. A webhook_failed deployment still owes its scale:
+// without it the endpoint keeps a warm worker for ever.
+func TestWebhookFailedDeploymentStillOwesItsScale(t *testing.T) {
+	dq, nq := dropping(deployment.StepScale)
+	e := newEnv(t, options{newQueue: nq, respond: func(int) int { return http.StatusServiceUnavailable }})
+	id := e.start("openai-community/gpt2", createOpts{})
+	d := e.waitFor(id, "webhook_failed with the scale lost", func(d *deployment.Deployment) bool {
+		return d.Status == deployment.StatusWebhookFailed && dq.lost() == 1
+	})
+	if d.Scaled {
+		t.Fatal("scaled though its task was lost")
+	}
+	if !d.NeedsWork() {
+		t.Fatal("NeedsWork false for a webhook_failed deployment that was never scaled")
+	}
+	resume(t, e, d)
+	d = e.waitFor(id, "scaled", func(d *deployment.Deployment) bool { return d.Scaled })
+	if eps := e.endpointsOf(id); len(eps) != 1 || eps[0].WorkersMin != 0 {
+		t.Errorf("endpoints %+v, want one scaled to min 0", eps)
+	}
+}

@@ -65,16 +65,24 @@ func (s *Steps) teardown(ctx context.Context, t queue.Task) error {
 		}
 	}
 	now := s.now()
+	var lookAgain time.Time
 	_, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
 		if d.EndpointDeleted || d.EndpointChanges != seen {
 			// Done already, or the record learnt of an endpoint this run
 			// may not have seen: the teardown that owes names runs.
 			return store.ErrNoChange
 		}
-		d.EndpointDeleted = true
 		for _, id := range ids {
 			d.Log(now, deployment.LevelInfo, "RunPod endpoint %s deleted", id)
 		}
+		if d.CreateUncertainUntil.After(now) {
+			// A create without an answer may still land: not done until
+			// a look after the window finds nothing more.
+			lookAgain = d.CreateUncertainUntil
+			d.Log(now, deployment.LevelInfo, "RunPod may still make the endpoint of a create that got no answer; looking again at %s", lookAgain.Format(time.RFC3339))
+			return nil
+		}
+		d.EndpointDeleted = true
 		if len(ids) == 0 {
 			d.Log(now, deployment.LevelInfo, "No RunPod endpoint to delete")
 		}
@@ -83,7 +91,10 @@ func (s *Steps) teardown(ctx context.Context, t queue.Task) error {
 	if errors.Is(err, store.ErrNoChange) {
 		return nil
 	}
-	return err
+	if err != nil || lookAgain.IsZero() {
+		return err
+	}
+	return s.again(ctx, t, lookAgain.Add(time.Second).Sub(now))
 }
 
 // retryCleanup runs a scale or teardown step again after a transient

@@ -147,22 +147,15 @@ type workerSummary struct {
 
 func summarise(workers []runpod.Worker) workerSummary {
 	var s workerSummary
-	counts := map[runpod.WorkerStatus]int{}
-	throttled := 0
 	for _, w := range workers {
-		counts[w.Status]++
-		switch w.Status {
-		case runpod.WorkerIdle, runpod.WorkerRunning:
-			if s.ready == "" {
-				s.ready, s.readyStatus = w.ID, w.Status
-			}
-		case runpod.WorkerUnhealthy:
-			s.unhealthy++
-		case runpod.WorkerThrottled:
-			throttled++
+		if w.Status.Ready() {
+			s.ready, s.readyStatus = w.ID, w.Status
+			break
 		}
 	}
-	s.throttledOnly = len(workers) > 0 && throttled == len(workers)
+	counts := runpod.CountByStatus(workers)
+	s.unhealthy = counts[runpod.WorkerUnhealthy]
+	s.throttledOnly = len(workers) > 0 && counts[runpod.WorkerThrottled] == len(workers)
 	if len(workers) == 0 {
 		s.text = "none yet"
 		return s

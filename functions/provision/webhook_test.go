@@ -11,6 +11,7 @@ import (
 
 	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
+	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
 	"github.com/visgate/deployment-orchestrator/shared/webhook"
 )
@@ -92,6 +93,36 @@ func TestWebhookAlwaysFailingEndsWebhookFailed(t *testing.T) {
 	// The endpoint is ready all the same: it stays, scaled as asked.
 	if eps := e.endpointsOf(id); len(eps) != 1 || !d.Scaled {
 		t.Errorf("%d endpoints, scaled %v", len(eps), d.Scaled)
+	}
+}
+
+// TestDeleteStopsPendingWebhookRetries: a deployment deleted while its
+// webhook waits for a retry gets no more attempts, neither from the retry
+// already queued nor after a restart (nothing is left to resume).
+func TestDeleteStopsPendingWebhookRetries(t *testing.T) {
+	e := newEnv(t, options{
+		respond: func(int) int { return http.StatusServiceUnavailable },
+		steps:   func(s *provision.Steps) { s.WebhookSchedule = []time.Duration{0, time.Hour} },
+	})
+	id := e.start("openai-community/gpt2", createOpts{})
+	e.waitFor(id, "first webhook attempt failed", func(d *deployment.Deployment) bool {
+		return d.Webhook.Attempts == 1 && !d.Webhook.NextAttemptAt.IsZero()
+	})
+	e.deleteDeployment(id)
+	d := e.settle(id)
+	if d.Status != deployment.StatusDeleted || d.NeedsWork() {
+		t.Fatalf("status %s, needs work %v: a restart would resume it", d.Status, d.NeedsWork())
+	}
+	// The queued retry comes due.
+	e.steps.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	if err := e.handle(context.Background(), queue.Task{DeploymentID: id, Step: deployment.StepWebhook, Seq: 1}, queue.Delivery{Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.hook.received()); n != 1 {
+		t.Errorf("the receiver got %d requests, want 1 (none after the delete)", n)
+	}
+	if d := e.get(id); d.Webhook.Attempts != 1 {
+		t.Errorf("%d attempts recorded, want 1", d.Webhook.Attempts)
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
@@ -43,9 +42,16 @@ type Reconciler struct {
 	Deadline time.Duration
 	// Scan bounds the deployments one run reads.
 	Scan int
-	Now  func() time.Time
-	Log  *slog.Logger
+	// OrphanHorizon is how long after a deployment was deleted or failed
+	// its RunPod account is still swept for orphans (an endpoint a create
+	// without an answer made late): DefaultOrphanHorizon when zero.
+	OrphanHorizon time.Duration
+	Now           func() time.Time
+	Log           *slog.Logger
 }
+
+// DefaultOrphanHorizon is the OrphanHorizon when none is set.
+const DefaultOrphanHorizon = 7 * 24 * time.Hour
 
 // Report says what a run did.
 type Report struct {
@@ -83,7 +89,7 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 		for _, d := range page {
 			rep.Scanned++
 			live[d.ID] = d
-			if d.Status != deployment.StatusDeleted && d.Status != deployment.StatusFailed && len(d.RunPodKey) > 0 {
+			if len(d.RunPodKey) > 0 && r.sweeps(d, now) {
 				if k, err := r.Sealer.Open(ctx, d.RunPodKey, deployment.AssociatedData(d.ID, deployment.FieldRunPodKey)); err == nil {
 					keys[sha256.Sum256([]byte(k.Reveal()))] = keyRef{key: k}
 				}
@@ -119,6 +125,19 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 
 type keyRef struct{ key secret.Secret }
 
+// sweeps reports whether d's RunPod account is swept for orphans: while d
+// lives, and for OrphanHorizon after it was deleted or failed.
+func (r *Reconciler) sweeps(d *deployment.Deployment, now time.Time) bool {
+	if d.Status != deployment.StatusDeleted && d.Status != deployment.StatusFailed {
+		return true
+	}
+	horizon := r.OrphanHorizon
+	if horizon <= 0 {
+		horizon = DefaultOrphanHorizon
+	}
+	return now.Sub(d.StatusChangedAt) < horizon
+}
+
 func (r *Reconciler) fail(ctx context.Context, d *deployment.Deployment, now time.Time) error {
 	msg := fmt.Sprintf("Provisioning did not finish within %s", r.Deadline)
 	_, err := r.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
@@ -148,22 +167,22 @@ func (r *Reconciler) deleteOrphans(ctx context.Context, keys map[[32]byte]keyRef
 			continue
 		}
 		for _, ep := range eps {
-			id := ep.Env[provision.EnvDeploymentID]
+			id := ep.Env[deployment.EndpointMarker]
 			if id == "" {
 				continue // not ours
 			}
-			d, ok := live[id]
-			if !ok {
-				var err error
-				d, err = r.Store.Get(ctx, id)
-				if err != nil && !errors.Is(err, store.ErrNotFound) {
-					errs = append(errs, err)
-					continue
-				}
+			if d, ok := live[id]; ok && owns(d, ep.ID) {
+				continue
 			}
-			owned := d != nil && d.Status != deployment.StatusDeleted && d.Status != deployment.StatusFailed &&
-				(d.RunPodEndpointID == ep.ID || (d.RunPodEndpointID == "" && d.Status == deployment.StatusCreatingEndpoint))
-			if owned {
+			// The scan is older than the list of endpoints: a deployment
+			// may have made this one since. Only its current record can
+			// say that it is an orphan.
+			d, err := r.Store.Get(ctx, id)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				errs = append(errs, err)
+				continue
+			}
+			if d != nil && owns(d, ep.ID) {
 				continue
 			}
 			if err := r.RunPod.DeleteEndpoint(ctx, k.key, ep.ID); err != nil {
@@ -175,6 +194,13 @@ func (r *Reconciler) deleteOrphans(ctx context.Context, keys map[[32]byte]keyRef
 		}
 	}
 	return n, errors.Join(errs...)
+}
+
+// owns reports whether d may hold RunPod endpoint epID: it is alive, and
+// the endpoint is its recorded one or it is still creating one.
+func owns(d *deployment.Deployment, epID string) bool {
+	return d.Status != deployment.StatusDeleted && d.Status != deployment.StatusFailed &&
+		(d.RunPodEndpointID == epID || (d.RunPodEndpointID == "" && d.Status == deployment.StatusCreatingEndpoint))
 }
 
 // Handler is the Reconcile HTTP function (called by Cloud Scheduler).

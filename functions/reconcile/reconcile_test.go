@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
@@ -66,7 +65,7 @@ func TestReconcile(t *testing.T) {
 
 	mkEndpoint := func(depID string) string {
 		ep, err := rp.CreateEndpoint(ctx, secret.New(key), runpod.EndpointSpec{Name: "x", Image: "img",
-			Env: map[string]string{provision.EnvDeploymentID: depID}, Pools: []string{"AMPERE_48"}})
+			Env: map[string]string{deployment.EndpointMarker: depID}, Pools: []string{"AMPERE_48"}})
 		if err != nil {
 			t.Fatal(err)
 		}

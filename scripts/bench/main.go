@@ -20,7 +20,7 @@
 //  4. Cold start: exec of the server binary to the first 200 on /health.
 //  5. The inference worker's start: measured only when inference/ exists.
 //
-// Usage: go run ./scripts/bench [-out BENCHMARKS.md] [-skip-dev]
+// Usage: go run ./scripts/bench [-out BENCHMARKS.md] [-skip-dev] [-only 1,4]
 package main
 
 import (
@@ -34,6 +34,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -46,6 +47,7 @@ func main() {
 	bareGet := flag.String("bare-get", "", "internal: file with the body the bare GET answers")
 	out := flag.String("out", "BENCHMARKS.md", "where to write the report")
 	skipDev := flag.Bool("skip-dev", false, "skip the emulator stack (item 2's second half)")
+	only := flag.String("only", "", "run only these items, comma-separated (1..4); prints the table, writes no file")
 	flag.Parse()
 	if *bareAddr != "" {
 		if err := serveBare(*bareAddr, *bareGet); err != nil {
@@ -55,7 +57,15 @@ func main() {
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, *out, *skipDev)
+	items, err := parseItems(*only)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	if *only != "" {
+		*out = ""
+	}
+	err = run(ctx, *out, *skipDev, items)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -93,7 +103,24 @@ func serveBare(addr, getFile string) error {
 // budget bounds the whole run.
 const budget = 9 * time.Minute
 
-func run(ctx context.Context, outPath string, skipDev bool) error {
+// parseItems reads -only: "" is every item.
+func parseItems(s string) (map[int]bool, error) {
+	items := map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true}
+	if s == "" {
+		return items, nil
+	}
+	items = map[int]bool{}
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 5 {
+			return nil, fmt.Errorf("-only %q: want item numbers 1..5, comma-separated", s)
+		}
+		items[n] = true
+	}
+	return items, nil
+}
+
+func run(ctx context.Context, outPath string, skipDev bool, items map[int]bool) error {
 	if _, err := os.Stat("go.mod"); err != nil {
 		return errors.New("run it from the repository root (make bench)")
 	}
@@ -132,61 +159,49 @@ func run(ctx context.Context, outPath string, skipDev bool) error {
 	var figs []Figure
 	var notes []string
 
-	step("1. bare net/http against the local server, interleaved rounds")
-	f, n, err := throughput(ctx, self, server, dir, hooks.URL, step)
-	if err != nil {
-		return fmt.Errorf("throughput: %w", err)
-	}
-	figs, notes = append(figs, f...), append(notes, n...)
-
-	step("2. POST to ready, embedded runtime")
-	f, err = readyOverhead(ctx, "embedded", func() (*proc, func(), error) {
-		p, err := startLocal(ctx, server, dir, "overhead", rateLimitFew)
-		return p, p.stop, err
-	}, hooks.URL, 200, 1, 5*time.Millisecond, 50*time.Millisecond, step)
-	if err != nil {
-		return fmt.Errorf("embedded overhead: %w", err)
-	}
-	figs = append(figs, f...)
-
-	if skipDev {
-		figs = append(figs, Figure{Name: "POST → ready overhead, emulator stack", Measured: "not measured (-skip-dev)", Target: "median < 1 s"})
-	} else {
-		step("2. POST to ready, emulator stack (make dev)")
-		f, err = readyOverhead(ctx, "emulator stack", func() (*proc, func(), error) {
-			return startDev(ctx, devBin, dir)
-		}, hooks.URL, 200, 4, 25*time.Millisecond, time.Second, step)
-		switch {
-		case errors.Is(err, errSkipped):
-			figs = append(figs, Figure{Name: "POST → ready overhead, emulator stack", Measured: "not measured: " + err.Error(), Target: "median < 1 s"})
-		case err != nil:
-			return fmt.Errorf("emulator stack overhead: %w", err)
-		default:
-			figs = append(figs, f...)
+	if items[1] {
+		step("1. bare net/http against the local server, interleaved rounds")
+		f, n, err := throughput(ctx, self, server, dir, hooks.URL, step)
+		if err != nil {
+			return fmt.Errorf("throughput: %w", err)
 		}
+		figs, notes = append(figs, f...), append(notes, n...)
 	}
-
-	step("3. 1,000 deployments at once")
-	f, err = thousand(ctx, server, dir, hooks, step)
-	if err != nil {
-		return fmt.Errorf("1,000 deployments: %w", err)
+	if items[2] {
+		f, err := overheads(ctx, server, devBin, dir, hooks.URL, skipDev, step)
+		if err != nil {
+			return err
+		}
+		figs = append(figs, f...)
 	}
-	figs = append(figs, f...)
-
-	step("4. cold start")
-	f, err = coldStart(ctx, server, dir, 10)
-	if err != nil {
-		return fmt.Errorf("cold start: %w", err)
+	if items[3] {
+		step("3. 1,000 deployments at once")
+		f, err := thousand(ctx, server, dir, hooks, step)
+		if err != nil {
+			return fmt.Errorf("1,000 deployments: %w", err)
+		}
+		figs = append(figs, f...)
 	}
-	figs = append(figs, f...)
-
-	figs = append(figs, inferenceFigure())
+	if items[4] {
+		step("4. cold start")
+		f, err := coldStart(ctx, server, dir, 10)
+		if err != nil {
+			return fmt.Errorf("cold start: %w", err)
+		}
+		figs = append(figs, f...)
+	}
+	if items[5] {
+		figs = append(figs, inferenceFigure())
+	}
 
 	m := thisMachine()
 	m.Load = [2]string{loadBefore, loadAverage()}
 	took := time.Since(began)
 	fmt.Println()
 	fmt.Print(table(figs))
+	if outPath == "" {
+		return nil
+	}
 	file, err := os.Create(outPath)
 	if err != nil {
 		return err
@@ -201,6 +216,35 @@ func run(ctx context.Context, outPath string, skipDev bool) error {
 		fmt.Printf("missed: %v\n", ms)
 	}
 	return nil
+}
+
+// overheads is item 2: the embedded runtime, then the emulator stack.
+func overheads(ctx context.Context, server, devBin, dir, hook string, skipDev bool, step func(string, ...any)) ([]Figure, error) {
+	step("2. POST to ready, embedded runtime")
+	figs, err := readyOverhead(ctx, "embedded", func() (*proc, func(), error) {
+		p, err := startLocal(ctx, server, dir, "overhead", rateLimitFew)
+		return p, p.stop, err
+	}, hook, 200, 1, 5*time.Millisecond, 50*time.Millisecond, step)
+	if err != nil {
+		return nil, fmt.Errorf("embedded overhead: %w", err)
+	}
+	devFig := Figure{Name: "POST → ready overhead, emulator stack", Target: "median < 1 s"}
+	if skipDev {
+		devFig.Measured = "not measured (-skip-dev)"
+		return append(figs, devFig), nil
+	}
+	step("2. POST to ready, emulator stack (make dev)")
+	f, err := readyOverhead(ctx, "emulator stack", func() (*proc, func(), error) {
+		return startDev(ctx, devBin, dir)
+	}, hook, 200, 4, 25*time.Millisecond, time.Second, step)
+	switch {
+	case errors.Is(err, errSkipped):
+		devFig.Measured = "not measured: " + err.Error()
+		return append(figs, devFig), nil
+	case err != nil:
+		return nil, fmt.Errorf("emulator stack overhead: %w", err)
+	}
+	return append(figs, f...), nil
 }
 
 // Settings of item 1.

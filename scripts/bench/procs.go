@@ -90,6 +90,9 @@ func serverEnv(dataDir string, port, rateLimit int) []string {
 		"SIMULATE_BOOT_DELAY=0s",
 		"WEBHOOK_ALLOW_PRIVATE=1",
 		"RATE_LIMIT_PER_MINUTE="+strconv.Itoa(rateLimit),
+		// The one debug line names the simulators' addresses (item 3
+		// reads the RunPod simulator's); nothing else logs at debug.
+		"LOG_LEVEL=debug",
 	)
 }
 

@@ -55,7 +55,8 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 		fmt.Fprintf(stdout, "Webhook signing secret of %s (for their receivers to verify webhook-signature):\n", *owner)
 		fmt.Fprintf(stdout, "  %s\n", whsec.Reveal())
 	} else {
-		fmt.Fprintln(stdout, "WEBHOOK_SIGNING_KEY is not set: no webhook signing secret printed.")
+		fmt.Fprintln(stdout, "Webhook signing secret: the key's holder gets it from GET /v1/webhook-secret.")
+		fmt.Fprintln(stdout, "(To print it here too, run with WEBHOOK_SIGNING_KEY set to the server's value.)")
 	}
 	return 0
 }

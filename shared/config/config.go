@@ -1,6 +1,8 @@
 // Package config reads the service's configuration from the environment.
 // Every variable the service reads is named here (Vars), so the terraform
-// consistency test can check that deployment sets exactly these.
+// consistency test can check that deployment sets exactly these. Load reads
+// only names in Vars (another is a programming error: it panics, so a typo
+// cannot read ""), and a test checks that it reads every one of them.
 package config
 
 import (
@@ -8,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -70,11 +73,17 @@ type Config struct {
 	ProvisionTaskURL    string
 	TasksServiceAccount string
 	KMSKeyURI           string
+	// The local emulators (make dev, tests): the Firestore and Cloud Tasks
+	// clients then talk to them without credentials, and BACKEND=gcp may
+	// use a local keyset and a generated webhook signing key.
+	FirestoreEmulatorHost  string
+	CloudTasksEmulatorHost string
 
 	// Timing of the provisioning chain.
 	PollInterval     time.Duration
 	CapacityDeadline time.Duration // workers throttled this long: no capacity
 	ReadyDeadline    time.Duration // endpoint created this long ago and not ready: fail
+	LateCreateWindow time.Duration // a create without an answer may still land this long
 
 	LogLevel string
 }
@@ -133,9 +142,12 @@ var Vars = []Var{
 	{"PROVISION_TASK_URL", "", "URL of the ProvisionTask function (Cloud Tasks target)", true},
 	{"TASKS_SERVICE_ACCOUNT", "", "service account whose OIDC token Cloud Tasks attaches", true},
 	{"KMS_KEY_URI", "", "gcp-kms://... key for envelope encryption of user secrets", true},
+	{"FIRESTORE_EMULATOR_HOST", "", "host:port of the Firestore emulator (make dev, tests; never in the cloud)", false},
+	{"CLOUD_TASKS_EMULATOR_HOST", "", "host:port of the Cloud Tasks emulator (make dev, tests; never in the cloud)", false},
 	{"POLL_INTERVAL", "10s", "how often the watch step polls RunPod workers", false},
 	{"CAPACITY_DEADLINE", "15m", "fail when no worker got a GPU for this long", false},
 	{"READY_DEADLINE", "45m", "fail when the model is not loaded this long after the endpoint exists", false},
+	{"LATE_CREATE_WINDOW", "2m", "how long after a create got no answer RunPod may still make the endpoint: no second create, teardowns look again", false},
 	{"LOG_LEVEL", "info", "debug, info, warn or error", false},
 }
 
@@ -145,15 +157,14 @@ func Load(getenv func(string) string) (*Config, error) {
 		getenv = os.Getenv
 	}
 	get := func(name string) string {
+		i := slices.IndexFunc(Vars, func(v Var) bool { return v.Name == name })
+		if i < 0 {
+			panic("config: Load reads " + name + ", which Vars does not list")
+		}
 		if v := strings.TrimSpace(getenv(name)); v != "" {
 			return v
 		}
-		for _, v := range Vars {
-			if v.Name == name {
-				return v.Default
-			}
-		}
-		return ""
+		return Vars[i].Default
 	}
 	var errs []error
 	c := &Config{
@@ -181,8 +192,12 @@ func Load(getenv func(string) string) (*Config, error) {
 		TasksServiceAccount: get("TASKS_SERVICE_ACCOUNT"),
 		KMSKeyURI:           get("KMS_KEY_URI"),
 		LogLevel:            get("LOG_LEVEL"),
+
+		FirestoreEmulatorHost:  get("FIRESTORE_EMULATOR_HOST"),
+		CloudTasksEmulatorHost: get("CLOUD_TASKS_EMULATOR_HOST"),
 	}
 	if c.ProjectID == "" {
+		// Set by Google's runtimes; an alias, not a variable of ours.
 		c.ProjectID = strings.TrimSpace(getenv("GOOGLE_CLOUD_PROJECT"))
 	}
 	if c.Simulate {
@@ -204,7 +219,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	for _, d := range []struct {
 		name string
 		dst  *time.Duration
-	}{{"POLL_INTERVAL", &c.PollInterval}, {"CAPACITY_DEADLINE", &c.CapacityDeadline}, {"READY_DEADLINE", &c.ReadyDeadline}} {
+	}{{"POLL_INTERVAL", &c.PollInterval}, {"CAPACITY_DEADLINE", &c.CapacityDeadline}, {"READY_DEADLINE", &c.ReadyDeadline}, {"LATE_CREATE_WINDOW", &c.LateCreateWindow}} {
 		v, err := time.ParseDuration(get(d.name))
 		if err != nil || v <= 0 {
 			errs = append(errs, fmt.Errorf("%s=%q: want a positive duration such as 10s", d.name, get(d.name)))
@@ -239,7 +254,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		}
 		// The seed's test key is for local runs: a deployed service never
 		// accepts it. Against the emulators (make dev) it still is.
-		if c.DefaultKeyUsed && strings.TrimSpace(getenv("FIRESTORE_EMULATOR_HOST")) == "" {
+		if c.DefaultKeyUsed && c.FirestoreEmulatorHost == "" {
 			errs = append(errs, errors.New("BACKEND=gcp needs API_KEY_HASHES (or API_KEYS): the seed's test key is accepted only locally"))
 		}
 	}

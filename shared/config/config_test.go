@@ -137,3 +137,29 @@ func TestSimulateAllowsPrivateWebhooks(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadReadsEveryVar: the table and what Load reads are one list. Load
+// panics on a name the table lacks; this checks the other direction, for
+// a configuration that takes every branch Load has (the Google Cloud one).
+func TestLoadReadsEveryVar(t *testing.T) {
+	asked := map[string]bool{}
+	set := map[string]string{"BACKEND": "gcp", "GCP_PROJECT_ID": "p", "PROVISION_TASK_URL": "https://p.example", "API_KEY_HASHES": testHashes}
+	if _, err := Load(func(k string) string { asked[k] = true; return set[k] }); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range Vars {
+		if !asked[v.Name] {
+			t.Errorf("Vars lists %s, which Load never reads", v.Name)
+		}
+	}
+}
+
+func TestEmulatorHosts(t *testing.T) {
+	c, err := Load(env(map[string]string{"FIRESTORE_EMULATOR_HOST": "127.0.0.1:8911", "CLOUD_TASKS_EMULATOR_HOST": " 127.0.0.1:8123 "}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.FirestoreEmulatorHost != "127.0.0.1:8911" || c.CloudTasksEmulatorHost != "127.0.0.1:8123" {
+		t.Errorf("emulator hosts %q %q", c.FirestoreEmulatorHost, c.CloudTasksEmulatorHost)
+	}
+}

@@ -129,6 +129,11 @@ type Deployment struct {
 	EndpointLease time.Time `json:"endpoint_lease,omitzero"`
 	// EndpointLeaseHolder names the run (process) that took EndpointLease.
 	EndpointLeaseHolder string `json:"endpoint_lease_holder,omitempty"`
+	// CreateUncertainUntil is set when a create got no answer (a timeout, a
+	// dropped connection, a 5xx): until then RunPod may still make the
+	// endpoint it asked for, so no second create is made and a teardown
+	// looks again.
+	CreateUncertainUntil time.Time `json:"create_uncertain_until,omitzero"`
 	// Watch is what the watch step has seen of the endpoint's workers.
 	Watch Watch `json:"watch"`
 	// Progress is what the inference container last reported.
@@ -219,6 +224,11 @@ func NewID(now time.Time) string {
 
 // ValidID reports whether id has the shape of a deployment id.
 func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+// EndpointMarker is the env variable every RunPod endpoint the orchestrator
+// makes carries, set to its deployment's id: how a teardown finds what an
+// interrupted run made, and the reconciler the endpoints no deployment owns.
+const EndpointMarker = "VISGATE_DEPLOYMENT_ID"
 
 // Sealed fields, named in their associated data.
 const (

@@ -4,7 +4,6 @@ package httpx
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -231,24 +230,11 @@ func duplicateKey(obj []byte) string {
 	return ""
 }
 
-type ctxKey int
-
-const requestIDKey ctxKey = 0
-
-// NewRequestID returns a random request id.
+// NewRequestID returns a random request id. The request's context carries
+// it for its log lines and error bodies: logging.WithRequest,
+// logging.RequestID.
 func NewRequestID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return "req_" + hex.EncodeToString(b[:])
-}
-
-// WithRequestID stores id in ctx.
-func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey, id)
-}
-
-// RequestID returns the request id in ctx, or "".
-func RequestID(ctx context.Context) string {
-	s, _ := ctx.Value(requestIDKey).(string)
-	return s
 }

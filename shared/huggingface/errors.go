@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/visgate/deployment-orchestrator/shared/httpx"
 )
 
 // ErrorKind classifies why Inspect failed.
@@ -104,26 +106,15 @@ const (
 	msgInvalidToken      = "Invalid credentials in Authorization header"
 )
 
-// maxRetryAfter bounds a Retry-After the Hub sends, so that a bogus header
-// cannot park a deployment for days.
-const maxRetryAfter = time.Hour
-
-// retryAfter reads how long to wait from Retry-After (seconds or an HTTP
-// date) or, failing that, from the IETF RateLimit header the Hub sends
-// (`"api";r=0;t=55`: t is the seconds until the window resets).
+// retryAfter reads how long to wait from Retry-After (httpx.RetryAfter)
+// or, failing that, from the IETF RateLimit header the Hub sends
+// (`"api";r=0;t=55`: t is the seconds until the window resets), with the
+// same cap.
 func retryAfter(h http.Header, now time.Time) time.Duration {
-	d := time.Duration(0)
-	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
-		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-			d = time.Duration(n) * time.Second
-		} else if t, err := http.ParseTime(v); err == nil && t.After(now) {
-			d = t.Sub(now).Round(time.Second)
-		}
+	if d := httpx.RetryAfter(h, now); d > 0 {
+		return d
 	}
-	if d == 0 {
-		d = rateLimitReset(h.Values("RateLimit"))
-	}
-	return min(d, maxRetryAfter)
+	return min(rateLimitReset(h.Values("RateLimit")), httpx.MaxRetryAfter)
 }
 
 // rateLimitReset returns the largest t= parameter among RateLimit header

@@ -67,6 +67,12 @@ func WithRequest(ctx context.Context, requestID, traceHeader string) context.Con
 	return ctx
 }
 
+// RequestID returns the request id WithRequest stored in ctx, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestKey).(string)
+	return id
+}
+
 // traceID extracts the trace id from X-Cloud-Trace-Context ("T/S;o=1") or
 // a W3C traceparent ("00-T-S-01").
 func traceID(h string) string {
@@ -95,7 +101,7 @@ type contextHandler struct {
 }
 
 func (h *contextHandler) Handle(ctx context.Context, r slog.Record) error {
-	if id, ok := ctx.Value(requestKey).(string); ok && id != "" {
+	if id := RequestID(ctx); id != "" {
 		r.AddAttrs(slog.String("request_id", id))
 	}
 	if t, ok := ctx.Value(traceKey).(string); ok {

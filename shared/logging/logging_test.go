@@ -46,3 +46,13 @@ func TestTraceID(t *testing.T) {
 		}
 	}
 }
+
+func TestRequestID(t *testing.T) {
+	if got := RequestID(context.Background()); got != "" {
+		t.Errorf("RequestID of a bare context = %q", got)
+	}
+	ctx := WithRequest(context.Background(), "req_7", "")
+	if got := RequestID(ctx); got != "req_7" {
+		t.Errorf("RequestID = %q, want req_7", got)
+	}
+}

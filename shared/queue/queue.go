@@ -17,19 +17,31 @@ import (
 type Task struct {
 	DeploymentID string          `json:"deployment_id"`
 	Step         deployment.Step `json:"step"`
-	// Seq distinguishes successive runs of the same step (see
-	// deployment.Owed for the numbers of owed work; a step that runs
-	// itself again adds one). With DeploymentID and Step it makes the
-	// task's name, so the same task enqueued twice runs once.
+	// Seq tells owed work of one step apart, from the record
+	// (deployment.Owed), or is a resume's fresh number (Resumed).
 	Seq int `json:"seq"`
+	// Run counts the runs a step scheduled of itself (polling, backoff:
+	// the task that follows run n is run n+1 of the same Seq), so they
+	// never take the name of owed work. With DeploymentID, Step and Seq it
+	// makes the task's name: the same task enqueued twice, or two
+	// duplicates scheduling their next run, run once.
+	Run int `json:"run,omitempty"`
 	// Delay postpones the task (not part of its identity).
 	Delay time.Duration `json:"-"`
 }
 
-// Name is the task's deterministic name: the same (deployment, step, seq)
-// always gives the same name.
+// Name is the task's deterministic name: the same (deployment, step, seq,
+// run) always gives the same name.
 func (t Task) Name() string {
+	if t.Run > 0 {
+		return fmt.Sprintf("%s-%s-%d-r%d", t.DeploymentID, t.Step, t.Seq, t.Run)
+	}
 	return fmt.Sprintf("%s-%s-%d", t.DeploymentID, t.Step, t.Seq)
+}
+
+// Next is the task of t's step's next run.
+func (t Task) Next(delay time.Duration) Task {
+	return Task{DeploymentID: t.DeploymentID, Step: t.Step, Seq: t.Seq, Run: t.Run + 1, Delay: delay}
 }
 
 // Delivery is what the queue tells the handler about this run of a task.

@@ -107,3 +107,24 @@ func TestEnqueueAllTriesEveryTask(t *testing.T) {
 		t.Errorf("err = %q, want %q", err, want)
 	}
 }
+
+func TestNameAndNext(t *testing.T) {
+	task := queue.Task{DeploymentID: id, Step: deployment.StepWatch, Seq: 0}
+	next := task.Next(3 * time.Second)
+	then := next.Next(0)
+	want := []string{id + "-watch-0", id + "-watch-0-r1", id + "-watch-0-r2"}
+	if diff := cmp.Diff(want, []string{task.Name(), next.Name(), then.Name()}); diff != "" {
+		t.Errorf("names (-want +got):\n%s", diff)
+	}
+	if next.Delay != 3*time.Second || next.Seq != 0 || next.Step != deployment.StepWatch || next.DeploymentID != id {
+		t.Errorf("Next = %+v", next)
+	}
+	// A step's own runs never take the name of owed work: the teardown
+	// retried after a failure is not the teardown owed once the record
+	// learns of another endpoint.
+	retry := queue.Task{DeploymentID: id, Step: deployment.StepTeardown}.Next(0)
+	owed := queue.Task{DeploymentID: id, Step: deployment.StepTeardown, Seq: 1}
+	if retry.Name() == owed.Name() {
+		t.Errorf("a retry and owed work share the name %s", owed.Name())
+	}
+}

@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/visgate/deployment-orchestrator/shared/httpx"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
 )
 
@@ -141,7 +141,7 @@ type problem struct {
 // newError maps a non-2xx response to *Error. A body that is not problem
 // JSON (a proxy's HTML page) is not repeated: only the status is kept.
 func newError(resp *http.Response, raw []byte, key secret.Secret) *Error {
-	e := &Error{Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	e := &Error{Status: resp.StatusCode, RetryAfter: httpx.RetryAfter(resp.Header, time.Now())}
 	var p problem
 	if json.Unmarshal(raw, &p) == nil {
 		e.Type = p.Type
@@ -167,24 +167,4 @@ func clean(s string, key secret.Secret) string {
 		s = strings.ToValidUTF8(s[:maxDetail], "") + "..."
 	}
 	return s
-}
-
-// parseRetryAfter reads delay-seconds or an HTTP date; anything else is 0.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(v); err == nil {
-		if n < 0 {
-			return 0
-		}
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d.Round(time.Second)
-		}
-	}
-	return 0
 }

@@ -19,6 +19,7 @@ import (
 
 	"code.dny.dev/ssrf"
 
+	"github.com/visgate/deployment-orchestrator/shared/httpx"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
 )
 
@@ -28,9 +29,6 @@ const (
 	DefaultMaxResponseBytes = 64 << 10
 	DefaultUserAgent        = "visgate-deployment-orchestrator-webhook/1"
 )
-
-// MaxRetryAfter caps the Retry-After a receiver can ask for.
-const MaxRetryAfter = time.Hour
 
 // Errors carried in Result.Err; match them with errors.Is.
 var (
@@ -83,8 +81,8 @@ type Result struct {
 	// and timeouts, 408, 429 and 5xx. Refused destinations, invalid URLs,
 	// redirects and other 4xx are final.
 	Retryable bool
-	// RetryAfter is the receiver's Retry-After (seconds or HTTP date), capped
-	// at MaxRetryAfter; zero when absent.
+	// RetryAfter is the receiver's Retry-After (httpx.RetryAfter: seconds or
+	// an HTTP date, capped at httpx.MaxRetryAfter); zero when absent.
 	RetryAfter time.Duration
 }
 
@@ -232,28 +230,9 @@ func classify(resp *http.Response, host string, now time.Time) Result {
 	r.Err = fmt.Errorf("%w: POST %s answered %d", ErrStatus, host, code)
 	r.Retryable = code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
 	if r.Retryable {
-		r.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), now)
+		r.RetryAfter = httpx.RetryAfter(resp.Header, now)
 	}
 	return r
-}
-
-// parseRetryAfter reads delay-seconds or an HTTP date (RFC 9110 10.2.3),
-// clamped to [0, MaxRetryAfter]; anything unparsable is 0.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs > int64(MaxRetryAfter/time.Second) {
-			return MaxRetryAfter
-		}
-		d = time.Duration(secs) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return min(max(d, 0), MaxRetryAfter)
 }
 
 // drain reads and discards at most limit bytes of r, returning how many it read.

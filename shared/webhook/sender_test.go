@@ -19,6 +19,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/visgate/deployment-orchestrator/shared/httpx"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
 )
 
@@ -317,7 +318,7 @@ func TestSendClassification(t *testing.T) {
 		{413, "", Result{StatusCode: 413, Err: ErrStatus}},
 		{422, "", Result{StatusCode: 422, Err: ErrStatus}},
 		{429, "7", Result{StatusCode: 429, Err: ErrStatus, Retryable: true, RetryAfter: 7 * time.Second}},
-		{429, "999999", Result{StatusCode: 429, Err: ErrStatus, Retryable: true, RetryAfter: MaxRetryAfter}},
+		{429, "999999", Result{StatusCode: 429, Err: ErrStatus, Retryable: true, RetryAfter: httpx.MaxRetryAfter}},
 		{429, "-3", Result{StatusCode: 429, Err: ErrStatus, Retryable: true}},
 		{429, "soon", Result{StatusCode: 429, Err: ErrStatus, Retryable: true}},
 		{500, "", Result{StatusCode: 500, Err: ErrStatus, Retryable: true}},
@@ -457,24 +458,5 @@ func TestSendRejectsBadInputs(t *testing.T) {
 	}
 	if r := s.Send(t.Context(), "http://127.0.0.1:1/hook", testSecret(t), "", time.Now(), nil); !errors.Is(r.Err, ErrInvalidMessageID) || r.Retryable {
 		t.Errorf("empty message id: %+v", r)
-	}
-}
-
-func TestParseRetryAfterDate(t *testing.T) {
-	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	tests := []struct {
-		in   string
-		want time.Duration
-	}{
-		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
-		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
-		{now.Add(48 * time.Hour).Format(http.TimeFormat), MaxRetryAfter},
-		{"", 0},
-		{"0", 0},
-	}
-	for _, tt := range tests {
-		if got := parseRetryAfter(tt.in, now); got != tt.want {
-			t.Errorf("parseRetryAfter(%q) = %s, want %s", tt.in, got, tt.want)
-		}
 	}
 }

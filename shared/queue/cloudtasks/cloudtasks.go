@@ -149,10 +149,11 @@ type body struct {
 	DeploymentID string          `json:"deployment_id"`
 	Step         deployment.Step `json:"step"`
 	Seq          int             `json:"seq"`
+	Run          int             `json:"run,omitempty"`
 }
 
 func (q *Queue) createTaskRequest(t queue.Task) (*cloudtaskspb.CreateTaskRequest, error) {
-	payload, err := json.Marshal(body{DeploymentID: t.DeploymentID, Step: t.Step, Seq: t.Seq})
+	payload, err := json.Marshal(body{DeploymentID: t.DeploymentID, Step: t.Step, Seq: t.Seq, Run: t.Run})
 	if err != nil {
 		return nil, fmt.Errorf("encode body: %w", err)
 	}

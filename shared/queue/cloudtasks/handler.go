@@ -109,8 +109,10 @@ func decodeTask(w http.ResponseWriter, r *http.Request) (queue.Task, error) {
 		return queue.Task{}, errors.New("task body: step is missing")
 	case b.Seq < 0:
 		return queue.Task{}, fmt.Errorf("task body: seq %d is negative", b.Seq)
+	case b.Run < 0:
+		return queue.Task{}, fmt.Errorf("task body: run %d is negative", b.Run)
 	}
-	return queue.Task{DeploymentID: b.DeploymentID, Step: b.Step, Seq: b.Seq}, nil
+	return queue.Task{DeploymentID: b.DeploymentID, Step: b.Step, Seq: b.Seq, Run: b.Run}, nil
 }
 
 // attempt derives Delivery.Attempt from Cloud Tasks' counters.

@@ -104,6 +104,13 @@ func TestHandler(t *testing.T) {
 			wantCalls:  []call{{validTask, queue.Delivery{Attempt: 1}}},
 		},
 		{
+			name:       "a step's next run",
+			body:       `{"deployment_id":"dep_2026_0a1b2c3d","step":"select_gpu","seq":2,"run":3}`,
+			headers:    fromTasks,
+			wantStatus: http.StatusOK,
+			wantCalls:  []call{{queue.Task{DeploymentID: validTask.DeploymentID, Step: validTask.Step, Seq: 2, Run: 3}, queue.Delivery{Attempt: 1}}},
+		},
+		{
 			name:       "unknown fields are ignored",
 			body:       `{"deployment_id":"d","step":"s","seq":0,"added_later":true}`,
 			headers:    fromTasks,
@@ -162,6 +169,11 @@ func TestHandler(t *testing.T) {
 		{
 			name:       "negative seq",
 			body:       `{"deployment_id":"d","step":"s","seq":-1}`,
+			wantStatus: http.StatusBadRequest,
+		},
+		{
+			name:       "negative run",
+			body:       `{"deployment_id":"d","step":"s","seq":0,"run":-1}`,
 			wantStatus: http.StatusBadRequest,
 		},
 		{

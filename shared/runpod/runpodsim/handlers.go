@@ -103,7 +103,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.calls[op]++
-	if f, ok := s.takeFaultLocked(op); ok {
+	f, ok := s.outageLocked()
+	if !ok {
+		f, ok = s.takeFaultLocked(op)
+	}
+	if !ok {
+		f, ok = s.chaosLocked(op)
+	}
+	if ok && f.hangOnly {
+		s.mu.Unlock()
+		t := time.NewTimer(f.hang)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+		case <-s.ctx.Done():
+		}
+		t.Stop()
+		s.mu.Lock()
+		ok = false
+	}
+	if ok && f.late {
+		s.lateWaiting++
+		s.mu.Unlock()
+		s.createLate(w, r, f)
+		return
+	} else if ok {
 		s.mu.Unlock()
 		detail := f.detail
 		if detail == "" {
@@ -152,6 +176,54 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.gpus(w, r)
 	}
 }
+
+// createLate serves a create taken by a CreateLate fault: it hangs, drops
+// the connection, and creates the endpoint later.
+func (s *Server) createLate(w http.ResponseWriter, r *http.Request, f fault) {
+	landed := func() {
+		s.mu.Lock()
+		s.lateWaiting--
+		s.lateLanded++
+		s.mu.Unlock()
+	}
+	key, aerr := s.authenticate(r)
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if aerr != nil || err != nil {
+		landed() // nothing to create: the request itself was bad
+		panic(http.ErrAbortHandler)
+	}
+	t := time.NewTimer(f.hang)
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+	case <-s.ctx.Done():
+	}
+	t.Stop()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		landed()
+		panic(http.ErrAbortHandler)
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		defer landed()
+		if !sleep(s.ctx, f.after) {
+			return
+		}
+		s.create(discard{header: http.Header{}}, key, body)
+	}()
+	panic(http.ErrAbortHandler) // the connection drops unanswered
+}
+
+// discard is a ResponseWriter nobody reads: the answer of a late create.
+type discard struct{ header http.Header }
+
+func (d discard) Header() http.Header         { return d.header }
+func (d discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d discard) WriteHeader(int)             {}
 
 func (s *Server) takeFaultLocked(op string) (fault, bool) {
 	for i, f := range s.faults {
@@ -284,6 +356,7 @@ func (s *Server) create(w http.ResponseWriter, key string, raw []byte) {
 	}
 	s.seq++
 	e.seq = s.seq
+	e.neverStart = s.neverStartLocked()
 	e.ctx, e.cancel = context.WithCancel(s.ctx)
 	a.endpoints[e.id] = e
 	s.scaleLocked(e)

@@ -179,6 +179,12 @@ type fault struct {
 	status     int
 	retryAfter time.Duration
 	detail     string
+	// late: a create that hangs for hang (or until the client gives up),
+	// drops the connection unanswered, and lands after.
+	late        bool
+	hang, after time.Duration
+	// hangOnly: hold the call for hang, then serve it.
+	hangOnly bool
 }
 
 type account struct {
@@ -198,21 +204,28 @@ type Server struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 
-	mu          sync.Mutex
-	accounts    map[string]*account
-	calls       map[string]int
-	faults      []fault
-	stockOut    map[string]bool
-	crashLoop   bool
-	silent      bool
-	changed     chan struct{} // closed and replaced when placement may change
-	callbacks   []Callback
-	closed      bool
-	seq         int
-	placeCenter string
-	procDir     string // root of the worker processes' directories
-	procDirTemp bool   // procDir was made by the simulator: removed on Close
-	logMu       sync.Mutex
+	mu         sync.Mutex
+	accounts   map[string]*account
+	calls      map[string]int
+	faults     []fault
+	stockOut   map[string]bool
+	crashLoop  bool
+	silent     bool
+	changed    chan struct{} // closed and replaced when placement may change
+	chaos      *chaosState   // SetChaos
+	neverStart bool          // SetWorkersNeverStart
+	// FailFor's outage.
+	outageUntil  time.Time
+	outageStatus int
+	lateWaiting  int // late creates not landed yet
+	lateLanded   int
+	callbacks    []Callback
+	closed       bool
+	seq          int
+	placeCenter  string
+	procDir      string // root of the worker processes' directories
+	procDirTemp  bool   // procDir was made by the simulator: removed on Close
+	logMu        sync.Mutex
 }
 
 // New starts a simulator on a loopback address. Like httptest.NewServer, it
@@ -323,6 +336,24 @@ func (s *Server) FailNextCreate(status int, detail string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, fault{op: OpCreateEndpoint, status: status, detail: detail})
+}
+
+// CreateLate makes the next createEndpoint ambiguous, as when RunPod is
+// slow: the request hangs for hang (or until the client gives up, whichever
+// comes first), the connection is then dropped without an answer, and the
+// endpoint is created after that, once after has passed.
+func (s *Server) CreateLate(hang, after time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, fault{op: OpCreateEndpoint, late: true, hang: hang, after: after})
+}
+
+// LateCreates reports the late creates (see CreateLate) still to land and
+// those that landed.
+func (s *Server) LateCreates() (waiting, landed int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lateWaiting, s.lateLanded
 }
 
 // SetStockOut sets which pools have no capacity (AllPools: every pool);

@@ -50,6 +50,8 @@ type endpoint struct {
 	flashboot      string
 	createdAt      time.Time
 	version        int
+	// neverStart: its workers stay INITIALIZING (Chaos.NeverStart).
+	neverStart bool
 
 	ctx     context.Context // cancelled on delete
 	cancel  context.CancelFunc
@@ -206,6 +208,10 @@ func (s *Server) runWorker(ctx context.Context, e *endpoint, w *worker) {
 }
 
 func (s *Server) boot(ctx context.Context, e *endpoint, w *worker, crash, silent bool, env map[string]string) {
+	if e.neverStart {
+		<-ctx.Done() // INITIALIZING until stopped or deleted
+		return
+	}
 	ready := time.Now().Add(s.cfg.bootDelay)
 	if !crash && !silent && env[EnvCallbackURL] != "" && env[EnvCallbackSecret] != "" && env[EnvDeploymentID] != "" {
 		for _, status := range []string{"downloading_model", "loading_model", "ready"} {

@@ -13,9 +13,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -36,11 +39,26 @@ var (
 // defaultLimit is the page size of a List without a Limit.
 const defaultLimit = 100
 
+// Errors of Open.
+var (
+	// ErrUnreadable: the file is damaged (truncated, zeroed, garbled) or
+	// empty. The service must not start on it: restore it from a backup.
+	ErrUnreadable = errors.New("the store file is damaged")
+	// ErrLocked: another process has the file open.
+	ErrLocked = errors.New("the store file is locked by another process")
+)
+
 // Store is a store.Store and store.IdempotencyStore over a bbolt file.
 type Store struct {
 	db    *bbolt.DB
 	feed  *feed
 	drain time.Duration
+	log   *slog.Logger
+
+	// unreadable holds the ids of deployment records that do not decode:
+	// List skips them (and reports each once) instead of failing.
+	unreadableMu sync.Mutex
+	unreadable   map[string]bool
 
 	// mu orders Create and Update commits with their publication to the
 	// feed, so subscribers see changes in commit order. bbolt admits one
@@ -48,6 +66,8 @@ type Store struct {
 	mu        sync.Mutex
 	closeOnce sync.Once
 	closeErr  error
+
+	decoded decodedCache
 }
 
 var (
@@ -84,22 +104,103 @@ func Open(path string, opts ...Option) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("bolt: creating the directory of %s: %w", path, err)
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: cfg.lockTimeout})
-	if err != nil {
-		return nil, fmt.Errorf("bolt: opening %s: %w", path, err)
+	if fi, err := os.Stat(path); err == nil && fi.Size() == 0 {
+		// Not a new store: bbolt writes its first pages before anything
+		// else. Starting empty would orphan every endpoint it recorded.
+		return nil, fmt.Errorf("bolt: %s is empty (0 bytes; %w): restore it with keyset.json from a backup, "+
+			"or move it away to start with no deployments (RunPod endpoints it recorded are then not deleted by the service)", path, ErrUnreadable)
 	}
-	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketDeployments, bucketByCreated, bucketIdempotent} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return fmt.Errorf("creating bucket %s: %w", name, err)
-			}
+	unreadable := func(err error) error {
+		return fmt.Errorf("bolt: %s cannot be read (%w: %v): restore it with keyset.json from a backup; "+
+			"do not delete it, the RunPod endpoints it records would no longer be deleted by the service", path, ErrUnreadable, err)
+	}
+	var db *bbolt.DB
+	err := safely(func() (err error) {
+		db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: cfg.lockTimeout})
+		return err
+	})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return nil, fmt.Errorf("bolt: %s: %w (another orchestrator with the same DATA_DIR?); stop it first", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, unreadable(err)
+	}
+	var bad []string
+	err = safely(func() error {
+		if err := db.View(func(tx *bbolt.Tx) error { return walk(tx, &bad) }); err != nil {
+			return err
 		}
-		return nil
+		return db.Update(func(tx *bbolt.Tx) error {
+			for _, name := range [][]byte{bucketDeployments, bucketByCreated, bucketIdempotent} {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return fmt.Errorf("creating bucket %s: %w", name, err)
+				}
+			}
+			return nil
+		})
 	})
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("bolt: initialising %s: %w", path, err), db.Close())
+		_ = safely(db.Close)
+		return nil, unreadable(err)
 	}
-	return &Store{db: db, feed: newFeed(cfg.logger), drain: cfg.drainTimeout}, nil
+	s := &Store{db: db, feed: newFeed(cfg.logger), drain: cfg.drainTimeout, log: cfg.logger, unreadable: map[string]bool{}}
+	for _, id := range bad {
+		s.skip(id, errors.New("the stored record is not valid JSON"))
+	}
+	return s, nil
+}
+
+// safely runs fn, turning a panic of bbolt on a damaged file (and a memory
+// fault on a truncated one) into an error.
+func safely(fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	return fn()
+}
+
+// walk reads every key and value of every bucket, so that a damaged page
+// shows at Open rather than in a request, and collects the ids of
+// deployment records that are not JSON.
+func walk(tx *bbolt.Tx, bad *[]string) error {
+	return tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
+		deployments := bytes.Equal(name, bucketDeployments)
+		sum := crc32.NewIEEE()
+		return b.ForEach(func(k, v []byte) error {
+			sum.Write(k)
+			sum.Write(v)
+			if deployments && !json.Valid(v) {
+				*bad = append(*bad, string(k))
+			}
+			return nil
+		})
+	})
+}
+
+// skip records that the deployment record id cannot be read, reporting it
+// once.
+func (s *Store) skip(id string, err error) {
+	s.unreadableMu.Lock()
+	seen := s.unreadable[id]
+	s.unreadable[id] = true
+	s.unreadableMu.Unlock()
+	if !seen {
+		s.log.Error("bolt: skipping an unreadable deployment record; restore the store from a backup to get it back",
+			"deployment_id", id, "error", err.Error())
+	}
+}
+
+// Unreadable returns the ids of the deployment records found unreadable so
+// far (at Open, or by List), sorted.
+func (s *Store) Unreadable() []string {
+	s.unreadableMu.Lock()
+	defer s.unreadableMu.Unlock()
+	ids := slices.Collect(maps.Keys(s.unreadable))
+	slices.Sort(ids)
+	return ids
 }
 
 // Subscribe registers fn to receive every change committed from now on by
@@ -122,7 +223,7 @@ func (s *Store) Create(ctx context.Context, d *deployment.Deployment) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	err = s.update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketDeployments)
 		if b.Get([]byte(d.ID)) != nil {
 			return store.ErrExists
@@ -143,13 +244,18 @@ func (s *Store) Create(ctx context.Context, d *deployment.Deployment) error {
 // Get returns the deployment with id, or store.ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (*deployment.Deployment, error) {
 	var d *deployment.Deployment
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *bbolt.Tx) error {
 		raw := tx.Bucket(bucketDeployments).Get([]byte(id))
 		if raw == nil {
 			return store.ErrNotFound
 		}
+		if d = s.decoded.get(id, raw); d != nil {
+			return nil
+		}
 		var err error
-		d, err = decode(raw)
+		if d, err = decode(raw); err == nil {
+			s.decoded.put(id, raw, d)
+		}
 		return err
 	})
 	if err != nil {
@@ -173,7 +279,7 @@ func (s *Store) Update(ctx context.Context, id string, fn store.UpdateFunc) (*de
 		oldRaw    []byte
 		newRaw    []byte
 	)
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketDeployments)
 		raw := b.Get([]byte(id))
 		if raw == nil {
@@ -265,7 +371,9 @@ func (s *Store) List(ctx context.Context, q store.ListQuery) ([]*deployment.Depl
 		out  []*deployment.Deployment
 		next string
 	)
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	var skipped []string
+	var skipErrs []error
+	err := s.view(func(tx *bbolt.Tx) error {
 		records := tx.Bucket(bucketDeployments)
 		c := tx.Bucket(bucketByCreated).Cursor()
 		var k, v []byte
@@ -284,9 +392,13 @@ func (s *Store) List(ctx context.Context, q store.ListQuery) ([]*deployment.Depl
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+			if len(k) <= 12 {
+				continue // not an index key: a damaged page
+			}
 			var m indexMeta
 			if err := json.Unmarshal(v, &m); err != nil {
-				return fmt.Errorf("decoding index entry %x: %w", k, err)
+				skipped, skipErrs = append(skipped, string(k[12:])), append(skipErrs, fmt.Errorf("decoding its index entry: %w", err))
+				continue
 			}
 			if !matches(q, m) {
 				continue
@@ -297,11 +409,13 @@ func (s *Store) List(ctx context.Context, q store.ListQuery) ([]*deployment.Depl
 			}
 			raw := records.Get(k[12:])
 			if raw == nil {
-				return fmt.Errorf("index entry %x names a missing deployment", k)
+				skipped, skipErrs = append(skipped, string(k[12:])), append(skipErrs, errors.New("the index names a record that is missing"))
+				continue
 			}
 			d, err := decode(raw)
 			if err != nil {
-				return err
+				skipped, skipErrs = append(skipped, string(k[12:])), append(skipErrs, err)
+				continue
 			}
 			out = append(out, d)
 			last = bytes.Clone(k)
@@ -311,7 +425,20 @@ func (s *Store) List(ctx context.Context, q store.ListQuery) ([]*deployment.Depl
 	if err != nil {
 		return nil, "", fmt.Errorf("bolt: list: %w", err)
 	}
+	for i, id := range skipped {
+		s.skip(id, skipErrs[i])
+	}
 	return out, next, nil
+}
+
+// view and update run a bbolt transaction, turning a panic of bbolt on a
+// damaged page into an error.
+func (s *Store) view(fn func(*bbolt.Tx) error) error {
+	return safely(func() error { return s.db.View(fn) })
+}
+
+func (s *Store) update(fn func(*bbolt.Tx) error) error {
+	return safely(func() error { return s.db.Update(fn) })
 }
 
 func matches(q store.ListQuery, m indexMeta) bool {
@@ -322,7 +449,7 @@ func matches(q store.ListQuery, m indexMeta) bool {
 
 // Ping reports whether the store is open.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.db.View(func(*bbolt.Tx) error { return nil }); err != nil {
+	if err := s.view(func(*bbolt.Tx) error { return nil }); err != nil {
 		return fmt.Errorf("bolt: ping: %w", err)
 	}
 	return nil
@@ -360,7 +487,7 @@ func (s *Store) ClaimIdempotency(ctx context.Context, rec store.Idempotency) (*s
 		return nil, fmt.Errorf("bolt: claim idempotency key: encoding: %w", err)
 	}
 	var existing *store.Idempotency
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	err = s.update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketIdempotent)
 		k := idempotencyKey(rec.Owner, rec.Key)
 		if v := b.Get(k); v != nil {
@@ -383,7 +510,7 @@ func (s *Store) ClaimIdempotency(ctx context.Context, rec store.Idempotency) (*s
 
 // ReleaseIdempotency deletes the claim (owner, key), if any.
 func (s *Store) ReleaseIdempotency(ctx context.Context, owner, key string) error {
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketIdempotent).Delete(idempotencyKey(owner, key))
 	})
 	if err != nil {
@@ -398,4 +525,49 @@ func decode(raw []byte) (*deployment.Deployment, error) {
 		return nil, fmt.Errorf("decoding a stored deployment: %w", err)
 	}
 	return d, nil
+}
+
+// decodedCacheSize bounds the records decodedCache keeps.
+const decodedCacheSize = 256
+
+// decodedCache keeps the records Get decoded last, with the bytes each came
+// from: GET /v1/deployments/{id} is the API's hottest read, and decoding its
+// JSON was half of that request's CPU (make bench, pprof). A hit is a record
+// whose stored bytes are still the same; it returns a deep copy.
+type decodedCache struct {
+	mu sync.Mutex
+	m  map[string]decodedEntry
+}
+
+type decodedEntry struct {
+	raw []byte
+	d   *deployment.Deployment
+}
+
+// get returns a copy of the record decoded from raw, or nil.
+func (c *decodedCache) get(id string, raw []byte) *deployment.Deployment {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[id]
+	if !ok || !bytes.Equal(e.raw, raw) {
+		return nil
+	}
+	return e.d.Clone()
+}
+
+// put keeps a copy of d, decoded from raw (which bbolt owns: it is copied),
+// dropping an arbitrary record when full.
+func (c *decodedCache) put(id string, raw []byte, d *deployment.Deployment) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[string]decodedEntry, decodedCacheSize)
+	}
+	if _, ok := c.m[id]; !ok && len(c.m) >= decodedCacheSize {
+		for k := range c.m {
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[id] = decodedEntry{raw: bytes.Clone(raw), d: d.Clone()}
 }

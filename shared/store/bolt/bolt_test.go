@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -273,4 +274,106 @@ func TestCloseCancelsStuckSubscriber(t *testing.T) {
 	}
 	// Subscribing after Close is harmless.
 	s.Subscribe(func(context.Context, store.Change) { t.Error("called after Close") })
+}
+
+// Get keeps what it decoded (decodedCache): whatever a caller does to the
+// record it got, in place or not, must not reach the next Get, and a write
+// must be seen at once.
+func TestGetCacheHandsOutCopies(t *testing.T) {
+	s := open(t)
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	if err := s.Create(ctx, storetest.Filled(t, "dep_2026_0000c0c0", "owner", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.Get(ctx, "dep_2026_0000c0c0") // decodes, fills the cache
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := first.Clone()
+	hit, err := s.Get(ctx, "dep_2026_0000c0c0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, hit); diff != "" {
+		t.Fatalf("cache hit differs from the decoded record (-want +got):\n%s", diff)
+	}
+	// Change every slice of both records in place, and some fields.
+	for _, d := range []*deployment.Deployment{first, hit} {
+		scribble(reflect.ValueOf(d).Elem())
+		d.Status = deployment.StatusFailed
+		d.Logs = append(d.Logs, deployment.LogEntry{Message: "added by a caller"})
+	}
+	again, err := s.Get(ctx, "dep_2026_0000c0c0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, again); diff != "" {
+		t.Errorf("a caller's changes reached the next Get (-want +got):\n%s", diff)
+	}
+
+	updated, err := s.Update(ctx, "dep_2026_0000c0c0", func(d *deployment.Deployment) error {
+		d.Log(time.Now(), deployment.LevelInfo, "after the update")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, "dep_2026_0000c0c0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(updated, got); diff != "" {
+		t.Errorf("Get after Update (-updated +got):\n%s", diff)
+	}
+}
+
+// scribble changes, in place, every element of every slice reachable from v
+// without following pointers it would have to allocate.
+func scribble(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Field(i).CanSet() {
+				scribble(v.Field(i))
+			}
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			e := v.Index(i)
+			switch e.Kind() {
+			case reflect.Uint8:
+				e.SetUint(e.Uint() ^ 0xff)
+			case reflect.String:
+				e.SetString(e.String() + " (scribbled)")
+			default:
+				scribble(e)
+			}
+		}
+	case reflect.String:
+		v.SetString(v.String() + " (scribbled)")
+	}
+}
+
+func TestGetCacheIsBounded(t *testing.T) {
+	s := open(t)
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	now := time.Now()
+	for i := range decodedCacheSize + 20 {
+		id := fmt.Sprintf("dep_2026_%08x", i)
+		if err := s.Create(ctx, storetest.Filled(t, id, "owner", now)); err != nil {
+			t.Fatal(err)
+		}
+		d, err := s.Get(ctx, id)
+		if err != nil || d.ID != id {
+			t.Fatalf("Get(%s) = %v, %v", id, d, err)
+		}
+	}
+	s.decoded.mu.Lock()
+	n := len(s.decoded.m)
+	s.decoded.mu.Unlock()
+	if n > decodedCacheSize {
+		t.Errorf("cache holds %d records, bound %d", n, decodedCacheSize)
+	}
 }

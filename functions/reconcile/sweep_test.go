@@ -1,0 +1,158 @@
+package reconcile
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/visgate/deployment-orchestrator/functions/provision"
+	"github.com/visgate/deployment-orchestrator/shared/deployment"
+	"github.com/visgate/deployment-orchestrator/shared/runpod"
+	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
+	"github.com/visgate/deployment-orchestrator/shared/seal"
+	"github.com/visgate/deployment-orchestrator/shared/secret"
+	"github.com/visgate/deployment-orchestrator/shared/store/bolt"
+)
+
+// Defect 2 of issue 11: an endpoint RunPod made after its deployment was
+// deleted (or failed) is an orphan on an account that no live deployment
+// uses any more. The sweep must look at those accounts too.
+func TestSweepCoversAccountsOfDeletedAndFailedDeployments(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := bolt.Open(filepath.Join(dir, "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	sealer, err := seal.LocalKeyset(filepath.Join(dir, "keyset.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := runpodsim.New(runpodsim.WithSilentContainer())
+	t.Cleanup(sim.Close)
+	rp := runpod.NewClient(sim.URL, nil)
+	now := time.Now().UTC()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	leaked := map[string]string{} // account key -> endpoint
+	for i, c := range []struct {
+		id     string
+		status deployment.Status
+		key    string
+		age    time.Duration
+	}{
+		{"dep_2026_0000de1e", deployment.StatusDeleted, "rpa_deleted_account", time.Hour},
+		{"dep_2026_0000fa11", deployment.StatusFailed, "rpa_failed_account", time.Hour},
+		{"dep_2026_00000000", deployment.StatusDeleted, "rpa_long_gone_account", 30 * 24 * time.Hour},
+	} {
+		sim.AddAccount(c.key, 100)
+		ep, err := rp.CreateEndpoint(ctx, secret.New(c.key), runpod.EndpointSpec{Name: "late", Image: "img",
+			Env: map[string]string{provision.EnvDeploymentID: c.id}, Pools: []string{"AMPERE_48"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaked[c.key] = ep.ID
+		sealed, err := sealer.Seal(ctx, secret.New(c.key), deployment.AssociatedData(c.id, deployment.FieldRunPodKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := now.Add(-c.age).Add(time.Duration(i) * time.Millisecond)
+		d := &deployment.Deployment{ID: c.id, Owner: "o", Status: c.status, StatusChangedAt: at, CreatedAt: at,
+			UpdatedAt: at, RunPodKey: sealed, EndpointDeleted: true, ModelID: "m",
+			Webhook: deployment.Webhook{Delivered: true}}
+		if err := st.Create(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &Reconciler{Store: st, Queue: &recQueue{}, Sealer: sealer, RunPod: rp,
+		StuckAfter: 5 * time.Minute, Deadline: time.Hour, Log: log}
+	rep, err := r.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OrphansDeleted != 2 {
+		t.Errorf("%d orphans deleted, want 2", rep.OrphansDeleted)
+	}
+	for _, k := range []string{"rpa_deleted_account", "rpa_failed_account"} {
+		if eps := sim.Endpoints(k); len(eps) != 0 {
+			t.Errorf("account of a %s deployment: endpoint %s left", k, eps[0].ID)
+		}
+	}
+	// Accounts only seen on deployments older than the horizon are not listed.
+	if eps := sim.Endpoints("rpa_long_gone_account"); len(eps) != 1 {
+		t.Errorf("an account past the horizon was swept: %d endpoints", len(eps))
+	}
+}
+
+// The scan is older than the list of endpoints: a deployment the scan saw
+// before it created its endpoint owns the endpoint it has made since.
+func TestSweepSparesAnEndpointMadeSinceTheScan(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := bolt.Open(filepath.Join(dir, "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	sealer, err := seal.LocalKeyset(filepath.Join(dir, "keyset.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := runpodsim.New(runpodsim.WithSilentContainer())
+	t.Cleanup(sim.Close)
+	const key = "rpa_racing_account"
+	sim.AddAccount(key, 100)
+	rp := runpod.NewClient(sim.URL, nil)
+	now := time.Now().UTC()
+	const id = "dep_2026_0000abcd"
+	sealed, err := sealer.Seal(ctx, secret.New(key), deployment.AssociatedData(id, deployment.FieldRunPodKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &deployment.Deployment{ID: id, Owner: "o", Status: deployment.StatusSelectingGPU, StatusChangedAt: now,
+		CreatedAt: now, UpdatedAt: now, RunPodKey: sealed, ModelID: "m"}
+	if err := st.Create(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	// Between the scan and the sweep the chain moves on and creates.
+	racing := &raceRunPod{RunPod: rp, before: func() {
+		if _, err := st.Update(ctx, id, func(d *deployment.Deployment) error {
+			d.Status = deployment.StatusCreatingEndpoint
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rp.CreateEndpoint(ctx, secret.New(key), runpod.EndpointSpec{Name: "new", Image: "img",
+			Env: map[string]string{provision.EnvDeploymentID: id}, Pools: []string{"AMPERE_48"}}); err != nil {
+			t.Fatal(err)
+		}
+	}}
+	log := slog.New(slog.DiscardHandler)
+	r := &Reconciler{Store: st, Queue: &recQueue{}, Sealer: sealer, RunPod: racing,
+		StuckAfter: time.Hour, Deadline: time.Hour, Log: log}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sim.Endpoints(key)); n != 1 {
+		t.Errorf("the endpoint a deployment made after the scan was swept: %d left", n)
+	}
+}
+
+// raceRunPod runs before ahead of the first ListEndpoints.
+type raceRunPod struct {
+	RunPod
+	before func()
+	done   bool
+}
+
+func (r *raceRunPod) ListEndpoints(ctx context.Context, key secret.Secret) ([]runpod.Endpoint, error) {
+	if !r.done {
+		r.done = true
+		r.before()
+	}
+	return r.RunPod.ListEndpoints(ctx, key)
+}

@@ -1,0 +1,152 @@
+"""The worker's configuration, read once from the endpoint's environment."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TASKS = frozenset(
+    {
+        "text-to-image",
+        "automatic-speech-recognition",
+        "sentence-similarity",
+        "feature-extraction",
+        "fill-mask",
+        "text-classification",
+        "token-classification",
+        "image-classification",
+    }
+)
+LIBRARIES = frozenset({"diffusers", "transformers", "sentence-transformers"})
+
+# Where a RunPod network volume is mounted; its huggingface/ folder is the
+# Hub cache when present, so a restarted worker does not download again.
+RUNPOD_VOLUME = Path("/runpod-volume")
+
+log = logging.getLogger(__name__)
+
+
+class ConfigError(ValueError):
+    """The endpoint's environment does not describe a deployable model."""
+
+
+@dataclass(frozen=True)
+class Config:
+    model: str
+    task: str
+    library: str
+    revision: str | None = None
+    files: tuple[str, ...] = ()
+    hf_token: str | None = field(default=None, repr=False)
+    hf_home: Path | None = None
+    deployment_id: str | None = None
+    callback_url: str | None = None
+    callback_secret: str | None = field(default=None, repr=False)
+    gpu: str | None = None
+    vram_gb: int | None = None
+    hub_endpoint: str | None = None  # HF_ENDPOINT: another Hub (the simulator)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in a log line or a report."""
+        return tuple(s for s in (self.hf_token, self.callback_secret) if s)
+
+    @property
+    def hub_cache(self) -> Path | None:
+        return self.hf_home / "hub" if self.hf_home else None
+
+
+def from_env(env: Mapping[str, str] | None = None, volume: Path = RUNPOD_VOLUME) -> Config:
+    """Reads the contract's variables; raises ConfigError naming what is wrong."""
+    env = os.environ if env is None else env
+
+    def get(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    model = get("MODEL_NAME")
+    if not model:
+        raise ConfigError("MODEL_NAME is not set: the endpoint does not say which model to serve.")
+    task = get("VISGATE_TASK")
+    if task not in TASKS:
+        raise ConfigError(f"VISGATE_TASK is {task!r}; this worker serves {', '.join(sorted(TASKS))}.")
+    library = get("VISGATE_LIBRARY")
+    if library is None:
+        library = _default_library(task)
+    if library not in LIBRARIES:
+        raise ConfigError(
+            f"VISGATE_LIBRARY is {library!r}; this worker loads {', '.join(sorted(LIBRARIES))}."
+        )
+    if (task == "text-to-image") != (library == "diffusers"):
+        raise ConfigError(f"Task {task} cannot be served with the {library} library.")
+
+    files = _parse_files(get("VISGATE_FILES"))
+    callback_url = get("VISGATE_CALLBACK_URL")
+    callback_secret = get("VISGATE_CALLBACK_SECRET")
+    if callback_url and not callback_secret:
+        raise ConfigError("VISGATE_CALLBACK_URL is set without VISGATE_CALLBACK_SECRET.")
+    if callback_url and not callback_url.startswith(("http://", "https://")):
+        raise ConfigError("VISGATE_CALLBACK_URL must be an http(s) URL.")
+
+    vram = get("VISGATE_VRAM_GB")
+    vram_gb: int | None = None
+    if vram is not None:
+        try:
+            vram_gb = int(vram)
+        except ValueError:
+            raise ConfigError(f"VISGATE_VRAM_GB is {vram!r}, not a whole number of GB.") from None
+
+    hf_home: Path | None = None
+    if get("HF_HOME"):
+        hf_home = Path(env["HF_HOME"].strip())
+    elif volume.is_dir():
+        cache = volume / "huggingface"
+        if os.access(cache if cache.is_dir() else volume, os.W_OK):
+            hf_home = cache
+        else:
+            log.warning(
+                "%s is mounted but not writable by this user: caching models on the container disk", volume
+            )
+
+    return Config(
+        model=model,
+        task=task,
+        library=library,
+        revision=get("MODEL_REVISION"),
+        files=files,
+        hf_token=get("HF_TOKEN"),
+        hf_home=hf_home,
+        deployment_id=get("VISGATE_DEPLOYMENT_ID"),
+        callback_url=callback_url,
+        callback_secret=callback_secret,
+        gpu=get("VISGATE_GPU"),
+        vram_gb=vram_gb,
+        hub_endpoint=(get("HF_ENDPOINT") or "").rstrip("/") or None,
+    )
+
+
+def _default_library(task: str) -> str:
+    if task == "text-to-image":
+        return "diffusers"
+    if task == "sentence-similarity":
+        return "sentence-transformers"
+    return "transformers"
+
+
+def _parse_files(raw: str | None) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise ConfigError("VISGATE_FILES is not a JSON array of file paths.") from None
+    if not isinstance(value, list) or not all(isinstance(p, str) and p for p in value):
+        raise ConfigError("VISGATE_FILES is not a JSON array of file paths.")
+    for path in value:
+        if path.startswith("/") or ".." in path.split("/"):
+            raise ConfigError(f"VISGATE_FILES names {path!r}, which is not a path inside the repository.")
+    return tuple(dict.fromkeys(value))

@@ -1,0 +1,180 @@
+"""Downloads exactly the chosen repository files, reporting bytes as they arrive."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import HfApi, constants, get_hf_file_metadata, hf_hub_download, hf_hub_url
+from tqdm.auto import tqdm
+
+from .config import Config
+from .selection import select_files
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int], None]
+
+
+class DiskSpaceError(OSError):
+    def __init__(self, needed: int, free: int, where: Path) -> None:
+        super().__init__(f"needs {needed} bytes, {free} free at {where}")
+        self.needed, self.free, self.where = needed, free, where
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    path: Path  # the local snapshot: the repo's files at their relative paths
+    files: tuple[str, ...]
+    revision: str | None  # the commit the files came from
+    bytes_total: int
+
+
+class _Progress:
+    """Bytes received per file, from every download thread."""
+
+    def __init__(self, sizes: dict[str, int]) -> None:
+        self._sizes = sizes
+        self._done = dict.fromkeys(sizes, 0)
+        self._lock = threading.Lock()
+
+    @property
+    def total(self) -> int:
+        return sum(self._sizes.values())
+
+    def done(self) -> int:
+        with self._lock:
+            return sum(self._done.values())
+
+    def advance(self, name: str, n: int) -> None:
+        with self._lock:
+            self._done[name] = min(self._sizes[name], self._done[name] + n)
+
+    def finish(self, name: str) -> None:
+        with self._lock:
+            self._done[name] = self._sizes[name]
+
+    def bar_class(self, name: str) -> type[tqdm]:
+        """A tqdm class that counts one file's bytes (shown or not)."""
+        progress = self
+
+        class _Bar(tqdm):  # type: ignore[misc]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                kwargs["disable"] = True
+                super().__init__(*args, **kwargs)
+                initial = kwargs.get("initial") or 0
+                if initial:
+                    progress.advance(name, int(initial))
+
+            def update(self, n: float | None = 1) -> bool | None:
+                progress.advance(name, int(n or 0))
+                return super().update(n)
+
+        return _Bar
+
+
+def resolve_files(config: Config, api: HfApi) -> list[str]:
+    """VISGATE_FILES, or the selection rules applied to the repo's listing."""
+    if config.files:
+        return list(config.files)
+    info = api.model_info(config.model, revision=config.revision, files_metadata=True)
+    siblings = {s.rfilename: int(s.size or 0) for s in info.siblings or []}
+    model_index = None
+    if config.library == "diffusers" and "model_index.json" in siblings:
+        path = hf_hub_download(
+            config.model,
+            "model_index.json",
+            revision=info.sha or config.revision,
+            cache_dir=config.hub_cache,
+            token=config.hf_token,
+            endpoint=config.hub_endpoint,
+        )
+        model_index = json.loads(Path(path).read_text(encoding="utf-8"))
+    files = select_files(siblings, config.library, model_index)
+    log.info("VISGATE_FILES is empty: selected %d of %d files", len(files), len(siblings))
+    return files
+
+
+def download(
+    config: Config,
+    on_progress: ProgressFn,
+    *,
+    api: HfApi | None = None,
+    workers: int = 4,
+    tick: float = 1.0,
+) -> Downloaded:
+    """Fetches the files into the Hub cache; on_progress(done, total) is called
+    at the start, about every `tick` seconds while bytes arrive, and at the end."""
+    api = api or HfApi(endpoint=config.hub_endpoint, token=config.hf_token)
+    files = resolve_files(config, api)
+    if not files:
+        raise FileNotFoundError(f"{config.model} has no files this worker can load")
+
+    # Sizes first (one HEAD each), so the first report has the total; the
+    # commit of the first answer pins the rest to the same revision.
+    sizes: dict[str, int] = {}
+    revision = config.revision
+    for name in files:
+        meta = get_hf_file_metadata(
+            hf_hub_url(config.model, name, revision=revision, endpoint=config.hub_endpoint),
+            token=config.hf_token,
+            endpoint=config.hub_endpoint,
+            retry_on_errors=True,  # 429 and 5xx: the Hub's own backoff
+        )
+        sizes[name] = int(meta.size or 0)
+        revision = revision or meta.commit_hash
+    progress = _Progress(sizes)
+    _check_disk(progress.total, config.hub_cache)
+    on_progress(0, progress.total)
+
+    stop = threading.Event()
+
+    def ticker() -> None:
+        while not stop.wait(tick):
+            on_progress(progress.done(), progress.total)
+
+    def fetch(name: str) -> Path:
+        local = hf_hub_download(
+            config.model,
+            name,
+            revision=revision,
+            cache_dir=config.hub_cache,
+            token=config.hf_token,
+            endpoint=config.hub_endpoint,
+            tqdm_class=progress.bar_class(name),
+        )
+        progress.finish(name)
+        return Path(local)
+
+    thread = threading.Thread(target=ticker, name="download-progress", daemon=True)
+    thread.start()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="download")
+    try:
+        paths = list(pool.map(fetch, files))
+    finally:
+        # On a failure, do not wait for the other files: the worker reports it now.
+        pool.shutdown(wait=False, cancel_futures=True)
+        stop.set()
+        thread.join()
+    on_progress(progress.total, progress.total)
+
+    first = paths[0]
+    root = first.parents[len(Path(files[0]).parts) - 1]
+    return Downloaded(path=root, files=tuple(files), revision=revision, bytes_total=progress.total)
+
+
+def _check_disk(needed: int, cache: Path | None) -> None:
+    where = cache or Path(constants.HF_HUB_CACHE)
+    probe = where
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if needed > free:
+        raise DiskSpaceError(needed, free, where)

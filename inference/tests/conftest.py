@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from servers import CallbackHandler, CallbackState, HubHandler, HubState, serve
+
+TINY_T2I = "visgate-tiny/text-to-image"
+TINY_EMB = "visgate-tiny/sentence-embeddings"
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny models: VISGATE_TINY_MODELS (made by scripts/inference-env.sh),
+    else generated here by the same tool."""
+    given = os.environ.get("VISGATE_TINY_MODELS")
+    if given and (Path(given) / TINY_T2I / "model_index.json").is_file():
+        return Path(given)
+    import make_tiny_models
+
+    out = tmp_path_factory.mktemp("tiny-models")
+    make_tiny_models.main(["--out", str(out)])
+    return out
+
+
+@pytest.fixture
+def hub_root(tmp_path: Path, tiny_models: Path) -> Path:
+    root = tmp_path / "hub"
+    shutil.copytree(tiny_models / "visgate-tiny", root / "visgate-tiny")
+    return root
+
+
+@pytest.fixture
+def hub(hub_root: Path) -> Iterator[tuple[str, HubState]]:
+    state = HubState(root=hub_root)
+    with serve(HubHandler, state) as url:
+        yield url, state
+
+
+@pytest.fixture
+def callback() -> Iterator[tuple[str, CallbackState]]:
+    state = CallbackState()
+    with serve(CallbackHandler, state) as url:
+        yield url + "/internal/deployment-ready/dep-1", state

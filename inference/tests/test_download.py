@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from huggingface_hub import errors as hub_errors
+
+from conftest import TINY_EMB, TINY_T2I
+from visgate_worker.config import Config
+from visgate_worker.download import DiskSpaceError, download
+
+
+def _config(url: str, tmp_path: Path, **kw) -> Config:
+    base = {"model": TINY_T2I, "task": "text-to-image", "library": "diffusers"}
+    return Config(**{**base, "hub_endpoint": url, "hf_home": tmp_path / "hf", **kw})
+
+
+def test_downloads_exactly_the_chosen_files_with_progress(hub, tmp_path):
+    url, state = hub
+    files = ("model_index.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors")
+    reports: list[tuple[int, int]] = []
+    got = download(_config(url, tmp_path, files=files), lambda d, t: reports.append((d, t)))
+
+    assert sorted(state.downloaded()) == sorted(files)
+    assert got.files == files
+    assert got.revision == state.commit(TINY_T2I)
+    sizes = {f: (state.root / TINY_T2I / f).stat().st_size for f in files}
+    assert got.bytes_total == sum(sizes.values())
+    assert reports[0] == (0, got.bytes_total)
+    assert reports[-1] == (got.bytes_total, got.bytes_total)
+    assert all(t == got.bytes_total for _, t in reports)
+    assert [d for d, _ in reports] == sorted(d for d, _ in reports)
+    # The snapshot holds the files at their repo paths, in the Hub cache under HF_HOME.
+    for f in files:
+        assert (got.path / f).read_bytes() == (state.root / TINY_T2I / f).read_bytes()
+    assert (tmp_path / "hf" / "hub") in got.path.parents
+
+
+def test_empty_selection_picks_one_variant_per_component(hub, tmp_path):
+    url, state = hub
+    repo = state.root / TINY_T2I
+    # A second copy of the UNet weights (an fp16 variant) and an ONNX export: the
+    # worker takes the fp16 set, never both, and nothing from onnx/.
+    unet = repo / "unet" / "diffusion_pytorch_model.safetensors"
+    (repo / "unet" / "diffusion_pytorch_model.fp16.safetensors").write_bytes(unet.read_bytes())
+    (repo / "onnx").mkdir()
+    (repo / "onnx" / "model.onnx").write_bytes(b"x" * 10)
+    (repo / "README.md").write_text("# card")
+
+    got = download(_config(url, tmp_path), lambda d, t: None)
+
+    fetched = set(state.downloaded())
+    assert "unet/diffusion_pytorch_model.fp16.safetensors" in fetched
+    assert "unet/diffusion_pytorch_model.safetensors" not in fetched
+    assert not any(f.startswith("onnx/") or f == "README.md" for f in fetched)
+    assert {"vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"} <= fetched
+    assert {"scheduler/scheduler_config.json", "tokenizer/tokenizer.json", "model_index.json"} <= fetched
+    assert set(got.files) == fetched
+
+
+def test_empty_selection_for_sentence_transformers(hub, tmp_path):
+    url, state = hub
+    cfg = _config(url, tmp_path, model=TINY_EMB, task="sentence-similarity", library="sentence-transformers")
+    got = download(cfg, lambda d, t: None)
+    assert "model.safetensors" in got.files
+    assert "modules.json" in got.files
+    assert "1_Pooling/config.json" in got.files
+    assert "README.md" not in got.files
+    assert json.loads((got.path / "modules.json").read_text())
+    assert sorted(state.downloaded()) == sorted(got.files)
+
+
+def test_second_download_is_served_from_the_cache(hub, tmp_path):
+    url, state = hub
+    files = ("model_index.json", "vae/diffusion_pytorch_model.safetensors")
+    download(_config(url, tmp_path, files=files), lambda d, t: None)
+    state.requests.clear()
+    reports: list[tuple[int, int]] = []
+    got = download(_config(url, tmp_path, files=files), lambda d, t: reports.append((d, t)))
+    assert state.downloaded() == []  # HEADs only
+    assert reports[-1] == (got.bytes_total, got.bytes_total)
+
+
+def test_gated_repo_raises_gated_error(hub, tmp_path):
+    url, state = hub
+    state.gated.add(TINY_T2I)
+    with pytest.raises(hub_errors.GatedRepoError):
+        download(_config(url, tmp_path, files=("model_index.json",)), lambda d, t: None)
+
+
+def test_missing_file_raises_entry_not_found(hub, tmp_path):
+    url, _ = hub
+    with pytest.raises(hub_errors.EntryNotFoundError):
+        download(_config(url, tmp_path, files=("nope.safetensors",)), lambda d, t: None)
+
+
+def test_not_enough_disk_fails_before_downloading(hub, tmp_path, monkeypatch):
+    url, state = hub
+    import visgate_worker.download as dl
+
+    class Usage:
+        free = 10
+
+    monkeypatch.setattr(dl.shutil, "disk_usage", lambda p: Usage())
+    with pytest.raises(DiskSpaceError) as info:
+        download(_config(url, tmp_path, files=("model_index.json",)), lambda d, t: None)
+    assert info.value.free == 10
+    assert state.downloaded() == []

@@ -1,0 +1,218 @@
+"""Every transformers task loader on tiny models built here from configs
+(fixed seed, nothing downloaded): real loading and inference on the CPU."""
+
+from __future__ import annotations
+
+import base64
+import io
+import string
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from visgate_worker import inputs, loaders
+from visgate_worker.config import Config
+from visgate_worker.handler import make_handler
+
+LABELS = {0: "NEGATIVE", 1: "POSITIVE"}
+ENTITIES = {0: "O", 1: "B-PER", 2: "I-PER"}
+
+
+def _bert_tokenizer():
+    from transformers import BertTokenizer
+
+    words = ["hello", "world", "paris", "is", "a", "city", "the", "red", "square"]
+    vocab = list(
+        dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *string.ascii_lowercase, *words])
+    )
+    return BertTokenizer(vocab={t: i for i, t in enumerate(vocab)}, model_max_length=64)
+
+
+def _bert_config(tokenizer, **kw):
+    from transformers import BertConfig
+
+    return BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        **kw,
+    )
+
+
+def _save(model, processor, out: Path) -> Path:
+    model.save_pretrained(out, safe_serialization=True)
+    processor.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from transformers import (
+        BertForMaskedLM,
+        BertForSequenceClassification,
+        BertForTokenClassification,
+        BertModel,
+        ViTConfig,
+        ViTForImageClassification,
+        ViTImageProcessor,
+        Wav2Vec2Config,
+        Wav2Vec2CTCTokenizer,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2ForCTC,
+        Wav2Vec2Processor,
+    )
+
+    root = tmp_path_factory.mktemp("tiny-transformers")
+    tok = _bert_tokenizer()
+    out: dict[str, Path] = {}
+    torch.manual_seed(0)
+    out["fill-mask"] = _save(BertForMaskedLM(_bert_config(tok)), tok, root / "fill-mask")
+    cls_cfg = _bert_config(tok, id2label=LABELS, label2id={v: k for k, v in LABELS.items()})
+    out["text-classification"] = _save(BertForSequenceClassification(cls_cfg), tok, root / "text-cls")
+    tok_cfg = _bert_config(tok, id2label=ENTITIES, label2id={v: k for k, v in ENTITIES.items()})
+    out["token-classification"] = _save(BertForTokenClassification(tok_cfg), tok, root / "token-cls")
+    out["feature-extraction"] = _save(BertModel(_bert_config(tok)), tok, root / "features")
+
+    vit = ViTConfig(
+        image_size=32,
+        patch_size=8,
+        num_channels=3,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        id2label={0: "cat", 1: "dog", 2: "square"},
+        label2id={"cat": 0, "dog": 1, "square": 2},
+    )
+    processor = ViTImageProcessor(size={"height": 32, "width": 32})
+    out["image-classification"] = _save(ViTForImageClassification(vit), processor, root / "image-cls")
+
+    chars = ["<pad>", "<s>", "</s>", "<unk>", "|", *string.ascii_uppercase, "'"]
+    vocab_file = root / "vocab.json"
+    vocab_file.write_text(__import__("json").dumps({c: i for i, c in enumerate(chars)}))
+    ctc_tok = Wav2Vec2CTCTokenizer(str(vocab_file), word_delimiter_token="|")
+    extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, return_attention_mask=False)
+    w2v = Wav2Vec2Config(
+        vocab_size=len(chars),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        conv_dim=(8, 8),
+        conv_stride=(5, 4),
+        conv_kernel=(10, 8),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        pad_token_id=0,
+    )
+    out["automatic-speech-recognition"] = _save(
+        Wav2Vec2ForCTC(w2v), Wav2Vec2Processor(feature_extractor=extractor, tokenizer=ctc_tok), root / "asr"
+    )
+    return out
+
+
+def _run(task: str, path: Path, raw: dict) -> dict:
+    cfg = Config(model=f"tiny/{task}", task=task, library="transformers")
+    model = loaders.load(cfg, path, ())
+    model.warmup()
+    return make_handler(model, cfg)({"id": "j", "input": raw})
+
+
+def test_fill_mask(tiny):
+    out = _run("fill-mask", tiny["fill-mask"], {"inputs": ["paris is a [MASK]", "hello [MASK]"]})
+    preds = out["predictions"]
+    assert len(preds) == 2
+    assert {"score", "token", "token_str", "sequence"} <= set(preds[0][0])
+    assert isinstance(preds[0][0]["score"], float)
+    bad = _run("fill-mask", tiny["fill-mask"], {"inputs": "no mask here"})
+    assert bad == {"error": "Each input must hold the mask token [MASK] exactly once."}
+
+
+def test_text_classification(tiny):
+    out = _run("text-classification", tiny["text-classification"], {"inputs": ["hello world", "red square"]})
+    preds = out["predictions"]
+    assert len(preds) == 2
+    for p in preds:
+        (entry,) = p if isinstance(p, list) else [p]
+        assert entry["label"] in LABELS.values()
+        assert 0 <= entry["score"] <= 1
+
+
+def test_token_classification(tiny):
+    out = _run("token-classification", tiny["token-classification"], {"inputs": "hello paris"})
+    (entities,) = out["predictions"]
+    assert isinstance(entities, list)
+    for e in entities:
+        assert {"entity_group", "score", "word", "start", "end"} <= set(e)
+        assert isinstance(e["score"], float)
+
+
+def test_feature_extraction_with_transformers(tiny):
+    out = _run("feature-extraction", tiny["feature-extraction"], {"inputs": ["hello world", "a city"]})
+    vectors = out["embeddings"]
+    assert len(vectors) == 2
+    assert {len(v) for v in vectors} == {16}
+
+
+def _png(size: tuple[int, int]) -> str:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (200, 10, 10)).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def test_image_classification(tiny):
+    out = _run("image-classification", tiny["image-classification"], {"image": _png((48, 40))})
+    labels = [p["label"] for p in out["predictions"]]
+    assert set(labels) <= {"cat", "dog", "square"}
+    assert labels
+    bad = _run(
+        "image-classification", tiny["image-classification"], {"image": base64.b64encode(b"nope").decode()}
+    )
+    assert bad == {"error": "The image could not be decoded: send PNG, JPEG or WebP."}
+
+
+def _wav(rate: int, seconds: float) -> str:
+    t = np.arange(int(rate * seconds)) / rate
+    samples = (0.3 * np.sin(2 * np.pi * 440 * t) * 32767).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(np.repeat(samples, 2).tobytes())
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def test_speech_recognition_decodes_and_resamples(tiny):
+    # Stereo 44.1 kHz WAV: mixed down and resampled to the model's 16 kHz.
+    out = _run(
+        "automatic-speech-recognition", tiny["automatic-speech-recognition"], {"audio": _wav(44100, 1.5)}
+    )
+    assert isinstance(out["text"], str)
+    bad = _run(
+        "automatic-speech-recognition",
+        tiny["automatic-speech-recognition"],
+        {"audio": base64.b64encode(b"not audio at all").decode()},
+    )
+    assert bad == {"error": "The audio could not be decoded: send WAV, FLAC, OGG or MP3."}
+
+
+def test_decode_audio_resamples_to_the_model_rate():
+    from visgate_worker.loaders.media import decode_audio
+
+    samples = decode_audio(base64.b64decode(_wav(44100, 2.0)), 16000)
+    assert samples.dtype == np.float32
+    assert samples.ndim == 1
+    assert abs(samples.size - 32000) <= 1
+
+
+def test_media_url_must_be_https():
+    with pytest.raises(inputs.InputError):
+        inputs.validate("image-classification", {"image_url": "http://127.0.0.1/x.png"})

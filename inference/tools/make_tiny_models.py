@@ -1,0 +1,252 @@
+"""Writes the tiny real models that the local simulators serve.
+
+    python inference/tools/make_tiny_models.py --out DIR
+
+produces, laid out as Hub repositories (see WORKER-CONTRACT.md):
+
+    DIR/visgate-tiny/text-to-image/        a diffusers StableDiffusionPipeline
+    DIR/visgate-tiny/sentence-embeddings/  a sentence-transformers BERT model
+
+Every weight is drawn from a fixed seed, the tokenizers are built from
+vocabularies written here, and nothing is fetched: the output is the same on
+every run with the same locked packages. The models are real (they load with
+the same code as any Hub model and run on the CPU in seconds) but untrained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import string
+import tempfile
+from pathlib import Path
+
+import torch
+
+SEED = 0
+
+TEXT_TO_IMAGE = "visgate-tiny/text-to-image"
+SENTENCE_EMBEDDINGS = "visgate-tiny/sentence-embeddings"
+
+
+def _byte_alphabet() -> list[str]:
+    """CLIP's byte-to-unicode alphabet: one printable character per byte."""
+    printable = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
+    chars = printable[:]
+    extra = 0
+    for b in range(256):
+        if b not in printable:
+            chars.append(256 + extra)
+            extra += 1
+    return [chr(c) for c in chars]
+
+
+def _clip_tokenizer():
+    """A CLIP BPE tokenizer over single bytes and a few merges: every text encodes."""
+    from transformers import CLIPTokenizer
+
+    alphabet = _byte_alphabet()
+    tokens = alphabet + [c + "</w>" for c in alphabet]
+    merges = [
+        ("r", "e"),
+        ("re", "d</w>"),
+        ("s", "q"),
+        ("sq", "u"),
+        ("squ", "a"),
+        ("squa", "r"),
+        ("squar", "e</w>"),
+    ]
+    tokens += [left + right for left, right in merges]
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    vocab = {tok: i for i, tok in enumerate(dict.fromkeys(tokens))}
+    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
+
+
+def make_text_to_image(out: Path) -> None:
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    tokenizer = _clip_tokenizer()
+    # Tiny configs after diffusers' own pipeline tests; a 2x VAE, so a 64x64
+    # image is a 32x32 latent, the UNet's sample size.
+    torch.manual_seed(SEED)
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        norm_num_groups=4,
+    )
+    torch.manual_seed(SEED)
+    vae = AutoencoderKL(
+        block_out_channels=[8, 16],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        latent_channels=4,
+        norm_num_groups=4,
+        sample_size=64,
+    )
+    torch.manual_seed(SEED)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            hidden_size=32,
+            intermediate_size=64,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            max_position_embeddings=77,
+            layer_norm_eps=1e-5,
+        )
+    )
+    scheduler = DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(out, safe_serialization=True)
+    _write_repo_meta(
+        out,
+        pipeline_tag="text-to-image",
+        library_name="diffusers",
+        tags=["diffusers", "safetensors", "text-to-image", "stable-diffusion"],
+    )
+
+
+def _bert_vocab() -> list[str]:
+    words = [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "is",
+        "are",
+        "was",
+        "be",
+        "this",
+        "that",
+        "it",
+        "with",
+        "for",
+        "as",
+        "by",
+        "from",
+        "red",
+        "green",
+        "blue",
+        "white",
+        "black",
+        "square",
+        "circle",
+        "cat",
+        "dog",
+        "house",
+        "tree",
+        "sky",
+        "sea",
+        "car",
+        "hello",
+        "world",
+        "model",
+        "embedding",
+        "sentence",
+        "text",
+        "image",
+        "small",
+        "tiny",
+        "big",
+        "good",
+        "bad",
+    ]
+    letters = list(string.ascii_lowercase + string.digits + string.punctuation)
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    pieces = ["##" + c for c in string.ascii_lowercase + string.digits]
+    return list(dict.fromkeys(specials + letters + pieces + words))
+
+
+def make_sentence_embeddings(out: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    vocab = {tok: i for i, tok in enumerate(_bert_vocab())}
+    tokenizer = BertTokenizer(vocab=vocab, do_lower_case=True, model_max_length=128)
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.manual_seed(SEED)
+        bert = BertModel(
+            BertConfig(
+                vocab_size=len(tokenizer),
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                intermediate_size=64,
+                max_position_embeddings=128,
+            ),
+            add_pooling_layer=False,
+        )
+        base = Path(tmp) / "bert"
+        bert.save_pretrained(base, safe_serialization=True)
+        tokenizer.save_pretrained(base)
+        transformer = Transformer(str(base), max_seq_length=128)
+        pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
+        model = SentenceTransformer(modules=[transformer, pooling, Normalize()], device="cpu")
+        model.save(str(out), safe_serialization=True)
+    _write_repo_meta(
+        out,
+        pipeline_tag="sentence-similarity",
+        library_name="sentence-transformers",
+        tags=["sentence-transformers", "safetensors", "bert", "feature-extraction", "sentence-similarity"],
+    )
+
+
+def _write_repo_meta(out: Path, *, pipeline_tag: str, library_name: str, tags: list[str]) -> None:
+    meta = {"pipeline_tag": pipeline_tag, "library_name": library_name, "tags": tags}
+    (out / "visgate-repo.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, type=Path, help="directory to write the repos into")
+    args = parser.parse_args(argv)
+    torch.use_deterministic_algorithms(True)
+    for repo, make in ((TEXT_TO_IMAGE, make_text_to_image), (SENTENCE_EMBEDDINGS, make_sentence_embeddings)):
+        target = args.out / repo
+        target.mkdir(parents=True, exist_ok=True)
+        make(target)
+        size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
+        print(f"wrote {repo} ({size // 1024} KiB) to {target}")
+
+
+if __name__ == "__main__":
+    main()
