@@ -286,11 +286,7 @@ func TestValidation(t *testing.T) {
 func TestCallback(t *testing.T) {
 	f := newFixture(t)
 	id := body(t, f.do(t, "POST", "/v1/deployments", keyA, validCreate))["deployment_id"].(string)
-	d, _ := f.store.Get(context.Background(), id)
-	sec, err := f.srv.Sealer.Open(context.Background(), d.CallbackSecret, deployment.AssociatedData(id, deployment.FieldCallbackSecret))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sec := auth.CallbackSecret(f.srv.SigningKey, id)
 	path := "/internal/deployment-ready/" + id
 	post := func(secretValue, b string) *httptest.ResponseRecorder {
 		return f.do(t, "POST", path, "", b, InternalSecretHeader, secretValue)
@@ -408,11 +404,7 @@ func TestCallbackProgress(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	id := body(t, f.do(t, "POST", "/v1/deployments", keyA, validCreate))["deployment_id"].(string)
-	d, _ := f.store.Get(ctx, id)
-	sec, err := f.srv.Sealer.Open(ctx, d.CallbackSecret, deployment.AssociatedData(id, deployment.FieldCallbackSecret))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sec := auth.CallbackSecret(f.srv.SigningKey, id)
 	// As create_endpoint leaves it.
 	if _, err := f.store.Update(ctx, id, func(d *deployment.Deployment) error {
 		d.RunPodEndpointID = "ep123"
@@ -470,7 +462,7 @@ func TestCallbackProgress(t *testing.T) {
 			t.Errorf("after %s, progress (-want +got):\n%s", r.report, diff)
 		}
 	}
-	d, _ = f.store.Get(ctx, id)
+	d, _ := f.store.Get(ctx, id)
 	var lines []string
 	for _, l := range d.Logs {
 		if strings.Contains(l.Message, "Downloading") || strings.Contains(l.Message, "Loading") || strings.Contains(l.Message, "reported the model") {

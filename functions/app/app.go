@@ -24,6 +24,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/catalog"
 	"github.com/visgate/deployment-orchestrator/shared/config"
 	"github.com/visgate/deployment-orchestrator/shared/gpu"
+	"github.com/visgate/deployment-orchestrator/shared/httpx"
 	"github.com/visgate/deployment-orchestrator/shared/huggingface"
 	"github.com/visgate/deployment-orchestrator/shared/openapi"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
@@ -97,39 +98,32 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	// The server log tells each deployment's story: every entry of its own log.
 	a.Store = storelog.New(a.Store, log)
 
-	hubURL, runpodURL := cfg.HFAPIURL, cfg.RunPodAPIURL
-	images := cfg.Images
-	if cfg.Simulate {
-		sims := startSimulators(cfg, log)
-		hubURL, runpodURL, images = sims.hubURL, sims.runpodURL, sims.images
-		a.closers = append(a.closers, func(context.Context) error { sims.close(); return nil })
-	}
-
-	a.runpod = runpod.NewClient(runpodURL, nil)
+	// The simulators (SIMULATE=1) are the local commands' business
+	// (functions/localsim): they point HF_API_URL and RUNPOD_API_URL at them.
+	a.runpod = runpod.NewClient(cfg.RunPodAPIURL, nil)
 	a.Steps = &provision.Steps{
 		Store:            a.Store,
 		Sealer:           sealer,
-		Hub:              huggingface.NewClient(hubURL, nil),
+		Hub:              huggingface.NewClient(cfg.HFAPIURL, nil),
 		RunPod:           a.runpod,
 		GPUs:             gpu.Default(),
 		Sender:           webhook.NewSender(webhook.Options{AllowPrivate: cfg.WebhookAllowPrivate}),
 		SigningKey:       signingKey,
-		Images:           images,
+		Images:           cfg.Images,
 		CallbackBase:     cfg.PublicBaseURL,
 		PollInterval:     cfg.PollInterval,
 		CapacityDeadline: cfg.CapacityDeadline,
 		ReadyDeadline:    cfg.ReadyDeadline,
+		HubWait:          cfg.HubWait,
 		LateCreateWindow: cfg.LateCreateWindow,
 		Log:              log,
-	}
-	if cfg.Simulate {
-		a.Steps.PollInterval = min(cfg.PollInterval, time.Second)
 	}
 	a.Steps.RunID = newRunID()
 	// The embedded store's file lock keeps every other process out: a
 	// create lease another run holds is a dead process's.
 	a.Steps.SoleRunner = cfg.Backend == config.BackendEmbedded
-	a.Steps.LiveGPUs = &provision.GPUCatalog{Base: a.Steps.GPUs, RunPod: a.runpod}
+	// One per-account catalogue for the API's gpu_tier check and select_gpu.
+	a.Steps.LiveGPUs = &gpu.Live{Base: a.Steps.GPUs, Source: runpodOffers(a.runpod)}
 	a.Notifier = &notify.Notifier{Log: log}
 
 	if a.limiter == nil {
@@ -150,8 +144,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		Keys:                 keys,
 		Limiter:              a.limiter,
 		RateLimit:            cfg.RateLimitPerMinute,
+		AuthFailures:         ratelimit.NewMemory(cfg.AuthFailuresPerMinute, time.Minute, nil),
+		ClientAddr:           clientAddr(cfg),
 		Models:               catalog.Default(),
 		GPUs:                 gpu.Default(),
+		LiveGPUs:             a.Steps.LiveGPUs,
 		SigningKey:           signingKey,
 		AllowPrivateWebhooks: cfg.WebhookAllowPrivate,
 		Docs:                 openapi.Handler(),
@@ -268,6 +265,17 @@ func signingKeyFrom(cfg *config.Config, path string) (secret.Secret, error) {
 		return secret.Secret{}, fmt.Errorf("write webhook signing key: %w", err)
 	}
 	return secret.New(v), nil
+}
+
+// clientAddr is where a request comes from, for failed-auth throttling:
+// in Google Cloud the entry of X-Forwarded-For that Google's front end
+// appended (FORWARDED_HOPS from the right), locally the connection's address.
+func clientAddr(cfg *config.Config) func(*http.Request) string {
+	hops := -1
+	if cfg.Backend == config.BackendGCP {
+		hops = cfg.ForwardedHops
+	}
+	return func(r *http.Request) string { return httpx.ClientAddr(r, hops) }
 }
 
 // Handler serves every public function on one port, the way one public

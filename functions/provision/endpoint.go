@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/visgate/deployment-orchestrator/shared/auth"
 	"github.com/visgate/deployment-orchestrator/shared/config"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/huggingface"
@@ -234,10 +235,7 @@ func (s *Steps) endpointSpec(ctx context.Context, d *deployment.Deployment) (run
 	if err != nil {
 		return runpod.EndpointSpec{}, err
 	}
-	callbackSecret, err := s.open(ctx, d.CallbackSecret, d.ID, deployment.FieldCallbackSecret)
-	if err != nil {
-		return runpod.EndpointSpec{}, err
-	}
+	callbackSecret := auth.CallbackSecret(s.SigningKey, d.ID)
 	env := map[string]string{
 		EnvModelName:      d.ModelID,
 		EnvDeploymentID:   d.ID,

@@ -146,9 +146,9 @@ type Deployment struct {
 	Scaled bool `json:"scaled,omitempty"`
 
 	// Secrets, sealed with the deployment id as associated data.
-	RunPodKey      Sealed `json:"runpod_key"`
-	HFToken        Sealed `json:"hf_token,omitempty"`
-	CallbackSecret Sealed `json:"callback_secret"`
+	RunPodKey Sealed `json:"runpod_key"`
+	HFToken   Sealed `json:"hf_token,omitempty"`
+	// The callback secret is not stored: auth.CallbackSecret derives it.
 
 	Webhook Webhook `json:"webhook"`
 
@@ -170,7 +170,6 @@ func (d *Deployment) Clone() *Deployment {
 	c.GPUExcludedTypes = append([]string(nil), d.GPUExcludedTypes...)
 	c.RunPodKey = append(Sealed(nil), d.RunPodKey...)
 	c.HFToken = append(Sealed(nil), d.HFToken...)
-	c.CallbackSecret = append(Sealed(nil), d.CallbackSecret...)
 	return &c
 }
 
@@ -232,9 +231,8 @@ const EndpointMarker = "VISGATE_DEPLOYMENT_ID"
 
 // Sealed fields, named in their associated data.
 const (
-	FieldRunPodKey      = "user_runpod_key"
-	FieldHFToken        = "hf_token"
-	FieldCallbackSecret = "callback_secret"
+	FieldRunPodKey = "user_runpod_key"
+	FieldHFToken   = "hf_token"
 )
 
 // AssociatedData binds a sealed secret to its deployment and field, so a
