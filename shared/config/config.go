@@ -143,7 +143,7 @@ var Vars = []Var{
 	{"HF_API_URL", "https://huggingface.co", "Hugging Face Hub base URL", false},
 	{"PUBLIC_BASE_URL", "", "base URL that clients and inference containers use (default http://HOST:PORT)", true},
 	{"IMAGE_TEXT_GENERATION", DefaultVLLMImage, "inference image for text-generation models (RunPod's vLLM worker)", false},
-	{"INFERENCE_IMAGE", "", "the orchestrator's inference worker image (inference/): text-to-image, speech recognition, embeddings, classification", false},
+	{"INFERENCE_IMAGE", "", "the orchestrator's inference worker image (inference/): text-to-image, speech recognition, embeddings, classification", true},
 	{"VISGATE_INFERENCE_VENV", "", "local runs: the inference worker's Python environment (`make inference-env`); with SIMULATE=1 the RunPod simulator runs real workers with it", false},
 	{"VISGATE_TINY_MODELS", "", "local runs: the tiny real models the Hub simulator serves (`make inference-env` makes them)", false},
 	{"GCP_PROJECT_ID", "", "Google Cloud project (GOOGLE_CLOUD_PROJECT is accepted too)", true},
