@@ -120,7 +120,7 @@ func newWorld(bin string, rpOpts ...runpodsim.Option) (*world, error) {
 	}
 	w.env = append(os.Environ(), "PORT="+strconv.Itoa(w.port), "HOST=127.0.0.1", "DATA_DIR="+w.dir, "API_KEYS="+apiKey,
 		"RATE_LIMIT_PER_MINUTE=1000000", "WEBHOOK_ALLOW_PRIVATE=1", "HF_API_URL="+w.hub.URL, "RUNPOD_API_URL="+w.rp.URL,
-		"POLL_INTERVAL=1s", "LATE_CREATE_WINDOW=20s", "IMAGE_DEFAULT=example/transformers:1", "SIMULATE=", "LOG_LEVEL=info")
+		"POLL_INTERVAL=1s", "LATE_CREATE_WINDOW=20s", "INFERENCE_IMAGE=example/inference:1", "SIMULATE=", "LOG_LEVEL=info")
 	return w, nil
 }
 
