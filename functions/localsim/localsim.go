@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,10 +72,13 @@ func Start(log *slog.Logger, getenv func(string) string) (*Simulators, error) {
 	}
 	hub := hubsim.New()
 	hub.SetAcceptAnyToken(true)
+	var real []string // the models whose files the Hub simulator holds
 	if dir := strings.TrimSpace(getenv("VISGATE_TINY_MODELS")); dir != "" {
-		if ids, err := hub.LoadDir(dir); err != nil {
+		ids, err := hub.LoadDir(dir)
+		if err != nil {
 			log.Warn("the Hub simulator serves no tiny models", "dir", dir, "error", err.Error())
 		} else {
+			real = ids
 			log.Info("the Hub simulator serves tiny real models", "models", ids)
 		}
 	}
@@ -84,6 +88,10 @@ func Start(log *slog.Logger, getenv func(string) string) (*Simulators, error) {
 		runpodsim.WithBootDelay(boot), runpodsim.WithCallbackInterval(boot * 3 / 10)}
 	venv := strings.TrimSpace(getenv("VISGATE_INFERENCE_VENV"))
 	worker, werr := workerProcess(venv, image, hub.URL, &logWriter{log: log})
+	// Only models whose files the Hub simulator holds can load in a real
+	// worker; the other fixtures (metadata only, such as sdxl-turbo) keep
+	// simulated workers, so the quick test works with or without the venv.
+	worker.Serves = func(env map[string]string) bool { return slices.Contains(real, env["MODEL_NAME"]) }
 	switch {
 	case werr == nil:
 		opts = append(opts, runpodsim.WithWorkerProcess(worker), runpodsim.WithRequestURLBase(""))

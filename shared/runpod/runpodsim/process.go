@@ -47,6 +47,11 @@ type WorkerProcess struct {
 	Dir        string            // where each worker's HOME and HF_HOME go; default a temporary directory removed on Close
 	Env        map[string]string // more env, below the endpoint's own
 	Log        io.Writer         // the workers' output, each line prefixed with its worker; nil discards it
+	// Serves reports whether a real worker can serve an endpoint with this
+	// env (the local server: the Hub simulator holds the model's files, not
+	// only its metadata); endpoints it refuses get simulated workers. Nil
+	// serves every endpoint of Image.
+	Serves func(env map[string]string) bool
 }
 
 // WithWorkerProcess runs endpoints whose image is p.Image as real worker
@@ -65,7 +70,8 @@ const stopGrace = 5 * time.Second
 
 // isProcess reports whether e's workers are real processes.
 func (s *Server) isProcess(e *endpoint) bool {
-	return s.cfg.proc != nil && e.image != "" && e.image == s.cfg.proc.Image
+	p := s.cfg.proc
+	return p != nil && e.image != "" && e.image == p.Image && (p.Serves == nil || p.Serves(e.env))
 }
 
 // procState is a running worker process.

@@ -236,3 +236,28 @@ func TestCloseStopsWorkerProcesses(t *testing.T) {
 		t.Errorf("worker process %d still alive after Close", pid)
 	}
 }
+
+// An endpoint of the worker image whose env Serves refuses (a model the Hub
+// simulator holds no files for) gets simulated workers, not a process.
+func TestProcessWorkerOnlyForWhatItServes(t *testing.T) {
+	p := runpodsim.WorkerProcess{Image: "visgate/worker", Python: "/nonexistent/python", Dir: t.TempDir(),
+		Serves: func(env map[string]string) bool { return env["MODEL_NAME"] == "acme/tiny" }}
+	s := newSim(t, runpodsim.WithWorkerProcess(p))
+	created := call(t, s, "POST", "/v2/serverless", "Bearer "+key, with(t,
+		`{"image":"visgate/worker","env":{"MODEL_NAME":"acme/metadata-only"},"workers":{"min":1,"max":1,"idleTimeout":5}}`))
+	if created.status != 201 {
+		t.Fatalf("create: %d %s", created.status, created.rawBody)
+	}
+	id := created.body["id"].(string)
+	waitFor(t, "the simulated worker to be ready", 10*time.Second, func() bool {
+		st := workerStatuses(s, id)
+		return len(st) == 1 && st[0].Ready()
+	})
+	for _, e := range s.Endpoints(key) {
+		for _, w := range e.Workers {
+			if w.PID != 0 {
+				t.Errorf("worker %s of a model the worker does not serve runs as process %d", w.ID, w.PID)
+			}
+		}
+	}
+}
