@@ -161,8 +161,7 @@ func (w *chaosWorld) startGCP() {
 		SigningKey: secret.New("whsec-master-key-for-chaos-0123456789"),
 		Images: config.Images{
 			TextGeneration: "runpod/worker-v1-vllm:stable",
-			Diffusion:      "visgate/diffusers:test",
-			Default:        "visgate/transformers:test",
+			Inference:      "visgate/inference:test",
 		},
 		CallbackBase:     w.front.URL,
 		PollInterval:     100 * time.Millisecond, // Firestore writes take milliseconds
