@@ -47,10 +47,10 @@ type WorkerProcess struct {
 	Dir        string            // where each worker's HOME and HF_HOME go; default a temporary directory removed on Close
 	Env        map[string]string // more env, below the endpoint's own
 	Log        io.Writer         // the workers' output, each line prefixed with its worker; nil discards it
-	// Serves reports whether a real worker can serve an endpoint with this
-	// env (the local server: the Hub simulator holds the model's files, not
-	// only its metadata); endpoints it refuses get simulated workers. Nil
-	// serves every endpoint of Image.
+	// Serves, when set, picks the endpoints (by their env) whose workers
+	// are processes; the others with Image keep simulated workers. A Hub
+	// simulator has real files for a few models only (the tiny ones): a
+	// real worker of any other model fails its download.
 	Serves func(env map[string]string) bool
 }
 
