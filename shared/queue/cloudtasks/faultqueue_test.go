@@ -2,6 +2,7 @@ package cloudtasks
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/queue/faultqueue"
+	"github.com/visgate/deployment-orchestrator/shared/wait"
 )
 
 // The fault-injecting wrapper works with Cloud Tasks as with the in-process
@@ -36,23 +38,17 @@ func TestFaultQueueWithEmulator(t *testing.T) {
 	}
 	st := fq.Stats()
 	want := n - st.Dropped
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var total, distinct int
+	wait.Until(t, 30*time.Second, "every task delivered, duplicates included", func() bool {
 		mu.Lock()
-		total, distinct := 0, len(runs)
+		total, distinct = 0, len(runs)
 		for _, r := range runs {
 			total += r
 		}
 		mu.Unlock()
 		st = fq.Stats()
-		if distinct == want && st.Delivered == want && total == want+st.Duplicated {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d distinct tasks ran %d times; stats %+v", distinct, total, st)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return distinct == want && st.Delivered == want && total == want+st.Duplicated
+	}, func() string { return fmt.Sprintf("%d distinct tasks ran %d times; stats %+v", distinct, total, st) })
 	fq.Stop()
 	if st.Dropped == 0 || st.Duplicated == 0 {
 		t.Errorf("stats %+v: the seed injected no drop or no duplicate", st)
