@@ -18,7 +18,9 @@
 //     ready, none lost or duplicated (ids, RunPod endpoints, webhooks), and
 //     the server's peak RSS.
 //  4. Cold start: exec of the server binary to the first 200 on /health.
-//  5. The inference worker's start: measured only when inference/ exists.
+//  5. The inference worker's start, from process start to ready, split into
+//     the interpreter and imports, download, load and warm-up, for each tiny
+//     model (when `make inference-env` made the worker's environment).
 //
 // Usage: go run ./scripts/bench [-out BENCHMARKS.md] [-skip-dev] [-only 1,4]
 package main
@@ -199,7 +201,15 @@ func run(ctx context.Context, outPath string, skipDev bool, items map[int]bool) 
 			"each of the 10 starts with an empty data directory (it creates its keys).")
 	}
 	if items[5] {
-		figs = append(figs, inferenceFigure())
+		step("5. the inference worker's start")
+		f, err := workerStart(ctx, server, dir, hooks, step)
+		if err != nil {
+			return fmt.Errorf("inference worker: %w", err)
+		}
+		figs = append(figs, f...)
+		notes = append(notes, "Inference worker: SIMULATE=1 with the worker's environment (make inference-env) runs the real worker as a process "+
+			"for the tiny models; its start is read from the server's log: the simulator's \"worker process started\" line, and the worker's "+
+			"ready report with its download, load and warm-up seconds; the rest is the interpreter and its imports.")
 	}
 
 	m := thisMachine()
@@ -670,17 +680,4 @@ func coldStart(ctx context.Context, server, dir string, n int) ([]Figure, error)
 		Target:   "< 100 ms",
 		Holds:    holds(med < 100*time.Millisecond),
 	}}, nil
-}
-
-// inferenceFigure is item 5. The worker reports its download, load and
-// warm-up seconds in its ready callback, but the service does not start it
-// under SIMULATE=1 yet, so the bench cannot drive it through the API.
-func inferenceFigure() Figure {
-	f := Figure{Name: "inference worker: start to ready (download, load, warm-up)"}
-	if _, err := os.Stat("inference"); err != nil {
-		f.Measured = "not measured: inference/ is not in this checkout"
-		return f
-	}
-	f.Measured = "not measured yet: SIMULATE=1 does not start the worker (its ready callback carries the three timings)"
-	return f
 }
