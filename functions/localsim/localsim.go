@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,11 +72,13 @@ func Start(log *slog.Logger, getenv func(string) string) (*Simulators, error) {
 	}
 	hub := hubsim.New()
 	hub.SetAcceptAnyToken(true)
+	var tiny []string
 	if dir := strings.TrimSpace(getenv("VISGATE_TINY_MODELS")); dir != "" {
 		if ids, err := hub.LoadDir(dir); err != nil {
 			log.Warn("the Hub simulator serves no tiny models", "dir", dir, "error", err.Error())
 		} else {
 			log.Info("the Hub simulator serves tiny real models", "models", ids)
+			tiny = ids
 		}
 	}
 	// The container's three callbacks take 0.3 of the boot each, as with the
@@ -86,8 +89,13 @@ func Start(log *slog.Logger, getenv func(string) string) (*Simulators, error) {
 	worker, werr := workerProcess(venv, image, hub.URL, &logWriter{log: log})
 	switch {
 	case werr == nil:
+		// Only the tiny models have real files on the Hub simulator; a real
+		// worker would fail to download any other (its fixtures are empty),
+		// so those keep simulated workers.
+		worker.Serves = func(model string) bool { return slices.Contains(tiny, model) }
 		opts = append(opts, runpodsim.WithWorkerProcess(worker), runpodsim.WithRequestURLBase(""))
-		log.Info("the RunPod simulator runs the inference worker as local processes", "image", image, "python", worker.Python)
+		log.Info("the RunPod simulator runs the inference worker as local processes for the tiny models; other models get simulated workers",
+			"image", image, "python", worker.Python, "models", tiny)
 	case venv == "":
 		log.Info("VISGATE_INFERENCE_VENV is unset: simulated inference workers (`make inference-env` makes real ones possible)")
 	default:

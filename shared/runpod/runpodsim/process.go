@@ -47,6 +47,10 @@ type WorkerProcess struct {
 	Dir        string            // where each worker's HOME and HF_HOME go; default a temporary directory removed on Close
 	Env        map[string]string // more env, below the endpoint's own
 	Log        io.Writer         // the workers' output, each line prefixed with its worker; nil discards it
+	// Serves says which models (the endpoint env's MODEL_NAME) the process
+	// can run; the others' workers are simulated, as without a process (the
+	// Hub simulator has real files only for some models). Nil: every model.
+	Serves func(model string) bool
 }
 
 // WithWorkerProcess runs endpoints whose image is p.Image as real worker
@@ -65,7 +69,8 @@ const stopGrace = 5 * time.Second
 
 // isProcess reports whether e's workers are real processes.
 func (s *Server) isProcess(e *endpoint) bool {
-	return s.cfg.proc != nil && e.image != "" && e.image == s.cfg.proc.Image
+	p := s.cfg.proc
+	return p != nil && e.image != "" && e.image == p.Image && (p.Serves == nil || p.Serves(e.env[EnvModelName]))
 }
 
 // procState is a running worker process.

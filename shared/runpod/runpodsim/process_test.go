@@ -236,3 +236,30 @@ func TestCloseStopsWorkerProcesses(t *testing.T) {
 		t.Errorf("worker process %d still alive after Close", pid)
 	}
 }
+
+// A model the process cannot run (Serves says no) gets simulated workers,
+// as without a process: with the Hub simulator's fixtures, whose files
+// have no contents, a real worker could only fail its download.
+func TestProcessWorkerOnlyForServedModels(t *testing.T) {
+	p := runpodsim.WorkerProcess{Image: "visgate/worker", Python: "/bin/false", Module: "fakeworker", PythonPath: t.TempDir(),
+		Dir: t.TempDir(), Serves: func(model string) bool { return model == "acme/tiny" }}
+	s := newSim(t, runpodsim.WithWorkerProcess(p))
+	for _, tc := range []struct {
+		model string
+		want  runpod.WorkerStatus
+	}{
+		{"acme/tiny", runpod.WorkerUnhealthy},         // a process: /bin/false exits at once
+		{"stabilityai/sdxl-turbo", runpod.WorkerIdle}, // simulated: boots and idles
+	} {
+		created := call(t, s, "POST", "/v2/serverless", "Bearer "+key, with(t,
+			`{"image":"visgate/worker","env":{"MODEL_NAME":"`+tc.model+`"},"workers":{"min":1,"max":1,"idleTimeout":5}}`))
+		if created.status != 201 {
+			t.Fatalf("%s: create: %d %s", tc.model, created.status, created.rawBody)
+		}
+		id := created.body["id"].(string)
+		waitFor(t, tc.model+": worker "+string(tc.want), 15*time.Second, func() bool {
+			st := workerStatuses(s, id)
+			return len(st) == 1 && st[0] == tc.want
+		})
+	}
+}
