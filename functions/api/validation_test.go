@@ -98,10 +98,16 @@ func TestNumericStringsAreNotIntegers(t *testing.T) {
 // silently dropped; so is a repeated parameter.
 func TestMalformedQueryIs422(t *testing.T) {
 	f := newFixture(t)
-	for _, q := range []string{"?%zz=1", "?a;b=c", "?limit=5;x=1", "?limit=%", "?limit=1&limit=2", "?nope=1"} {
+	for _, q := range []string{"?%zz=1", "?a;b=c", "?limit=5;x=1", "?limit=%", "?limit=1&limit=2", "?nope=1",
+		// given but empty: not the default, a value that is not one
+		"?limit=", "?limit", "?status=", "?include_deleted=", "?cursor=", "?=1"} {
 		rec := f.do(t, "GET", "/v1/deployments"+q, keyA, "")
-		if rec.Code != 422 || body(t, rec)["error"] != "ValidationError" {
+		b := body(t, rec)
+		if rec.Code != 422 || b["error"] != "ValidationError" {
 			t.Errorf("GET /v1/deployments%s = %d %s, want a 422 ValidationError", q, rec.Code, rec.Body)
+		}
+		if d, _ := b["details"].(map[string]any); d[""] != nil {
+			t.Errorf("GET /v1/deployments%s names no field: %s", q, rec.Body)
 		}
 	}
 	for _, q := range []string{"", "?limit=5", "?status=ready&limit=1", "?include_deleted=true", "?limit=5&"} {

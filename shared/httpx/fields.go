@@ -123,7 +123,7 @@ func Query(r *http.Request, known ...string) (url.Values, *Error) {
 	errs := FieldErrors{}
 	for name, vs := range q {
 		switch {
-		case !contains(known, name) && (len(name) > 64 || !utf8.ValidString(name)):
+		case !contains(known, name) && (name == "" || len(name) > 64 || !utf8.ValidString(name)):
 			errs.Add(QueryField, "holds an unknown parameter")
 		case !contains(known, name):
 			errs.Add(name, "unknown query parameter")
