@@ -171,3 +171,37 @@ func TestGPUTierCheckedAgainstTheAccountsCatalogue(t *testing.T) {
 		t.Errorf("invalid request: %d, %d reads", rec.Code, reads.Load())
 	}
 }
+
+// TestQueryOnRoutesWithoutParameters: a route that takes no query
+// parameter refuses one (unknown or malformed) with a 422 and changes
+// nothing, as the list does, instead of serving as if it were absent.
+func TestQueryOnRoutesWithoutParameters(t *testing.T) {
+	f := newFixture(t)
+	rec := f.do(t, "POST", "/v1/deployments", keyA, validCreate)
+	if rec.Code != 202 {
+		t.Fatalf("create: %d %s", rec.Code, rec.Body)
+	}
+	id := body(t, rec)["deployment_id"].(string)
+	for _, q := range []string{"?x=1", "?%zz=1", "?a;b=c"} {
+		for _, c := range []struct{ method, path, body string }{
+			{"POST", "/v1/deployments", createWith(t, map[string]any{"hf_model_id": "org/other"})},
+			{"GET", "/v1/deployments/" + id, ""},
+			{"DELETE", "/v1/deployments/" + id, ""},
+			{"GET", "/v1/webhook-secret", ""},
+			{"GET", "/v1/gpus", ""},
+			{"GET", "/v1/models", ""},
+		} {
+			rec := f.do(t, c.method, c.path+q, keyA, c.body)
+			if rec.Code != 422 || body(t, rec)["error"] != "ValidationError" {
+				t.Errorf("%s %s%s = %d %s, want a 422 ValidationError", c.method, c.path, q, rec.Code, rec.Body)
+			}
+		}
+	}
+	rec = f.do(t, "GET", "/v1/deployments?include_deleted=true", keyA, "")
+	if n := len(body(t, rec)["deployments"].([]any)); n != 1 {
+		t.Errorf("after the refused calls: %d deployments, want the one made first", n)
+	}
+	if rec := f.do(t, "GET", "/v1/deployments/"+id, keyA, ""); body(t, rec)["status"] == "deleted" {
+		t.Errorf("a refused DELETE deleted the deployment: %s", rec.Body)
+	}
+}
