@@ -72,7 +72,7 @@ func Start(log *slog.Logger, getenv func(string) string) (*Simulators, error) {
 	}
 	hub := hubsim.New()
 	hub.SetAcceptAnyToken(true)
-	var tiny []string
+	var tiny []string // the models the Hub simulator has real files for
 	if dir := strings.TrimSpace(getenv("VISGATE_TINY_MODELS")); dir != "" {
 		if ids, err := hub.LoadDir(dir); err != nil {
 			log.Warn("the Hub simulator serves no tiny models", "dir", dir, "error", err.Error())
@@ -87,15 +87,14 @@ func Start(log *slog.Logger, getenv func(string) string) (*Simulators, error) {
 		runpodsim.WithBootDelay(boot), runpodsim.WithCallbackInterval(boot * 3 / 10)}
 	venv := strings.TrimSpace(getenv("VISGATE_INFERENCE_VENV"))
 	worker, werr := workerProcess(venv, image, hub.URL, &logWriter{log: log})
+	// Real workers for the tiny models only: the Hub simulator has no
+	// files for the others (stabilityai/sdxl-turbo of the quick test), whose
+	// workers stay simulated and reach ready as without the environment.
+	worker.Serves = func(env map[string]string) bool { return slices.Contains(tiny, env["MODEL_NAME"]) }
 	switch {
 	case werr == nil:
-		// Only the tiny models have real files on the Hub simulator; a real
-		// worker would fail to download any other (its fixtures are empty),
-		// so those keep simulated workers.
-		worker.Serves = func(model string) bool { return slices.Contains(tiny, model) }
 		opts = append(opts, runpodsim.WithWorkerProcess(worker), runpodsim.WithRequestURLBase(""))
-		log.Info("the RunPod simulator runs the inference worker as local processes for the tiny models; other models get simulated workers",
-			"image", image, "python", worker.Python, "models", tiny)
+		log.Info("the RunPod simulator runs the inference worker as local processes for the tiny models (simulated workers for the others)", "image", image, "python", worker.Python)
 	case venv == "":
 		log.Info("VISGATE_INFERENCE_VENV is unset: simulated inference workers (`make inference-env` makes real ones possible)")
 	default:

@@ -83,7 +83,6 @@ const (
 	EnvCallbackURL     = "VISGATE_CALLBACK_URL"
 	EnvCallbackSecret  = "VISGATE_CALLBACK_SECRET"
 	EnvDeploymentID    = "VISGATE_DEPLOYMENT_ID"
-	EnvModelName       = "MODEL_NAME"
 	HeaderInternalAuth = "X-Visgate-Internal-Secret"
 )
 
