@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -84,8 +85,13 @@ func TestNumericStringsAreNotIntegers(t *testing.T) {
 				t.Errorf("%s=%s: %d %s, want 422", field, v, rec.Code, rec.Body)
 				continue
 			}
-			if _, ok := body(t, rec)["details"].(map[string]any)[field]; !ok {
+			reason, ok := body(t, rec)["details"].(map[string]any)[field].(string)
+			if !ok {
 				t.Errorf("%s=%s: details do not name it: %s", field, v, rec.Body)
+			}
+			// The reason says a string is not a number only to a string.
+			if isString := strings.HasPrefix(v, `"`); strings.Contains(reason, "not a string") != isString {
+				t.Errorf("%s=%s: reason %q", field, v, reason)
 			}
 		}
 	}

@@ -85,7 +85,11 @@ func (f *Fields) Int(name string, lo, hi, def int) int {
 	}
 	if t := bytes.TrimSpace(raw); len(t) == 0 || (t[0] != '-' && (t[0] < '0' || t[0] > '9')) {
 		// json.Number would take "3" (a string) as the number 3.
-		f.Errs.Add(name, "must be an integer (a JSON number, not a string)")
+		if len(t) > 0 && t[0] == '"' {
+			f.Errs.Add(name, "must be an integer (a JSON number, not a string)")
+		} else {
+			f.Errs.Add(name, "must be an integer")
+		}
 		return def
 	}
 	var n json.Number
