@@ -124,6 +124,7 @@ locals {
     KMS_KEY_URI           = "gcp-kms://${google_kms_crypto_key.secrets.id}"
     PUBLIC_BASE_URL       = local.public_base_url
     RATE_LIMIT_PER_MINUTE = tostring(var.rate_limit_per_minute)
+    DEFAULT_TTL           = var.default_ttl
     LOG_LEVEL             = var.log_level
   }
 

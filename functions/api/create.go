@@ -42,6 +42,7 @@ var createFields = map[string]bool{
 	"hf_model_id": true, "model_name": true, "provider": true, "user_runpod_key": true,
 	"user_webhook_url": true, "gpu_tier": true, "hf_token": true,
 	"min_workers": true, "max_workers": true, "idle_timeout_seconds": true,
+	"max_spend_usd": true, "ttl_seconds": true, "expires_at": true,
 }
 
 // createRequest is a validated POST /v1/deployments body.
@@ -54,6 +55,7 @@ type createRequest struct {
 	webhookURL     string
 	gpuTier        string
 	scaling        deployment.Scaling
+	limits         deployment.Limits
 }
 
 func (s *Server) parseCreate(raw map[string]json.RawMessage) (*createRequest, *httpx.Error) {
@@ -125,6 +127,17 @@ func (s *Server) parseCreate(raw map[string]json.RawMessage) (*createRequest, *h
 	if req.scaling.MaxWorkers < req.scaling.MinWorkers {
 		f.Errs.Add("max_workers", "must be at least min_workers")
 	}
+	now := s.now()
+	lim := parseLimits(f, now)
+	if lim.maxSpend != nil {
+		req.limits.MaxSpendUSD = *lim.maxSpend
+	}
+	switch {
+	case lim.expiresAt != nil:
+		req.limits.ExpiresAt = *lim.expiresAt
+	case s.DefaultTTL > 0 && !f.Given("ttl_seconds") && !f.Given("expires_at"):
+		req.limits.ExpiresAt, req.limits.ExpiryDefaulted = now.Add(s.DefaultTTL).UTC(), true
+	}
 	if e := f.Errs.Err(); e != nil {
 		return nil, e
 	}
@@ -132,19 +145,23 @@ func (s *Server) parseCreate(raw map[string]json.RawMessage) (*createRequest, *h
 }
 
 type createResponse struct {
-	DeploymentID          string    `json:"deployment_id"`
-	Status                string    `json:"status"`
-	ModelID               string    `json:"model_id"`
-	EstimatedReadySeconds int       `json:"estimated_ready_seconds"`
-	WebhookURL            string    `json:"webhook_url"`
-	CreatedAt             time.Time `json:"created_at"`
+	DeploymentID          string                  `json:"deployment_id"`
+	Status                string                  `json:"status"`
+	ModelID               string                  `json:"model_id"`
+	EstimatedReadySeconds int                     `json:"estimated_ready_seconds"`
+	WebhookURL            string                  `json:"webhook_url"`
+	CreatedAt             time.Time               `json:"created_at"`
+	Limits                deployment.PublicLimits `json:"limits"`
+	Price                 *deployment.PublicPrice `json:"price"`
 }
 
 func (s *Server) accepted(w http.ResponseWriter, d *deployment.Deployment) {
 	w.Header().Set("Location", "/v1/deployments/"+d.ID)
+	p := d.Public(false)
 	httpx.WriteJSON(w, http.StatusAccepted, createResponse{
 		DeploymentID: d.ID, Status: string(d.Status), ModelID: d.ModelID,
 		EstimatedReadySeconds: d.EstimatedReadySeconds, WebhookURL: d.Webhook.URL, CreatedAt: d.CreatedAt.UTC(),
+		Limits: p.Limits, Price: p.Price,
 	})
 }
 
@@ -283,6 +300,8 @@ func (s *Server) newDeployment(ctx context.Context, owner string, req *createReq
 		ID: id, Owner: owner,
 		Status: deployment.StatusValidating, StatusChangedAt: now,
 		RequestedModel: req.requestedModel, Provider: req.provider, GPUTier: req.gpuTier, Scaling: req.scaling,
+		Limits:                req.limits,
+		Price:                 s.tierPrice(req.gpuTier),
 		ModelID:               req.modelID,
 		EstimatedReadySeconds: DefaultEstimatedReadySeconds,
 		RunPodKey:             runpodKey, HFToken: hfToken, CallbackSecret: callback,

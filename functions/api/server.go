@@ -51,6 +51,9 @@ type Server struct {
 	// SigningKey is the master key of the per-owner webhook secrets.
 	SigningKey           secret.Secret
 	AllowPrivateWebhooks bool
+	// DefaultTTL, when above zero, is the time limit of a deployment whose
+	// owner sets none.
+	DefaultTTL time.Duration
 	// Docs serves /openapi.json, /docs and /redoc.
 	Docs http.Handler
 	Now  func() time.Time

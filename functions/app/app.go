@@ -127,6 +127,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		CapacityDeadline: cfg.CapacityDeadline,
 		ReadyDeadline:    cfg.ReadyDeadline,
 		LateCreateWindow: cfg.LateCreateWindow,
+		SpendInterval:    cfg.SpendInterval,
 		Log:              log,
 	}
 	if cfg.Simulate {
@@ -167,6 +168,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		GPUs:                 gpu.Default(),
 		SigningKey:           signingKey,
 		AllowPrivateWebhooks: cfg.WebhookAllowPrivate,
+		DefaultTTL:           cfg.DefaultTTL,
 		Docs:                 openapi.Handler(),
 		Log:                  log,
 	}

@@ -49,7 +49,7 @@ func (c *GPUCatalog) Get(ctx context.Context, key secret.Secret) *gpu.Catalog {
 	defer cancel()
 	types, err := c.RunPod.GPUTypes(rctx, key)
 	if err == nil && len(types) > 0 {
-		c.cur = c.Base.Refresh(types)
+		c.cur = c.Base.Refresh(types).At(now)
 	}
 	return c.cur
 }

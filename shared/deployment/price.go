@@ -20,6 +20,16 @@ type Price struct {
 	CatalogSource string `json:"catalog_source"`
 }
 
+// NewPrice is the price of one worker of pool from a catalogue read from
+// RunPod at catalogAt (zero: the catalogue built into the service).
+func NewPrice(pool string, perHour, fallbackMax float64, catalogAt time.Time) *Price {
+	p := &Price{Pool: pool, PerHourUSD: perHour, FallbackMaxPerHourUSD: fallbackMax, CatalogAt: catalogAt.UTC(), CatalogSource: "embedded"}
+	if !catalogAt.IsZero() {
+		p.CatalogSource = "runpod"
+	}
+	return p
+}
+
 // PriceAssumes says what the price figures of PublicPrice assume.
 const PriceAssumes = "RunPod's serverless list price (flex workers) of one GPU of the preferred pool, per worker, " +
 	"billed per second while a worker runs (booting, loading, idle within its idle timeout, or serving); " +
