@@ -8,7 +8,9 @@ package orchestrator
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"sync"
@@ -63,26 +65,36 @@ var (
 
 // instance wires the service once per instance, on first use.
 func instance(ctx context.Context) (*app.App, error) {
-	once.Do(func() {
-		cfg, err := config.Load(os.Getenv)
-		if err != nil {
-			initErr = err
-			return
-		}
-		log := logging.New(os.Stdout, cfg.LogLevel, cfg.ProjectID)
-		if fn := os.Getenv("FUNCTION_TARGET"); fn != "" {
-			log = log.With("function", fn)
-		}
-		theApp, initErr = app.New(context.WithoutCancel(ctx), cfg, log)
-		if initErr != nil {
-			log.Error("wiring failed", "error", initErr.Error())
-			return
-		}
-		if AnnounceStartup {
-			app.LogStartup(ctx, log, cfg, os.Getenv)
-		}
-	})
+	once.Do(func() { theApp, initErr = wire(context.WithoutCancel(ctx), os.Getenv, os.Stdout) })
 	return theApp, initErr
+}
+
+// ErrSimulate is the configuration error of a deployed function given
+// SIMULATE: the simulators are not even linked into it.
+var ErrSimulate = errors.New("config: SIMULATE is for the local commands (make run, make dev); a deployed function talks to the real Hugging Face Hub and RunPod: unset it")
+
+// wire reads the configuration and wires a deployed function's service.
+func wire(ctx context.Context, getenv func(string) string, logOut io.Writer) (*app.App, error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Simulate {
+		return nil, ErrSimulate
+	}
+	log := logging.New(logOut, cfg.LogLevel, cfg.ProjectID)
+	if fn := getenv("FUNCTION_TARGET"); fn != "" {
+		log = log.With("function", fn)
+	}
+	a, err := app.New(ctx, cfg, log)
+	if err != nil {
+		log.Error("wiring failed", "error", err.Error())
+		return nil, err
+	}
+	if AnnounceStartup {
+		app.LogStartup(ctx, log, cfg, getenv)
+	}
+	return a, nil
 }
 
 func lazyHTTP(build func(*app.App) http.Handler) http.HandlerFunc {

@@ -6,11 +6,12 @@
 #   scripts/quick-test.sh
 #
 # BASE (http://127.0.0.1:8080) and KEY (test-api-key-12345; with or without
-# a leading "Bearer ") can be overridden. Without WEBHOOK_URL the script runs
-# scripts/webhookreceiver on a free loopback port, verifying each webhook's
-# signature with the key's signing secret, and stops it at the end: the
-# server must accept loopback webhooks, as it does with SIMULATE=1 (or
-# WEBHOOK_ALLOW_PRIVATE=1). WAIT_SECONDS (60) bounds the wait for ready;
+# a leading "Bearer ") can be overridden. Without WEBHOOK_URL, against a
+# server on this machine, the script runs scripts/webhookreceiver on a free
+# loopback port, verifying each webhook's signature with the key's signing
+# secret, and stops it at the end: the server must accept loopback webhooks,
+# as it does with SIMULATE=1 (or WEBHOOK_ALLOW_PRIVATE=1). Against a server
+# elsewhere WEBHOOK_URL defaults to https://example.com/hook. WAIT_SECONDS (60) bounds the wait for ready;
 # MODEL (stabilityai/sdxl-turbo) is the Hugging Face id to deploy.
 # Exits 0 when the deployment is ready and its webhook delivered.
 set -uo pipefail
@@ -57,6 +58,13 @@ trap cleanup EXIT
 echo "1. Health:" && call "$BASE/health"
 echo && echo "2. Root:" && call "$BASE/"
 echo && echo "3. Readiness:" && call "$BASE/readiness"
+
+host="${BASE#*://}"
+host="${host%%/*}"
+case $host in
+127.* | localhost | localhost:* | "[::1]"*) ;;
+*) WEBHOOK_URL="${WEBHOOK_URL:-https://example.com/hook}" ;; # a receiver here is out of its reach
+esac
 
 if [[ -z ${WEBHOOK_URL:-} ]]; then
 	echo && echo "   Webhook receiver (scripts/webhookreceiver, signing secret from GET /v1/webhook-secret):"
@@ -111,7 +119,8 @@ while ((SECONDS < deadline)); do
 		last=$status
 	fi
 	case $status in
-	ready | failed) [[ $delivered == true ]] && break ;;
+	ready) [[ $delivered == true ]] && break ;;
+	failed) [[ $delivered == true || -z $receiver_pid ]] && break ;;
 	webhook_failed | deleted) break ;;
 	esac
 	sleep 0.5

@@ -51,9 +51,31 @@ stop_emulators() {
 	started=()
 }
 
+# sweep_emulators stops every emulator whose pid file lies under the run's
+# directory. The tests' temporary directories are there too (TMPDIR), so
+# this also stops an emulator a test started for itself (functions/app's
+# readiness test) when Ctrl-C killed the test before its clean-up ran.
+sweep_emulators() {
+	local pidfile dir base port
+	while IFS= read -r pidfile; do
+		dir=$(dirname "$pidfile")
+		base=$(basename "$pidfile")
+		case $base in
+		firestore-*.pid)
+			port=${base#firestore-}
+			FIRESTORE_PORT=${port%.pid} EMULATOR_DIR=$dir bash scripts/firestore-emulator.sh stop
+			;;
+		cloudtasks.pid)
+			EMULATOR_DIR=$dir bash scripts/cloudtasks-emulator.sh stop
+			;;
+		esac >/dev/null 2>&1
+	done < <(find "$run_dir" -name '*.pid' 2>/dev/null)
+}
+
 cleanup() {
 	trap '' INT TERM # a second Ctrl-C must not cut the clean-up short
 	stop_emulators
+	sweep_emulators
 	if [ "$keep_run_dir" = 1 ]; then
 		say "emulator logs kept in $run_dir"
 	else
@@ -91,6 +113,7 @@ start_emulator() {
 			CLOUD_TASKS_EMULATOR_BIN="$root/.emulators/bin/cloud-tasks-emulator" \
 			bash "scripts/$script" start 2>"$dir.start.log"); then
 			eval "$out"
+			say "$name emulator on 127.0.0.1:$port, process group $(cat "$dir"/*.pid 2>/dev/null)"
 			return 0
 		fi
 		# The start failed: a port taken meanwhile, or the tool does not run.
@@ -190,7 +213,8 @@ if [ -n "${ARTIFACTS_DIR:-}" ]; then
 fi
 # tee -i and testsummary ignore Ctrl-C: go test stops, they report what it
 # said until then.
-"$GO" test -race -count=1 -timeout 15m -json "${packages[@]}" |
+mkdir -p "$run_dir/tmp"
+TMPDIR=$run_dir/tmp "$GO" test -race -count=1 -timeout 15m -json "${packages[@]}" |
 	tee -i "$json" | "$run_dir/testsummary" -trim "$module/"
 status=("${PIPESTATUS[@]}")
 go_ok=0

@@ -125,7 +125,10 @@ locals {
     PUBLIC_BASE_URL       = local.public_base_url
     RATE_LIMIT_PER_MINUTE = tostring(var.rate_limit_per_minute)
     DEFAULT_TTL           = var.default_ttl
-    LOG_LEVEL             = var.log_level
+    # Where the client's address is in X-Forwarded-For (failed-auth throttling):
+    # the last entry when called directly, the one before the load balancer's.
+    FORWARDED_HOPS = var.enable_load_balancer ? "1" : "0"
+    LOG_LEVEL      = var.log_level
   }
 
   invoker_members = {

@@ -12,7 +12,6 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/visgate/deployment-orchestrator/shared/auth"
 	"github.com/visgate/deployment-orchestrator/shared/catalog"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
@@ -56,9 +55,10 @@ type createRequest struct {
 	gpuTier        string
 	scaling        deployment.Scaling
 	limits         deployment.Limits
+	price          *deployment.Price // of the requested tier's pool
 }
 
-func (s *Server) parseCreate(raw map[string]json.RawMessage) (*createRequest, *httpx.Error) {
+func (s *Server) parseCreate(ctx context.Context, raw map[string]json.RawMessage) (*createRequest, *httpx.Error) {
 	f := httpx.NewFields(raw)
 	f.Unknown(createFields)
 	req := &createRequest{}
@@ -115,12 +115,7 @@ func (s *Server) parseCreate(raw map[string]json.RawMessage) (*createRequest, *h
 	} else if !f.Given("user_webhook_url") {
 		f.Errs.Add("user_webhook_url", "required")
 	}
-	if tier, ok := f.String("gpu_tier", 64); ok {
-		if _, _, err := s.GPUs.ParseTier(tier); err != nil {
-			f.Errs.Add("gpu_tier", err.Error())
-		}
-		req.gpuTier = tier
-	}
+	tier, hasTier := f.String("gpu_tier", 64)
 	req.scaling.MinWorkers = f.Int("min_workers", 0, MaxMinWorkers, 0)
 	req.scaling.MaxWorkers = f.Int("max_workers", 1, MaxMaxWorkers, max(DefaultMaxWorkers, req.scaling.MinWorkers))
 	req.scaling.IdleTimeoutSeconds = f.Int("idle_timeout_seconds", MinIdleTimeoutSeconds, MaxIdleTimeoutSeconds, DefaultIdleTimeoutSeconds)
@@ -137,6 +132,22 @@ func (s *Server) parseCreate(raw map[string]json.RawMessage) (*createRequest, *h
 		req.limits.ExpiresAt = *lim.expiresAt
 	case s.DefaultTTL > 0 && !f.Given("ttl_seconds") && !f.Given("expires_at"):
 		req.limits.ExpiresAt, req.limits.ExpiryDefaulted = now.Add(s.DefaultTTL).UTC(), true
+	}
+	if hasTier {
+		// The tier must mean something in the catalogue select_gpu will
+		// choose from: the account's own. Only a request valid otherwise
+		// costs a read of it.
+		cat := s.GPUs
+		if len(f.Errs) == 0 && s.LiveGPUs != nil {
+			cat = s.LiveGPUs.Get(ctx, req.runpodKey)
+		}
+		if pool, _, err := cat.ParseTier(tier); err != nil {
+			f.Errs.Add("gpu_tier", err.Error())
+		} else {
+			// The pool is known: so is its price, from the same catalogue.
+			req.price = deployment.NewPrice(pool.ID, pool.PricePerHour, 0, cat.ReadAt())
+		}
+		req.gpuTier = tier
 	}
 	if e := f.Errs.Err(); e != nil {
 		return nil, e
@@ -176,7 +187,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, owner string) {
 		httpx.WriteError(w, herr)
 		return
 	}
-	req, herr := s.parseCreate(raw)
+	req, herr := s.parseCreate(r.Context(), raw)
 	if herr != nil {
 		httpx.WriteError(w, herr)
 		return
@@ -292,19 +303,15 @@ func (s *Server) newDeployment(ctx context.Context, owner string, req *createReq
 			return nil, fmt.Errorf("seal hf token: %w", err)
 		}
 	}
-	callback, err := s.Sealer.Seal(ctx, auth.NewCallbackSecret(), deployment.AssociatedData(id, deployment.FieldCallbackSecret))
-	if err != nil {
-		return nil, fmt.Errorf("seal callback secret: %w", err)
-	}
 	d := &deployment.Deployment{
 		ID: id, Owner: owner,
 		Status: deployment.StatusValidating, StatusChangedAt: now,
 		RequestedModel: req.requestedModel, Provider: req.provider, GPUTier: req.gpuTier, Scaling: req.scaling,
 		Limits:                req.limits,
-		Price:                 s.tierPrice(req.gpuTier),
+		Price:                 req.price,
 		ModelID:               req.modelID,
 		EstimatedReadySeconds: DefaultEstimatedReadySeconds,
-		RunPodKey:             runpodKey, HFToken: hfToken, CallbackSecret: callback,
+		RunPodKey:             runpodKey, HFToken: hfToken,
 		Webhook:        deployment.Webhook{URL: req.webhookURL},
 		IdempotencyKey: idemKey,
 		CreatedAt:      now, UpdatedAt: now,

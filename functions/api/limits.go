@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
 )
 
@@ -52,19 +51,4 @@ func parseLimits(f *httpx.Fields, now time.Time) limitFields {
 		}
 	}
 	return l
-}
-
-// tierPrice is the price of one worker of the pool a requested tier names,
-// from the service's catalogue (the select_gpu step replaces it with the
-// price from the owner's live catalogue); nil when no tier was requested:
-// the pool is chosen only once the model's size is known.
-func (s *Server) tierPrice(tier string) *deployment.Price {
-	if tier == "" || s.GPUs == nil {
-		return nil
-	}
-	pool, _, err := s.GPUs.ParseTier(tier)
-	if err != nil {
-		return nil
-	}
-	return deployment.NewPrice(pool.ID, pool.PricePerHour, 0, s.GPUs.ReadAt())
 }

@@ -6,6 +6,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -46,8 +47,18 @@ type Server struct {
 	Limiter ratelimit.Limiter
 	// RateLimit is the per-key limit the Limiter enforces (for messages).
 	RateLimit int
-	Models    *catalog.Catalog
-	GPUs      *gpu.Catalog
+	// AuthFailures counts failed authentications (API keys, callback
+	// secrets) per client address; an address over its limit gets 429s
+	// before any check. Nil: not throttled.
+	AuthFailures *ratelimit.Memory
+	// ClientAddr is the address a request is counted under (see
+	// httpx.ClientAddr); nil means the connection's.
+	ClientAddr func(*http.Request) string
+	Models     *catalog.Catalog
+	GPUs       *gpu.Catalog
+	// LiveGPUs, when set, is each account's GPU catalogue, the one
+	// select_gpu chooses from: gpu_tier is validated against it.
+	LiveGPUs *gpu.Live
 	// SigningKey is the master key of the per-owner webhook secrets.
 	SigningKey           secret.Secret
 	AllowPrivateWebhooks bool
@@ -221,8 +232,13 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 // authed checks the Bearer key and the owner's rate limit.
 func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, owner string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		addr, throttled := s.authThrottled(w, r)
+		if throttled {
+			return
+		}
 		owner, ok := s.Keys.Authenticate(r.Header.Get("Authorization"))
 		if !ok {
+			s.authFailed(r.Context(), addr, "api key")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="deployment-orchestrator"`)
 			httpx.WriteError(w, httpx.Unauthorized())
 			return
@@ -243,6 +259,40 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, owner str
 		}
 		h(w, r, owner)
 	}
+}
+
+// authThrottled answers 429 (and reports true) when the request's client
+// address has failed authentication too often lately; else it returns the
+// address to count a failure under.
+func (s *Server) authThrottled(w http.ResponseWriter, r *http.Request) (addr string, throttled bool) {
+	if s.ClientAddr != nil {
+		addr = s.ClientAddr(r)
+	} else {
+		addr = httpx.ClientAddr(r, -1)
+	}
+	if s.AuthFailures == nil {
+		return addr, false
+	}
+	if d := s.AuthFailures.Check(addr); !d.Allowed {
+		httpx.WriteError(w, httpx.AuthThrottled(d.Limit, d.RetryAfter))
+		return addr, true
+	}
+	return addr, false
+}
+
+// authFailed counts a failed authentication from addr. The log gets one
+// WARN line when an address reaches the limit, not one per attempt.
+func (s *Server) authFailed(ctx context.Context, addr, what string) {
+	if s.AuthFailures == nil {
+		return
+	}
+	d, _ := s.AuthFailures.Allow(ctx, addr)
+	if d.Allowed && d.Remaining == 0 {
+		s.logger().WarnContext(ctx, "failed authentications from one address: throttling it", "client", addr, "failures", d.Limit,
+			"window", "1m", "last", what, "until", d.Reset.UTC().Format(time.RFC3339))
+		return
+	}
+	s.logger().DebugContext(ctx, "authentication failed", "client", addr, "what", what)
 }
 
 // internalError logs err with the request id and answers the contract's 500.

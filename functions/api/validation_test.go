@@ -1,8 +1,13 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"sync/atomic"
 	"testing"
+
+	"github.com/visgate/deployment-orchestrator/shared/gpu"
+	"github.com/visgate/deployment-orchestrator/shared/secret"
 )
 
 // createWith is validCreate with fields replaced (a nil value deletes one).
@@ -118,5 +123,45 @@ func TestModelIDRuleIsTheHubs(t *testing.T) {
 		if got := rec.Code == 202; got != ok {
 			t.Errorf("hf_model_id %q = %d %s, want accepted=%v", id, rec.Code, rec.Body, ok)
 		}
+	}
+}
+
+// TestGPUTierCheckedAgainstTheAccountsCatalogue: gpu_tier is validated
+// against the caller's own live catalogue, the one select_gpu chooses from:
+// a pool the account cannot use is refused at POST, a pool only the account
+// has is accepted; another account's view decides nothing.
+func TestGPUTierCheckedAgainstTheAccountsCatalogue(t *testing.T) {
+	f := newFixture(t)
+	var reads atomic.Int32
+	f.srv.LiveGPUs = &gpu.Live{Base: gpu.Default(), Source: func(_ context.Context, key secret.Secret) ([]gpu.Offer, error) {
+		reads.Add(1)
+		if key.Reveal() == "rpa_no_a40" {
+			// The account's A40-class cards have no serverless price: the pool is not available to it.
+			return []gpu.Offer{{ID: "NVIDIA A40", Name: "A40", Pool: "AMPERE_48", MemoryGB: 48}, {ID: "NVIDIA RTX A6000", Name: "RTX A6000", Pool: "AMPERE_48", MemoryGB: 48}}, nil
+		}
+		return []gpu.Offer{{ID: "NVIDIA X64", Name: "X64", Pool: "NEW_64", MemoryGB: 64, PricePerHour: 2}}, nil
+	}}
+	for _, tc := range []struct {
+		key, tier string
+		status    int
+	}{
+		{"rpa_no_a40", "A40", 422},
+		{"rpa_no_a40", "AMPERE_48", 422},
+		{"rpa_has_x64", "A40", 202},
+		{"rpa_has_x64", "NEW_64", 202},
+		{"rpa_no_a40", "NEW_64", 422},
+	} {
+		rec := f.do(t, "POST", "/v1/deployments", keyA, createWith(t, map[string]any{"user_runpod_key": tc.key, "gpu_tier": tc.tier}))
+		if rec.Code != tc.status {
+			t.Errorf("key %s tier %s = %d %s, want %d", tc.key, tc.tier, rec.Code, rec.Body, tc.status)
+		}
+	}
+	if n := reads.Load(); n != 2 {
+		t.Errorf("%d reads of the live catalogue for two accounts, want 2 (cached per account)", n)
+	}
+	// An invalid request costs no read.
+	reads.Store(0)
+	if rec := f.do(t, "POST", "/v1/deployments", keyA, createWith(t, map[string]any{"user_runpod_key": "rpa_third", "gpu_tier": "A40", "min_workers": -1})); rec.Code != 422 || reads.Load() != 0 {
+		t.Errorf("invalid request: %d, %d reads", rec.Code, reads.Load())
 	}
 }

@@ -24,14 +24,13 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/catalog"
 	"github.com/visgate/deployment-orchestrator/shared/config"
 	"github.com/visgate/deployment-orchestrator/shared/gpu"
+	"github.com/visgate/deployment-orchestrator/shared/httpx"
 	"github.com/visgate/deployment-orchestrator/shared/huggingface"
-	"github.com/visgate/deployment-orchestrator/shared/huggingface/hubsim"
 	"github.com/visgate/deployment-orchestrator/shared/openapi"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/queue/inprocess"
 	"github.com/visgate/deployment-orchestrator/shared/ratelimit"
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
-	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
 	"github.com/visgate/deployment-orchestrator/shared/seal"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
 	"github.com/visgate/deployment-orchestrator/shared/store"
@@ -99,24 +98,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	// The server log tells each deployment's story: every entry of its own log.
 	a.Store = storelog.New(a.Store, log)
 
-	hubURL, runpodURL := cfg.HFAPIURL, cfg.RunPodAPIURL
-	if cfg.Simulate {
-		hub := hubsim.New()
-		hub.SetAcceptAnyToken(true)
-		// The container's three callbacks take 0.3 of the boot each, as
-		// with the simulator's defaults (1 s, 300 ms).
-		rp := runpodsim.New(runpodsim.WithAnyKey(), runpodsim.WithCallbackClient(&http.Client{Timeout: 10 * time.Second}),
-			runpodsim.WithBootDelay(cfg.SimulateBootDelay), runpodsim.WithCallbackInterval(cfg.SimulateBootDelay*3/10))
-		hubURL, runpodURL = hub.URL, rp.URL
-		a.closers = append(a.closers, func(context.Context) error { hub.Close(); rp.Close(); return nil })
-		log.Debug("simulators listening", "hub", hubURL, "runpod", runpodURL)
-	}
-
-	a.runpod = runpod.NewClient(runpodURL, nil)
+	// The simulators (SIMULATE=1) are the local commands' business
+	// (functions/localsim): they point HF_API_URL and RUNPOD_API_URL at them.
+	a.runpod = runpod.NewClient(cfg.RunPodAPIURL, nil)
 	a.Steps = &provision.Steps{
 		Store:            a.Store,
 		Sealer:           sealer,
-		Hub:              huggingface.NewClient(hubURL, nil),
+		Hub:              huggingface.NewClient(cfg.HFAPIURL, nil),
 		RunPod:           a.runpod,
 		GPUs:             gpu.Default(),
 		Sender:           webhook.NewSender(webhook.Options{AllowPrivate: cfg.WebhookAllowPrivate}),
@@ -126,24 +114,17 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		PollInterval:     cfg.PollInterval,
 		CapacityDeadline: cfg.CapacityDeadline,
 		ReadyDeadline:    cfg.ReadyDeadline,
+		HubWait:          cfg.HubWait,
 		LateCreateWindow: cfg.LateCreateWindow,
 		SpendInterval:    cfg.SpendInterval,
 		Log:              log,
-	}
-	if cfg.Simulate {
-		a.Steps.PollInterval = min(cfg.PollInterval, time.Second)
-		if a.Steps.Images.Diffusion == "" {
-			a.Steps.Images.Diffusion = "visgate/simulated-diffusers"
-		}
-		if a.Steps.Images.Default == "" {
-			a.Steps.Images.Default = "visgate/simulated-transformers"
-		}
 	}
 	a.Steps.RunID = newRunID()
 	// The embedded store's file lock keeps every other process out: a
 	// create lease another run holds is a dead process's.
 	a.Steps.SoleRunner = cfg.Backend == config.BackendEmbedded
-	a.Steps.LiveGPUs = &provision.GPUCatalog{Base: a.Steps.GPUs, RunPod: a.runpod}
+	// One per-account catalogue for the API's gpu_tier check and select_gpu.
+	a.Steps.LiveGPUs = &gpu.Live{Base: a.Steps.GPUs, Source: runpodOffers(a.runpod)}
 	a.Notifier = &notify.Notifier{Log: log}
 
 	if a.limiter == nil {
@@ -164,8 +145,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		Keys:                 keys,
 		Limiter:              a.limiter,
 		RateLimit:            cfg.RateLimitPerMinute,
+		AuthFailures:         ratelimit.NewMemory(cfg.AuthFailuresPerMinute, time.Minute, nil),
+		ClientAddr:           clientAddr(cfg),
 		Models:               catalog.Default(),
 		GPUs:                 gpu.Default(),
+		LiveGPUs:             a.Steps.LiveGPUs,
 		SigningKey:           signingKey,
 		AllowPrivateWebhooks: cfg.WebhookAllowPrivate,
 		DefaultTTL:           cfg.DefaultTTL,
@@ -283,6 +267,17 @@ func signingKeyFrom(cfg *config.Config, path string) (secret.Secret, error) {
 		return secret.Secret{}, fmt.Errorf("write webhook signing key: %w", err)
 	}
 	return secret.New(v), nil
+}
+
+// clientAddr is where a request comes from, for failed-auth throttling:
+// in Google Cloud the entry of X-Forwarded-For that Google's front end
+// appended (FORWARDED_HOPS from the right), locally the connection's address.
+func clientAddr(cfg *config.Config) func(*http.Request) string {
+	hops := -1
+	if cfg.Backend == config.BackendGCP {
+		hops = cfg.ForwardedHops
+	}
+	return func(r *http.Request) string { return httpx.ClientAddr(r, hops) }
 }
 
 // Handler serves every public function on one port, the way one public

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
 	"github.com/visgate/deployment-orchestrator/shared/seal"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
+	"github.com/visgate/deployment-orchestrator/shared/wait"
 )
 
 func embeddedApp(t *testing.T, env map[string]string) *App {
@@ -65,13 +67,7 @@ func TestEmbeddedRuntimeSweepsOrphans(t *testing.T) {
 	}
 
 	a.StartReconciler(10 * time.Millisecond)
-	deadline := time.Now().Add(10 * time.Second)
-	for len(sim.Endpoints(key)) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the orphan of a deleted deployment is still on RunPod")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait.Until(t, 10*time.Second, "the orphan of a deleted deployment to leave RunPod", func() bool { return len(sim.Endpoints(key)) == 0 })
 }
 
 // seedEmbedded runs an embedded app once, stores a deployment with a sealed
@@ -89,6 +85,9 @@ func seedEmbedded(t *testing.T) (map[string]string, string) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	// The chain does not run: the records stay as stored (and nothing
+	// calls the real Hub).
+	a.Notifier.Queue = &countingQueue{}
 	for range 3 {
 		now := time.Now().UTC()
 		id := deployment.NewID(now)
@@ -192,14 +191,15 @@ func TestResumeSkipsAnUnreadableRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close(context.Background())
-	a.Steps.Queue = &countingQueue{}
+	q := &countingQueue{}
+	a.Queue = q // Resume's tasks are counted, not run
 	n, err := a.Resume(context.Background())
-	if err != nil || n != 2 {
-		t.Errorf("Resume = %d, %v; want the 2 readable deployments resumed", n, err)
+	if err != nil || n != 2 || q.n.Load() != 2 {
+		t.Errorf("Resume = %d, %v, %d tasks; want the 2 readable deployments resumed, a validate each", n, err, q.n.Load())
 	}
 	t.Logf("skipped %s", victim)
 }
 
-type countingQueue struct{ n int }
+type countingQueue struct{ n atomic.Int32 }
 
-func (q *countingQueue) Enqueue(context.Context, queue.Task) error { q.n++; return nil }
+func (q *countingQueue) Enqueue(context.Context, queue.Task) error { q.n.Add(1); return nil }

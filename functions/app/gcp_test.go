@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/visgate/deployment-orchestrator/functions/dev/bridge"
+	"github.com/visgate/deployment-orchestrator/functions/localsim"
 	"github.com/visgate/deployment-orchestrator/shared/config"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
@@ -79,11 +80,16 @@ func startGCPStack(t *testing.T) *gcpStack {
 	env := map[string]string{
 		"BACKEND": "gcp", "GCP_PROJECT_ID": project, "GCP_LOCATION": location, "TASKS_QUEUE": queueID,
 		"PROVISION_TASK_URL": srv.URL + "/_tasks", "PUBLIC_BASE_URL": srv.URL, "DATA_DIR": t.TempDir(),
-		"SIMULATE": "1", "WEBHOOK_ALLOW_PRIVATE": "1", "API_KEYS": gcpKey, "POLL_INTERVAL": "200ms",
+		"WEBHOOK_ALLOW_PRIVATE": "1", "API_KEYS": gcpKey, "POLL_INTERVAL": "200ms",
 		"RATE_LIMIT_PER_MINUTE":   "100000", // the tests poll
 		"FIRESTORE_EMULATOR_HOST": firestoreAddr, "CLOUD_TASKS_EMULATOR_HOST": tasksAddr,
 	}
-	cfg, err := config.Load(func(k string) string { return env[k] })
+	sims, err := localsim.Start(slog.New(slog.DiscardHandler), func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sims.Close)
+	cfg, err := config.Load(sims.Getenv(func(k string) string { return env[k] }))
 	if err != nil {
 		t.Fatal(err)
 	}

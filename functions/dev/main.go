@@ -35,6 +35,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/functions/api"
 	"github.com/visgate/deployment-orchestrator/functions/app"
 	"github.com/visgate/deployment-orchestrator/functions/dev/bridge"
+	"github.com/visgate/deployment-orchestrator/functions/localsim"
 	"github.com/visgate/deployment-orchestrator/shared/config"
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
 	"github.com/visgate/deployment-orchestrator/shared/logging"
@@ -100,9 +101,24 @@ func supervise(ctx context.Context, getenv func(string) string, logOut io.Writer
 		"PROVISION_TASK_URL=http://"+addr(orchestrator.FnProvisionTask)+"/",
 		"PUBLIC_BASE_URL="+base,
 	)
+	// The configuration as given (SIMULATE included), for the start-up log.
 	cfg, err := config.Load(lookup(env))
 	if err != nil {
 		return err
+	}
+	if localsim.Enabled(getenv) {
+		// One pair of simulators, here, for every function process: the
+		// functions themselves are built as deployed, without them, and
+		// refuse SIMULATE; they reach the simulators at their URLs.
+		sims, err := localsim.Start(log, getenv)
+		if err != nil {
+			return err
+		}
+		defer sims.Close()
+		env = withoutVar(env, "SIMULATE")
+		for k, v := range sims.Overrides(getenv) {
+			env = append(withoutVar(env, k), k+"="+v)
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -190,6 +206,17 @@ func supervise(ctx context.Context, getenv func(string) string, logOut io.Writer
 		return nil
 	}
 	return err
+}
+
+// withoutVar drops name from a KEY=VALUE environment.
+func withoutVar(env []string, name string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, name+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // lookup reads a variable from env (KEY=VALUE lines; the last one wins).

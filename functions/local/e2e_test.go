@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -269,6 +270,34 @@ func TestEndToEndSimulated(t *testing.T) {
 			t.Errorf("logs lack %q:\n%s", want, joined)
 		}
 	}
+
+	// The server log tells the same story: each entry once, at its level,
+	// with the deployment's id (a line is written just after its commit).
+	var want []string
+	for _, l := range dep["logs"].([]any) {
+		e := l.(map[string]any)
+		want = append(want, fmt.Sprint(e["level"], " ", e["message"]))
+	}
+	slices.Sort(want)
+	var got []string
+	wait.Until(t, 10*time.Second, "the server log to tell the deployment's story", func() bool {
+		got = nil
+		for _, line := range strings.Split(srv.logs.String(), "\n") {
+			var l struct {
+				Severity     string `json:"severity"`
+				Message      string `json:"message"`
+				DeploymentID string `json:"deployment_id"`
+				Status       string `json:"status"`
+			}
+			if json.Unmarshal([]byte(line), &l) == nil && l.DeploymentID == id && l.Status != "" {
+				got = append(got, l.Severity+" "+l.Message)
+			}
+		}
+		slices.Sort(got)
+		return slices.Equal(got, want)
+	}, func() string {
+		return fmt.Sprintf("server log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	})
 
 	// Catalogue names resolve.
 	code, _, body = c.do("POST", "/v1/deployments", "key-alice-0123456789",

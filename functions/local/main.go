@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/functions/app"
+	"github.com/visgate/deployment-orchestrator/functions/localsim"
 	"github.com/visgate/deployment-orchestrator/shared/config"
 	"github.com/visgate/deployment-orchestrator/shared/logging"
 )
@@ -33,6 +34,14 @@ func main() {
 // realMain runs the server until ctx ends. ready, when not nil, receives
 // the listening address once the server accepts connections.
 func realMain(ctx context.Context, getenv func(string) string, logOut io.Writer, ready chan<- string) error {
+	if localsim.Enabled(getenv) {
+		sims, err := localsim.Start(logging.New(logOut, "info", ""), getenv)
+		if err != nil {
+			return err
+		}
+		defer sims.Close()
+		getenv = sims.Getenv(getenv)
+	}
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err

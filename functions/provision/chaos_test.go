@@ -21,7 +21,6 @@ import (
 	"github.com/visgate/deployment-orchestrator/functions/notify"
 	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"github.com/visgate/deployment-orchestrator/functions/reconcile"
-	"github.com/visgate/deployment-orchestrator/shared/auth"
 	"github.com/visgate/deployment-orchestrator/shared/config"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/gpu"
@@ -36,6 +35,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/secret"
 	"github.com/visgate/deployment-orchestrator/shared/store"
 	"github.com/visgate/deployment-orchestrator/shared/store/bolt"
+	"github.com/visgate/deployment-orchestrator/shared/wait"
 	"github.com/visgate/deployment-orchestrator/shared/webhook"
 )
 
@@ -319,7 +319,7 @@ func (w *chaosWorld) start() {
 	steps.Queue = w.fq
 	st.Subscribe((&notify.Notifier{Queue: w.fq, Log: quiet}).Func())
 	node := &chaosNode{store: st, queue: q, steps: steps,
-		api: (&api.Server{Store: st, Sealer: sealer, Log: quiet}).Function(api.FnDeploymentReady)}
+		api: (&api.Server{Store: st, Sealer: sealer, SigningKey: steps.SigningKey, Log: quiet}).Function(api.FnDeploymentReady)}
 
 	// As at start: resume everything unfinished; then the reconciler on a
 	// timer, as the embedded runtime runs it.
@@ -376,7 +376,7 @@ func (w *chaosWorld) stop() {
 	cancel()
 	_ = n.queue.Close(cancelled)            // cancels the running steps
 	_ = n.queue.Close(context.Background()) // and waits for them
-	w.fq.Wait()
+	w.fq.Stop()
 	if err := n.store.Close(); err != nil {
 		w.t.Errorf("close store: %v", err)
 	}
@@ -407,11 +407,10 @@ func (w *chaosWorld) create(behavior string) string {
 	d := &deployment.Deployment{
 		ID: id, Owner: owner, Status: deployment.StatusValidating, StatusChangedAt: now,
 		RequestedModel: "openai-community/gpt2", ModelID: "openai-community/gpt2",
-		Scaling:        deployment.Scaling{MinWorkers: 0, MaxWorkers: 2, IdleTimeoutSeconds: 5},
-		RunPodKey:      sealOne(secret.New(runpodKey), deployment.FieldRunPodKey),
-		CallbackSecret: sealOne(auth.NewCallbackSecret(), deployment.FieldCallbackSecret),
-		Webhook:        deployment.Webhook{URL: w.hooks.URL + "/hooks/" + id},
-		CreatedAt:      now, UpdatedAt: now,
+		Scaling:   deployment.Scaling{MinWorkers: 0, MaxWorkers: 2, IdleTimeoutSeconds: 5},
+		RunPodKey: sealOne(secret.New(runpodKey), deployment.FieldRunPodKey),
+		Webhook:   deployment.Webhook{URL: w.hooks.URL + "/hooks/" + id},
+		CreatedAt: now, UpdatedAt: now,
 	}
 	if err := n.store.Create(ctx, d); err != nil {
 		t.Fatal(err)
@@ -463,10 +462,10 @@ func (w *chaosWorld) violate(format string, args ...any) {
 // settle waits until every deployment is final and owes nothing, and every
 // late create has landed; it returns the final records.
 func (w *chaosWorld) settle(ids []string) map[string]*deployment.Deployment {
-	deadline := time.Now().Add(chaosSettle)
-	for {
+	var out map[string]*deployment.Deployment
+	wait.Until(w.t, chaosSettle, "every deployment to settle", func() bool {
 		n := w.cur.Load()
-		out := map[string]*deployment.Deployment{}
+		out = map[string]*deployment.Deployment{}
 		done := true
 		for _, id := range ids {
 			d, err := n.store.Get(context.Background(), id)
@@ -481,20 +480,18 @@ func (w *chaosWorld) settle(ids []string) map[string]*deployment.Deployment {
 		if waiting, _ := w.rp.LateCreates(); waiting > 0 {
 			done = false
 		}
-		if done {
-			return out
-		}
-		if time.Now().After(deadline) {
-			for _, d := range out {
-				if !d.Status.Final() || d.NeedsWork() {
-					w.t.Errorf("%s not settled after %s: status %s, endpoint %q deleted %v, webhook %+v\n%s",
-						d.ID, chaosSettle, d.Status, d.RunPodEndpointID, d.EndpointDeleted, d.Webhook, logText(d))
-				}
+		return done
+	}, func() string {
+		var b strings.Builder
+		for _, d := range out {
+			if !d.Status.Final() || d.NeedsWork() {
+				fmt.Fprintf(&b, "%s: status %s, endpoint %q deleted %v, webhook %+v\n%s",
+					d.ID, d.Status, d.RunPodEndpointID, d.EndpointDeleted, d.Webhook, logText(d))
 			}
-			w.t.FailNow()
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return b.String()
+	})
+	return out
 }
 
 // documentedFailures are the reasons a deployment may fail under these

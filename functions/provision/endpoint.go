@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/visgate/deployment-orchestrator/shared/auth"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/huggingface"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
@@ -217,10 +218,7 @@ func (s *Steps) endpointSpec(ctx context.Context, d *deployment.Deployment) (run
 	if err != nil {
 		return runpod.EndpointSpec{}, err
 	}
-	callbackSecret, err := s.open(ctx, d.CallbackSecret, d.ID, deployment.FieldCallbackSecret)
-	if err != nil {
-		return runpod.EndpointSpec{}, err
-	}
+	callbackSecret := auth.CallbackSecret(s.SigningKey, d.ID)
 	env := map[string]string{
 		EnvModelName:      d.ModelID,
 		EnvDeploymentID:   d.ID,

@@ -17,7 +17,6 @@ import (
 	"github.com/visgate/deployment-orchestrator/functions/api"
 	"github.com/visgate/deployment-orchestrator/functions/notify"
 	"github.com/visgate/deployment-orchestrator/functions/provision"
-	"github.com/visgate/deployment-orchestrator/shared/auth"
 	"github.com/visgate/deployment-orchestrator/shared/config"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/gpu"
@@ -190,7 +189,7 @@ func newEnv(t *testing.T, o options) *env {
 	st.Subscribe(n.Func())
 
 	// The inference container's callbacks reach the real internal callback.
-	cb := httptest.NewServer((&api.Server{Store: st, Sealer: sealer, Log: quiet}).Function(api.FnDeploymentReady))
+	cb := httptest.NewServer((&api.Server{Store: st, Sealer: sealer, SigningKey: e.signingKey, Log: quiet}).Function(api.FnDeploymentReady))
 	e.steps.CallbackBase = cb.URL
 
 	// Cleanups run last-registered first: stop the callbacks, the queue
@@ -284,12 +283,11 @@ func (e *env) insert(model string, o createOpts) *deployment.Deployment {
 		ID: id, Owner: owner,
 		Status: deployment.StatusValidating, StatusChangedAt: now,
 		RequestedModel: model, GPUTier: o.tier, Scaling: o.scaling,
-		ModelID:        model,
-		RunPodKey:      sealOne(secret.New(o.key), deployment.FieldRunPodKey),
-		CallbackSecret: sealOne(auth.NewCallbackSecret(), deployment.FieldCallbackSecret),
-		Webhook:        deployment.Webhook{URL: o.webhook},
-		Limits:         o.limits,
-		CreatedAt:      now, UpdatedAt: now,
+		ModelID:   model,
+		RunPodKey: sealOne(secret.New(o.key), deployment.FieldRunPodKey),
+		Webhook:   deployment.Webhook{URL: o.webhook},
+		Limits:    o.limits,
+		CreatedAt: now, UpdatedAt: now,
 	}
 	if o.hfToken != "" {
 		d.HFToken = sealOne(secret.New(o.hfToken), deployment.FieldHFToken)

@@ -42,6 +42,9 @@ const (
 	EnvHFToken        = "HF_TOKEN"
 )
 
+// DefaultHubWait is HubWait's default.
+const DefaultHubWait = 2 * time.Minute
+
 // MaxRetries bounds the transient failures (rate limits, outages) a step
 // absorbs before the deployment fails.
 const MaxRetries = 8
@@ -75,8 +78,9 @@ type Steps struct {
 	Hub    Hub
 	RunPod RunPod
 	GPUs   *gpu.Catalog
-	// LiveGPUs, when set, refreshes GPUs with RunPod's live catalogue.
-	LiveGPUs *GPUCatalog
+	// LiveGPUs, when set, is each account's catalogue: GPUs refreshed with
+	// the account's live offers (the API validates gpu_tier against it too).
+	LiveGPUs *gpu.Live
 	Sender   Sender
 	// SigningKey is the master key of the per-owner webhook secrets.
 	SigningKey secret.Secret
@@ -90,6 +94,10 @@ type Steps struct {
 	// WebhookSchedule is the delay before each webhook attempt (index 0:
 	// the first). Defaults to webhook.Schedule().
 	WebhookSchedule []time.Duration
+	// HubWait bounds how long validate keeps retrying a Hub that cannot be
+	// reached or answers with errors, from entering validating. Zero means
+	// DefaultHubWait.
+	HubWait time.Duration
 	// RetryBase is the unit of the backoff between runs of a step after a
 	// transient failure (rate limit, outage): the n-th retry waits
 	// RetryBase·2^n, at most MaxRetryBackoff, and never less than the
@@ -215,18 +223,35 @@ func (s *Steps) fail(ctx context.Context, id string, from deployment.Status, msg
 // backoff (at least retryAfter), or fails the deployment once MaxRetries
 // transient failures happened in this status.
 func (s *Steps) retryLater(ctx context.Context, t queue.Task, from deployment.Status, retryAfter time.Duration, what string) error {
+	return s.retryBefore(ctx, t, from, retryAfter, what, time.Time{})
+}
+
+// retryBefore is retryLater bounded by deadline (none when zero): the last
+// run is due by then, and once it has passed the deployment fails, the
+// message saying how long it waited.
+func (s *Steps) retryBefore(ctx context.Context, t queue.Task, from deployment.Status, retryAfter time.Duration, what string, deadline time.Time) error {
 	now := s.now()
-	var delay time.Duration
+	var delay, waited time.Duration
 	d, err := s.advance(ctx, t.DeploymentID, from, func(d *deployment.Deployment) error {
+		if !deadline.IsZero() && !now.Before(deadline) {
+			waited = now.Sub(d.StatusChangedAt)
+			return errGiveUp
+		}
 		if d.Retries >= MaxRetries {
 			return errGiveUp
 		}
 		d.Retries++
 		delay = backoff(s.RetryBase, d.Retries, retryAfter)
+		if !deadline.IsZero() {
+			delay = min(delay, deadline.Sub(now))
+		}
 		d.Log(now, deployment.LevelWarn, "%s; retrying in %s (attempt %d of %d)", what, delay.Round(time.Second), d.Retries+1, MaxRetries+1)
 		return nil
 	})
 	if errors.Is(err, errGiveUp) {
+		if waited > 0 {
+			return s.fail(ctx, t.DeploymentID, from, fmt.Sprintf("%s; gave up after %s", what, waited.Round(time.Second)))
+		}
 		return s.fail(ctx, t.DeploymentID, from, fmt.Sprintf("%s; gave up after %d attempts", what, MaxRetries+1))
 	}
 	if err != nil || d == nil {

@@ -337,7 +337,7 @@ func TestWebhookFailedDeploymentStillOwesItsScale(t *testing.T) {
 		t.Fatal("NeedsWork false for a webhook_failed deployment that was never scaled")
 	}
 	resume(t, e, d)
-	d = e.waitFor(id, "scaled", func(d *deployment.Deployment) bool { return d.Scaled })
+	e.waitFor(id, "scaled", func(d *deployment.Deployment) bool { return d.Scaled })
 	if eps := e.endpointsOf(id); len(eps) != 1 || eps[0].WorkersMin != 0 {
 		t.Errorf("endpoints %+v, want one scaled to min 0", eps)
 	}

@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/huggingface"
@@ -30,7 +31,9 @@ func (s *Steps) validate(ctx context.Context, t queue.Task) error {
 			return s.fail(ctx, d.ID, deployment.StatusValidating, "Could not validate the model on the Hugging Face Hub")
 		}
 		if he.Retryable {
-			return s.retryLater(ctx, t, deployment.StatusValidating, he.RetryAfter, he.Error())
+			s.logger().WarnContext(ctx, "Hugging Face Hub check failed; retrying", "deployment_id", d.ID, "model_id", d.ModelID,
+				"attempt", d.Retries+1, "cause", causeOf(he))
+			return s.retryBefore(ctx, t, deployment.StatusValidating, he.RetryAfter, he.Error(), d.StatusChangedAt.Add(s.hubWait()))
 		}
 		return s.fail(ctx, d.ID, deployment.StatusValidating, he.Error())
 	}
@@ -55,6 +58,21 @@ func (s *Steps) validate(ctx context.Context, t queue.Task) error {
 		return nil
 	})
 	return err
+}
+
+func (s *Steps) hubWait() time.Duration {
+	if s.HubWait > 0 {
+		return s.HubWait
+	}
+	return DefaultHubWait
+}
+
+// causeOf is the underlying error of a Hub failure, for the server log.
+func causeOf(he *huggingface.Error) string {
+	if he.Err != nil {
+		return he.Err.Error()
+	}
+	return he.Error()
 }
 
 func familyLabel(ins *huggingface.Inspection) string {

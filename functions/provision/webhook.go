@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
+	"github.com/visgate/deployment-orchestrator/shared/store/storelog"
 	"github.com/visgate/deployment-orchestrator/shared/webhook"
 )
 
@@ -59,9 +61,10 @@ func (s *Steps) deliverWebhook(ctx context.Context, t queue.Task) error {
 	}
 	res := s.Sender.Send(ctx, d.Webhook.URL, webhook.OwnerSecret(s.SigningKey, d.Owner), msgID, now, body)
 	if res.Err != nil {
-		// The detail (resolved addresses, dial errors) is for operators; the
-		// owner sees res.Summary().
-		s.logger().WarnContext(ctx, "webhook attempt failed", "deployment_id", d.ID, "status_code", res.StatusCode, "error", res.Err.Error())
+		// The detail (resolved addresses, dial errors) is for operators: it
+		// goes on the server log line of the attempt's entry; the owner sees
+		// res.Summary().
+		ctx = storelog.WithDetail(ctx, slog.String("error", res.Err.Error()))
 	}
 	sched := s.schedule()
 	_, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {

@@ -242,7 +242,11 @@ func overheads(ctx context.Context, server, devBin, dir, hook string, skipDev bo
 		devFig.Measured = "not measured: " + err.Error()
 		return append(figs, devFig), nil
 	case err != nil:
-		return nil, fmt.Errorf("emulator stack overhead: %w", err)
+		// The emulators are the most fragile part: report, do not abort.
+		step("   the emulator stack failed: %v", err)
+		devFig.Measured = "failed: " + err.Error()
+		devFig.Holds = "no"
+		return append(figs, devFig), nil
 	}
 	return append(figs, f...), nil
 }

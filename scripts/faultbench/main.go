@@ -12,6 +12,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -30,7 +31,9 @@ import (
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/huggingface/hubsim"
+	"github.com/visgate/deployment-orchestrator/shared/runpod"
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
+	"github.com/visgate/deployment-orchestrator/shared/secret"
 )
 
 const (
@@ -159,12 +162,29 @@ func (w *world) start() error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	_ = w.proc.Process.Kill()
+	<-exited
 	return fmt.Errorf("the server did not answer /health within 30s")
 }
 
 func (w *world) kill(sig syscall.Signal) {
 	_ = w.proc.Process.Signal(sig)
-	<-w.exited
+	select {
+	case <-w.exited:
+		return
+	case <-time.After(30 * time.Second):
+	}
+	// Stuck on the way out: keep its goroutines for the report.
+	_ = w.proc.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-w.exited:
+	case <-time.After(5 * time.Second):
+		_ = w.proc.Process.Kill()
+		<-w.exited
+	}
+	dump := filepath.Join(os.TempDir(), fmt.Sprintf("faultbench-stuck-%d.log", w.proc.Process.Pid))
+	_ = os.WriteFile(dump, []byte(w.logs.String()), 0o600)
+	fmt.Fprintf(os.Stderr, "faultbench: the server did not exit within 30 s of %s; its log and goroutines: %s\n", sig, dump)
 }
 
 // syncBuffer collects a process's output.
@@ -191,13 +211,17 @@ func (s *syncBuffer) Reset() {
 	s.b.Reset()
 }
 
+// apiClient bounds every call: a server that never answers is a finding,
+// not a reason to hang.
+var apiClient = &http.Client{Timeout: 15 * time.Second}
+
 func (w *world) call(method, path, body string) (int, map[string]any) {
 	req, _ := http.NewRequest(method, w.base()+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+apiKey)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apiClient.Do(req)
 	if err != nil {
-		return 0, nil
+		return 0, nil // no answer (a dead or stuck server): the caller counts it
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
@@ -496,6 +520,7 @@ func defect5(bin string, n int) error {
 	}
 	defer os.RemoveAll(clean)
 	db := filepath.Join(w.dir, "orchestrator.db")
+	rpc := runpod.NewClient(w.rp.URL, nil)
 	for _, c := range []struct {
 		name   string
 		damage func() error
@@ -525,6 +550,18 @@ func defect5(bin string, n int) error {
 			return err
 		}
 		w.logs.Reset()
+		// A variant before may have deleted the in-flight endpoints: put
+		// them back as RunPod would still have them (found by the marker).
+		for _, id := range inflight {
+			if len(w.endpoints(id)) == 0 {
+				if _, err := rpc.CreateEndpoint(context.Background(), secret.New(runpodKey), runpod.EndpointSpec{
+					Name: "visgate-" + id, Image: "example/transformers:1", Pools: []string{"AMPERE_16"},
+					Env: map[string]string{runpodsim.EnvDeploymentID: id}, WorkersMin: 1, WorkersMax: 1,
+				}); err != nil {
+					return err
+				}
+			}
+		}
 		if c.damage != nil {
 			if err := c.damage(); err != nil {
 				return err
@@ -569,7 +606,7 @@ func defect5(bin string, n int) error {
 					before++
 				}
 			}
-			outcome = fmt.Sprintf("started; GET /v1/deployments = %d with %d of %d deployments; DELETE of the 2 in flight: %d answered 204, %d endpoints left 5 s later",
+			outcome = fmt.Sprintf("started; GET /v1/deployments = %d with %d of %d deployments; DELETE of the 2 in flight: %d answered 204 within 15 s, %d endpoints left 5 s later",
 				code, len(items), n+2, deletes, leaked)
 			_ = before
 			outcome += fmt.Sprintf(" (%d endpoints before)", eps)

@@ -164,13 +164,26 @@ func TestValidateOwner(t *testing.T) {
 }
 
 func TestCallbackSecret(t *testing.T) {
-	s := auth.NewCallbackSecret()
+	master := secret.New("master-key-0123456789abcdef")
+	s := auth.CallbackSecret(master, "dep_2026_00000001")
 	b, err := base64.RawURLEncoding.DecodeString(s.Reveal())
 	if err != nil || len(b) != 32 {
 		t.Fatalf("callback secret decodes to %d bytes (err %v), want 32", len(b), err)
 	}
-	if auth.NewCallbackSecret().Reveal() == s.Reveal() {
-		t.Error("two callback secrets are equal")
+	if auth.CallbackSecret(master, "dep_2026_00000001").Reveal() != s.Reveal() {
+		t.Error("the derivation is not deterministic")
+	}
+	for _, other := range []secret.Secret{
+		auth.CallbackSecret(master, "dep_2026_00000002"),
+		auth.CallbackSecret(secret.New("another-master-key-0123456789"), "dep_2026_00000001"),
+	} {
+		if other.Reveal() == s.Reveal() {
+			t.Error("two deployments (or two master keys) share a callback secret")
+		}
+	}
+	// Domain separation: not the owner webhook secret's HMAC of the same input.
+	if strings.Contains(s.Reveal(), master.Reveal()) || s.Reveal() == auth.Hash("dep_2026_00000001") {
+		t.Error("the secret reveals its inputs")
 	}
 	tests := []struct {
 		name      string
@@ -179,7 +192,7 @@ func TestCallbackSecret(t *testing.T) {
 		want      bool
 	}{
 		{"match", s.Reveal(), s, true},
-		{"mismatch", auth.NewCallbackSecret().Reveal(), s, false},
+		{"mismatch", auth.CallbackSecret(master, "dep_2026_00000003").Reveal(), s, false},
 		{"prefix", s.Reveal()[:20], s, false},
 		{"longer", s.Reveal() + "x", s, false},
 		{"empty presented", "", s, false},

@@ -41,6 +41,13 @@ type Config struct {
 	DefaultKeyUsed bool
 
 	RateLimitPerMinute int
+	// AuthFailuresPerMinute is how many failed authentications (API key or
+	// callback secret) one client address may make a minute before 429s.
+	AuthFailuresPerMinute int
+	// ForwardedHops says where the client's address is in X-Forwarded-For
+	// (BACKEND=gcp; see httpx.ClientAddr). The embedded runtime uses the
+	// connection's address.
+	ForwardedHops int
 
 	Simulate bool
 	// SimulateBootDelay is how long a simulated RunPod worker takes to
@@ -77,6 +84,7 @@ type Config struct {
 	PollInterval     time.Duration
 	CapacityDeadline time.Duration // workers throttled this long: no capacity
 	ReadyDeadline    time.Duration // endpoint created this long ago and not ready: fail
+	HubWait          time.Duration // Hugging Face Hub unreachable or failing this long: fail
 	LateCreateWindow time.Duration // a create without an answer may still land this long
 
 	// Limits and spend.
@@ -112,7 +120,9 @@ var Vars = []Var{
 	{"API_KEYS", "", "plain API keys, comma-separated, one owner each (local runs)", false},
 	{"API_KEY_HASHES", "", "owner:sha256hex entries, comma-separated (scripts/mintkey prints them)", true},
 	{"RATE_LIMIT_PER_MINUTE", "100", "requests a minute per API key", true},
-	{"SIMULATE", "", "1: use the built-in RunPod and Hugging Face simulators (no network); implies WEBHOOK_ALLOW_PRIVATE", false},
+	{"AUTH_FAILURES_PER_MINUTE", "20", "failed authentications (API key or callback secret) a minute per client address before 429", false},
+	{"FORWARDED_HOPS", "0", "BACKEND=gcp: entries Google's proxies append to X-Forwarded-For after the client's address (0 direct to Cloud Run, 1 behind the load balancer)", true},
+	{"SIMULATE", "", "1: make run and make dev start the built-in RunPod and Hugging Face simulators (no network); implies WEBHOOK_ALLOW_PRIVATE; a deployed function refuses it", false},
 	{"SIMULATE_BOOT_DELAY", "1s", "with SIMULATE=1: how long a simulated worker takes to load its model (0s: at once)", false},
 	{"WEBHOOK_ALLOW_PRIVATE", "", "1: allow webhooks to loopback and private addresses, and plain http (local runs only)", false},
 	{"WEBHOOK_SIGNING_KEY", "", "master key for the per-owner webhook signing secrets (embedded: generated under DATA_DIR when empty)", true},
@@ -133,6 +143,7 @@ var Vars = []Var{
 	{"POLL_INTERVAL", "10s", "how often the watch step polls RunPod workers", false},
 	{"CAPACITY_DEADLINE", "15m", "fail when no worker got a GPU for this long", false},
 	{"READY_DEADLINE", "45m", "fail when the model is not loaded this long after the endpoint exists", false},
+	{"HUB_WAIT", "2m", "fail when the Hugging Face Hub stays unreachable (or keeps failing) this long while validating", false},
 	{"LATE_CREATE_WINDOW", "2m", "how long after a create got no answer RunPod may still make the endpoint: no second create, teardowns look again", false},
 	{"DEFAULT_TTL", "0s", "time limit of every deployment whose owner sets none (e.g. 72h; 0s: none): a forgotten endpoint is deleted then", true},
 	{"SPEND_REFRESH_INTERVAL", "5m", "how often a deployment with max_spend_usd reads its spend from RunPod's billing API (at least 1m outside tests)", false},
@@ -203,10 +214,16 @@ func Load(getenv func(string) string) (*Config, error) {
 	if c.RateLimitPerMinute, err = strconv.Atoi(get("RATE_LIMIT_PER_MINUTE")); err != nil || c.RateLimitPerMinute < 1 {
 		errs = append(errs, fmt.Errorf("RATE_LIMIT_PER_MINUTE=%q: want a positive integer", get("RATE_LIMIT_PER_MINUTE")))
 	}
+	if c.AuthFailuresPerMinute, err = strconv.Atoi(get("AUTH_FAILURES_PER_MINUTE")); err != nil || c.AuthFailuresPerMinute < 1 {
+		errs = append(errs, fmt.Errorf("AUTH_FAILURES_PER_MINUTE=%q: want a positive integer", get("AUTH_FAILURES_PER_MINUTE")))
+	}
+	if c.ForwardedHops, err = strconv.Atoi(get("FORWARDED_HOPS")); err != nil || c.ForwardedHops < 0 || c.ForwardedHops > 10 {
+		errs = append(errs, fmt.Errorf("FORWARDED_HOPS=%q: want an integer from 0 to 10", get("FORWARDED_HOPS")))
+	}
 	for _, d := range []struct {
 		name string
 		dst  *time.Duration
-	}{{"POLL_INTERVAL", &c.PollInterval}, {"CAPACITY_DEADLINE", &c.CapacityDeadline}, {"READY_DEADLINE", &c.ReadyDeadline}, {"LATE_CREATE_WINDOW", &c.LateCreateWindow}} {
+	}{{"POLL_INTERVAL", &c.PollInterval}, {"CAPACITY_DEADLINE", &c.CapacityDeadline}, {"READY_DEADLINE", &c.ReadyDeadline}, {"HUB_WAIT", &c.HubWait}, {"LATE_CREATE_WINDOW", &c.LateCreateWindow}} {
 		v, err := time.ParseDuration(get(d.name))
 		if err != nil || v <= 0 {
 			errs = append(errs, fmt.Errorf("%s=%q: want a positive duration such as 10s", d.name, get(d.name)))

@@ -138,9 +138,9 @@ type Deployment struct {
 	DeletedReason string `json:"deleted_reason,omitempty"`
 
 	// Secrets, sealed with the deployment id as associated data.
-	RunPodKey      Sealed `json:"runpod_key"`
-	HFToken        Sealed `json:"hf_token,omitempty"`
-	CallbackSecret Sealed `json:"callback_secret"`
+	RunPodKey Sealed `json:"runpod_key"`
+	HFToken   Sealed `json:"hf_token,omitempty"`
+	// The callback secret is not stored: auth.CallbackSecret derives it.
 
 	Webhook Webhook `json:"webhook"`
 
@@ -161,7 +161,6 @@ func (d *Deployment) Clone() *Deployment {
 	c.GPUExcludedTypes = append([]string(nil), d.GPUExcludedTypes...)
 	c.RunPodKey = append(Sealed(nil), d.RunPodKey...)
 	c.HFToken = append(Sealed(nil), d.HFToken...)
-	c.CallbackSecret = append(Sealed(nil), d.CallbackSecret...)
 	if d.Price != nil {
 		p := *d.Price
 		c.Price = &p
@@ -227,9 +226,8 @@ const EndpointMarker = "VISGATE_DEPLOYMENT_ID"
 
 // Sealed fields, named in their associated data.
 const (
-	FieldRunPodKey      = "user_runpod_key"
-	FieldHFToken        = "hf_token"
-	FieldCallbackSecret = "callback_secret"
+	FieldRunPodKey = "user_runpod_key"
+	FieldHFToken   = "hf_token"
 )
 
 // AssociatedData binds a sealed secret to its deployment and field, so a

@@ -2,7 +2,9 @@
 // of a pool for a model's memory need.
 //
 // The catalogue is embedded data (catalog.json: pools, their cards, VRAM and
-// serverless prices); Refresh updates it from RunPod's live catalogue.
+// serverless prices); Refresh updates it from an account's live offers
+// (Offer, which the RunPod side adapts its catalogue to), and Live keeps one
+// refreshed catalogue per account.
 //
 // Choice rule (Choose):
 //   - A requested tier (a card, a family alias such as "H100", or a pool id)
@@ -29,8 +31,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/visgate/deployment-orchestrator/shared/runpod"
 )
 
 // Headroom is the share of a pool's VRAM an automatic choice may plan to use.
@@ -383,7 +383,19 @@ func (c *Catalog) chooseTier(needGB int, tier string) (Choice, error) {
 	return ch, nil
 }
 
-// Refresh returns a new catalogue updated from RunPod's GET /v2/catalog/gpus:
+// Offer is one GPU type an account can rent, as a live catalogue lists it
+// (RunPod's GET /v2/catalog/gpus, adapted by the caller).
+type Offer struct {
+	ID       string // GPU type id, e.g. "NVIDIA A40"
+	Name     string // e.g. "A40"
+	Pool     string // serverless pool id, e.g. "AMPERE_48"; empty if in none
+	MemoryGB int
+	// PricePerHour is the serverless price per GPU per hour (USD); 0 when
+	// the type is not available serverless to the account.
+	PricePerHour float64
+}
+
+// Refresh returns a new catalogue updated from an account's live offers:
 //   - a known pool that appears in types takes its serverless price (the
 //     lowest one given for its cards) and its card list from types; cards
 //     keep the short names the catalogue knew;
@@ -395,8 +407,8 @@ func (c *Catalog) chooseTier(needGB int, tier string) (Choice, error) {
 //
 // Types in no pool are ignored; a card name that would mean two things keeps
 // its earlier meaning.
-func (c *Catalog) Refresh(types []runpod.GPUType) *Catalog {
-	byPool := make(map[string][]runpod.GPUType)
+func (c *Catalog) Refresh(types []Offer) *Catalog {
+	byPool := make(map[string][]Offer)
 	var order []string
 	for _, t := range types {
 		if t.Pool == "" || t.ID == "" {
@@ -413,7 +425,7 @@ func (c *Catalog) Refresh(types []runpod.GPUType) *Catalog {
 			shortOf[card.ID] = card.Short
 		}
 	}
-	refreshPool := func(p Pool, ts []runpod.GPUType) (Pool, bool) {
+	refreshPool := func(p Pool, ts []Offer) (Pool, bool) {
 		price := 0.0
 		var cards []Card
 		for _, t := range ts {

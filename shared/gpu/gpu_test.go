@@ -9,7 +9,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/visgate/deployment-orchestrator/shared/gpu"
-	"github.com/visgate/deployment-orchestrator/shared/runpod"
 )
 
 func TestDefaultHasTheServerlessPools(t *testing.T) {
@@ -247,7 +246,7 @@ func TestChooseErrors(t *testing.T) {
 
 func TestRefresh(t *testing.T) {
 	c := gpu.Default()
-	types := []runpod.GPUType{
+	types := []gpu.Offer{
 		{ID: "NVIDIA A40", Name: "A40", Pool: "AMPERE_48", MemoryGB: 48, PricePerHour: 1.5},
 		{ID: "NVIDIA RTX A6000", Name: "RTX A6000", Pool: "AMPERE_48", MemoryGB: 48, PricePerHour: 1.5},
 		{ID: "NVIDIA GeForce RTX 4090", Name: "RTX 4090", Pool: "ADA_24", MemoryGB: 24}, // no serverless price

@@ -82,6 +82,15 @@ func RateLimited(limit int, retryAfter time.Duration) *Error {
 		RetryAfter: retryAfter}
 }
 
+// AuthThrottled is the 429 for a client address that failed authentication
+// too often.
+func AuthThrottled(limit int, retryAfter time.Duration) *Error {
+	return &Error{Status: http.StatusTooManyRequests, Name: "RateLimitError",
+		Message:    fmt.Sprintf("Too many failed authentication attempts from this address (at most %d a minute); retry later", limit),
+		Details:    map[string]any{"limit": limit, "retry_after_seconds": retryAfterSeconds(retryAfter)},
+		RetryAfter: retryAfter}
+}
+
 // Internal is the 500: no internals, only the request id.
 func Internal(requestID string) *Error {
 	return &Error{Status: http.StatusInternalServerError, Name: "InternalError",

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
@@ -152,16 +155,43 @@ func (c *Client) classify(model string, hasToken bool, st step, err error) *Erro
 	e := &Error{Kind: KindUnavailable, Model: model, Err: err}
 	var se *StatusError
 	switch {
-	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.Canceled):
 		e.Retryable = true
 		e.Message = fmt.Sprintf("checking Hugging Face model %q was interrupted before the Hub answered", model)
 	case errors.As(err, &se):
 		c.classifyStatus(e, se, hasToken, st)
 	default:
 		e.Retryable = true
-		e.Message = fmt.Sprintf("the Hugging Face Hub could not be reached to check model %q", model)
+		e.Message = fmt.Sprintf("the Hugging Face Hub could not be reached to check model %q: %s", model, c.networkCause(err))
 	}
 	return e
+}
+
+// networkCause names why a request got no answer, in words a user can act
+// on: "could not resolve huggingface.co", "connection refused", "timed out".
+// Only a name that does not resolve is named (the user may know it); the
+// addresses dialled are internals.
+func (c *Client) networkCause(err error) string {
+	host := c.base.Hostname()
+	var dnsErr *net.DNSError
+	var ne net.Error
+	switch {
+	case errors.As(err, &dnsErr) && (dnsErr.IsTimeout || dnsErr.IsTemporary) && !dnsErr.IsNotFound:
+		return "could not resolve " + host + " (DNS timed out)"
+	case errors.As(err, &dnsErr):
+		return "could not resolve " + host
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH):
+		return "network unreachable"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timed out"
+	case strings.Contains(err.Error(), "tls:") || strings.Contains(err.Error(), "x509:"):
+		return "TLS handshake failed"
+	}
+	return "connection failed"
 }
 
 func (c *Client) classifyStatus(e *Error, se *StatusError, hasToken bool, st step) {

@@ -97,6 +97,30 @@ func (m *Memory) Allow(_ context.Context, key string) (Decision, error) {
 	return d, nil
 }
 
+// Check reports whether one more request under key would be allowed now,
+// recording nothing: a caller that counts only some requests (failed
+// authentications) asks first and calls Allow for the ones that count.
+func (m *Memory) Check(key string) Decision {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d := Decision{Limit: m.limit, Allowed: true, Remaining: m.limit}
+	r := m.keys[key]
+	if r == nil {
+		return d
+	}
+	r.expire(now, m.window)
+	d.Remaining = m.limit - r.n
+	if r.n > 0 {
+		d.Reset = r.oldest().Add(m.window)
+	}
+	if r.n >= m.limit {
+		d.Allowed, d.Remaining = false, 0
+		d.RetryAfter = d.Reset.Sub(now)
+	}
+	return d
+}
+
 // sweep drops keys with nothing left in their window, at most once per window.
 func (m *Memory) sweep(now time.Time) {
 	if now.Sub(m.lastSweep) < m.window {

@@ -192,3 +192,24 @@ func TestNewMemoryPanicsOnBadConfig(t *testing.T) {
 		}()
 	}
 }
+
+func TestMemoryCheckRecordsNothing(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	m := NewMemory(2, time.Minute, func() time.Time { return now })
+	for range 5 {
+		if d := m.Check("k"); !d.Allowed || d.Remaining != 2 {
+			t.Fatalf("Check on an empty window = %+v", d)
+		}
+	}
+	m.Allow(t.Context(), "k")
+	now = now.Add(10 * time.Second)
+	m.Allow(t.Context(), "k")
+	d := m.Check("k")
+	if d.Allowed || d.RetryAfter != 50*time.Second {
+		t.Fatalf("Check on a full window = %+v, want refused, retry in 50s", d)
+	}
+	now = now.Add(50 * time.Second)
+	if d := m.Check("k"); !d.Allowed || d.Remaining != 1 {
+		t.Fatalf("Check after the oldest left = %+v", d)
+	}
+}

@@ -57,6 +57,9 @@ type Queue struct {
 	seen   map[string]int
 	stats  Stats
 	wg     sync.WaitGroup
+	// dupCtx ends the duplicates running now (Stop).
+	dupCtx    context.Context
+	dupCancel context.CancelFunc
 }
 
 var _ queue.Queue = (*Queue)(nil)
@@ -65,7 +68,9 @@ var _ queue.Queue = (*Queue)(nil)
 // with Wrap (queues take their handler when made, so the handler is wrapped
 // first: see Handler).
 func New(seed uint64, f Faults) *Queue {
-	return &Queue{seed: seed, faults: f, seen: map[string]int{}}
+	q := &Queue{seed: seed, faults: f, seen: map[string]int{}}
+	q.dupCtx, q.dupCancel = context.WithCancel(context.Background())
+	return q
 }
 
 // Wrap sets the queue that receives the tasks that get through.
@@ -141,9 +146,8 @@ func (q *Queue) Enqueue(ctx context.Context, t queue.Task) error {
 }
 
 // Handler wraps h: each delivery may run a second time, concurrently,
-// under the context of the delivery it copies (the in-process queue's
-// lives until Close; an HTTP delivery's ends with its request). Wait waits
-// for the duplicates still running.
+// after up to MaxDelay, detached from the delivery it copies (an HTTP
+// delivery's context ends with its request) until Stop.
 func (q *Queue) Handler(h queue.Handler) queue.Handler {
 	return func(ctx context.Context, t queue.Task, d queue.Delivery) error {
 		name := t.Name()
@@ -152,6 +156,7 @@ func (q *Queue) Handler(h queue.Handler) queue.Handler {
 		f := q.faults
 		dup := q.roll("duplicate", name) < f.Duplicate
 		var wait time.Duration
+		stop := q.dupCtx
 		if dup {
 			q.stats.Duplicated++
 			wait = time.Duration(q.roll("duplicate-after", name) * float64(f.MaxDelay))
@@ -159,20 +164,35 @@ func (q *Queue) Handler(h queue.Handler) queue.Handler {
 		}
 		q.mu.Unlock()
 		if dup {
+			dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 			go func() {
 				defer q.wg.Done()
+				defer cancel()
+				defer context.AfterFunc(stop, cancel)()
 				t2 := time.NewTimer(wait)
 				defer t2.Stop()
 				select {
-				case <-ctx.Done():
+				case <-dctx.Done():
 					return
 				case <-t2.C:
 				}
-				_ = h(ctx, t, d) // a duplicate's result is not the delivery's
+				_ = h(dctx, t, d) // a duplicate's result is not the delivery's
 			}()
 		}
 		return h(ctx, t, d)
 	}
+}
+
+// Stop cancels the duplicate deliveries still running and waits for them
+// (a process that stops takes its duplicates with it); later duplicates
+// run as before.
+func (q *Queue) Stop() {
+	q.mu.Lock()
+	cancel := q.dupCancel
+	q.dupCtx, q.dupCancel = context.WithCancel(context.Background())
+	q.mu.Unlock()
+	cancel()
+	q.wg.Wait()
 }
 
 // Wait waits for the duplicate deliveries still running.

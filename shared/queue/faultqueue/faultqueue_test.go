@@ -13,6 +13,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/queue/faultqueue"
 	"github.com/visgate/deployment-orchestrator/shared/queue/inprocess"
+	"github.com/visgate/deployment-orchestrator/shared/wait"
 )
 
 type recorder struct {
@@ -83,7 +84,6 @@ func TestWithTheInprocessQueue(t *testing.T) {
 	fq := faultqueue.New(7, faultqueue.Faults{Duplicate: 0.5, Delay: 0.5, MaxDelay: 5 * time.Millisecond})
 	var mu sync.Mutex
 	runs := map[string]int{}
-	all := make(chan struct{})
 	h := fq.Handler(func(_ context.Context, t queue.Task, _ queue.Delivery) error {
 		mu.Lock()
 		defer mu.Unlock()
@@ -98,26 +98,19 @@ func TestWithTheInprocessQueue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	go func() {
-		for {
-			mu.Lock()
-			total := 0
-			for _, r := range runs {
-				total += r
-			}
-			mu.Unlock()
-			if total == n+fq.Stats().Duplicated && len(runs) == n {
-				close(all)
-				return
-			}
-			time.Sleep(time.Millisecond)
+	wait.Until(t, 10*time.Second, "every task run, duplicates included", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		total := 0
+		for _, r := range runs {
+			total += r
 		}
-	}()
-	select {
-	case <-all:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("runs %v, stats %+v", runs, fq.Stats())
-	}
+		return total == n+fq.Stats().Duplicated && len(runs) == n
+	}, func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return fmt.Sprintf("runs %v, stats %+v", runs, fq.Stats())
+	})
 	fq.Wait()
 	if err := q.Close(context.Background()); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
+	"github.com/visgate/deployment-orchestrator/shared/wait"
 )
 
 func chaosSpec() runpod.EndpointSpec {
@@ -64,13 +65,7 @@ func TestHangNextOutlastsTheClientThenServes(t *testing.T) {
 		t.Fatalf("err %v, want a transport error (timeout)", err)
 	}
 	// The client gave up; the hang ended with it and RunPod made the endpoint.
-	deadline := time.Now().Add(5 * time.Second)
-	for len(s.Endpoints("rpa_hang")) != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the create the client gave up on was not made")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait.Until(t, 5*time.Second, "the create the client gave up on", func() bool { return len(s.Endpoints("rpa_hang")) == 1 })
 }
 
 func TestCreateLateLandsAfterTheConnectionDrops(t *testing.T) {
@@ -84,16 +79,7 @@ func TestCreateLateLandsAfterTheConnectionDrops(t *testing.T) {
 	if n := len(s.Endpoints("rpa_late")); n != 0 {
 		t.Fatalf("%d endpoints before the late create landed", n)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, landed := s.LateCreates(); landed == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the late create never landed")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wait.Until(t, 5*time.Second, "the late create to land", func() bool { _, landed := s.LateCreates(); return landed == 1 })
 	if n := len(s.Endpoints("rpa_late")); n != 1 {
 		t.Errorf("%d endpoints after the late create landed", n)
 	}
@@ -122,13 +108,7 @@ func TestWorkersNeverStart(t *testing.T) {
 		return ws[0].Status
 	}
 	// Once the worker that started later is ready, the other still initialises.
-	deadline := time.Now().Add(5 * time.Second)
-	for status(control.ID) != runpod.WorkerIdle {
-		if time.Now().After(deadline) {
-			t.Fatal("the control worker never started")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	wait.Until(t, 5*time.Second, "the control worker to start", func() bool { return status(control.ID) == runpod.WorkerIdle })
 	if got := status(stuck.ID); got != runpod.WorkerInitializing {
 		t.Errorf("worker of a never-start endpoint is %s, want INITIALIZING", got)
 	}

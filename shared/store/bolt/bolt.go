@@ -24,6 +24,7 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/store"
@@ -119,7 +120,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: cfg.lockTimeout})
 		return err
 	})
-	if errors.Is(err, bbolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("bolt: %s: %w (another orchestrator with the same DATA_DIR?); stop it first", path, ErrLocked)
 	}
 	if err != nil {

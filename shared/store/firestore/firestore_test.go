@@ -107,7 +107,6 @@ func TestDocumentShape(t *testing.T) {
 		{[]string{"version"}, "int64"},
 		{[]string{"runpod_key"}, "[]uint8"},
 		{[]string{"hf_token"}, "[]uint8"},
-		{[]string{"callback_secret"}, "[]uint8"},
 		{[]string{"logs", "0", "timestamp"}, "time.Time"},
 		{[]string{"logs", "0", "level"}, "string"},
 		{[]string{"webhook", "url"}, "string"},

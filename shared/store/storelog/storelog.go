@@ -22,6 +22,18 @@ type Store interface {
 	store.IdempotencyStore
 }
 
+// detailKey is the context key of WithDetail's attributes.
+type detailKey struct{}
+
+// WithDetail returns ctx carrying attrs for the server log only: the entries
+// a write made with ctx adds are logged with them. It is how an operator
+// gets the detail (an error's full text, an address) of what the owner sees
+// as a sentence, on the same line.
+func WithDetail(ctx context.Context, attrs ...slog.Attr) context.Context {
+	prev, _ := ctx.Value(detailKey{}).([]slog.Attr)
+	return context.WithValue(ctx, detailKey{}, append(prev[:len(prev):len(prev)], attrs...))
+}
+
 // New returns s, logging each committed deployment log entry to log.
 func New(s Store, log *slog.Logger) Store { return &logged{Store: s, log: log} }
 
@@ -78,6 +90,7 @@ func After(logs []deployment.LogEntry, last *deployment.LogEntry) []deployment.L
 }
 
 func (l *logged) emit(ctx context.Context, d *deployment.Deployment, from deployment.Status, entries []deployment.LogEntry, extra ...slog.Attr) {
+	detail, _ := ctx.Value(detailKey{}).([]slog.Attr)
 	for i, e := range entries {
 		attrs := []slog.Attr{slog.String("deployment_id", d.ID), slog.String("status", string(d.Status))}
 		if i == 0 && from != "" && from != d.Status {
@@ -86,6 +99,7 @@ func (l *logged) emit(ctx context.Context, d *deployment.Deployment, from deploy
 		if i == 0 {
 			attrs = append(attrs, extra...)
 		}
+		attrs = append(attrs, detail...)
 		l.log.LogAttrs(ctx, Level(e.Level), e.Message, attrs...)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -188,5 +189,34 @@ func TestFullLogStillLogsOnlyTheNewEntry(t *testing.T) {
 		if diff := cmp.Diff(want, lines(t, buf)); diff != "" {
 			t.Errorf("(-want +got):\n%s", diff)
 		}
+	}
+}
+
+func TestDetailGoesOnTheEntrysLineOnly(t *testing.T) {
+	ctx := context.Background()
+	s, buf, d := setup(t)
+	if err := s.Create(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	lines(t, buf)
+	detailed := storelog.WithDetail(ctx, slog.String("error", "dial tcp 10.0.0.7:443: connection refused"))
+	got, err := s.Update(detailed, d.ID, func(d *deployment.Deployment) error {
+		d.Log(time.Now(), deployment.LevelWarn, "Webhook attempt 1 of 6 failed (the connection was refused); retrying in 5s")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l struct {
+		Level, Msg, Error string
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(buf.Bytes()), &l); err != nil {
+		t.Fatalf("%s: %v", buf, err)
+	}
+	if l.Level != "WARN" || l.Error != "dial tcp 10.0.0.7:443: connection refused" {
+		t.Errorf("server log line %+v, want the warning with the error detail", l)
+	}
+	if last := got.Logs[len(got.Logs)-1].Message; strings.Contains(last, "10.0.0.7") {
+		t.Errorf("the owner's log shows the detail: %q", last)
 	}
 }

@@ -140,7 +140,7 @@ func testCreateGet(t *testing.T, s Store) {
 		{"empty slices and secrets", &deployment.Deployment{
 			ID: id(3), Owner: "owner-b", Status: deployment.StatusValidating,
 			Logs: []deployment.LogEntry{}, GPUPools: []string{},
-			RunPodKey: deployment.Sealed{}, CallbackSecret: deployment.Sealed{0},
+			RunPodKey: deployment.Sealed{}, HFToken: deployment.Sealed{0},
 			StatusChangedAt: base, CreatedAt: base,
 		}},
 	}
