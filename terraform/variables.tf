@@ -140,7 +140,7 @@ variable "firestore_deletion_policy" {
 }
 
 variable "max_instances" {
-  description = "Per-function overrides of max instances, keyed by function key (service, create_deployment, get_deployment, delete_deployment, deployment_ready, provision_task, deployment_changed, reconcile)."
+  description = "Per-function overrides of max instances, keyed by function key (service, create_deployment, get_deployment, delete_deployment, update_deployment, deployment_ready, provision_task, deployment_changed, reconcile)."
   type        = map(number)
   default     = {}
 }

@@ -36,6 +36,7 @@ const (
 	FnCreateDeployment = "CreateDeployment"
 	FnGetDeployment    = "GetDeployment"
 	FnDeleteDeployment = "DeleteDeployment"
+	FnUpdateDeployment = "UpdateDeployment"
 	FnDeploymentReady  = "DeploymentReady"
 )
 
@@ -109,6 +110,7 @@ func (s *Server) routes() []route {
 		{FnGetDeployment, "/v1/deployments/{id}", map[string]http.HandlerFunc{"GET": s.authed(s.get)}},
 		{FnGetDeployment, "/v1/webhook-secret", map[string]http.HandlerFunc{"GET": s.authed(s.webhookSecret)}},
 		{FnDeleteDeployment, "/v1/deployments/{id}", map[string]http.HandlerFunc{"DELETE": s.authed(s.delete)}},
+		{FnUpdateDeployment, "/v1/deployments/{id}", map[string]http.HandlerFunc{"PATCH": s.authed(s.update)}},
 		{FnDeploymentReady, "/internal/deployment-ready/{id}", map[string]http.HandlerFunc{"POST": s.callback}},
 	}
 }
@@ -127,7 +129,7 @@ func (s *Server) Handler() http.Handler {
 
 // Functions lists the function names.
 func Functions() []string {
-	return []string{FnService, FnCreateDeployment, FnGetDeployment, FnDeleteDeployment, FnDeploymentReady}
+	return []string{FnService, FnCreateDeployment, FnGetDeployment, FnDeleteDeployment, FnUpdateDeployment, FnDeploymentReady}
 }
 
 func (s *Server) mux(keep func(route) bool) http.Handler {

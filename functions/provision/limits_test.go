@@ -1,13 +1,24 @@
 package provision_test
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/visgate/deployment-orchestrator/functions/api"
 	"github.com/visgate/deployment-orchestrator/functions/provision"
+	"github.com/visgate/deployment-orchestrator/shared/auth"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
+	"github.com/visgate/deployment-orchestrator/shared/gpu"
+	"github.com/visgate/deployment-orchestrator/shared/ratelimit"
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
+	"github.com/visgate/deployment-orchestrator/shared/wait"
 )
 
 // eventsOf splits the receiver's requests by event type.
@@ -129,4 +140,101 @@ func TestOwnerDeleteAfterReadyKeepsOneEvent(t *testing.T) {
 	if got := eventsOf(t, e.hook.received()); len(got[deployment.EventDeleted]) != 0 || len(got[deployment.EventReady]) == 0 {
 		t.Errorf("events %v: want the ready event only", got)
 	}
+}
+
+// apiKey is the owner's API key in the tests that call the public API.
+const apiKey = "test-api-key-owner-0123456789"
+
+// publicAPI is the public API on the env's store, the owner's key bound to
+// the owner of the env's deployments.
+func (e *env) publicAPI() http.Handler {
+	e.t.Helper()
+	sum := sha256.Sum256([]byte(apiKey))
+	keys, err := auth.ParseKeyring("", owner+":"+hex.EncodeToString(sum[:]))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	srv := &api.Server{Store: e.store, Sealer: e.sealer, Keys: keys, Limiter: ratelimit.NewMemory(1000, time.Minute, nil),
+		RateLimit: 1000, GPUs: gpu.Default(), Log: quiet}
+	return srv.Handler()
+}
+
+func (e *env) patch(h http.Handler, id, body string) *httptest.ResponseRecorder {
+	e.t.Helper()
+	req := httptest.NewRequest(http.MethodPatch, "/v1/deployments/"+id, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// TestPatchScalesTheEndpoint: PATCH on a ready deployment changes the
+// scaling of its RunPod endpoint (the scale step runs again, delivered
+// twice); a bad value is a 422 that changes nothing on RunPod.
+func TestPatchScalesTheEndpoint(t *testing.T) {
+	e := newEnv(t, options{newQueue: newChaos(2)})
+	id := e.start("openai-community/gpt2", createOpts{scaling: deployment.Scaling{MinWorkers: 0, MaxWorkers: 2, IdleTimeoutSeconds: 5}})
+	e.expectReady(id)
+	h := e.publicAPI()
+
+	if rec := e.patch(h, id, `{"min_workers": 3, "max_workers": 2}`); rec.Code != http.StatusUnprocessableEntity {
+		t.Fatalf("PATCH min above max = %d %s, want 422", rec.Code, rec.Body)
+	}
+	if rec := e.patch(h, id, `{"idle_timeout_seconds": 0}`); rec.Code != http.StatusUnprocessableEntity {
+		t.Fatalf("PATCH idle 0 = %d %s, want 422", rec.Code, rec.Body)
+	}
+	if ep := e.endpointsOf(id)[0]; ep.WorkersMin != 0 || ep.WorkersMax != 2 || ep.IdleTimeout != 5 {
+		t.Fatalf("refused PATCHes changed the endpoint: %d..%d idle %d", ep.WorkersMin, ep.WorkersMax, ep.IdleTimeout)
+	}
+
+	rec := e.patch(h, id, `{"min_workers": 1, "max_workers": 4, "idle_timeout_seconds": 30}`)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("PATCH = %d %s", rec.Code, rec.Body)
+	}
+	d := e.waitFor(id, "scaled again", func(d *deployment.Deployment) bool { return d.Scaled && d.ScalingChanges == 1 })
+	eps := e.endpointsOf(id)
+	if len(eps) != 1 {
+		t.Fatalf("%d endpoints", len(eps))
+	}
+	if ep := eps[0]; ep.WorkersMin != 1 || ep.WorkersMax != 4 || ep.IdleTimeout != 30 {
+		t.Errorf("endpoint scales %d..%d idle %d, want 1..4 idle 30", ep.WorkersMin, ep.WorkersMax, ep.IdleTimeout)
+	}
+	if d.Status != deployment.StatusReady || !hasLog(d, "Changed by the owner") {
+		t.Errorf("status %s\n%s", d.Status, logText(d))
+	}
+	// The simulator runs min_workers workers: the new warm worker starts.
+	wait.Until(t, settleTimeout, "a warm worker on the endpoint", func() bool {
+		return len(e.endpointsOf(id)[0].Workers) == 1
+	})
+}
+
+// TestPatchMovesTheExpiry: a later expires_at replaces the earlier one
+// (whose task, when it comes, does nothing), a sooner one deletes the
+// deployment then.
+func TestPatchMovesTheExpiry(t *testing.T) {
+	e := newEnv(t, options{newQueue: newChaos(2)})
+	id := e.start("openai-community/gpt2", createOpts{limits: deployment.Limits{ExpiresAt: time.Now().Add(time.Hour)}})
+	e.waitFor(id, "ready and scaled", func(d *deployment.Deployment) bool {
+		return d.Status == deployment.StatusReady && d.Scaled && d.Webhook.Delivered
+	})
+	rec := e.patch(e.publicAPI(), id, `{"ttl_seconds": 60}`)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("PATCH = %d %s", rec.Code, rec.Body)
+	}
+	d := e.get(id)
+	if d.Limits.Changes != 1 || d.Limits.ExpiresAt.After(time.Now().Add(61*time.Second)) {
+		t.Fatalf("limits %+v", d.Limits)
+	}
+	// Bring the new expiry to now, as time would: the task owed for it
+	// (seq 1) deletes the deployment; the first one (seq 0) never does.
+	_, err := e.store.Update(context.Background(), id, func(d *deployment.Deployment) error {
+		d.Limits.ExpiresAt = time.Now().Add(50 * time.Millisecond)
+		d.Limits.Changes++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectDeletedByLimit(t, e, id, deployment.ReasonExpired)
 }

@@ -244,6 +244,7 @@ func TestContract(t *testing.T) {
 		"GET /v1/gpus",
 		"GET /v1/models",
 		"GET /v1/webhook-secret",
+		"PATCH /v1/deployments/{deployment_id}",
 		"POST /internal/deployment-ready/{deployment_id}",
 		"POST /v1/deployments",
 	}
