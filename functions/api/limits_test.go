@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/http"
 	"testing"
 	"time"
@@ -98,5 +99,30 @@ func TestDefaultTTL(t *testing.T) {
 	want = map[string]any{"expires_at": now.Add(10 * time.Minute).Format(time.RFC3339), "expiry_source": "owner", "max_spend_usd": nil}
 	if diff := cmp.Diff(want, lim); diff != "" {
 		t.Errorf("owner's ttl (-want +got):\n%s", diff)
+	}
+}
+
+// TestGPUsShowPrices: GET /v1/gpus gives each pool's price per hour and per
+// second, and says where the prices come from.
+func TestGPUsShowPrices(t *testing.T) {
+	f := newFixture(t)
+	rec := f.do(t, "GET", "/v1/gpus", "", "")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /v1/gpus = %d", rec.Code)
+	}
+	got := body(t, rec)
+	if got["catalog_source"] != "embedded" || got["catalog_at"] != nil || got["prices_note"] != GPUPricesNote {
+		t.Errorf("catalogue: %v %v %v", got["catalog_source"], got["catalog_at"], got["prices_note"])
+	}
+	gpus := got["gpus"].([]any)
+	if len(gpus) != len(f.srv.GPUs.Pools()) {
+		t.Fatalf("%d pools listed, catalogue has %d", len(gpus), len(f.srv.GPUs.Pools()))
+	}
+	for _, g := range gpus {
+		p := g.(map[string]any)
+		perHour, perSecond := p["price_per_hour"].(float64), p["price_per_second"].(float64)
+		if perHour <= 0 || math.Abs(perSecond*3600-perHour) > 1e-9 {
+			t.Errorf("%v: %v an hour, %v a second", p["pool"], perHour, perSecond)
+		}
 	}
 }

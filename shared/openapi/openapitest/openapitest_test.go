@@ -144,8 +144,9 @@ func TestValidResponses(t *testing.T) {
 			body: errorBody("InternalError", map[string]any{"request_id": "abc123"})}},
 		{"webhook secret", "GET", "/v1/webhook-secret", response{status: 200, body: map[string]any{"webhook_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}},
 		{"gpus", "GET", "/v1/gpus", response{status: 200, body: map[string]any{"gpus": []any{map[string]any{
-			"pool": "AMPERE_48", "vram_gb": 48, "price_per_hour": 0.00034 * 3600,
-			"cards": []any{map[string]any{"id": "NVIDIA A40", "name": "A40"}}}}}}},
+			"pool": "AMPERE_48", "vram_gb": 48, "price_per_hour": 0.00034 * 3600, "price_per_second": 0.00034,
+			"cards": []any{map[string]any{"id": "NVIDIA A40", "name": "A40"}}}},
+			"catalog_source": "embedded", "catalog_at": nil, "prices_note": "list prices"}}},
 		{"models", "GET", "/v1/models", response{status: 200, body: map[string]any{"models": []any{map[string]any{
 			"provider": "fal", "model_name": "veo3", "hf_model_id": "black-forest-labs/FLUX.1-schnell", "description": "FLUX"}}}}},
 		{"internal ready", "POST", "/internal/deployment-ready/dep_2026_a3686d66", response{status: 200,
