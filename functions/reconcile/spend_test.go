@@ -65,7 +65,7 @@ func TestReconcileRefreshesSpend(t *testing.T) {
 		limited = "dep_2026_00000003"
 		deleted = "dep_2026_00000004"
 	)
-	mk(stale, func(d *deployment.Deployment) { d.Spend.USD, d.Spend.ReadAt = 0.01, now.Add(-10*time.Minute) })
+	mk(stale, func(d *deployment.Deployment) { d.Spend.USD, d.Spend.ReadAt = 0, now.Add(-10*time.Minute) })
 	mk(fresh, func(d *deployment.Deployment) { d.Spend.USD, d.Spend.ReadAt = 0.01, now.Add(-time.Minute) })
 	mk(limited, func(d *deployment.Deployment) { d.Limits.MaxSpendUSD = 100 })
 	mk(deleted, func(d *deployment.Deployment) { d.Status, d.EndpointDeleted = deployment.StatusDeleted, true })
@@ -82,7 +82,7 @@ func TestReconcileRefreshesSpend(t *testing.T) {
 	}
 	d, _ := st.Get(ctx, stale)
 	billed := sim.Spent(key, ep.ID)
-	if d.Spend.USD <= 0.01 || d.Spend.USD > billed || !d.Spend.ReadAt.Equal(now.Add(time.Second)) || d.Spend.BucketSeconds != 3600 {
+	if d.Spend.USD <= 0 || d.Spend.USD > billed || !d.Spend.ReadAt.Equal(now.Add(time.Second)) || d.Spend.BucketSeconds != 3600 {
 		t.Errorf("stale spend now %+v (RunPod billed %v so far)", d.Spend, billed)
 	}
 	if !d.Spend.Since.Equal(d.CreatedAt.Truncate(time.Hour)) {
