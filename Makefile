@@ -8,7 +8,8 @@ export TF_CLI_CONFIG_FILE ?= /dev/null
 
 .PHONY: run dev test test-short chaos lint fmt bench bench-health quick-test mint-key emulators-start emulators-stop build clean deploy gateway-spec inference-env test-inference inference-image
 
-run: ## serve every function on 127.0.0.1:$(PORT), embedded store and queue
+run: ## serve every function on 127.0.0.1:$(PORT), embedded store and queue (with the inference worker's environment when it exists)
+	@if [ -f scripts/inference-env.sh ]; then eval "$$(bash scripts/inference-env.sh --if-present)"; fi; \
 	$(GO) run ./functions/local
 
 dev: ## the Google Cloud runtime on the Firestore and Cloud Tasks emulators, one base URL on PORT
@@ -26,7 +27,7 @@ test-short:
 SEED ?= 1
 N ?= 50
 chaos: ## the chaos property test over N seeded schedules from SEED (make test runs a few fixed seeds)
-	CHAOS_SEED=$(SEED) CHAOS_N=$(N) $(GO) test -race -count=1 -timeout 0 -run 'TestChaosProperty' ./functions/provision/
+	CHAOS_SEED=$(SEED) CHAOS_N=$(N) $(GO) test -race -count=1 -timeout 0 -run 'TestChaosProperty$$' ./functions/provision/
 
 lint: ## gofmt, go vet, go.mod tidy, staticcheck, import grouping, terraform fmt
 	@unformatted=$$(gofmt -l . | grep -v '^tools/' || true); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi

@@ -140,6 +140,9 @@ locals {
     # the last entry when called directly, the one before the load balancer's.
     FORWARDED_HOPS = var.enable_load_balancer ? "1" : "0"
     LOG_LEVEL      = var.log_level
+    # The inference worker image terraform builds (inference.tf): the
+    # endpoints of every family but text generation run it.
+    INFERENCE_IMAGE = local.inference_image
   }
 
   invoker_members = {

@@ -316,6 +316,9 @@ func TestCallback(t *testing.T) {
 	if rec := post(sec.Reveal(), `{"status":"ready"}`); rec.Code != 200 || body(t, rec)["status"] != "validating" {
 		t.Errorf("ready before the endpoint is recorded = %d %s", rec.Code, rec.Body)
 	}
+	if d, _ := f.store.Get(context.Background(), id); d.Progress.Phase != deployment.StatusReady {
+		t.Errorf("the early ready report was not kept for the watch step: progress %+v", d.Progress)
+	}
 	if _, err := f.store.Update(context.Background(), id, func(d *deployment.Deployment) error {
 		d.RunPodEndpointID = "ep123"
 		return nil
@@ -399,5 +402,87 @@ func BenchmarkHealth(b *testing.B) {
 		if rec.Code != 200 {
 			b.Fatal(rec.Code)
 		}
+	}
+}
+
+// The inference worker's reports: download progress in the same status,
+// one log line per phase, progress in GET, timings with ready; malformed
+// reports change nothing.
+func TestCallbackProgress(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	id := body(t, f.do(t, "POST", "/v1/deployments", keyA, validCreate))["deployment_id"].(string)
+	sec := auth.CallbackSecret(f.srv.SigningKey, id)
+	// As create_endpoint leaves it.
+	if _, err := f.store.Update(ctx, id, func(d *deployment.Deployment) error {
+		d.RunPodEndpointID = "ep123"
+		d.Status = deployment.StatusDownloadingModel
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	post := func(b string) *httptest.ResponseRecorder {
+		return f.do(t, "POST", "/internal/deployment-ready/"+id, "", b, InternalSecretHeader, sec.Reveal())
+	}
+	progress := func() any { return body(t, f.do(t, "GET", "/v1/deployments/"+id, keyA, ""))["progress"] }
+	if p := progress(); p != nil {
+		t.Errorf("progress before any report = %v, want null", p)
+	}
+
+	for _, bad := range []struct{ name, body, field string }{
+		{"negative bytes", `{"status":"downloading_model","bytes_done":-1,"bytes_total":10}`, "bytes_done"},
+		{"done over total", `{"status":"downloading_model","bytes_done":11,"bytes_total":10}`, "bytes_done"},
+		{"bytes with ready", `{"status":"ready","bytes_done":1}`, "bytes_done"},
+		{"timings with loading", `{"status":"loading_model","timings":{"load_seconds":1}}`, "timings"},
+		{"unknown timing", `{"status":"ready","timings":{"boot_seconds":1}}`, "timings.boot_seconds"},
+		{"timing not a number", `{"status":"ready","timings":{"load_seconds":"1"}}`, "timings.load_seconds"},
+		{"unknown field", `{"status":"ready","percent":3}`, "percent"},
+	} {
+		rec := post(bad.body)
+		if rec.Code != 422 {
+			t.Errorf("%s: %d %s, want 422", bad.name, rec.Code, rec.Body)
+			continue
+		}
+		if _, ok := body(t, rec)["details"].(map[string]any)[bad.field]; !ok {
+			t.Errorf("%s: details lack %s: %s", bad.name, bad.field, rec.Body)
+		}
+	}
+	if p := progress(); p != nil {
+		t.Fatalf("rejected reports changed progress to %v", p)
+	}
+
+	for _, r := range []struct {
+		report string
+		want   map[string]any
+	}{
+		{`{"status":"downloading_model","bytes_done":0,"bytes_total":2000000}`, map[string]any{"phase": "downloading_model", "bytes_done": 0.0, "bytes_total": 2e6}},
+		{`{"status":"downloading_model","bytes_done":1500000,"bytes_total":2000000}`, map[string]any{"phase": "downloading_model", "bytes_done": 1.5e6, "bytes_total": 2e6}},
+		{`{"status":"downloading_model","bytes_done":2000000,"bytes_total":2000000}`, map[string]any{"phase": "downloading_model", "bytes_done": 2e6, "bytes_total": 2e6}},
+		{`{"status":"loading_model"}`, map[string]any{"phase": "loading_model", "bytes_done": 2e6, "bytes_total": 2e6}},
+		{`{"status":"ready","timings":{"download_seconds":1.5,"load_seconds":2.25,"warmup_seconds":0.5}}`, map[string]any{"phase": "ready", "bytes_done": 2e6, "bytes_total": 2e6}},
+		// A worker that cold-starts later reports again: nothing moves back.
+		{`{"status":"downloading_model","bytes_done":0,"bytes_total":2000000}`, map[string]any{"phase": "ready", "bytes_done": 2e6, "bytes_total": 2e6}},
+	} {
+		if rec := post(r.report); rec.Code != 200 {
+			t.Fatalf("%s: %d %s", r.report, rec.Code, rec.Body)
+		}
+		if diff := cmp.Diff(r.want, progress()); diff != "" {
+			t.Errorf("after %s, progress (-want +got):\n%s", r.report, diff)
+		}
+	}
+	d, _ := f.store.Get(ctx, id)
+	var lines []string
+	for _, l := range d.Logs {
+		if strings.Contains(l.Message, "Downloading") || strings.Contains(l.Message, "Loading") || strings.Contains(l.Message, "reported the model") {
+			lines = append(lines, l.Message)
+		}
+	}
+	want := []string{"Downloading model (2.0 MB)", "Loading model into GPU memory",
+		"Inference container reported the model ready (download 1.5 s, load 2.2 s, warm-up inference 0.5 s)"}
+	if diff := cmp.Diff(want, lines); diff != "" {
+		t.Errorf("one log line per phase (-want +got):\n%s", diff)
+	}
+	if d.Status != deployment.StatusReady || d.Progress.LoadSeconds != 2.25 {
+		t.Errorf("status %s, timings %+v", d.Status, d.Progress)
 	}
 }

@@ -1,8 +1,11 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/auth"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
@@ -18,8 +21,6 @@ func internalUnauthorized() *httpx.Error {
 	e.Message = "Missing or invalid " + InternalSecretHeader
 	return e
 }
-
-var callbackFields = map[string]bool{"status": true, "error": true, "message": true}
 
 type callbackResponse struct {
 	DeploymentID     string `json:"deployment_id"`
@@ -78,17 +79,36 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	errMsg, _ := f.String("error", 2000)
 	msg, _ := f.String("message", 500)
+	bytesDone := int64(f.Int("bytes_done", 0, maxBytes, 0))
+	bytesTotal := int64(f.Int("bytes_total", 0, maxBytes, 0))
+	if (f.Given("bytes_done") || f.Given("bytes_total")) && reported != deployment.StatusDownloadingModel && stOK {
+		f.Errs.Add("bytes_done", "only with status downloading_model")
+	}
+	if f.Given("bytes_total") && bytesDone > bytesTotal {
+		f.Errs.Add("bytes_done", "must not exceed bytes_total")
+	}
+	timings := parseTimings(f, raw, "timings")
+	if f.Given("timings") && reported != deployment.StatusReady && stOK {
+		f.Errs.Add("timings", "only with status ready")
+	}
 	if e := f.Errs.Err(); e != nil {
 		httpx.WriteError(w, e)
 		return
 	}
 	now := s.now()
 	d, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
-		if d.Status == reported && reported == deployment.StatusDownloadingModel && !d.Watch.DownloadReported {
+		if d.Status == reported && reported == deployment.StatusDownloadingModel {
 			// The chain enters downloading_model when the endpoint exists;
-			// the container's report is still worth a log line, once.
-			d.Watch.DownloadReported = true
-			d.Log(now, deployment.LevelInfo, "Downloading model")
+			// the container's reports move the bytes, and the first one
+			// is worth a log line.
+			if d.Watch.DownloadReported && d.Progress.BytesDone == bytesDone && d.Progress.BytesTotal == bytesTotal {
+				return store.ErrNoChange
+			}
+			if !d.Watch.DownloadReported {
+				d.Watch.DownloadReported = true
+				d.Log(now, deployment.LevelInfo, "Downloading model%s", sizeNote(bytesTotal))
+			}
+			d.Progress = deployment.Progress{Phase: reported, BytesDone: bytesDone, BytesTotal: bytesTotal, UpdatedAt: now}
 			return nil
 		}
 		if !d.Status.CanTransition(reported) || !d.Status.Provisioning() {
@@ -97,8 +117,18 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		if d.RunPodEndpointID == "" && reported != deployment.StatusFailed {
 			// The container outran create_endpoint's record of its endpoint:
 			// moving on now would announce a ready deployment without its
-			// endpoint. Note it; the watch step's polling takes it from here.
+			// endpoint. Note it and keep the report; the watch step takes
+			// it from here once the endpoint is recorded.
 			d.Log(now, deployment.LevelInfo, "Inference container reported %s before the endpoint was recorded", reported)
+			if d.Progress.Phase == "" || d.Progress.Phase.CanTransition(reported) {
+				d.Progress.Phase, d.Progress.UpdatedAt = reported, now
+				if reported == deployment.StatusDownloadingModel {
+					d.Progress.BytesDone, d.Progress.BytesTotal = bytesDone, bytesTotal
+				}
+				if timings != nil {
+					d.Progress.DownloadSeconds, d.Progress.LoadSeconds, d.Progress.WarmupSeconds = timings.Download, timings.Load, timings.Warmup
+				}
+			}
 			return nil
 		}
 		switch reported {
@@ -108,11 +138,25 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 			}
 			return d.Fail(now, "Inference container reported a failure: "+errMsg)
 		case deployment.StatusReady:
-			d.Log(now, deployment.LevelInfo, "Inference container reported the model loaded")
+			d.Progress.Phase = reported
+			d.Progress.UpdatedAt = now
+			if timings != nil {
+				d.Progress.DownloadSeconds, d.Progress.LoadSeconds, d.Progress.WarmupSeconds = timings.Download, timings.Load, timings.Warmup
+				d.Log(now, deployment.LevelInfo, "Inference container reported the model ready (download %.1f s, load %.1f s, warm-up inference %.1f s)",
+					timings.Download, timings.Load, timings.Warmup)
+			} else {
+				d.Log(now, deployment.LevelInfo, "Inference container reported the model loaded")
+			}
 		case deployment.StatusDownloadingModel:
 			d.Watch.DownloadReported = true
-			d.Log(now, deployment.LevelInfo, "Downloading model")
+			d.Progress = deployment.Progress{Phase: reported, BytesDone: bytesDone, BytesTotal: bytesTotal, UpdatedAt: now}
+			d.Log(now, deployment.LevelInfo, "Downloading model%s", sizeNote(bytesTotal))
 		case deployment.StatusLoadingModel:
+			d.Progress.Phase = reported
+			d.Progress.UpdatedAt = now
+			if d.Progress.BytesTotal > 0 {
+				d.Progress.BytesDone = d.Progress.BytesTotal
+			}
 			d.Log(now, deployment.LevelInfo, "Loading model into GPU memory")
 		}
 		if msg != "" {
@@ -125,4 +169,65 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, callbackResponse{DeploymentID: d.ID, Status: string(d.Status), WebhookDelivered: d.Webhook.Delivered})
+}
+
+// callbackFields are the fields a container's report may hold.
+var callbackFields = map[string]bool{
+	"status": true, "error": true, "message": true, "bytes_done": true, "bytes_total": true, "timings": true,
+}
+
+// maxBytes bounds a reported download size (1 PiB).
+const maxBytes = 1 << 50
+
+// workerTimings are the seconds a worker reports with ready.
+type workerTimings struct {
+	Download, Load, Warmup float64
+}
+
+// parseTimings parses {"download_seconds", "load_seconds", "warmup_seconds"}
+// (each optional, a number of seconds from 0 to a day), recording what is
+// wrong in f.
+func parseTimings(f *httpx.Fields, body map[string]json.RawMessage, name string) *workerTimings {
+	raw, ok := body[name]
+	if !ok {
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		f.Errs.Add(name, "must be an object")
+		return nil
+	}
+	var t workerTimings
+	dst := map[string]*float64{"download_seconds": &t.Download, "load_seconds": &t.Load, "warmup_seconds": &t.Warmup}
+	for k, v := range m {
+		p, known := dst[k]
+		if !known {
+			f.Errs.Add(name+"."+k, "unknown field")
+			continue
+		}
+		if err := json.Unmarshal(v, p); err != nil || *p < 0 || *p > float64(24*time.Hour/time.Second) {
+			f.Errs.Add(name+"."+k, "must be a number of seconds between 0 and 86400")
+		}
+	}
+	return &t
+}
+
+// sizeNote is " (1.2 GB)" for a known download size.
+func sizeNote(total int64) string {
+	if total <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%s)", humanBytes(total))
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.1f GB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }

@@ -58,7 +58,7 @@ func TestKill9WithDeploymentsInFlight(t *testing.T) {
 	env := append(os.Environ(),
 		"PORT="+strconv.Itoa(port), "HOST=127.0.0.1", "DATA_DIR="+dataDir, "API_KEYS="+key,
 		"RATE_LIMIT_PER_MINUTE=1000000", "WEBHOOK_ALLOW_PRIVATE=1", "HF_API_URL="+hub.URL, "RUNPOD_API_URL="+rp.URL,
-		"POLL_INTERVAL=200ms", "LATE_CREATE_WINDOW=3s", "IMAGE_DEFAULT=example/transformers:1", "IMAGE_DIFFUSION=example/diffusers:1",
+		"POLL_INTERVAL=200ms", "LATE_CREATE_WINDOW=3s", "INFERENCE_IMAGE=example/inference:1",
 		"LOG_LEVEL=warn", "SIMULATE=", "WEBHOOK_SIGNING_KEY=crash-signing-key-0123456789abcdef")
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	logs := &syncBuffer{}

@@ -25,19 +25,20 @@ func TestRestartLosesNothing(t *testing.T) {
 	}
 	hub := hubsim.New()
 	t.Cleanup(hub.Close)
-	// A slow worker: the first server is gone before the model is loaded.
+	// A slow, silent vLLM worker (ready when polling sees it idle): the
+	// first server is gone before the model is loaded.
 	rp := runpodsim.New(runpodsim.WithAnyKey(), runpodsim.WithBootDelay(3*time.Second), runpodsim.WithSilentContainer())
 	t.Cleanup(rp.Close)
 	rcv := newReceiver(t)
 	env := map[string]string{
 		"PORT": "0", "DATA_DIR": t.TempDir(), "WEBHOOK_ALLOW_PRIVATE": "1", "API_KEYS": "restart-key-0123456789",
 		"RATE_LIMIT_PER_MINUTE": "100000", // the test polls
-		"HF_API_URL":            hub.URL, "RUNPOD_API_URL": rp.URL, "POLL_INTERVAL": "200ms", "IMAGE_DIFFUSION": "example/diffusers:1",
+		"HF_API_URL":            hub.URL, "RUNPOD_API_URL": rp.URL, "POLL_INTERVAL": "200ms",
 	}
 	srv := startServer(t, env)
 	c := &client{t: t, base: srv.base}
 	code, _, body := c.do("POST", "/v1/deployments", "restart-key-0123456789",
-		[]byte(fmt.Sprintf(`{"hf_model_id":"stabilityai/sdxl-turbo","user_runpod_key":"rpa_restart","user_webhook_url":%q,"gpu_tier":"A40"}`, rcv.URL)), nil)
+		[]byte(fmt.Sprintf(`{"hf_model_id":"Qwen/Qwen2.5-14B-Instruct","user_runpod_key":"rpa_restart","user_webhook_url":%q,"gpu_tier":"A40"}`, rcv.URL)), nil)
 	if code != 202 {
 		t.Fatalf("POST = %d %s", code, body)
 	}

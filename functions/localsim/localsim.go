@@ -5,9 +5,14 @@
 package localsim
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,11 +21,9 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
 )
 
-// Images of the simulated families, when none is configured.
-const (
-	ImageDiffusion = "visgate/simulated-diffusers"
-	ImageDefault   = "visgate/simulated-transformers"
-)
+// ImageInference is the inference worker's image name in a simulated run
+// when INFERENCE_IMAGE is unset.
+const ImageInference = "visgate/inference-worker:local"
 
 // MaxPollInterval caps POLL_INTERVAL in a simulated run, so a deployment is
 // ready in seconds.
@@ -31,6 +34,11 @@ const MaxPollInterval = time.Second
 type Simulators struct {
 	Hub    *hubsim.Server
 	RunPod *runpodsim.Server
+	// Image is the inference worker's image (INFERENCE_IMAGE, or
+	// ImageInference); RealWorkers says whether the RunPod simulator runs
+	// it as real processes (see Start).
+	Image       string
+	RealWorkers bool
 }
 
 // Enabled reports whether getenv asks for the simulators (SIMULATE=1, true,
@@ -43,21 +51,106 @@ func Enabled(getenv func(string) string) bool {
 	return false
 }
 
-// Start starts both simulators, the workers booting in SIMULATE_BOOT_DELAY
-// (read with getenv).
+// Start starts both simulators, the simulated workers booting in
+// SIMULATE_BOOT_DELAY (read with getenv). The Hub simulator also serves the
+// tiny real models in VISGATE_TINY_MODELS. When VISGATE_INFERENCE_VENV
+// names the inference worker's Python environment, the RunPod simulator
+// runs the real worker (inference/ of the repository around the working
+// directory) as a local process for each worker of an endpoint whose image
+// is the inference image, and endpoint URLs point at the simulator, so
+// that POST {endpoint_url}/runsync reaches the worker; otherwise its
+// workers are simulated.
 func Start(log *slog.Logger, getenv func(string) string) (*Simulators, error) {
 	boot, err := bootDelay(getenv)
 	if err != nil {
 		return nil, err
 	}
+	image := strings.TrimSpace(getenv("INFERENCE_IMAGE"))
+	if image == "" {
+		image = ImageInference
+	}
 	hub := hubsim.New()
 	hub.SetAcceptAnyToken(true)
+	if dir := strings.TrimSpace(getenv("VISGATE_TINY_MODELS")); dir != "" {
+		if ids, err := hub.LoadDir(dir); err != nil {
+			log.Warn("the Hub simulator serves no tiny models", "dir", dir, "error", err.Error())
+		} else {
+			log.Info("the Hub simulator serves tiny real models", "models", ids)
+		}
+	}
 	// The container's three callbacks take 0.3 of the boot each, as with the
 	// simulator's defaults (1 s, 300 ms).
-	rp := runpodsim.New(runpodsim.WithAnyKey(), runpodsim.WithCallbackClient(&http.Client{Timeout: 10 * time.Second}),
-		runpodsim.WithBootDelay(boot), runpodsim.WithCallbackInterval(boot*3/10))
+	opts := []runpodsim.Option{runpodsim.WithAnyKey(), runpodsim.WithCallbackClient(&http.Client{Timeout: 10 * time.Second}),
+		runpodsim.WithBootDelay(boot), runpodsim.WithCallbackInterval(boot * 3 / 10)}
+	venv := strings.TrimSpace(getenv("VISGATE_INFERENCE_VENV"))
+	worker, werr := workerProcess(venv, image, hub.URL, &logWriter{log: log})
+	switch {
+	case werr == nil:
+		opts = append(opts, runpodsim.WithWorkerProcess(worker), runpodsim.WithRequestURLBase(""))
+		log.Info("the RunPod simulator runs the inference worker as local processes", "image", image, "python", worker.Python)
+	case venv == "":
+		log.Info("VISGATE_INFERENCE_VENV is unset: simulated inference workers (`make inference-env` makes real ones possible)")
+	default:
+		log.Warn("simulated inference workers: the worker's environment is not usable", "error", werr.Error())
+	}
+	rp := runpodsim.New(opts...)
 	log.Debug("simulators listening", "hub", hub.URL, "runpod", rp.URL)
-	return &Simulators{Hub: hub, RunPod: rp}, nil
+	return &Simulators{Hub: hub, RunPod: rp, Image: image, RealWorkers: werr == nil}, nil
+}
+
+// workerProcess is how the RunPod simulator runs the inference worker: the
+// venv's Python on the repository's inference/src.
+func workerProcess(venv, image, hubURL string, out io.Writer) (runpodsim.WorkerProcess, error) {
+	if venv == "" {
+		return runpodsim.WorkerProcess{}, errors.New("VISGATE_INFERENCE_VENV is unset")
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return runpodsim.WorkerProcess{}, err
+	}
+	p := runpodsim.WorkerProcess{
+		Image:      image,
+		Python:     filepath.Join(venv, "bin", "python"),
+		PythonPath: filepath.Join(root, "inference", "src"),
+		HubURL:     hubURL,
+		Log:        out,
+	}
+	return p, runpodsim.CheckWorkerProcess(p)
+}
+
+// repoRoot is the nearest directory at or above the working directory that
+// holds go.mod and inference/ (make run and go test run inside the
+// repository).
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("working directory: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			if _, err := os.Stat(filepath.Join(dir, "inference")); err == nil {
+				return dir, nil
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no repository with an inference/ folder at or above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// logWriter turns the worker processes' output (whole lines, prefixed
+// with the endpoint and worker by runpodsim) into log records.
+type logWriter struct{ log *slog.Logger }
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	for line := range bytes.Lines(p) {
+		if s := string(bytes.TrimRight(line, "\r\n")); s != "" {
+			w.log.Info("inference worker", "line", s)
+		}
+	}
+	return len(p), nil
 }
 
 // bootDelay is SIMULATE_BOOT_DELAY, or its default.
@@ -84,9 +177,10 @@ func (s *Simulators) Close() {
 }
 
 // Overrides are the variables that point a run at the simulators: the two
-// base URLs, a poll interval of at most MaxPollInterval, an image for every
-// family that has none (the simulator runs any image), and loopback webhooks
-// allowed (what SIMULATE implies, for processes that do not see SIMULATE).
+// base URLs, a poll interval of at most MaxPollInterval, the inference
+// image when none is set (the simulator runs any image), and loopback
+// webhooks allowed (what SIMULATE implies, for processes that do not see
+// SIMULATE).
 func (s *Simulators) Overrides(getenv func(string) string) map[string]string {
 	o := map[string]string{"HF_API_URL": s.Hub.URL, "RUNPOD_API_URL": s.RunPod.URL, "WEBHOOK_ALLOW_PRIVATE": "1"}
 	switch v := strings.TrimSpace(getenv("POLL_INTERVAL")); {
@@ -97,10 +191,8 @@ func (s *Simulators) Overrides(getenv func(string) string) map[string]string {
 			o["POLL_INTERVAL"] = MaxPollInterval.String()
 		} // an invalid value stays, for config.Load to report
 	}
-	for name, img := range map[string]string{"IMAGE_DIFFUSION": ImageDiffusion, "IMAGE_DEFAULT": ImageDefault} {
-		if strings.TrimSpace(getenv(name)) == "" {
-			o[name] = img
-		}
+	if strings.TrimSpace(getenv("INFERENCE_IMAGE")) == "" {
+		o["INFERENCE_IMAGE"] = s.Image
 	}
 	return o
 }

@@ -18,10 +18,10 @@ func TestOverrides(t *testing.T) {
 		env  map[string]string
 		want map[string]string
 	}{
-		{"defaults", nil, map[string]string{"POLL_INTERVAL": "1s", "IMAGE_DIFFUSION": ImageDiffusion, "IMAGE_DEFAULT": ImageDefault}},
-		{"faster poll and own images kept", map[string]string{"POLL_INTERVAL": "200ms", "IMAGE_DIFFUSION": "me/diff", "IMAGE_DEFAULT": "me/def"}, map[string]string{}},
-		{"slow poll capped", map[string]string{"POLL_INTERVAL": "10s"}, map[string]string{"POLL_INTERVAL": "1s", "IMAGE_DIFFUSION": ImageDiffusion, "IMAGE_DEFAULT": ImageDefault}},
-		{"invalid poll left for config", map[string]string{"POLL_INTERVAL": "soon"}, map[string]string{"IMAGE_DIFFUSION": ImageDiffusion, "IMAGE_DEFAULT": ImageDefault}},
+		{"defaults", nil, map[string]string{"POLL_INTERVAL": "1s", "INFERENCE_IMAGE": ImageInference}},
+		{"faster poll and own image kept", map[string]string{"POLL_INTERVAL": "200ms", "INFERENCE_IMAGE": "me/worker"}, map[string]string{}},
+		{"slow poll capped", map[string]string{"POLL_INTERVAL": "10s"}, map[string]string{"POLL_INTERVAL": "1s", "INFERENCE_IMAGE": ImageInference}},
+		{"invalid poll left for config", map[string]string{"POLL_INTERVAL": "soon"}, map[string]string{"INFERENCE_IMAGE": ImageInference}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.want["HF_API_URL"], tc.want["RUNPOD_API_URL"], tc.want["WEBHOOK_ALLOW_PRIVATE"] = s.Hub.URL, s.RunPod.URL, "1"

@@ -74,25 +74,12 @@ func TestChaosProperty(t *testing.T) {
 		t.Skip("chaos schedules take seconds")
 	}
 	seeds := append(slices.Clone(chaosSeeds), chaosRegressions...)
-	if v := os.Getenv("CHAOS_SEED"); v != "" {
-		first, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			t.Fatalf("CHAOS_SEED=%q: %v", v, err)
-		}
-		n := 1
-		if v := os.Getenv("CHAOS_N"); v != "" {
-			if n, err = strconv.Atoi(v); err != nil || n < 1 {
-				t.Fatalf("CHAOS_N=%q: want a positive number", v)
-			}
-		}
-		seeds = seeds[:0]
-		for i := range n {
-			seeds = append(seeds, first+uint64(i))
-		}
+	if env := chaosSeedsFromEnv(t); env != nil {
+		seeds = env
 	}
 	for _, seed := range seeds {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			runChaos(t, seed)
+			runChaos(t, seed, chaosShape{deployments: 6})
 		})
 	}
 }
@@ -136,18 +123,25 @@ type chaosWorld struct {
 	cur   atomic.Pointer[chaosNode]
 	runs  int
 
+	// gcp, when set, runs each life on the emulator stack instead.
+	gcp *chaosGCP
+
 	mu         sync.Mutex
 	violations []string
 }
 
 // chaosNode is one life of the process.
 type chaosNode struct {
-	store  *bolt.Store
-	queue  *inprocess.Queue
+	store  store.Store
 	steps  *provision.Steps
 	api    http.Handler
 	cancel context.CancelFunc
 	done   chan struct{}
+	// close ends what the life runs besides its reconciler.
+	close func()
+	// tasks and events serve Cloud Tasks and the Firestore trigger (the
+	// emulator stack only).
+	tasks, events http.Handler
 }
 
 type chaosHooks struct {
@@ -187,11 +181,46 @@ func (h *chaosHooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-func runChaos(t *testing.T, seed uint64) {
+// chaosSeedsFromEnv returns the seeds CHAOS_SEED and CHAOS_N ask for (N
+// seeds from SEED), or nil.
+func chaosSeedsFromEnv(t *testing.T) []uint64 {
+	v := os.Getenv("CHAOS_SEED")
+	if v == "" {
+		return nil
+	}
+	first, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		t.Fatalf("CHAOS_SEED=%q: %v", v, err)
+	}
+	n := 1
+	if v := os.Getenv("CHAOS_N"); v != "" {
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			t.Fatalf("CHAOS_N=%q: want a positive number", v)
+		}
+	}
+	var seeds []uint64
+	for i := range n {
+		seeds = append(seeds, first+uint64(i))
+	}
+	return seeds
+}
+
+// chaosShape sizes a schedule.
+type chaosShape struct {
+	deployments int
+	// gcp runs on the emulator stack (Firestore, Cloud Tasks, the trigger
+	// through the bridge) instead of the embedded runtime.
+	gcp bool
+}
+
+func runChaos(t *testing.T, seed uint64, shape chaosShape) {
 	w := &chaosWorld{t: t, seed: seed, rnd: rand.New(rand.NewPCG(seed, 0xc4a05)), dir: t.TempDir()}
 	defer func() {
-		if t.Failed() {
-			t.Logf("replay: make chaos SEED=%d N=1   (or CHAOS_SEED=%d go test -race -run 'TestChaosProperty' ./functions/provision/)", seed, seed)
+		switch {
+		case t.Failed() && shape.gcp:
+			t.Logf("replay (emulators running): CHAOS_SEED=%d go test -race -run 'TestChaosPropertyOnTheEmulators' ./functions/provision/", seed)
+		case t.Failed():
+			t.Logf("replay: make chaos SEED=%d N=1   (or CHAOS_SEED=%d go test -race -run 'TestChaosProperty$' ./functions/provision/)", seed, seed)
 		}
 	}()
 	w.hub = hubsim.New()
@@ -226,7 +255,7 @@ func runChaos(t *testing.T, seed uint64) {
 		what string // create, delete, restart
 		i    int
 	}
-	n := 6
+	n := shape.deployments
 	var events []event
 	for i := range n {
 		events = append(events, event{at: time.Duration(w.rnd.Int64N(int64(chaosActive / 3))), what: "create", i: i})
@@ -240,6 +269,9 @@ func runChaos(t *testing.T, seed uint64) {
 	slices.SortStableFunc(events, func(a, b event) int { return int(a.at - b.at) })
 	behaviors := []string{hookOK, hookOK, hookOK, hookFlaky, hookSlow, hookHang, hookDead}
 
+	if shape.gcp {
+		w.gcp = newChaosGCP(t, w)
+	}
 	w.start()
 	ids := make([]string, n)
 	deleted := map[string]bool{}
@@ -272,8 +304,12 @@ func runChaos(t *testing.T, seed uint64) {
 	w.check(finals, deleted)
 }
 
-// start begins a life of the process on the data directory.
+// start begins a life of the process.
 func (w *chaosWorld) start() {
+	if w.gcp != nil {
+		w.startGCP()
+		return
+	}
 	t := w.t
 	st, err := bolt.Open(filepath.Join(w.dir, "orchestrator.db"), bolt.WithLogger(quiet))
 	if err != nil {
@@ -294,8 +330,7 @@ func (w *chaosWorld) start() {
 		SigningKey: secret.New("whsec-master-key-for-chaos-0123456789"),
 		Images: config.Images{
 			TextGeneration: "runpod/worker-v1-vllm:stable",
-			Diffusion:      "visgate/diffusers:test",
-			Default:        "visgate/transformers:test",
+			Inference:      "visgate/inference:test",
 		},
 		CallbackBase:     w.front.URL,
 		PollInterval:     10 * time.Millisecond,
@@ -318,8 +353,18 @@ func (w *chaosWorld) start() {
 	w.fq.Wrap(q)
 	steps.Queue = w.fq
 	st.Subscribe((&notify.Notifier{Queue: w.fq, Log: quiet}).Func())
-	node := &chaosNode{store: st, queue: q, steps: steps,
+	node := &chaosNode{store: st, steps: steps,
 		api: (&api.Server{Store: st, Sealer: sealer, SigningKey: steps.SigningKey, Log: quiet}).Function(api.FnDeploymentReady)}
+	node.close = func() {
+		cancelled, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = q.Close(cancelled)            // cancels the running steps
+		_ = q.Close(context.Background()) // and waits for them
+		w.fq.Stop()
+		if err := st.Close(); err != nil {
+			w.t.Errorf("close store: %v", err)
+		}
+	}
 
 	// As at start: resume everything unfinished; then the reconciler on a
 	// timer, as the embedded runtime runs it.
@@ -327,8 +372,13 @@ func (w *chaosWorld) start() {
 	node.cancel, node.done = cancel, make(chan struct{})
 	w.cur.Store(node)
 	resumeAll(ctx, st, w.fq)
-	r := &reconcile.Reconciler{Store: st, Queue: w.fq, Sealer: sealer, RunPod: w.rpc,
-		StuckAfter: 300 * time.Millisecond, Deadline: time.Hour, Log: quiet}
+	w.reconcileEvery(ctx, node, sealer, 300*time.Millisecond)
+}
+
+// reconcileEvery runs the reconciler every 100 ms until ctx ends.
+func (w *chaosWorld) reconcileEvery(ctx context.Context, node *chaosNode, sealer seal.Sealer, stuckAfter time.Duration) {
+	r := &reconcile.Reconciler{Store: node.store, Queue: w.fq, Sealer: sealer, RunPod: w.rpc,
+		StuckAfter: stuckAfter, Deadline: time.Hour, Log: quiet}
 	go func() {
 		defer close(node.done)
 		tick := time.NewTicker(100 * time.Millisecond)
@@ -372,14 +422,7 @@ func (w *chaosWorld) stop() {
 	}
 	n.cancel()
 	<-n.done
-	cancelled, cancel := context.WithCancel(context.Background())
-	cancel()
-	_ = n.queue.Close(cancelled)            // cancels the running steps
-	_ = n.queue.Close(context.Background()) // and waits for them
-	w.fq.Stop()
-	if err := n.store.Close(); err != nil {
-		w.t.Errorf("close store: %v", err)
-	}
+	n.close()
 }
 
 func (w *chaosWorld) restart() {

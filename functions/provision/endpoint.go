@@ -2,16 +2,20 @@ package provision
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/auth"
+	"github.com/visgate/deployment-orchestrator/shared/config"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/huggingface"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
+	"github.com/visgate/deployment-orchestrator/shared/serving"
 	"github.com/visgate/deployment-orchestrator/shared/store"
 )
 
@@ -119,7 +123,10 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 		}
 	}
 	now = s.now()
-	_, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
+	// The endpoint exists: recording it (and ending the lease) must not be
+	// lost to a cancellation now (a request deadline, an instance going
+	// away), or the next run would wait the lease out.
+	_, err = s.Store.Update(context.WithoutCancel(ctx), d.ID, func(d *deployment.Deployment) error {
 		if ep != nil && d.RunPodEndpointID == "" {
 			d.RunPodEndpointID = ep.ID
 			d.EndpointURL = ep.URL
@@ -189,32 +196,45 @@ func (s *Steps) releaseLease(ctx context.Context, id string, nothingMade, uncert
 	}
 }
 
-type imageError struct{ family string }
+type imageError struct{ plan serving.Plan }
 
 func (e imageError) Error() string {
-	return fmt.Sprintf("No inference image is configured for %s models; the operator sets IMAGE_DIFFUSION or IMAGE_DEFAULT", e.family)
+	if e.plan.Worker == serving.VLLM {
+		return fmt.Sprintf("No inference image is configured for %s models; the operator sets IMAGE_TEXT_GENERATION", e.plan.Task)
+	}
+	return fmt.Sprintf("No inference image is configured for %s models; the operator sets INFERENCE_IMAGE", e.plan.Task)
 }
 
-// image picks the inference image for the model's family.
-func (s *Steps) image(family string) (string, error) {
+// image is the inference image of the worker that serves the model.
+func (s *Steps) image(plan serving.Plan) (string, error) {
 	var img string
-	switch huggingface.Family(family) {
-	case huggingface.FamilyTextGeneration:
+	switch plan.Worker {
+	case serving.VLLM:
 		img = s.Images.TextGeneration
-	case huggingface.FamilyDiffusion:
-		img = s.Images.Diffusion
+	case serving.Inference:
+		img = s.Images.Inference
 	}
 	if img == "" {
-		img = s.Images.Default
-	}
-	if img == "" {
-		return "", imageError{family: family}
+		return "", imageError{plan: plan}
 	}
 	return img, nil
 }
 
+// planOf is how d is served, as validate decided it. Deployments validated
+// before the worker was recorded are served by the family's worker.
+func planOf(d *deployment.Deployment) serving.Plan {
+	if d.Worker != "" {
+		return serving.Plan{Worker: serving.Worker(d.Worker), Task: d.Task, Library: d.LibraryName}
+	}
+	if huggingface.Family(d.Family) == huggingface.FamilyTextGeneration {
+		return serving.Plan{Worker: serving.VLLM, Task: d.PipelineTag, Library: d.LibraryName}
+	}
+	return serving.Plan{Worker: serving.Inference, Task: d.PipelineTag, Library: d.LibraryName}
+}
+
 func (s *Steps) endpointSpec(ctx context.Context, d *deployment.Deployment) (runpod.EndpointSpec, error) {
-	img, err := s.image(d.Family)
+	plan := planOf(d)
+	img, err := s.image(plan)
 	if err != nil {
 		return runpod.EndpointSpec{}, err
 	}
@@ -228,6 +248,18 @@ func (s *Steps) endpointSpec(ctx context.Context, d *deployment.Deployment) (run
 	if d.Revision != "" {
 		env[EnvModelRevision] = d.Revision
 	}
+	if plan.Worker == serving.Inference {
+		// What validate learned, for the worker (WORKER-CONTRACT.md).
+		files, err := json.Marshal(d.Files)
+		if err != nil {
+			return runpod.EndpointSpec{}, fmt.Errorf("encode the file list: %w", err)
+		}
+		env[EnvTask] = plan.Task
+		env[EnvLibrary] = plan.Library
+		env[EnvFiles] = string(files)
+		env[EnvGPU] = d.GPUAllocated
+		env[EnvVRAMGB] = strconv.Itoa(d.ModelVRAMGB)
+	}
 	if len(d.HFToken) > 0 {
 		tok, err := s.open(ctx, d.HFToken, d.ID, deployment.FieldHFToken)
 		if err != nil {
@@ -235,14 +267,19 @@ func (s *Steps) endpointSpec(ctx context.Context, d *deployment.Deployment) (run
 		}
 		env[EnvHFToken] = tok.Reveal()
 	}
+	var cuda []string
+	if img == config.DefaultVLLMImage {
+		cuda = []string{config.DefaultVLLMCuda} // built on CUDA 13: older hosts crash-loop it
+	}
 	// Room for the weights twice (download and cache) plus the image's own files.
 	disk := int(d.DownloadBytes*2>>30) + 20
 	return runpod.EndpointSpec{
-		Name:          "visgate-" + d.ID,
-		Image:         img,
-		Env:           env,
-		Pools:         d.GPUPools,
-		ExcludedTypes: d.GPUExcludedTypes,
+		Name:                "visgate-" + d.ID,
+		Image:               img,
+		Env:                 env,
+		Pools:               d.GPUPools,
+		ExcludedTypes:       d.GPUExcludedTypes,
+		AllowedCudaVersions: cuda,
 		// One warm worker while provisioning, so the model loads now;
 		// after ready the endpoint scales as the user asked (step scale).
 		WorkersMin:      1,

@@ -280,8 +280,8 @@ func TestDiffusersDuplicateWeightsSaneVRAM(t *testing.T) {
 	if d.ModelVRAMGB < 7 || d.ModelVRAMGB > 20 || d.ModelVRAMGB*2 > allGB {
 		t.Errorf("model_vram_gb %d for SDXL base (repo files total %d GB)", d.ModelVRAMGB, allGB)
 	}
-	if d.Family != "diffusion" || e.endpointsOf(id)[0].Image != "visgate/diffusers:test" {
-		t.Errorf("family %q image %q", d.Family, e.endpointsOf(id)[0].Image)
+	if ep := e.endpointsOf(id)[0]; d.Family != "diffusion" || ep.Image != "visgate/inference:test" || ep.Env["VISGATE_TASK"] != "text-to-image" {
+		t.Errorf("family %q image %q task %q", d.Family, ep.Image, ep.Env["VISGATE_TASK"])
 	}
 }
 

@@ -153,8 +153,7 @@ func newEnv(t *testing.T, o options) *env {
 		SigningKey: e.signingKey,
 		Images: config.Images{
 			TextGeneration: "runpod/worker-v1-vllm:stable",
-			Diffusion:      "visgate/diffusers:test",
-			Default:        "visgate/transformers:test",
+			Inference:      "visgate/inference:test",
 		},
 		PollInterval:     3 * time.Millisecond,
 		CapacityDeadline: 10 * time.Second,

@@ -40,6 +40,12 @@ const (
 	EnvModelName      = "MODEL_NAME"
 	EnvModelRevision  = "MODEL_REVISION"
 	EnvHFToken        = "HF_TOKEN"
+	// The inference worker's (INFERENCE_IMAGE) task and files.
+	EnvTask    = "VISGATE_TASK"
+	EnvLibrary = "VISGATE_LIBRARY"
+	EnvFiles   = "VISGATE_FILES"
+	EnvGPU     = "VISGATE_GPU"
+	EnvVRAMGB  = "VISGATE_VRAM_GB"
 )
 
 // DefaultHubWait is HubWait's default.

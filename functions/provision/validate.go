@@ -8,6 +8,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/huggingface"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
+	"github.com/visgate/deployment-orchestrator/shared/serving"
 )
 
 // validate looks the model up on the Hub (canonical id, revision, access)
@@ -37,6 +38,15 @@ func (s *Steps) validate(ctx context.Context, t queue.Task) error {
 		}
 		return s.fail(ctx, d.ID, deployment.StatusValidating, he.Error())
 	}
+	// Which worker serves it, from what the Hub says (never from the id):
+	// a family nobody serves fails here, before any GPU is paid for.
+	plan, err := serving.For(ins.ModelID, ins.PipelineTag, ins.LibraryName)
+	if err != nil {
+		return s.fail(ctx, d.ID, deployment.StatusValidating, err.Error())
+	}
+	if _, err := s.image(plan); err != nil {
+		return s.fail(ctx, d.ID, deployment.StatusValidating, err.Error())
+	}
 	now := s.now()
 	_, err = s.advance(ctx, d.ID, deployment.StatusValidating, func(d *deployment.Deployment) error {
 		if ins.ModelID != d.ModelID {
@@ -45,7 +55,11 @@ func (s *Steps) validate(ctx context.Context, t queue.Task) error {
 		d.ModelID = ins.ModelID
 		d.Revision = ins.Revision
 		d.PipelineTag = ins.PipelineTag
+		d.LibraryName = ins.LibraryName
 		d.Family = string(ins.Family)
+		d.Worker = string(plan.Worker)
+		d.Task = plan.Task
+		d.Files = ins.Estimate.Files
 		d.ModelVRAMGB = ins.Estimate.VRAMGB
 		d.DownloadBytes = ins.Estimate.DownloadBytes
 		d.EstimatedReadySeconds = EstimateReadySeconds(ins.Estimate.DownloadBytes, ins.Estimate.VRAMGB, "")

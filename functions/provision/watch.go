@@ -11,6 +11,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
+	"github.com/visgate/deployment-orchestrator/shared/serving"
 )
 
 // UnhealthyPolls is how many consecutive polls with unhealthy workers (and
@@ -65,6 +66,10 @@ func (s *Steps) watch(ctx context.Context, t queue.Task) error {
 	}
 	now := s.now()
 	sum := summarise(workers)
+	// The inference worker is ready when it says so (its warm-up inference
+	// succeeded), not when a worker is merely up; RunPod's vLLM worker
+	// loads the model before it takes jobs, so an idle one is ready.
+	callbackOnly := planOf(d).Worker == serving.Inference
 	var failMsg string
 	d, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
 		if !watching(d.Status) {
@@ -77,9 +82,16 @@ func (s *Steps) watch(ctx context.Context, t queue.Task) error {
 		}
 		w.LastSeen = sum.text
 		switch {
-		case sum.ready != "":
+		case callbackOnly && d.Progress.Phase == deployment.StatusReady:
+			// The worker reported ready before its endpoint was recorded.
+			d.Log(now, deployment.LevelInfo, "Model ready: the inference container had reported it before its endpoint was recorded")
+			return d.Transition(now, deployment.StatusReady)
+		case sum.ready != "" && !callbackOnly:
 			d.Log(now, deployment.LevelInfo, "Model loaded: worker %s is %s", sum.ready, sum.readyStatus)
 			return d.Transition(now, deployment.StatusReady)
+		case sum.ready != "":
+			w.UnhealthyPolls = 0
+			w.WorkerUp = true
 		case sum.unhealthy > 0:
 			w.UnhealthyPolls++
 		default:
@@ -97,6 +109,8 @@ func (s *Steps) watch(ctx context.Context, t queue.Task) error {
 			failMsg = fmt.Sprintf("Inference workers are crash-looping (unhealthy on %d consecutive checks); check that the image can serve %s", w.UnhealthyPolls, d.ModelID)
 		case !w.ThrottledSince.IsZero() && now.Sub(w.ThrottledSince) >= s.CapacityDeadline:
 			failMsg = fmt.Sprintf("No GPU capacity in pools %s for %s; try another gpu_tier or try again later", strings.Join(d.GPUPools, ", "), s.CapacityDeadline)
+		case now.Sub(w.StartedAt) >= s.ReadyDeadline && w.WorkerUp && callbackOnly:
+			failMsg = fmt.Sprintf("The inference worker is up but did not report its model ready within %s of the endpoint's creation; check that it can reach the callback URL (PUBLIC_BASE_URL)", s.ReadyDeadline)
 		case now.Sub(w.StartedAt) >= s.ReadyDeadline:
 			failMsg = fmt.Sprintf("Model not loaded within %s of the endpoint's creation", s.ReadyDeadline)
 		}

@@ -9,8 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"strings"
 	"sync"
 	"time"
 )
@@ -212,32 +210,3 @@ func (h *hookReceiver) readyCounts() map[string]int {
 }
 
 func (h *hookReceiver) close() { _ = h.srv.Close() }
-
-// simURL finds the RunPod simulator's base URL in a server's log (the
-// JSON line that announces the simulators).
-func simURL(logPath string) (string, error) {
-	b, err := os.ReadFile(logPath)
-	if err != nil {
-		return "", err
-	}
-	for line := range strings.Lines(string(b)) {
-		var rec struct {
-			RunPod string `json:"runpod"`
-		}
-		if json.Unmarshal([]byte(line), &rec) == nil && rec.RunPod != "" {
-			return strings.TrimRight(rec.RunPod, "/"), nil
-		}
-	}
-	return "", fmt.Errorf("no RunPod simulator address in %s", logPath)
-}
-
-func decodeJSON(resp *http.Response, out any) error {
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
-	}
-	return json.Unmarshal(b, out)
-}

@@ -2,8 +2,6 @@ package main
 
 import (
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -60,28 +58,6 @@ func TestStatusKB(t *testing.T) {
 		if got != tt.want || (err != nil) != tt.wantErr {
 			t.Errorf("statusKB(%s) = %d, %v; want %d, error %v", tt.name, got, err, tt.want, tt.wantErr)
 		}
-	}
-}
-
-func TestSimURLReadsTheStartUpLine(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "server.log")
-	log := `{"time":"x","level":"INFO","msg":"listening"}
-not json
-{"time":"x","level":"INFO","msg":"SIMULATE=1: using the built-in Hugging Face and RunPod simulators","hub":"http://127.0.0.1:1","runpod":"http://127.0.0.1:2/v2/"}
-`
-	if err := os.WriteFile(p, []byte(log), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	got, err := simURL(p)
-	if err != nil || got != "http://127.0.0.1:2/v2" {
-		t.Errorf("simURL = %q, %v", got, err)
-	}
-	if err := os.WriteFile(p, []byte("{}\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := simURL(p); err == nil {
-		t.Error("no error for a log without the simulators' line")
 	}
 }
 

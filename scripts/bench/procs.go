@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/visgate/deployment-orchestrator/functions/localsim"
 	"github.com/visgate/deployment-orchestrator/shared/config"
 )
 
@@ -78,22 +80,36 @@ const (
 )
 
 // serverEnv is the configuration of every server the bench starts: the
-// simulators answering at once, a rate limit that the load cannot reach,
-// and webhooks to the bench's loopback receiver.
-func serverEnv(dataDir string, port, rateLimit int) []string {
-	return append(cleanEnv(),
+// simulators answering at once (the server's own, SIMULATE=1, or sims
+// when given), a rate limit that the load cannot reach, and webhooks to
+// the bench's loopback receiver.
+func serverEnv(dataDir string, port, rateLimit int, sims *localsim.Simulators) []string {
+	env := append(cleanEnv(),
 		"HOST=127.0.0.1",
 		"PORT="+strconv.Itoa(port),
 		"DATA_DIR="+dataDir,
 		"API_KEYS="+apiKey,
-		"SIMULATE=1",
-		"SIMULATE_BOOT_DELAY=0s",
 		"WEBHOOK_ALLOW_PRIVATE=1",
 		"RATE_LIMIT_PER_MINUTE="+strconv.Itoa(rateLimit),
-		// The one debug line names the simulators' addresses (item 3
-		// reads the RunPod simulator's); nothing else logs at debug.
-		"LOG_LEVEL=debug",
 	)
+	if sims == nil {
+		return append(env, "SIMULATE=1", "SIMULATE_BOOT_DELAY=0s")
+	}
+	for k, v := range sims.Overrides(func(string) string { return "" }) {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+// startSims starts the simulators in the bench's own process, answering at
+// once, so that the bench can count what the server did with them.
+func startSims() (*localsim.Simulators, error) {
+	return localsim.Start(slog.New(slog.DiscardHandler), func(name string) string {
+		if name == "SIMULATE_BOOT_DELAY" {
+			return "0s"
+		}
+		return ""
+	})
 }
 
 // proc is a process the bench started; stop ends it.
@@ -207,13 +223,13 @@ func healthy(ctx context.Context, c *http.Client, base string) (bool, error) {
 
 // startLocal starts the local server binary (make run's) on a free port
 // with a data directory of its own under dir.
-func startLocal(ctx context.Context, bin, dir, name string, rateLimit int) (*proc, error) {
+func startLocal(ctx context.Context, bin, dir, name string, rateLimit int, sims *localsim.Simulators) (*proc, error) {
 	port, err := freePorts(1)
 	if err != nil {
 		return nil, err
 	}
 	data := filepath.Join(dir, name+"-data")
-	p, err := start(bin, nil, serverEnv(data, port, rateLimit), filepath.Join(dir, name+".log"))
+	p, err := start(bin, nil, serverEnv(data, port, rateLimit, sims), filepath.Join(dir, name+".log"))
 	if err != nil {
 		return nil, err
 	}

@@ -120,7 +120,7 @@ func newWorld(bin string, rpOpts ...runpodsim.Option) (*world, error) {
 	}
 	w.env = append(os.Environ(), "PORT="+strconv.Itoa(w.port), "HOST=127.0.0.1", "DATA_DIR="+w.dir, "API_KEYS="+apiKey,
 		"RATE_LIMIT_PER_MINUTE=1000000", "WEBHOOK_ALLOW_PRIVATE=1", "HF_API_URL="+w.hub.URL, "RUNPOD_API_URL="+w.rp.URL,
-		"POLL_INTERVAL=1s", "LATE_CREATE_WINDOW=20s", "IMAGE_DEFAULT=example/transformers:1", "SIMULATE=", "LOG_LEVEL=info")
+		"POLL_INTERVAL=1s", "LATE_CREATE_WINDOW=20s", "INFERENCE_IMAGE=example/inference:1", "SIMULATE=", "LOG_LEVEL=info")
 	return w, nil
 }
 
@@ -528,15 +528,21 @@ func defect5(bin string, n int) error {
 		{"half truncated", func() error { fi, _ := os.Stat(db); return os.Truncate(db, fi.Size()/2) }},
 		{"zeroed", func() error { fi, _ := os.Stat(db); return os.WriteFile(db, make([]byte, fi.Size()), 0o600) }},
 		{"0 bytes", func() error { return os.Truncate(db, 0) }},
-		{"one garbled page", func() error {
+		{"one garbled page (1 KB of records)", func() error {
 			raw, err := os.ReadFile(db)
 			if err != nil {
 				return err
 			}
+			// Inside the page that holds the first stored deployment
+			// record: its header and element table survive, the records
+			// in its first kilobyte do not.
+			at := bytes.Index(raw, []byte(`"runpod_key"`))
+			if at < 0 {
+				return fmt.Errorf("no deployment record in %s", db)
+			}
 			rnd := rand.New(rand.NewPCG(5, 5))
-			pg := 2 + rnd.IntN(len(raw)/4096-2)
-			for i := range 4096 {
-				raw[pg*4096+i] = byte(rnd.UintN(256))
+			for i := range min(1024, len(raw)-at) {
+				raw[at+i] = byte(rnd.UintN(256))
 			}
 			return os.WriteFile(db, raw, 0o600)
 		}},

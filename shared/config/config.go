@@ -67,6 +67,12 @@ type Config struct {
 
 	Images Images
 
+	// The inference worker's local environment (SIMULATE=1 runs real
+	// workers with it): the venv `make inference-env` made, and the tiny
+	// models it generated for the Hub simulator.
+	InferenceVenv string
+	TinyModels    string
+
 	// Google Cloud.
 	ProjectID           string
 	Location            string
@@ -94,12 +100,23 @@ type Config struct {
 	LogLevel string
 }
 
-// Images are the inference images per model family.
+// Images are the inference images: RunPod's vLLM worker for text
+// generation, the orchestrator's own worker (inference/) for every other
+// family it serves.
 type Images struct {
 	TextGeneration string
-	Diffusion      string
-	Default        string
+	Inference      string
 }
+
+// DefaultVLLMImage is RunPod's vLLM worker at a current release: tags are
+// vX.Y.Z since v2.8.0, and v2.25.2 (2026-08-20, vLLM 0.27.1) is the newest
+// release on the runpod-workers/worker-vllm releases page and Docker Hub's
+// runpod/worker-v1-vllm tags as of 2026-12-01.
+const DefaultVLLMImage = "runpod/worker-v1-vllm:v2.25.2"
+
+// DefaultVLLMCuda is the CUDA version DefaultVLLMImage needs on the host:
+// the release's RunPod hub config sets allowedCudaVersions to 13.0.
+const DefaultVLLMCuda = "13.0"
 
 // DefaultAPIKey is the seed's test key, accepted when no key is configured.
 const DefaultAPIKey = "test-api-key-12345"
@@ -129,9 +146,10 @@ var Vars = []Var{
 	{"RUNPOD_API_URL", "https://api.runpod.io/v2", "RunPod REST v2 base URL", false},
 	{"HF_API_URL", "https://huggingface.co", "Hugging Face Hub base URL", false},
 	{"PUBLIC_BASE_URL", "", "base URL that clients and inference containers use (default http://HOST:PORT)", true},
-	{"IMAGE_TEXT_GENERATION", "runpod/worker-v1-vllm:v2.7.0stable-cuda12.1.0", "inference image for text-generation models", false},
-	{"IMAGE_DIFFUSION", "", "inference image for diffusers models", false},
-	{"IMAGE_DEFAULT", "", "inference image for every other family", false},
+	{"IMAGE_TEXT_GENERATION", DefaultVLLMImage, "inference image for text-generation models (RunPod's vLLM worker)", false},
+	{"INFERENCE_IMAGE", "", "the orchestrator's inference worker image (inference/): text-to-image, speech recognition, embeddings, classification", true},
+	{"VISGATE_INFERENCE_VENV", "", "local runs: the inference worker's Python environment (`make inference-env`); with SIMULATE=1 the RunPod simulator runs real workers with it", false},
+	{"VISGATE_TINY_MODELS", "", "local runs: the tiny real models the Hub simulator serves (`make inference-env` makes them)", false},
 	{"GCP_PROJECT_ID", "", "Google Cloud project (GOOGLE_CLOUD_PROJECT is accepted too)", true},
 	{"GCP_LOCATION", "europe-west1", "region of the Cloud Tasks queue", true},
 	{"TASKS_QUEUE", "provision", "Cloud Tasks queue id", true},
@@ -180,9 +198,10 @@ func Load(getenv func(string) string) (*Config, error) {
 		PublicBaseURL:       strings.TrimRight(get("PUBLIC_BASE_URL"), "/"),
 		Images: Images{
 			TextGeneration: get("IMAGE_TEXT_GENERATION"),
-			Diffusion:      get("IMAGE_DIFFUSION"),
-			Default:        get("IMAGE_DEFAULT"),
+			Inference:      get("INFERENCE_IMAGE"),
 		},
+		InferenceVenv:       get("VISGATE_INFERENCE_VENV"),
+		TinyModels:          get("VISGATE_TINY_MODELS"),
 		ProjectID:           get("GCP_PROJECT_ID"),
 		Location:            get("GCP_LOCATION"),
 		TasksQueue:          get("TASKS_QUEUE"),

@@ -68,6 +68,21 @@ type Watch struct {
 	LastSeen       string    `json:"last_seen,omitempty"` // summary of the last poll, e.g. "1 initializing"
 	// DownloadReported is set once the container said it is downloading.
 	DownloadReported bool `json:"download_reported,omitempty"`
+	// WorkerUp is set once a worker was seen idle or running.
+	WorkerUp bool `json:"worker_up,omitempty"`
+}
+
+// Progress is the inference container's last report: its phase
+// (downloading_model, loading_model, ready) and the download's bytes.
+type Progress struct {
+	Phase      Status    `json:"phase,omitempty"`
+	BytesDone  int64     `json:"bytes_done"`
+	BytesTotal int64     `json:"bytes_total"`
+	UpdatedAt  time.Time `json:"updated_at,omitzero"`
+	// Timings of the worker's start, reported with ready (seconds).
+	DownloadSeconds float64 `json:"download_seconds,omitempty"`
+	LoadSeconds     float64 `json:"load_seconds,omitempty"`
+	WarmupSeconds   float64 `json:"warmup_seconds,omitempty"`
 }
 
 // Deployment is the record of one model deployment. Secrets are held only
@@ -88,10 +103,17 @@ type Deployment struct {
 	Scaling        Scaling `json:"scaling"`
 
 	// What the chain found and made.
-	ModelID               string   `json:"model_id"` // resolved, canonical Hugging Face id
-	Revision              string   `json:"revision,omitempty"`
-	PipelineTag           string   `json:"pipeline_tag,omitempty"`
-	Family                string   `json:"family,omitempty"`
+	ModelID     string `json:"model_id"` // resolved, canonical Hugging Face id
+	Revision    string `json:"revision,omitempty"`
+	PipelineTag string `json:"pipeline_tag,omitempty"`
+	LibraryName string `json:"library_name,omitempty"`
+	Family      string `json:"family,omitempty"`
+	// Worker serves the model: "vllm" or "inference" (serving.Worker).
+	Worker string `json:"worker,omitempty"`
+	// Task is the inference worker's task (the Hub's pipeline tag).
+	Task string `json:"task,omitempty"`
+	// Files are what the worker downloads (the estimate's selection).
+	Files                 []string `json:"files,omitempty"`
 	ModelVRAMGB           int      `json:"model_vram_gb,omitempty"`
 	DownloadBytes         int64    `json:"download_bytes,omitempty"`
 	EstimatedReadySeconds int      `json:"estimated_ready_seconds"`
@@ -119,6 +141,8 @@ type Deployment struct {
 	CreateUncertainUntil time.Time `json:"create_uncertain_until,omitzero"`
 	// Watch is what the watch step has seen of the endpoint's workers.
 	Watch Watch `json:"watch"`
+	// Progress is what the inference container last reported.
+	Progress Progress `json:"progress,omitzero"`
 	// Retries counts transient failures of the current step (reset when the
 	// status changes).
 	Retries int `json:"retries,omitempty"`
@@ -158,6 +182,7 @@ func (d *Deployment) Clone() *Deployment {
 	c := *d
 	c.Logs = append([]LogEntry(nil), d.Logs...)
 	c.GPUPools = append([]string(nil), d.GPUPools...)
+	c.Files = append([]string(nil), d.Files...)
 	c.GPUExcludedTypes = append([]string(nil), d.GPUExcludedTypes...)
 	c.RunPodKey = append(Sealed(nil), d.RunPodKey...)
 	c.HFToken = append(Sealed(nil), d.HFToken...)

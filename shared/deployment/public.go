@@ -5,29 +5,38 @@ import "time"
 // Public is the deployment as its owner sees it (GET, list, webhook payloads):
 // no secrets, no internal bookkeeping. Nullable fields are pointers.
 type Public struct {
-	DeploymentID          string        `json:"deployment_id"`
-	Status                Status        `json:"status"`
-	ModelID               string        `json:"model_id"`
-	RequestedModel        string        `json:"requested_model"`
-	Provider              *string       `json:"provider"`
-	GPUTier               *string       `json:"gpu_tier"`
-	RunPodEndpointID      *string       `json:"runpod_endpoint_id"`
-	EndpointURL           *string       `json:"endpoint_url"`
-	GPUAllocated          *string       `json:"gpu_allocated"`
-	ModelVRAMGB           *int          `json:"model_vram_gb"`
-	EstimatedReadySeconds int           `json:"estimated_ready_seconds"`
-	WebhookURL            string        `json:"webhook_url"`
-	Webhook               PublicWebhook `json:"webhook"`
-	Scaling               Scaling       `json:"scaling"`
-	Limits                PublicLimits  `json:"limits"`
-	Price                 *PublicPrice  `json:"price"`
-	Spend                 *PublicSpend  `json:"spend"`
-	DeletedReason         *string       `json:"deleted_reason"`
-	Logs                  []LogEntry    `json:"logs,omitempty"`
-	Error                 *string       `json:"error"`
-	CreatedAt             time.Time     `json:"created_at"`
-	UpdatedAt             time.Time     `json:"updated_at"`
-	ReadyAt               *time.Time    `json:"ready_at"`
+	DeploymentID          string          `json:"deployment_id"`
+	Status                Status          `json:"status"`
+	ModelID               string          `json:"model_id"`
+	RequestedModel        string          `json:"requested_model"`
+	Provider              *string         `json:"provider"`
+	GPUTier               *string         `json:"gpu_tier"`
+	RunPodEndpointID      *string         `json:"runpod_endpoint_id"`
+	EndpointURL           *string         `json:"endpoint_url"`
+	GPUAllocated          *string         `json:"gpu_allocated"`
+	ModelVRAMGB           *int            `json:"model_vram_gb"`
+	EstimatedReadySeconds int             `json:"estimated_ready_seconds"`
+	WebhookURL            string          `json:"webhook_url"`
+	Webhook               PublicWebhook   `json:"webhook"`
+	Scaling               Scaling         `json:"scaling"`
+	Progress              *PublicProgress `json:"progress"`
+	Limits                PublicLimits    `json:"limits"`
+	Price                 *PublicPrice    `json:"price"`
+	Spend                 *PublicSpend    `json:"spend"`
+	DeletedReason         *string         `json:"deleted_reason"`
+	Logs                  []LogEntry      `json:"logs,omitempty"`
+	Error                 *string         `json:"error"`
+	CreatedAt             time.Time       `json:"created_at"`
+	UpdatedAt             time.Time       `json:"updated_at"`
+	ReadyAt               *time.Time      `json:"ready_at"`
+}
+
+// PublicProgress is the inference container's last report: the phase and
+// the download's bytes (null until the container reports).
+type PublicProgress struct {
+	Phase      Status `json:"phase"`
+	BytesDone  int64  `json:"bytes_done"`
+	BytesTotal int64  `json:"bytes_total"`
 }
 
 // PublicWebhook is the delivery state shown to the owner.
@@ -74,6 +83,9 @@ func (d *Deployment) Public(withLogs bool) Public {
 	if d.ModelVRAMGB > 0 {
 		v := d.ModelVRAMGB
 		p.ModelVRAMGB = &v
+	}
+	if d.Progress.Phase != "" {
+		p.Progress = &PublicProgress{Phase: d.Progress.Phase, BytesDone: d.Progress.BytesDone, BytesTotal: d.Progress.BytesTotal}
 	}
 	if d.Webhook.LastStatusCode != 0 {
 		c := d.Webhook.LastStatusCode

@@ -33,6 +33,9 @@ type EndpointSpec struct {
 	ExcludedTypes []string
 	// GPUCount is GPUs per worker; 0 means 1.
 	GPUCount int
+	// AllowedCudaVersions limits workers to hosts with these CUDA versions
+	// ("13.0"); empty allows any.
+	AllowedCudaVersions []string
 	// WorkersMin is sent as it is (0: scale to zero; no worker starts until a
 	// job arrives). WorkersMax 0 leaves RunPod's default (3).
 	WorkersMin, WorkersMax int
@@ -134,9 +137,10 @@ func sortedKeys(m map[string]string) []string {
 // UpdateEndpointRequest).
 
 type wireGPU struct {
-	Pools         []string `json:"pools,omitempty"`
-	ExcludedTypes []string `json:"excludedTypes,omitempty"`
-	Count         int      `json:"count,omitempty"`
+	Pools               []string `json:"pools,omitempty"`
+	ExcludedTypes       []string `json:"excludedTypes,omitempty"`
+	Count               int      `json:"count,omitempty"`
+	AllowedCudaVersions []string `json:"allowedCudaVersions,omitempty"`
 }
 
 type wireWorkers struct {
@@ -247,9 +251,10 @@ func (c *Client) CreateEndpoint(ctx context.Context, key secret.Secret, spec End
 		Env:   spec.Env,
 		Disk:  spec.ContainerDiskGB,
 		GPU: wireGPU{
-			Pools:         spec.Pools,
-			ExcludedTypes: spec.ExcludedTypes,
-			Count:         max(spec.GPUCount, 1),
+			Pools:               spec.Pools,
+			ExcludedTypes:       spec.ExcludedTypes,
+			Count:               max(spec.GPUCount, 1),
+			AllowedCudaVersions: spec.AllowedCudaVersions,
 		},
 		Workers: wireWorkers{Min: &spec.WorkersMin},
 		Scaling: wireScaling{Type: "QUEUE_DELAY", QueueDelay: DefaultQueueDelay},

@@ -33,7 +33,8 @@ func deployment() map[string]any {
 			"delivered": false, "attempts": 0, "last_status_code": nil, "last_error": nil,
 			"last_attempt_at": nil, "delivered_at": nil,
 		},
-		"scaling": map[string]any{"min_workers": 0, "max_workers": 1, "idle_timeout_seconds": 5},
+		"scaling":  map[string]any{"min_workers": 0, "max_workers": 1, "idle_timeout_seconds": 5},
+		"progress": nil,
 		"logs": []any{
 			map[string]any{"timestamp": "2026-02-14T13:28:59.228406Z", "level": "INFO", "message": "Validating Hugging Face model"},
 		},

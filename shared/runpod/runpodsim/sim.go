@@ -118,7 +118,8 @@ func WithCallbackInterval(d time.Duration) Option {
 // IDLE), to exercise polling.
 func WithSilentContainer() Option { return func(c *config) { c.silent = true } }
 
-// WithRequestURLBase sets the base of the endpoints' requestUrls.
+// WithRequestURLBase sets the base of the endpoints' requestUrls; "" makes
+// them the simulator's own URL (its job API: /run, /runsync, /status).
 func WithRequestURLBase(u string) Option { return func(c *config) { c.requestURLBase = u } }
 
 // WithCatalog sets the GPU pools and cards the simulator offers (default
@@ -142,14 +143,16 @@ type Endpoint struct {
 	Pools         []string
 	ExcludedTypes []string
 	GPUCount      int
-	WorkersMin    int
-	WorkersMax    int
-	IdleTimeout   int
-	TimeoutMs     int
-	DiskGB        int
-	Flashboot     string
-	CreatedAt     time.Time
-	Workers       []Worker
+	// AllowedCudaVersions is gpu.allowedCudaVersions.
+	AllowedCudaVersions []string
+	WorkersMin          int
+	WorkersMax          int
+	IdleTimeout         int
+	TimeoutMs           int
+	DiskGB              int
+	Flashboot           string
+	CreatedAt           time.Time
+	Workers             []Worker
 }
 
 // Worker is a snapshot of a simulated worker.
@@ -257,6 +260,9 @@ func New(opts ...Option) *Server {
 	l, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		panic(fmt.Sprintf("runpodsim: listening on %s: %v", cfg.addr, err))
+	}
+	if cfg.requestURLBase == "" {
+		cfg.requestURLBase = "http://" + l.Addr().String() + "/v2"
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{

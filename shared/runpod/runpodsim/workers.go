@@ -91,7 +91,7 @@ func (e *endpoint) snapshot() Endpoint {
 		ID: e.id, Name: e.name, Type: e.typ, Image: e.image,
 		Env:   cloneMap(e.env),
 		Pools: slices.Clone(e.pools), ExcludedTypes: slices.Clone(e.excluded),
-		GPUCount: e.gpuCount, WorkersMin: e.min, WorkersMax: e.max, IdleTimeout: e.idle,
+		GPUCount: e.gpuCount, AllowedCudaVersions: slices.Clone(e.cudaVersions), WorkersMin: e.min, WorkersMax: e.max, IdleTimeout: e.idle,
 		TimeoutMs: e.timeout, DiskGB: e.disk, Flashboot: e.flashboot, CreatedAt: e.createdAt,
 	}
 	for _, w := range e.workers {

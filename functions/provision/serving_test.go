@@ -1,0 +1,152 @@
+package provision_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/visgate/deployment-orchestrator/functions/provision"
+	"github.com/visgate/deployment-orchestrator/shared/config"
+	"github.com/visgate/deployment-orchestrator/shared/deployment"
+	"github.com/visgate/deployment-orchestrator/shared/huggingface/hubsim"
+	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
+)
+
+// With INFERENCE_IMAGE set, the families the inference worker serves reach
+// ready on that image, with the task under the Hub's own name, the library,
+// the estimate's file selection, the GPU and the estimate in the env; text
+// generation stays on the vLLM image.
+func TestInferenceWorkerFamilies(t *testing.T) {
+	tests := []struct {
+		model, task, library, weight string
+	}{
+		{"black-forest-labs/FLUX.1-schnell", "text-to-image", "diffusers", "transformer/diffusion_pytorch_model-00001-of-00003.safetensors"},
+		{"stabilityai/sdxl-turbo", "text-to-image", "diffusers", "unet/diffusion_pytorch_model.fp16.safetensors"},
+		{"openai/whisper-large-v3", "automatic-speech-recognition", "transformers", "model.safetensors"},
+		{"google-bert/bert-base-uncased", "fill-mask", "transformers", "model.safetensors"},
+		{"sentence-transformers/all-MiniLM-L6-v2", "sentence-similarity", "sentence-transformers", "model.safetensors"},
+	}
+	e := newEnv(t, options{})
+	for _, tt := range tests {
+		t.Run(tt.model, func(t *testing.T) {
+			id := e.start(tt.model, createOpts{})
+			d := e.expectReady(id)
+			ep := e.endpointsOf(id)[0]
+			if ep.Image != "visgate/inference:test" {
+				t.Errorf("image %q, want the INFERENCE_IMAGE", ep.Image)
+			}
+			want := map[string]string{
+				provision.EnvTask: tt.task, provision.EnvLibrary: tt.library,
+				provision.EnvGPU: d.GPUAllocated, provision.EnvVRAMGB: strconv.Itoa(d.ModelVRAMGB),
+				provision.EnvModelName: tt.model, provision.EnvModelRevision: d.Revision,
+			}
+			for k, v := range want {
+				if ep.Env[k] != v || v == "" {
+					t.Errorf("env %s = %q, want %q", k, ep.Env[k], v)
+				}
+			}
+			var files []string
+			if err := json.Unmarshal([]byte(ep.Env[provision.EnvFiles]), &files); err != nil {
+				t.Fatalf("%s = %q: %v", provision.EnvFiles, ep.Env[provision.EnvFiles], err)
+			}
+			if !slices.Equal(files, d.Files) || !slices.Contains(files, tt.weight) {
+				t.Errorf("%s = %v (deployment: %v), want it to hold %s", provision.EnvFiles, files, d.Files, tt.weight)
+			}
+			if d.Worker != "inference" || d.Task != tt.task || d.LibraryName != tt.library {
+				t.Errorf("worker %q task %q library %q", d.Worker, d.Task, d.LibraryName)
+			}
+		})
+	}
+	t.Run("text generation stays on vLLM", func(t *testing.T) {
+		id := e.start("openai-community/gpt2", createOpts{})
+		e.expectReady(id)
+		ep := e.endpointsOf(id)[0]
+		if ep.Image != "runpod/worker-v1-vllm:stable" || ep.Env[provision.EnvTask] != "" || ep.Env[provision.EnvFiles] != "" {
+			t.Errorf("image %q, task %q, files %q", ep.Image, ep.Env[provision.EnvTask], ep.Env[provision.EnvFiles])
+		}
+	})
+}
+
+// RunPod's vLLM worker at the default release runs only on hosts with the
+// CUDA it was built for; other images are not restricted.
+func TestVLLMDefaultImageNeedsItsCuda(t *testing.T) {
+	e := newEnv(t, options{steps: func(s *provision.Steps) { s.Images.TextGeneration = config.DefaultVLLMImage }})
+	llm := e.start("openai-community/gpt2", createOpts{})
+	e.expectReady(llm)
+	if ep := e.endpointsOf(llm)[0]; ep.Image != config.DefaultVLLMImage || !slices.Equal(ep.AllowedCudaVersions, []string{"13.0"}) {
+		t.Errorf("vLLM endpoint: image %q, allowedCudaVersions %v", ep.Image, ep.AllowedCudaVersions)
+	}
+	img := e.start("stabilityai/sdxl-turbo", createOpts{})
+	e.expectReady(img)
+	if ep := e.endpointsOf(img)[0]; len(ep.AllowedCudaVersions) != 0 {
+		t.Errorf("inference worker endpoint: allowedCudaVersions %v, want any", ep.AllowedCudaVersions)
+	}
+}
+
+// A family neither worker serves fails in validate: no GPU chosen, no
+// endpoint created, a sentence that names the family.
+func TestUnservedFamilyFailsInValidate(t *testing.T) {
+	e := newEnv(t, options{})
+	e.hub.AddModel(hubsim.Model{ID: "acme/voice", PipelineTag: "text-to-speech", LibraryName: "transformers",
+		Files: []hubsim.File{{Name: "config.json", Size: 2, Content: []byte("{}")}, {Name: "model.safetensors", Size: 1 << 30}}})
+	id := e.start("acme/voice", createOpts{})
+	d := e.expectFailed(id, "Hugging Face model acme/voice is a text-to-speech model for transformers, a family no inference worker serves; served are "+
+		"text generation (RunPod's vLLM worker); text-to-image (diffusers), automatic-speech-recognition (transformers), "+
+		"sentence-similarity (sentence-transformers), feature-extraction (sentence-transformers or transformers), and fill-mask, "+
+		"text-classification, token-classification and image-classification (transformers) on the orchestrator's inference worker")
+	if n := e.rp.Calls()[runpodsim.OpCreateEndpoint]; n != 0 {
+		t.Errorf("%d createEndpoint calls, want none", n)
+	}
+	if d.GPUAllocated != "" || hasLog(d, "Selecting GPU") {
+		t.Errorf("a GPU was chosen for an unserved model\n%s", logText(d))
+	}
+}
+
+func TestInferenceImageUnsetFailsInValidate(t *testing.T) {
+	e := newEnv(t, options{steps: func(s *provision.Steps) { s.Images.Inference = "" }})
+	id := e.start("stabilityai/sdxl-turbo", createOpts{})
+	e.expectFailed(id, "No inference image is configured for text-to-image models; the operator sets INFERENCE_IMAGE")
+	if n := e.rp.Calls()[runpodsim.OpCreateEndpoint]; n != 0 {
+		t.Errorf("%d createEndpoint calls, want none", n)
+	}
+}
+
+// For the inference worker's families ready means its warm-up succeeded:
+// an idle worker that never reports is not ready, and the failure says
+// where to look.
+func TestInferenceWorkerReadyOnlyFromItsReport(t *testing.T) {
+	e := newEnv(t, options{
+		rpOpts: []runpodsim.Option{runpodsim.WithSilentContainer()},
+		steps:  func(s *provision.Steps) { s.ReadyDeadline = 300 * time.Millisecond },
+	})
+	id := e.start("stabilityai/sdxl-turbo", createOpts{})
+	d := e.expectFailed(id, "The inference worker is up but did not report its model ready within 300ms of the endpoint's creation; check that it can reach the callback URL (PUBLIC_BASE_URL)")
+	if !strings.Contains(logText(d), "1 idle") {
+		t.Errorf("the worker was never seen idle\n%s", logText(d))
+	}
+	if d.ReadyAt != (time.Time{}) || slices.ContainsFunc(d.Logs, func(l deployment.LogEntry) bool { return strings.Contains(l.Message, "Model loaded") }) {
+		t.Errorf("an idle worker made the deployment ready\n%s", logText(d))
+	}
+}
+
+// A ready report that came before create_endpoint recorded the endpoint is
+// kept (the callback stores it in Progress) and honoured by watch once the
+// endpoint is known.
+func TestInferenceWorkerReadyBeforeTheEndpointWasRecorded(t *testing.T) {
+	e := newEnv(t, options{rpOpts: []runpodsim.Option{runpodsim.WithSilentContainer()}})
+	id := e.start("stabilityai/sdxl-turbo", createOpts{})
+	if _, err := e.store.Update(context.Background(), id, func(d *deployment.Deployment) error {
+		d.Progress = deployment.Progress{Phase: deployment.StatusReady, BytesDone: 10, BytesTotal: 10}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d := e.expectReady(id)
+	if !hasLog(d, "had reported it before its endpoint was recorded") {
+		t.Errorf("no log line for the early report\n%s", logText(d))
+	}
+}
