@@ -11,6 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
+	"github.com/visgate/deployment-orchestrator/shared/gpu"
+	"github.com/visgate/deployment-orchestrator/shared/secret"
 )
 
 // TestCreateLimits: max_spend_usd and one of ttl_seconds or expires_at are
@@ -124,5 +126,25 @@ func TestGPUsShowPrices(t *testing.T) {
 		if perHour <= 0 || math.Abs(perSecond*3600-perHour) > 1e-9 {
 			t.Errorf("%v: %v an hour, %v a second", p["pool"], perHour, perSecond)
 		}
+	}
+}
+
+// TestCreatePriceFromTheAccountsCatalogue: with the account's live
+// catalogue, the 202's price is the account's price of the tier's pool,
+// with the time the catalogue was read.
+func TestCreatePriceFromTheAccountsCatalogue(t *testing.T) {
+	f := newFixture(t)
+	read := *f.clock
+	f.srv.LiveGPUs = &gpu.Live{Base: gpu.Default(), Now: func() time.Time { return read },
+		Source: func(context.Context, secret.Secret) ([]gpu.Offer, error) {
+			return []gpu.Offer{{ID: "NVIDIA A40", Name: "A40", Pool: "AMPERE_48", MemoryGB: 48, PricePerHour: 0.9}}, nil
+		}}
+	rec := f.do(t, "POST", "/v1/deployments", keyA, validCreate)
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("POST = %d %s", rec.Code, rec.Body)
+	}
+	p := body(t, rec)["price"].(map[string]any)
+	if p["pool"] != "AMPERE_48" || p["per_hour_usd"] != 0.9 || p["catalog_source"] != "runpod" || p["catalog_at"] != read.Format(time.RFC3339) {
+		t.Errorf("price %v: want the account's 0.9 an hour for AMPERE_48, read at %v", p, read)
 	}
 }
