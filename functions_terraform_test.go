@@ -268,6 +268,7 @@ func TestTerraformCheckCatchesMistakes(t *testing.T) {
 		{"inference repository private", "inference.tf", `member     = "allUsers"`, `member     = "group:ops@example.com"`, `google_artifact_registry_repository.inference holds the inference image but is not readable by allUsers`},
 		{"functions' images public", "functions.tf", `\z`, "\nresource \"google_artifact_registry_repository_iam_member\" \"oops\" {\n  repository = google_artifact_registry_repository.functions.name\n  role       = \"roles/artifactregistry.reader\"\n  member     = \"allUsers\"\n}\n", `google_artifact_registry_repository.functions is readable by allUsers, but only the inference image's repository may be`},
 		{"inference image not built", "inference.tf", `gcloud builds submit \. `, `echo `, `no build pushes europe-west1-docker.pkg.dev/test-project/orchestrator-inference/worker:`},
+		{"functions given another image", "functions.tf", `INFERENCE_IMAGE = local.inference_image`, `INFERENCE_IMAGE = "runpod/worker:latest"`, `INFERENCE_IMAGE is "runpod/worker:latest", not the image terraform builds`},
 
 		// The defects of issue 14.
 		{"defect 1: build account reads only our bucket", "iam.tf", `, "roles/storage.objectViewer"\]`, `]`, `cannot read Cloud Storage project-wide: Cloud Build reads the source from Google's gcf-v2-sources-PROJECT_NUMBER-REGION bucket`},

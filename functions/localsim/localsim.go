@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,11 +72,13 @@ func Start(log *slog.Logger, getenv func(string) string) (*Simulators, error) {
 	}
 	hub := hubsim.New()
 	hub.SetAcceptAnyToken(true)
+	var tiny []string // the models the Hub simulator has real files for
 	if dir := strings.TrimSpace(getenv("VISGATE_TINY_MODELS")); dir != "" {
 		if ids, err := hub.LoadDir(dir); err != nil {
 			log.Warn("the Hub simulator serves no tiny models", "dir", dir, "error", err.Error())
 		} else {
 			log.Info("the Hub simulator serves tiny real models", "models", ids)
+			tiny = ids
 		}
 	}
 	// The container's three callbacks take 0.3 of the boot each, as with the
@@ -84,10 +87,14 @@ func Start(log *slog.Logger, getenv func(string) string) (*Simulators, error) {
 		runpodsim.WithBootDelay(boot), runpodsim.WithCallbackInterval(boot * 3 / 10)}
 	venv := strings.TrimSpace(getenv("VISGATE_INFERENCE_VENV"))
 	worker, werr := workerProcess(venv, image, hub.URL, &logWriter{log: log})
+	// Real workers for the tiny models only: the Hub simulator has no
+	// files for the others (stabilityai/sdxl-turbo of the quick test), whose
+	// workers stay simulated and reach ready as without the environment.
+	worker.Serves = func(env map[string]string) bool { return slices.Contains(tiny, env["MODEL_NAME"]) }
 	switch {
 	case werr == nil:
 		opts = append(opts, runpodsim.WithWorkerProcess(worker), runpodsim.WithRequestURLBase(""))
-		log.Info("the RunPod simulator runs the inference worker as local processes", "image", image, "python", worker.Python)
+		log.Info("the RunPod simulator runs the inference worker as local processes for the tiny models (simulated workers for the others)", "image", image, "python", worker.Python)
 	case venv == "":
 		log.Info("VISGATE_INFERENCE_VENV is unset: simulated inference workers (`make inference-env` makes real ones possible)")
 	default:

@@ -156,15 +156,47 @@ func (c *client) waitReady(ctx context.Context, id string, poll, timeout time.Du
 	}
 }
 
+// waitHook waits for the deployment's ready webhook, then reads it: no
+// polling load on the server while it works. A GET every second notices a
+// deployment that failed instead.
+func (c *client) waitHook(ctx context.Context, hooks *hookReceiver, id string, timeout time.Duration) (deployment, error) {
+	deadline := time.After(timeout)
+	readied := hooks.readied(id)
+	for {
+		select {
+		case <-readied:
+			d, err := c.get(ctx, id)
+			if err == nil && (d.Status != "ready" || d.ReadyAt == nil) {
+				// the ready webhook can follow scaling; the status stays ready
+				err = fmt.Errorf("deployment %s: ready webhook, but status %s", id, d.Status)
+			}
+			return d, err
+		case <-time.After(time.Second):
+			d, err := c.get(ctx, id)
+			if err != nil {
+				return d, err
+			}
+			if d.Status == "failed" {
+				return d, fmt.Errorf("deployment %s failed", id)
+			}
+		case <-deadline:
+			return deployment{}, fmt.Errorf("deployment %s: no ready webhook after %s", id, timeout)
+		case <-ctx.Done():
+			return deployment{}, ctx.Err()
+		}
+	}
+}
+
 // hookReceiver answers the service's webhooks with 204 and counts them per
 // deployment and per webhook-id.
 type hookReceiver struct {
 	URL string
 	srv *http.Server
 
-	mu    sync.Mutex
-	ids   map[string]int // webhook-id -> deliveries
-	ready map[string]int // deployment -> distinct deployment.ready webhook ids
+	mu      sync.Mutex
+	ids     map[string]int           // webhook-id -> deliveries
+	ready   map[string]int           // deployment -> distinct deployment.ready webhook ids
+	waiters map[string]chan struct{} // deployment -> closed on its first ready webhook
 }
 
 func newHookReceiver() (*hookReceiver, error) {
@@ -172,7 +204,7 @@ func newHookReceiver() (*hookReceiver, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &hookReceiver{URL: "http://" + ln.Addr().String() + "/hook", ids: map[string]int{}, ready: map[string]int{}}
+	h := &hookReceiver{URL: "http://" + ln.Addr().String() + "/hook", ids: map[string]int{}, ready: map[string]int{}, waiters: map[string]chan struct{}{}}
 	h.srv = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = h.srv.Serve(ln) }()
 	return h, nil
@@ -192,9 +224,34 @@ func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.ids[id]++
 	if h.ids[id] == 1 && ev.Type == "deployment.ready" {
 		h.ready[ev.Data.ID]++
+		if h.ready[ev.Data.ID] == 1 {
+			close(h.waiterLocked(ev.Data.ID))
+		}
 	}
 	h.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *hookReceiver) waiterLocked(id string) chan struct{} {
+	ch, ok := h.waiters[id]
+	if !ok {
+		ch = make(chan struct{})
+		h.waiters[id] = ch
+	}
+	return ch
+}
+
+// readied returns a channel closed once the deployment's ready webhook
+// arrived (at once when it already has).
+func (h *hookReceiver) readied(id string) <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ready[id] > 0 {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
+	return h.waiterLocked(id)
 }
 
 // readyCounts returns, per deployment, how many distinct ready webhooks

@@ -45,9 +45,9 @@ func TestSimulateBootDelayTakesZero(t *testing.T) {
 
 const testHashes = "alice:3f2a8f0c1b9e4d7a6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d"
 
-// TestCloudRefusesTheSeedKey: a deployed service never accepts the README's
+// TestCloudRefusesTheTestKey: a deployed service never accepts the README's
 // test key; only a run against the emulators (make dev) falls back to it.
-func TestCloudRefusesTheSeedKey(t *testing.T) {
+func TestCloudRefusesTheTestKey(t *testing.T) {
 	base := map[string]string{"BACKEND": "gcp", "GCP_PROJECT_ID": "p", "PROVISION_TASK_URL": "https://p.example"}
 	_, err := Load(env(base))
 	if err == nil || !strings.Contains(err.Error(), "API_KEY_HASHES") {

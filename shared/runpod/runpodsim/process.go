@@ -47,6 +47,11 @@ type WorkerProcess struct {
 	Dir        string            // where each worker's HOME and HF_HOME go; default a temporary directory removed on Close
 	Env        map[string]string // more env, below the endpoint's own
 	Log        io.Writer         // the workers' output, each line prefixed with its worker; nil discards it
+	// Serves, when set, picks the endpoints (by their env) whose workers
+	// are processes; the others with Image keep simulated workers. A Hub
+	// simulator has real files for a few models only (the tiny ones): a
+	// real worker of any other model fails its download.
+	Serves func(env map[string]string) bool
 }
 
 // WithWorkerProcess runs endpoints whose image is p.Image as real worker
@@ -65,7 +70,8 @@ const stopGrace = 5 * time.Second
 
 // isProcess reports whether e's workers are real processes.
 func (s *Server) isProcess(e *endpoint) bool {
-	return s.cfg.proc != nil && e.image != "" && e.image == s.cfg.proc.Image
+	p := s.cfg.proc
+	return p != nil && e.image != "" && e.image == p.Image && (p.Serves == nil || p.Serves(e.env))
 }
 
 // procState is a running worker process.

@@ -54,7 +54,7 @@ func (w *syncWriter) String() string {
 
 // processSim starts a simulator whose "visgate/worker" endpoints run
 // fakeWorker with the Python of the worker's environment.
-func processSim(t *testing.T) (*runpodsim.Server, *syncWriter) {
+func processSim(t *testing.T, opts ...func(*runpodsim.WorkerProcess)) (*runpodsim.Server, *syncWriter) {
 	t.Helper()
 	venv := os.Getenv("VISGATE_INFERENCE_VENV")
 	if venv == "" {
@@ -70,6 +70,9 @@ func processSim(t *testing.T) (*runpodsim.Server, *syncWriter) {
 	logs := &syncWriter{}
 	p := runpodsim.WorkerProcess{Image: "visgate/worker", Python: filepath.Join(venv, "bin", "python"), Module: "fakeworker",
 		PythonPath: src, HubURL: "http://127.0.0.1:9/hub", Dir: t.TempDir(), Log: logs}
+	for _, o := range opts {
+		o(&p)
+	}
 	if err := runpodsim.CheckWorkerProcess(p); err != nil {
 		t.Fatal(err)
 	}
@@ -175,6 +178,36 @@ func TestProcessWorkerRunsJobs(t *testing.T) {
 	waitFor(t, "the worker process to exit", 15*time.Second, func() bool { return !alive(pid) })
 }
 
+// TestServesKeepsOtherModelsSimulated: with Serves, an endpoint of another
+// model gets simulated workers (no process), which reach IDLE by themselves,
+// while the served model's worker is a process.
+func TestServesKeepsOtherModelsSimulated(t *testing.T) {
+	s, logs := processSim(t, func(p *runpodsim.WorkerProcess) {
+		p.Serves = func(env map[string]string) bool { return env["MODEL_NAME"] == "acme/tiny" }
+	})
+	create := func(model string) string {
+		t.Helper()
+		created := call(t, s, "POST", "/v2/serverless", "Bearer "+key, with(t,
+			`{"image":"visgate/worker","env":{"MODEL_NAME":"`+model+`"},"workers":{"min":1,"max":1,"idleTimeout":5}}`))
+		if created.status != 201 {
+			t.Fatalf("create: %d %s", created.status, created.rawBody)
+		}
+		return created.body["id"].(string)
+	}
+	other := create("stabilityai/sdxl-turbo")
+	waitFor(t, "the simulated worker to be IDLE", 30*time.Second, func() bool {
+		st := workerStatuses(s, other)
+		return len(st) == 1 && st[0] == runpod.WorkerIdle
+	})
+	if strings.Contains(logs.String(), "worker process") {
+		t.Fatalf("a process was started for a model Serves refuses:\n%s", logs)
+	}
+	create("acme/tiny")
+	waitFor(t, "the served model's worker process to start", 30*time.Second, func() bool {
+		return strings.Contains(logs.String(), "worker process")
+	})
+}
+
 func TestProcessWorkersScaleOnDemand(t *testing.T) {
 	s, logs := processSim(t)
 	created := call(t, s, "POST", "/v2/serverless", "Bearer "+key, with(t,
@@ -234,5 +267,30 @@ func TestCloseStopsWorkerProcesses(t *testing.T) {
 	s.Close()
 	if alive(pid) {
 		t.Errorf("worker process %d still alive after Close", pid)
+	}
+}
+
+// An endpoint of the worker image whose env Serves refuses (a model the Hub
+// simulator holds no files for) gets simulated workers, not a process.
+func TestProcessWorkerOnlyForWhatItServes(t *testing.T) {
+	p := runpodsim.WorkerProcess{Image: "visgate/worker", Python: "/nonexistent/python", Dir: t.TempDir(),
+		Serves: func(env map[string]string) bool { return env["MODEL_NAME"] == "acme/tiny" }}
+	s := newSim(t, runpodsim.WithWorkerProcess(p))
+	created := call(t, s, "POST", "/v2/serverless", "Bearer "+key, with(t,
+		`{"image":"visgate/worker","env":{"MODEL_NAME":"acme/metadata-only"},"workers":{"min":1,"max":1,"idleTimeout":5}}`))
+	if created.status != 201 {
+		t.Fatalf("create: %d %s", created.status, created.rawBody)
+	}
+	id := created.body["id"].(string)
+	waitFor(t, "the simulated worker to be ready", 10*time.Second, func() bool {
+		st := workerStatuses(s, id)
+		return len(st) == 1 && st[0].Ready()
+	})
+	for _, e := range s.Endpoints(key) {
+		for _, w := range e.Workers {
+			if w.PID != 0 {
+				t.Errorf("worker %s of a model the worker does not serve runs as process %d", w.ID, w.PID)
+			}
+		}
 	}
 }
