@@ -151,8 +151,8 @@ func TestLimitPathTwice(t *testing.T) {
 				t.Fatalf("the receiver got %d requests, want the one deployment.deleted", len(reqs))
 			}
 			checkDeliveries(t, e, d.ID, deployment.EventDeleted, reqs)
-			if d.Webhook.Attempts != 1 || d.Webhook.EarlierAttempts != 1 {
-				t.Errorf("webhook %+v: want one attempt of this event after one of the ready event", d.Webhook)
+			if d.Webhook.Attempts != 1 || d.Webhook.SeqBase != 2 {
+				t.Errorf("webhook %+v: want one attempt of this event, numbered past the ready event's (1 attempt)", d.Webhook)
 			}
 		})
 	}

@@ -37,8 +37,9 @@ func (s *Steps) scale(ctx context.Context, t queue.Task) error {
 	}
 	now := s.now()
 	_, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
-		if d.ScalingChanges != seen {
-			// The owner changed the scaling meanwhile: its own run applies it.
+		if d.Scaled || d.ScalingChanges != seen || (d.Status != deployment.StatusReady && d.Status != deployment.StatusWebhookFailed) {
+			// Done by a duplicate, moot (deleted meanwhile), or the owner
+			// changed the scaling meanwhile: its own run applies it.
 			return store.ErrNoChange
 		}
 		d.Scaled = true

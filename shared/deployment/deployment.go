@@ -52,11 +52,11 @@ type Webhook struct {
 	DeliveredAt    time.Time `json:"delivered_at,omitzero"`
 	NextAttemptAt  time.Time `json:"next_attempt_at,omitzero"`
 	GaveUp         bool      `json:"gave_up,omitempty"`
-	// EarlierAttempts counts the attempts of earlier events (a ready
-	// event before a limit deleted the deployment): with Attempts it names
-	// the webhook task, so a later event's tasks never take an earlier
-	// one's names.
-	EarlierAttempts int `json:"earlier_attempts,omitempty"`
+	// SeqBase is where the task numbers of this event start (with
+	// Attempts it names the webhook task): past every number an earlier
+	// event's tasks may have taken (a ready event before a limit deleted
+	// the deployment), so a later event's tasks never take their names.
+	SeqBase int `json:"seq_base,omitempty"`
 }
 
 // Watch is what polling has seen of the endpoint's workers.

@@ -63,9 +63,8 @@ func (d *Deployment) Live() bool {
 
 // LimitReached deletes a live deployment because a limit was passed: status
 // deleted with the reason, a log line with the detail, and the webhook
-// state made ready for the deployment.deleted event (the attempts of an
-// earlier event are kept aside, so the new event's tasks get names of their
-// own). It returns a *TransitionError when d is not live.
+// state made ready for the deployment.deleted event (its tasks numbered
+// past the earlier event's, so they get names of their own). It returns a *TransitionError when d is not live.
 func (d *Deployment) LimitReached(now time.Time, reason, detail string) error {
 	if !d.Live() {
 		return &TransitionError{From: d.Status, To: StatusDeleted}
@@ -75,8 +74,10 @@ func (d *Deployment) LimitReached(now time.Time, reason, detail string) error {
 	}
 	d.DeletedReason = reason
 	d.Log(now, LevelWarn, "Deleting the deployment: %s; tearing the RunPod endpoint down", detail)
+	// The earlier event's tasks took the numbers up to SeqBase+Attempts
+	// (the last one maybe still queued, for an attempt still owed).
 	w := &d.Webhook
-	*w = Webhook{URL: w.URL, EarlierAttempts: w.EarlierAttempts + w.Attempts}
+	*w = Webhook{URL: w.URL, SeqBase: w.SeqBase + w.Attempts + 1}
 	return nil
 }
 

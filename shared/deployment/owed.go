@@ -91,7 +91,7 @@ func (d *Deployment) Owes() []Owed {
 		owed = append(owed, Owed{Step: StepScale, Seq: d.ScalingChanges})
 	}
 	if d.WebhookPending() {
-		owed = append(owed, Owed{Step: StepWebhook, Seq: d.Webhook.EarlierAttempts + d.Webhook.Attempts, NotBefore: d.Webhook.NextAttemptAt})
+		owed = append(owed, Owed{Step: StepWebhook, Seq: d.Webhook.SeqBase + d.Webhook.Attempts, NotBefore: d.Webhook.NextAttemptAt})
 	}
 	if d.Live() && !d.Limits.ExpiresAt.IsZero() {
 		owed = append(owed, Owed{Step: StepExpire, Seq: d.Limits.Changes, NotBefore: d.Limits.ExpiresAt})

@@ -124,7 +124,14 @@ func TestOwes(t *testing.T) {
 			if err := d.LimitReached(next, ReasonMaxSpend, "spend reached"); err != nil {
 				panic(err)
 			}
-		}), []Owed{{Step: StepWebhook, Seq: 2}, {Step: StepTeardown}}},
+		}), []Owed{{Step: StepWebhook, Seq: 3}, {Step: StepTeardown}}},
+		{"deleted at the spend limit while the ready webhook's first attempt was queued", rec(StatusReady, func(d *Deployment) {
+			withEndpoint(d)
+			d.Scaled, d.Limits.MaxSpendUSD = true, 1
+			if err := d.LimitReached(next, ReasonMaxSpend, "spend reached"); err != nil {
+				panic(err)
+			}
+		}), []Owed{{Step: StepWebhook, Seq: 1}, {Step: StepTeardown}}},
 	}
 	covered := map[Status]bool{}
 	for _, tc := range tests {
@@ -169,7 +176,7 @@ func TestLimitReached(t *testing.T) {
 	if d.Status != StatusDeleted || d.DeletedReason != ReasonExpired || !d.DeletedAt.Equal(now) {
 		t.Errorf("status %s reason %q deleted at %v", d.Status, d.DeletedReason, d.DeletedAt)
 	}
-	want := Webhook{URL: "https://example.com/hook", EarlierAttempts: 1}
+	want := Webhook{URL: "https://example.com/hook", SeqBase: 2}
 	if diff := cmp.Diff(want, d.Webhook); diff != "" {
 		t.Errorf("webhook state (-want +got):\n%s", diff)
 	}
