@@ -24,23 +24,28 @@ func (s *Steps) spendInterval() time.Duration {
 }
 
 // expire deletes a live deployment whose expires_at has passed. A run
-// before its time (a task delayed at most queue.MaxDelay, a clock a little
-// ahead) schedules itself again for the rest; a run for an expiry the owner
-// changed since (another Seq) ends: the new expiry owes a task of its own.
+// before its time (a task delayed at most queue.MaxDelay) schedules itself
+// again for the rest if it is the task owed for the current expiry (its Seq
+// is Limits.Changes); any other early copy (a resume's, or an earlier
+// expiry's) ends, so one chain waits. A run once the time has passed acts,
+// whichever copy it is: the commit checks the record again.
 func (s *Steps) expire(ctx context.Context, t queue.Task) error {
 	d, err := s.Store.Get(ctx, t.DeploymentID)
 	if err != nil {
 		return err
 	}
-	if !d.Live() || d.Limits.ExpiresAt.IsZero() || d.Limits.Changes != t.Seq {
+	if !d.Live() || d.Limits.ExpiresAt.IsZero() {
 		return nil
 	}
 	now := s.now()
 	if wait := d.Limits.ExpiresAt.Sub(now); wait > 0 {
+		if t.Seq != d.Limits.Changes {
+			return nil
+		}
 		return s.again(ctx, t, min(wait, queue.MaxDelay))
 	}
 	_, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
-		if !d.Live() || d.Limits.ExpiresAt.IsZero() || d.Limits.Changes != t.Seq || d.Limits.ExpiresAt.After(now) {
+		if !d.Live() || d.Limits.ExpiresAt.IsZero() || d.Limits.ExpiresAt.After(now) {
 			return store.ErrNoChange
 		}
 		what := "expires_at " + d.Limits.ExpiresAt.UTC().Format(time.RFC3339) + " passed"
@@ -58,7 +63,8 @@ func (s *Steps) expire(ctx context.Context, t queue.Task) error {
 // readSpend reads what the endpoint of a deployment with max_spend_usd has
 // cost (RunPod's billing API, off the request path), records it with the
 // time it was read, and deletes the deployment once the spend reached the
-// limit, in the same commit. The read after it is owed at NextReadAt (the
+// limit, in the same commit. Copies of a due read race to commit: the first
+// counts the read (Spend.Reads), the others find it counted. The read after it is owed at NextReadAt (the
 // change feed enqueues it): never more often than SpendInterval. A failed
 // read is recorded and retried at the next interval: the figure shown keeps
 // its own read time.
@@ -67,13 +73,17 @@ func (s *Steps) readSpend(ctx context.Context, t queue.Task) error {
 	if err != nil {
 		return err
 	}
-	if !d.SpendDue() || d.Spend.Reads != t.Seq {
-		return nil // moot, or a duplicate of a read already recorded
+	if !d.SpendDue() {
+		return nil
 	}
 	now := s.now()
 	if wait := d.Spend.NextReadAt.Sub(now); wait > time.Second {
+		if t.Seq != d.Spend.Reads {
+			return nil // a duplicate of a read already recorded, or a resume's early copy
+		}
 		return s.again(ctx, t, min(wait, queue.MaxDelay))
 	}
+	seen := d.Spend.Reads
 	key, err := s.open(ctx, d.RunPodKey, d.ID, deployment.FieldRunPodKey)
 	if err != nil {
 		return err
@@ -88,8 +98,8 @@ func (s *Steps) readSpend(ctx context.Context, t queue.Task) error {
 	}
 	read := s.now()
 	_, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
-		if !d.SpendDue() || d.Spend.Reads != t.Seq || d.RunPodEndpointID != endpointID {
-			return store.ErrNoChange
+		if !d.SpendDue() || d.Spend.Reads != seen || d.RunPodEndpointID != endpointID {
+			return store.ErrNoChange // another copy recorded this read, or the record moved on
 		}
 		sp := &d.Spend
 		sp.Reads++

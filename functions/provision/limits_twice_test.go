@@ -157,3 +157,45 @@ func TestLimitPathTwice(t *testing.T) {
 		})
 	}
 }
+
+// TestResumedExpireCopies: a resume's copy of the expire task (another Seq)
+// acts once the expiry has passed, and ends when it comes early; only the
+// task owed for the current expiry waits on.
+func TestResumedExpireCopies(t *testing.T) {
+	q := &heldQueue{seen: map[string]bool{}}
+	e := newEnv(t, options{newQueue: func(queue.Handler) (queue.Queue, func()) { return q, func() {} }})
+	ctx := context.Background()
+	d := readyWithEndpoint(t, e, deployment.Limits{ExpiresAt: time.Now().Add(time.Hour)})
+	wait.Until(t, settleTimeout, "the expire task owed", func() bool {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return len(q.tasks) == 2
+	})
+	q.take()
+	resumed := queue.Task{DeploymentID: d.ID, Step: deployment.StepExpire, Seq: 1764590000}
+	if err := e.handle(ctx, resumed, queue.Delivery{Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if ts := q.take(); len(ts) != 0 {
+		t.Errorf("an early resumed copy scheduled %v", ts)
+	}
+	owed := queue.Task{DeploymentID: d.ID, Step: deployment.StepExpire, Seq: 0}
+	if err := e.handle(ctx, owed, queue.Delivery{Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if ts := q.take(); len(ts) != 1 || ts[0].Name() != owed.Next(0).Name() || ts[0].Delay <= 59*time.Minute {
+		t.Errorf("the owed task scheduled %v, want its next run in about an hour", ts)
+	}
+	if _, err := e.store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
+		d.Limits.ExpiresAt = time.Now().Add(-time.Second) // time passes
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.handle(ctx, resumed, queue.Delivery{Attempt: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if d = e.get(d.ID); d.Status != deployment.StatusDeleted || d.DeletedReason != deployment.ReasonExpired {
+		t.Errorf("status %s, reason %q after a due resumed copy", d.Status, d.DeletedReason)
+	}
+}

@@ -110,7 +110,10 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 					keys[sha256.Sum256([]byte(k.Reveal()))] = keyRef{key: k}
 				}
 			}
-			if !d.NeedsWork() || now.Sub(d.UpdatedAt) < r.StuckAfter {
+			// Stuck: owed work was due StuckAfter ago and nothing wrote
+			// since. Work due later (an expiry, the next spend read) has
+			// its task waiting in the queue.
+			if !d.OwesDueBy(now.Add(-r.StuckAfter)) || now.Sub(d.UpdatedAt) < r.StuckAfter {
 				continue
 			}
 			if d.Status.Provisioning() && now.Sub(d.CreatedAt) > r.Deadline {

@@ -95,3 +95,39 @@ func TestReconcileRefreshesSpend(t *testing.T) {
 		}
 	}
 }
+
+// TestReconcileLeavesWorkDueLater: a deployment whose only owed work is due
+// later (an expiry days ahead) is not stuck, however old its last write; once
+// the expiry is StuckAfter past, it is resumed.
+func TestReconcileLeavesWorkDueLater(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := bolt.Open(filepath.Join(dir, "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	sealer, err := seal.LocalKeyset(filepath.Join(dir, "keyset.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	old := now.Add(-24 * time.Hour)
+	for id, expires := range map[string]time.Time{"dep_2026_0000000a": now.Add(72 * time.Hour), "dep_2026_0000000b": now.Add(-time.Hour)} {
+		d := &deployment.Deployment{ID: id, Owner: "o", Status: deployment.StatusReady, StatusChangedAt: old, CreatedAt: old,
+			UpdatedAt: old, ModelID: "m", Scaled: true, Limits: deployment.Limits{ExpiresAt: expires}}
+		if err := st.Create(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := &recQueue{}
+	r := &Reconciler{Store: st, Queue: q, Sealer: sealer, StuckAfter: time.Minute, Deadline: time.Hour,
+		Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	rep, err := r.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := q.got(); rep.Resumed != 1 || len(got) != 1 || got[0] != "dep_2026_0000000b/expire" {
+		t.Errorf("resumed %d: %v; want only the expired one's expire", rep.Resumed, got)
+	}
+}

@@ -108,6 +108,18 @@ func (d *Deployment) Owes() []Owed {
 // NeedsWork reports whether d owes anything.
 func (d *Deployment) NeedsWork() bool { return len(d.Owes()) > 0 }
 
+// OwesDueBy reports whether d owes work that was due at t: work without a
+// time, or due then or earlier. Work due later (an expiry days ahead, the
+// next spend read) is not late yet.
+func (d *Deployment) OwesDueBy(t time.Time) bool {
+	for _, o := range d.Owes() {
+		if !o.NotBefore.After(t) {
+			return true
+		}
+	}
+	return false
+}
+
 // MayHaveEndpoint reports whether a RunPod endpoint of d may exist: one is
 // recorded, or a create_endpoint run took the lease to make one, and no
 // teardown has deleted it since.

@@ -218,3 +218,30 @@ func TestPublicPrice(t *testing.T) {
 		t.Error("price shown before a pool was chosen")
 	}
 }
+
+func TestOwesDueBy(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	ready := func(change func(d *Deployment)) *Deployment {
+		d := &Deployment{ID: "dep_2026_0a1b2c3d", Status: StatusReady, RunPodEndpointID: "ep1", Scaled: true,
+			Webhook: Webhook{URL: "https://example.com/hook", Delivered: true}}
+		change(d)
+		return d
+	}
+	for _, tc := range []struct {
+		name string
+		d    *Deployment
+		want bool
+	}{
+		{"nothing owed", ready(func(*Deployment) {}), false},
+		{"an expiry in three days", ready(func(d *Deployment) { d.Limits.ExpiresAt = now.Add(72 * time.Hour) }), false},
+		{"an expiry passed", ready(func(d *Deployment) { d.Limits.ExpiresAt = now.Add(-time.Second) }), true},
+		{"an expiry due exactly now", ready(func(d *Deployment) { d.Limits.ExpiresAt = now }), true},
+		{"a spend read due later", ready(func(d *Deployment) { d.Limits.MaxSpendUSD, d.Spend.NextReadAt = 1, now.Add(time.Minute) }), false},
+		{"the first spend read", ready(func(d *Deployment) { d.Limits.MaxSpendUSD = 1 }), true},
+		{"scaling owed", ready(func(d *Deployment) { d.Scaled = false; d.Limits.ExpiresAt = now.Add(time.Hour) }), true},
+	} {
+		if got := tc.d.OwesDueBy(now); got != tc.want {
+			t.Errorf("%s: OwesDueBy = %v, want %v (owes %v)", tc.name, got, tc.want, tc.d.Owes())
+		}
+	}
+}
