@@ -89,9 +89,12 @@ func TestMaxSpendReachedDeletes(t *testing.T) {
 	if d.Spend.USD < limit || d.Spend.ReadAt.IsZero() || d.Spend.BucketSeconds != 3600 || d.Spend.Reads < 1 {
 		t.Errorf("spend %+v: want at least %v, read, in hourly buckets", d.Spend, limit)
 	}
-	if billed := e.rp.Spent(runpodKey, d.RunPodEndpointID); billed < d.Spend.USD {
+	billed := e.rp.Spent(runpodKey, d.RunPodEndpointID)
+	if billed < d.Spend.USD {
 		t.Errorf("recorded spend %v is more than RunPod billed (%v)", d.Spend.USD, billed)
 	}
+	t.Logf("limit $%.4f: spend read at deletion $%.4f after %d reads; RunPod billed $%.4f in all (the overshoot is the time from the read to the endpoint's deletion)",
+		limit, d.Spend.USD, d.Spend.Reads, billed)
 	p := d.Public(true)
 	if p.Spend == nil || p.Spend.USD != d.Spend.USD || p.Limits.MaxSpendUSD == nil || *p.Limits.MaxSpendUSD != limit {
 		t.Errorf("public spend %+v, limits %+v", p.Spend, p.Limits)
