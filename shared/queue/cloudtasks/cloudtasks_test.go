@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,14 +20,18 @@ import (
 	cloudtasks "cloud.google.com/go/cloudtasks/apiv2"
 	"cloud.google.com/go/cloudtasks/apiv2/cloudtaskspb"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"google.golang.org/api/iterator"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/queue/queuetest"
+	"github.com/visgate/deployment-orchestrator/shared/wait"
 )
 
 const testQueuePath = "projects/demo-project/locations/us-central1/queues/provision"
@@ -264,10 +270,143 @@ func openEmulatorQueue(t *testing.T, target http.Handler, cfg Config) *Queue {
 
 func TestConformanceWithEmulator(t *testing.T) {
 	emulatorAddr(t)
-	queuetest.Run(t, queuetest.Options{}, func(t *testing.T, h queue.Handler) queue.Queue {
+	idle := func(ctx context.Context, q queue.Queue) (bool, error) {
+		names, err := listTasks(ctx, q.(*Queue))
+		return len(names) == 0, err
+	}
+	queuetest.Run(t, queuetest.Options{Idle: idle}, func(t *testing.T, h queue.Handler) queue.Queue {
 		logger := slog.New(slog.NewTextHandler(testWriter{t}, nil))
 		return openEmulatorQueue(t, Handler(h, logger), Config{})
 	})
+}
+
+// listTasks returns the names of the tasks that q's Cloud Tasks queue lists:
+// those not yet answered 2xx (waiting, being dispatched, or due for a retry;
+// TestEmulatorListsTasksUntilDone shows it). A created name that is already
+// taken adds nothing.
+//
+// The emulator serialises a task while a dispatch may be updating it (its
+// ListTasks reads the state without the task's lock), so a list taken during
+// a dispatch can arrive garbled: the client cannot parse it. Such an answer
+// says nothing, and listTasks asks again. It never reads as an empty list:
+// every listed task's bytes start with its field tag, written before any of
+// its changing content.
+func listTasks(ctx context.Context, q *Queue) ([]string, error) {
+	const tries = 10
+	var err error
+	for range tries {
+		var names []string
+		names, err = listTasksOnce(ctx, q)
+		if !garbled(err) {
+			return names, err
+		}
+	}
+	return nil, fmt.Errorf("%w (garbled %d times)", err, tries)
+}
+
+func listTasksOnce(ctx context.Context, q *Queue) ([]string, error) {
+	var names []string
+	it := q.client.ListTasks(ctx, &cloudtaskspb.ListTasksRequest{Parent: q.cfg.QueuePath})
+	for {
+		task, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			return names, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list tasks of %s: %w", q.cfg.QueuePath, err)
+		}
+		names = append(names, task.GetName())
+	}
+}
+
+// garbled reports whether err is the client failing to parse the answer.
+func garbled(err error) bool {
+	return status.Code(err) == codes.Internal && strings.Contains(err.Error(), "failed to unmarshal")
+}
+
+// The conformance suite knows that nothing more will be delivered once the
+// queue lists no task. That holds because the emulator, like Cloud Tasks,
+// lists a task from its creation until its target answered 2xx: while it
+// waits for its schedule time, while it is being delivered, between and
+// during retries; and because a duplicate name creates nothing.
+func TestEmulatorListsTasksUntilDone(t *testing.T) {
+	emulatorAddr(t)
+	type call struct {
+		attempt string // X-CloudTasks-TaskRetryCount
+		answer  chan int
+	}
+	calls := make(chan call)
+	// done releases a delivery still held when the test ends, so that the
+	// target's server can close.
+	done := make(chan struct{})
+	target := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := call{attempt: r.Header.Get(HeaderTaskRetryCount), answer: make(chan int, 1)}
+		select {
+		case calls <- c:
+		case <-done:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		select {
+		case code := <-c.answer:
+			w.WriteHeader(code)
+		case <-done:
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	q := openEmulatorQueue(t, target, Config{})
+	t.Cleanup(func() { close(done) }) // runs before the server closes
+	ctx := t.Context()
+	task := queue.Task{DeploymentID: "dep_2026_0000115d", Step: deployment.StepWatch, Seq: 1}
+	later := queue.Task{DeploymentID: task.DeploymentID, Step: deployment.StepWatch, Seq: 2, Delay: time.Hour}
+	name, laterName := q.TaskName(task), q.TaskName(later)
+
+	listed := func(want ...string) {
+		t.Helper()
+		got, err := listTasks(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got, cmpopts.SortSlices(func(a, b string) bool { return a < b }), cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("listed tasks (-want +got):\n%s", diff)
+		}
+	}
+	next := func(wantAttempt string) call {
+		t.Helper()
+		select {
+		case c := <-calls:
+			if c.attempt != wantAttempt {
+				t.Errorf("%s = %q, want %q", HeaderTaskRetryCount, c.attempt, wantAttempt)
+			}
+			return c
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no delivery with %s %s within 20s", HeaderTaskRetryCount, wantAttempt)
+			return call{}
+		}
+	}
+
+	for _, tk := range []queue.Task{later, task} {
+		if err := q.Enqueue(ctx, tk); err != nil {
+			t.Fatalf("Enqueue %s: %v", tk.Name(), err)
+		}
+	}
+	first := next("0")
+	listed(name, laterName) // being delivered; not yet due
+	first.answer <- http.StatusInternalServerError
+	retry := next("1")
+	listed(name, laterName) // being delivered again after a failure
+	retry.answer <- http.StatusOK
+	wait.Until(t, 20*time.Second, "the answered task to leave the list", func() bool {
+		got, err := listTasks(ctx, q)
+		return err == nil && len(got) == 1
+	})
+	listed(laterName)
+	// The name of a finished task stays taken: enqueueing it again adds
+	// nothing, so the queue owes nothing for it.
+	if err := q.Enqueue(ctx, task); err != nil {
+		t.Fatalf("Enqueue %s again: %v", task.Name(), err)
+	}
+	listed(laterName)
 }
 
 // testWriter sends log output to t.Log.

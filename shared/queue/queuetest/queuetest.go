@@ -6,12 +6,13 @@
 // with t.Cleanup. Subtests run in parallel, so open must be safe to call
 // concurrently and each queue it returns must be independent of the others.
 //
-// A queue in this process runs each test in a testing/synctest bubble
-// (Options.Bubble): its timers run on the bubble's clock, so delays cost no
-// time, and that nothing more is delivered is checked exactly, once every
-// goroutine of the queue is blocked (synctest.Wait). An out-of-process queue
-// (the Cloud Tasks emulator) offers no such moment: there the suite watches
-// for a quiet period, the one place it waits for something not to happen.
+// That nothing more is delivered (no duplicate, no retry after a success) is
+// checked exactly, never by watching for a while. A queue in this process
+// runs each test in a testing/synctest bubble (Options.Bubble): its timers
+// run on the bubble's clock, so delays cost no time, and the check runs once
+// every goroutine of the queue is blocked (synctest.Wait). An out-of-process
+// queue (the Cloud Tasks emulator) says itself when it owes nothing more
+// (Options.Idle): the check runs once it does.
 package queuetest
 
 import (
@@ -27,15 +28,14 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/visgate/deployment-orchestrator/shared/queue"
+	"github.com/visgate/deployment-orchestrator/shared/wait"
 )
 
 // Timeouts are generous: the suite runs against emulators on busy machines.
 const (
-	// deliveryTimeout bounds the wait for any expected delivery.
+	// deliveryTimeout bounds the wait for any expected delivery, and for an
+	// out-of-process queue to become idle.
 	deliveryTimeout = 20 * time.Second
-	// quietPeriod is how long the suite watches for a delivery that must not
-	// happen (a duplicate, a retry after success).
-	quietPeriod = 750 * time.Millisecond
 	// delay is the Delay of the delayed-delivery test.
 	delay = 2 * time.Second
 )
@@ -45,6 +45,12 @@ type Options struct {
 	// Bubble runs every test in a testing/synctest bubble, open included:
 	// for queues whose goroutines and timers all live in this process.
 	Bubble bool
+	// Idle reports whether q, a queue that open returned, owes no delivery:
+	// no task of it is waiting, being delivered or due for a retry, so no
+	// handler call can follow. It must not report idle before the handler
+	// call that finished a task has returned. Required without Bubble: the
+	// suite polls it to know that nothing more will be delivered.
+	Idle func(ctx context.Context, q queue.Queue) (bool, error)
 }
 
 // suite runs the tests of one implementation.
@@ -56,6 +62,9 @@ type suite struct {
 // Run runs the conformance suite. open returns a new queue that delivers to h.
 func Run(t *testing.T, opts Options, open func(t *testing.T, h queue.Handler) queue.Queue) {
 	t.Helper()
+	if !opts.Bubble && opts.Idle == nil {
+		t.Fatal("queuetest: Options needs Bubble or Idle, or the suite cannot tell that nothing more will be delivered")
+	}
 	s := &suite{opts: opts, open: open}
 	t.Run("Delivers", func(t *testing.T) { t.Parallel(); s.in(t, s.testDelivers) })
 	t.Run("Dedupe", func(t *testing.T) { t.Parallel(); s.testDedupe(t) })
@@ -73,16 +82,24 @@ func (s *suite) in(t *testing.T, body func(t *testing.T)) {
 	body(t)
 }
 
-// settled returns once every delivery the queue owes by now plus extra has
-// been made: in a bubble, after extra on its clock and once the queue is
-// idle; otherwise after watching for extra and the quiet period.
-func (s *suite) settled(extra time.Duration) {
+// settled returns once q has made every delivery it owes by now plus extra:
+// in a bubble, after extra on its clock and once the queue's goroutines are
+// all blocked; otherwise once Options.Idle reports q idle (a task delayed by
+// extra is owed until it is delivered, so extra needs no waiting of its own).
+func (s *suite) settled(t *testing.T, q queue.Queue, extra time.Duration) {
+	t.Helper()
 	if s.opts.Bubble {
 		time.Sleep(extra)
 		synctest.Wait()
 		return
 	}
-	time.Sleep(extra + quietPeriod)
+	wait.Until(t, deliveryTimeout+extra, "the queue to owe no delivery", func() bool {
+		idle, err := s.opts.Idle(t.Context(), q)
+		if err != nil {
+			t.Fatalf("Idle: %v", err)
+		}
+		return idle
+	})
 }
 
 // delivery is one call of the handler, as the recorder saw it.
@@ -192,7 +209,7 @@ func (s *suite) testDelivers(t *testing.T) {
 	enqueue(t, q, task)
 
 	rec.waitFor(t, deliveryTimeout, "the task", func(c []delivery) bool { return len(c) >= 1 })
-	s.settled(0)
+	s.settled(t, q, 0)
 	want := []delivery{{Task: task, Delivery: queue.Delivery{Attempt: 1}}}
 	if diff := cmp.Diff(want, rec.snapshot(), ignoreDelay); diff != "" {
 		t.Errorf("deliveries (-want +got):\n%s", diff)
@@ -251,7 +268,7 @@ func (s *suite) dedupe(t *testing.T, id string, first, second queue.Task, waitBe
 	rec.waitFor(t, deliveryTimeout, "both names", func(c []delivery) bool {
 		return count(c, first.Name()) >= 1 && count(c, other.Name()) >= 1
 	})
-	s.settled(first.Delay)
+	s.settled(t, q, first.Delay)
 	calls := rec.snapshot()
 	if got := count(calls, first.Name()); got != 1 {
 		t.Errorf("task %s delivered %d times, want once; deliveries: %+v", first.Name(), got, calls)
@@ -298,7 +315,7 @@ func (s *suite) retry(t *testing.T, id string, failures int, panics bool) {
 	rec.waitFor(t, deliveryTimeout, "the successful attempt", func(c []delivery) bool {
 		return count(c, task.Name()) > failures
 	})
-	s.settled(0)
+	s.settled(t, q, 0)
 	var want []int
 	for a := 1; a <= failures+1; a++ {
 		want = append(want, a)
@@ -383,7 +400,7 @@ func (s *suite) testMany(t *testing.T) {
 		}
 		return len(seen) >= n
 	})
-	s.settled(0)
+	s.settled(t, q, 0)
 	got := make(map[string]int, n)
 	for _, c := range rec.snapshot() {
 		got[c.Task.Name()]++
