@@ -56,23 +56,23 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, owner string) {
 	}
 	errs := httpx.FieldErrors{}
 	lq := store.ListQuery{Owner: owner, Limit: DefaultPageSize, Cursor: q.Get("cursor")}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
+	if q.Has("limit") {
+		n, err := strconv.Atoi(q.Get("limit"))
 		if err != nil || n < 1 || n > MaxPageSize {
 			errs.Add("limit", "must be an integer between 1 and 100")
 		}
 		lq.Limit = n
 	}
 	includeDeleted := false
-	if v := q.Get("include_deleted"); v != "" {
-		b, err := strconv.ParseBool(v)
+	if q.Has("include_deleted") {
+		b, err := strconv.ParseBool(q.Get("include_deleted"))
 		if err != nil {
 			errs.Add("include_deleted", "must be true or false")
 		}
 		includeDeleted = b
 	}
-	if v := q.Get("status"); v != "" {
-		st := deployment.Status(v)
+	if q.Has("status") {
+		st := deployment.Status(q.Get("status"))
 		if !st.Valid() {
 			errs.Add("status", "must be one of validating, selecting_gpu, creating_endpoint, downloading_model, loading_model, ready, failed, webhook_failed, deleted")
 		}
@@ -84,7 +84,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, owner string) {
 			}
 		}
 	}
-	if len(lq.Cursor) > 512 {
+	if q.Has("cursor") && lq.Cursor == "" || len(lq.Cursor) > 512 {
 		errs.Add("cursor", "is not a cursor this service returned")
 	}
 	if e := errs.Err(); e != nil {

@@ -343,7 +343,8 @@ func checkFieldTypes(t *testing.T, rec *httptest.ResponseRecorder, raw map[strin
 // contract's shape, and one url.ParseQuery cannot read is a 422, never
 // served as if the broken part were absent.
 func FuzzListQuery(f *testing.F) {
-	for _, seed := range []string{"", "limit=5", "%zz=1", "a;b=c", "limit=5;x=1", "limit=1&limit=2", "status=ready", "limit=0", "cursor=%ff"} {
+	for _, seed := range []string{"", "limit=5", "%zz=1", "a;b=c", "limit=5;x=1", "limit=1&limit=2", "status=ready", "limit=0", "cursor=%ff",
+		"limit=", "cursor=", "=1"} {
 		f.Add(seed)
 	}
 	fx, _, logs := fuzzFixture(f)
@@ -363,8 +364,14 @@ func FuzzListQuery(f *testing.F) {
 			t.Fatalf("?%s = %d %s", rawQuery, rec.Code, rec.Body)
 		}
 		checkErrorShape(t, rec)
-		if _, err := url.ParseQuery(rawQuery); err != nil && rec.Code != http.StatusUnprocessableEntity {
+		q, err := url.ParseQuery(rawQuery)
+		if err != nil && rec.Code != http.StatusUnprocessableEntity {
 			t.Fatalf("?%s (malformed: %v) = %d, want 422", rawQuery, err, rec.Code)
+		}
+		for name, vs := range q {
+			if (name == "" || slices.Contains(vs, "")) && rec.Code != http.StatusUnprocessableEntity {
+				t.Fatalf("?%s (an empty name or value) = %d, want 422", rawQuery, rec.Code)
+			}
 		}
 	})
 }

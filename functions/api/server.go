@@ -103,15 +103,36 @@ func (s *Server) routes() []route {
 		{FnService, "/docs/", map[string]http.HandlerFunc{"GET": s.docs}},
 		{FnService, "/redoc", map[string]http.HandlerFunc{"GET": s.docs}},
 		{FnService, "/redoc/", map[string]http.HandlerFunc{"GET": s.docs}},
-		{FnService, "/v1/gpus", map[string]http.HandlerFunc{"GET": s.listGPUs}},
-		{FnService, "/v1/models", map[string]http.HandlerFunc{"GET": s.listModels}},
-		{FnCreateDeployment, "/v1/deployments", map[string]http.HandlerFunc{"POST": s.authed(s.create)}},
+		{FnService, "/v1/gpus", map[string]http.HandlerFunc{"GET": noQuery(s.listGPUs)}},
+		{FnService, "/v1/models", map[string]http.HandlerFunc{"GET": noQuery(s.listModels)}},
+		{FnCreateDeployment, "/v1/deployments", map[string]http.HandlerFunc{"POST": s.authed(noQueryOwner(s.create))}},
 		{FnGetDeployment, "/v1/deployments", map[string]http.HandlerFunc{"GET": s.authed(s.list)}},
-		{FnGetDeployment, "/v1/deployments/{id}", map[string]http.HandlerFunc{"GET": s.authed(s.get)}},
-		{FnGetDeployment, "/v1/webhook-secret", map[string]http.HandlerFunc{"GET": s.authed(s.webhookSecret)}},
-		{FnDeleteDeployment, "/v1/deployments/{id}", map[string]http.HandlerFunc{"DELETE": s.authed(s.delete)}},
-		{FnUpdateDeployment, "/v1/deployments/{id}", map[string]http.HandlerFunc{"PATCH": s.authed(s.update)}},
+		{FnGetDeployment, "/v1/deployments/{id}", map[string]http.HandlerFunc{"GET": s.authed(noQueryOwner(s.get))}},
+		{FnGetDeployment, "/v1/webhook-secret", map[string]http.HandlerFunc{"GET": s.authed(noQueryOwner(s.webhookSecret))}},
+		{FnDeleteDeployment, "/v1/deployments/{id}", map[string]http.HandlerFunc{"DELETE": s.authed(noQueryOwner(s.delete))}},
+		{FnUpdateDeployment, "/v1/deployments/{id}", map[string]http.HandlerFunc{"PATCH": s.authed(noQueryOwner(s.update))}},
 		{FnDeploymentReady, "/internal/deployment-ready/{id}", map[string]http.HandlerFunc{"POST": s.callback}},
+	}
+}
+
+// noQuery serves h only when the request has no query string: a route of
+// the API that takes no parameter refuses one (unknown or malformed) with a
+// 422, as the list does, rather than serving as if it were absent.
+func noQuery(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, herr := httpx.Query(r); herr != nil {
+			httpx.WriteError(w, herr)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// noQueryOwner is noQuery for an authenticated handler (checked after the
+// key, like the body).
+func noQueryOwner(h func(http.ResponseWriter, *http.Request, string)) func(http.ResponseWriter, *http.Request, string) {
+	return func(w http.ResponseWriter, r *http.Request, owner string) {
+		noQuery(func(w http.ResponseWriter, r *http.Request) { h(w, r, owner) })(w, r)
 	}
 }
 

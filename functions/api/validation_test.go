@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -84,8 +85,13 @@ func TestNumericStringsAreNotIntegers(t *testing.T) {
 				t.Errorf("%s=%s: %d %s, want 422", field, v, rec.Code, rec.Body)
 				continue
 			}
-			if _, ok := body(t, rec)["details"].(map[string]any)[field]; !ok {
+			reason, ok := body(t, rec)["details"].(map[string]any)[field].(string)
+			if !ok {
 				t.Errorf("%s=%s: details do not name it: %s", field, v, rec.Body)
+			}
+			// The reason says a string is not a number only to a string.
+			if isString := strings.HasPrefix(v, `"`); strings.Contains(reason, "not a string") != isString {
+				t.Errorf("%s=%s: reason %q", field, v, reason)
 			}
 		}
 	}
@@ -98,10 +104,16 @@ func TestNumericStringsAreNotIntegers(t *testing.T) {
 // silently dropped; so is a repeated parameter.
 func TestMalformedQueryIs422(t *testing.T) {
 	f := newFixture(t)
-	for _, q := range []string{"?%zz=1", "?a;b=c", "?limit=5;x=1", "?limit=%", "?limit=1&limit=2", "?nope=1"} {
+	for _, q := range []string{"?%zz=1", "?a;b=c", "?limit=5;x=1", "?limit=%", "?limit=1&limit=2", "?nope=1",
+		// given but empty: not the default, a value that is not one
+		"?limit=", "?limit", "?status=", "?include_deleted=", "?cursor=", "?=1"} {
 		rec := f.do(t, "GET", "/v1/deployments"+q, keyA, "")
-		if rec.Code != 422 || body(t, rec)["error"] != "ValidationError" {
+		b := body(t, rec)
+		if rec.Code != 422 || b["error"] != "ValidationError" {
 			t.Errorf("GET /v1/deployments%s = %d %s, want a 422 ValidationError", q, rec.Code, rec.Body)
+		}
+		if d, _ := b["details"].(map[string]any); d[""] != nil {
+			t.Errorf("GET /v1/deployments%s names no field: %s", q, rec.Body)
 		}
 	}
 	for _, q := range []string{"", "?limit=5", "?status=ready&limit=1", "?include_deleted=true", "?limit=5&"} {
@@ -163,5 +175,39 @@ func TestGPUTierCheckedAgainstTheAccountsCatalogue(t *testing.T) {
 	reads.Store(0)
 	if rec := f.do(t, "POST", "/v1/deployments", keyA, createWith(t, map[string]any{"user_runpod_key": "rpa_third", "gpu_tier": "A40", "min_workers": -1})); rec.Code != 422 || reads.Load() != 0 {
 		t.Errorf("invalid request: %d, %d reads", rec.Code, reads.Load())
+	}
+}
+
+// TestQueryOnRoutesWithoutParameters: a route that takes no query
+// parameter refuses one (unknown or malformed) with a 422 and changes
+// nothing, as the list does, instead of serving as if it were absent.
+func TestQueryOnRoutesWithoutParameters(t *testing.T) {
+	f := newFixture(t)
+	rec := f.do(t, "POST", "/v1/deployments", keyA, validCreate)
+	if rec.Code != 202 {
+		t.Fatalf("create: %d %s", rec.Code, rec.Body)
+	}
+	id := body(t, rec)["deployment_id"].(string)
+	for _, q := range []string{"?x=1", "?%zz=1", "?a;b=c"} {
+		for _, c := range []struct{ method, path, body string }{
+			{"POST", "/v1/deployments", createWith(t, map[string]any{"hf_model_id": "org/other"})},
+			{"GET", "/v1/deployments/" + id, ""},
+			{"DELETE", "/v1/deployments/" + id, ""},
+			{"GET", "/v1/webhook-secret", ""},
+			{"GET", "/v1/gpus", ""},
+			{"GET", "/v1/models", ""},
+		} {
+			rec := f.do(t, c.method, c.path+q, keyA, c.body)
+			if rec.Code != 422 || body(t, rec)["error"] != "ValidationError" {
+				t.Errorf("%s %s%s = %d %s, want a 422 ValidationError", c.method, c.path, q, rec.Code, rec.Body)
+			}
+		}
+	}
+	rec = f.do(t, "GET", "/v1/deployments?include_deleted=true", keyA, "")
+	if n := len(body(t, rec)["deployments"].([]any)); n != 1 {
+		t.Errorf("after the refused calls: %d deployments, want the one made first", n)
+	}
+	if rec := f.do(t, "GET", "/v1/deployments/"+id, keyA, ""); body(t, rec)["status"] == "deleted" {
+		t.Errorf("a refused DELETE deleted the deployment: %s", rec.Body)
 	}
 }

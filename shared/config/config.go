@@ -37,7 +37,7 @@ type Config struct {
 	APIKeys      string // plain keys, comma-separated (local runs)
 	APIKeyHashes string // owner:sha256hex, comma-separated
 	// DefaultKeyUsed is set when neither APIKeys nor APIKeyHashes was given
-	// and the seed's test key is accepted.
+	// and the test key (DefaultAPIKey) is accepted.
 	DefaultKeyUsed bool
 
 	RateLimitPerMinute int
@@ -118,7 +118,7 @@ const DefaultVLLMImage = "runpod/worker-v1-vllm:v2.25.2"
 // the release's RunPod hub config sets allowedCudaVersions to 13.0.
 const DefaultVLLMCuda = "13.0"
 
-// DefaultAPIKey is the seed's test key, accepted when no key is configured.
+// DefaultAPIKey is the README's test key, accepted when no key is configured.
 const DefaultAPIKey = "test-api-key-12345"
 
 // Var describes one environment variable.
@@ -281,10 +281,10 @@ func Load(getenv func(string) string) (*Config, error) {
 		if c.ProvisionTaskURL == "" {
 			errs = append(errs, errors.New("BACKEND=gcp needs PROVISION_TASK_URL"))
 		}
-		// The seed's test key is for local runs: a deployed service never
+		// The test key is for local runs: a deployed service never
 		// accepts it. Against the emulators (make dev) it still is.
 		if c.DefaultKeyUsed && c.FirestoreEmulatorHost == "" {
-			errs = append(errs, errors.New("BACKEND=gcp needs API_KEY_HASHES (or API_KEYS): the seed's test key is accepted only locally"))
+			errs = append(errs, errors.New("BACKEND=gcp needs API_KEY_HASHES (or API_KEYS): the test key "+DefaultAPIKey+" is accepted only locally"))
 		}
 	}
 	switch c.LogLevel {

@@ -20,7 +20,7 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("defaults: %+v", c)
 	}
 	if !c.DefaultKeyUsed || c.APIKeys != DefaultAPIKey {
-		t.Errorf("without keys the seed's key must be accepted, flagged: %+v", c)
+		t.Errorf("without keys the test key must be accepted, flagged: %+v", c)
 	}
 	if c.PublicBaseURL != "http://127.0.0.1:8080" || !c.PublicBaseURLDefaulted {
 		t.Errorf("PublicBaseURL = %q", c.PublicBaseURL)
@@ -50,8 +50,9 @@ const testHashes = "alice:3f2a8f0c1b9e4d7a6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c
 func TestCloudRefusesTheTestKey(t *testing.T) {
 	base := map[string]string{"BACKEND": "gcp", "GCP_PROJECT_ID": "p", "PROVISION_TASK_URL": "https://p.example"}
 	_, err := Load(env(base))
-	if err == nil || !strings.Contains(err.Error(), "API_KEY_HASHES") {
-		t.Fatalf("BACKEND=gcp without keys: err = %v, want a configuration error naming API_KEY_HASHES", err)
+	if err == nil || !strings.Contains(err.Error(), "API_KEY_HASHES") || !strings.Contains(err.Error(), DefaultAPIKey) ||
+		strings.Contains(err.Error(), "seed") {
+		t.Fatalf("BACKEND=gcp without keys: err = %v, want a configuration error naming API_KEY_HASHES and the test key", err)
 	}
 	withKeys := map[string]string{"API_KEY_HASHES": testHashes}
 	for k, v := range base {
@@ -66,7 +67,7 @@ func TestCloudRefusesTheTestKey(t *testing.T) {
 		emulated[k] = v
 	}
 	if c, err := Load(env(emulated)); err != nil || !c.DefaultKeyUsed {
-		t.Fatalf("against the emulators the seed's key stays: %v", err)
+		t.Fatalf("against the emulators the test key stays: %v", err)
 	}
 }
 

@@ -85,7 +85,11 @@ func (f *Fields) Int(name string, lo, hi, def int) int {
 	}
 	if t := bytes.TrimSpace(raw); len(t) == 0 || (t[0] != '-' && (t[0] < '0' || t[0] > '9')) {
 		// json.Number would take "3" (a string) as the number 3.
-		f.Errs.Add(name, "must be an integer (a JSON number, not a string)")
+		if len(t) > 0 && t[0] == '"' {
+			f.Errs.Add(name, "must be an integer (a JSON number, not a string)")
+		} else {
+			f.Errs.Add(name, "must be an integer")
+		}
 		return def
 	}
 	var n json.Number
@@ -123,7 +127,7 @@ func Query(r *http.Request, known ...string) (url.Values, *Error) {
 	errs := FieldErrors{}
 	for name, vs := range q {
 		switch {
-		case !contains(known, name) && (len(name) > 64 || !utf8.ValidString(name)):
+		case !contains(known, name) && (name == "" || len(name) > 64 || !utf8.ValidString(name)):
 			errs.Add(QueryField, "holds an unknown parameter")
 		case !contains(known, name):
 			errs.Add(name, "unknown query parameter")

@@ -22,7 +22,12 @@ func (f *Fields) Number(name string, lo, hi float64) (v float64, ok bool) {
 		return 0, false
 	}
 	if t := bytes.TrimSpace(raw); len(t) == 0 || (t[0] != '-' && (t[0] < '0' || t[0] > '9')) {
-		f.Errs.Add(name, "must be a number (a JSON number, not a string)")
+		// json.Number would take "3" (a string) as the number 3.
+		if len(t) > 0 && t[0] == '"' {
+			f.Errs.Add(name, "must be a number (a JSON number, not a string)")
+		} else {
+			f.Errs.Add(name, "must be a number")
+		}
 		return 0, false
 	}
 	var n json.Number

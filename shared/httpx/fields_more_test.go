@@ -22,7 +22,8 @@ func TestFieldsNumberAndTime(t *testing.T) {
 		{`{"n": null, "t": null}`, 0, false, "must be a number, not null", time.Time{}, false, "must be a string, not null"},
 		{`{"n": 0, "t": "tomorrow"}`, 0, false, "must be between 0.01 and 1000", time.Time{}, false, "must be an RFC 3339 date-time such as 2026-12-31T23:00:00Z"},
 		{`{"n": 1001, "t": "2026-12-31T23:00:00"}`, 0, false, "must be between 0.01 and 1000", time.Time{}, false, "must be an RFC 3339 date-time such as 2026-12-31T23:00:00Z"},
-		{`{"n": true}`, 0, false, "must be a number (a JSON number, not a string)", time.Time{}, false, ""},
+		{`{"n": true}`, 0, false, "must be a number", time.Time{}, false, ""},
+		{`{"n": [1]}`, 0, false, "must be a number", time.Time{}, false, ""},
 	}
 	for _, tc := range tests {
 		var raw map[string]json.RawMessage

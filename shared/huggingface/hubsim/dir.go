@@ -13,10 +13,6 @@ import (
 	"strings"
 )
 
-// TinyModelsEnv names the directory of tiny real models (made by
-// inference/tools/make_tiny_models.py) that LoadDir serves.
-const TinyModelsEnv = "VISGATE_TINY_MODELS"
-
 // The ids of the tiny real models, fixed by the worker contract.
 const (
 	TinyTextToImage        = "visgate-tiny/text-to-image"

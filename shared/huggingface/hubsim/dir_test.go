@@ -256,7 +256,11 @@ func TestLoadDirErrors(t *testing.T) {
 func TestHuggingFaceHubDownloads(t *testing.T) {
 	venv := os.Getenv("VISGATE_INFERENCE_VENV")
 	if venv == "" {
-		t.Skip("VISGATE_INFERENCE_VENV is unset: run `make inference-env` and eval its output to run huggingface_hub against the simulator")
+		msg := "VISGATE_INFERENCE_VENV is unset: run `make inference-env` and eval its output to run huggingface_hub against the simulator"
+		if os.Getenv("REQUIRE_INFERENCE") == "1" {
+			t.Fatal(msg + " (REQUIRE_INFERENCE=1)")
+		}
+		t.Skip(msg)
 	}
 	root := t.TempDir()
 	files := tinyRepo(t, root, hubsim.TinySentenceEmbeddings)

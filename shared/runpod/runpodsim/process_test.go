@@ -58,7 +58,11 @@ func processSim(t *testing.T, opts ...func(*runpodsim.WorkerProcess)) (*runpodsi
 	t.Helper()
 	venv := os.Getenv("VISGATE_INFERENCE_VENV")
 	if venv == "" {
-		t.Skip("VISGATE_INFERENCE_VENV is unset: run `make inference-env` (its Python has the runpod SDK) to run worker processes")
+		msg := "VISGATE_INFERENCE_VENV is unset: run `make inference-env` (its Python has the runpod SDK) to run worker processes"
+		if os.Getenv("REQUIRE_INFERENCE") == "1" {
+			t.Fatal(msg + " (REQUIRE_INFERENCE=1)")
+		}
+		t.Skip(msg)
 	}
 	src := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(src, "fakeworker"), 0o755); err != nil {
