@@ -1,4 +1,4 @@
-# The eight Cloud Run functions (gen2), one per entry point registered in
+# The nine Cloud Run functions (gen2), one per entry point registered in
 # functions.go, all built from the same source archive of the repository.
 
 locals {
@@ -48,6 +48,17 @@ locals {
       cpu         = "1"
       concurrency = 80
       timeout     = 60
+      max         = 10
+    }
+    update_deployment = {
+      entry_point = "UpdateDeployment"
+      description = "PATCH /v1/deployments/{id} (limits and scaling)"
+      runtime_sa  = "api"
+      invokers    = ["public"]
+      memory      = "256Mi"
+      cpu         = "1"
+      concurrency = 80
+      timeout     = 30
       max         = 10
     }
     deployment_ready = {
@@ -124,6 +135,7 @@ locals {
     KMS_KEY_URI           = "gcp-kms://${google_kms_crypto_key.secrets.id}"
     PUBLIC_BASE_URL       = local.public_base_url
     RATE_LIMIT_PER_MINUTE = tostring(var.rate_limit_per_minute)
+    DEFAULT_TTL           = var.default_ttl
     # Where the client's address is in X-Forwarded-For (failed-auth throttling):
     # the last entry when called directly, the one before the load balancer's.
     FORWARDED_HOPS = var.enable_load_balancer ? "1" : "0"

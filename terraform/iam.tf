@@ -1,7 +1,7 @@
 # One service account per role, each with only what it needs.
 #
 #   api        runtime of the public HTTP functions (Service, CreateDeployment,
-#              GetDeployment, DeleteDeployment, DeploymentReady)
+#              GetDeployment, DeleteDeployment, UpdateDeployment, DeploymentReady)
 #   worker     runtime of ProvisionTask, DeploymentChanged and Reconcile
 #   tasks      the identity in the OIDC token Cloud Tasks attaches
 #              (TASKS_SERVICE_ACCOUNT): may invoke ProvisionTask, nothing else

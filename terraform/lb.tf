@@ -22,6 +22,7 @@ locals {
     { priority = 20, function = "get_deployment", method = "GET", full = "/v1/deployments", prefix = null },
     { priority = 30, function = "get_deployment", method = "GET", full = null, prefix = "/v1/deployments/" },
     { priority = 40, function = "delete_deployment", method = "DELETE", full = null, prefix = "/v1/deployments/" },
+    { priority = 45, function = "update_deployment", method = "PATCH", full = null, prefix = "/v1/deployments/" },
     { priority = 50, function = "get_deployment", method = "GET", full = "/v1/webhook-secret", prefix = null },
     { priority = 60, function = "deployment_ready", method = null, full = null, prefix = "/internal/deployment-ready/" },
     # Other methods on the deployment paths: the function answers 405.

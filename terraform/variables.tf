@@ -74,6 +74,17 @@ variable "rate_limit_per_minute" {
   default     = 100
 }
 
+variable "default_ttl" {
+  description = "DEFAULT_TTL: time limit of every deployment whose owner sets none (a Go duration such as 72h; 0s: none). A forgotten endpoint stops costing money then; a deployment meant to live longer must set ttl_seconds or expires_at."
+  type        = string
+  default     = "0s"
+
+  validation {
+    condition     = can(regex("^([0-9]+(h|m|s))+$", var.default_ttl))
+    error_message = "default_ttl: a duration such as 72h, 90m or 0s."
+  }
+}
+
 variable "log_level" {
   description = "LOG_LEVEL of every function: debug, info, warn or error."
   type        = string
@@ -129,7 +140,7 @@ variable "firestore_deletion_policy" {
 }
 
 variable "max_instances" {
-  description = "Per-function overrides of max instances, keyed by function key (service, create_deployment, get_deployment, delete_deployment, deployment_ready, provision_task, deployment_changed, reconcile)."
+  description = "Per-function overrides of max instances, keyed by function key (service, create_deployment, get_deployment, delete_deployment, update_deployment, deployment_ready, provision_task, deployment_changed, reconcile)."
   type        = map(number)
   default     = {}
 }

@@ -113,6 +113,14 @@ func TestCreateStoresSealedAndOwesValidate(t *testing.T) {
 		"deployment_id": id, "status": "validating", "model_id": "stabilityai/sdxl-turbo",
 		"estimated_ready_seconds": float64(DefaultEstimatedReadySeconds), "webhook_url": "https://example.com/hook",
 		"created_at": f.clock.Format(time.RFC3339),
+		"limits":     map[string]any{"expires_at": nil, "expiry_source": nil, "max_spend_usd": nil},
+		// gpu_tier A40 names a pool: its price is known at once.
+		"price": map[string]any{
+			"pool": "AMPERE_48", "per_hour_usd": 1.22, "per_second_usd": 1.22 / 3600,
+			"loading_per_hour_usd": 1.22, "idle_per_hour_usd": float64(0), "max_per_hour_usd": 1.22,
+			"fallback_max_per_hour_usd": nil, "catalog_source": "embedded", "catalog_at": nil,
+			"assumes": deployment.PriceAssumes,
+		},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("202 body (-want +got):\n%s", diff)

@@ -41,6 +41,7 @@ var createFields = map[string]bool{
 	"hf_model_id": true, "model_name": true, "provider": true, "user_runpod_key": true,
 	"user_webhook_url": true, "gpu_tier": true, "hf_token": true,
 	"min_workers": true, "max_workers": true, "idle_timeout_seconds": true,
+	"max_spend_usd": true, "ttl_seconds": true, "expires_at": true,
 }
 
 // createRequest is a validated POST /v1/deployments body.
@@ -53,6 +54,8 @@ type createRequest struct {
 	webhookURL     string
 	gpuTier        string
 	scaling        deployment.Scaling
+	limits         deployment.Limits
+	price          *deployment.Price // of the requested tier's pool
 }
 
 func (s *Server) parseCreate(ctx context.Context, raw map[string]json.RawMessage) (*createRequest, *httpx.Error) {
@@ -119,6 +122,17 @@ func (s *Server) parseCreate(ctx context.Context, raw map[string]json.RawMessage
 	if req.scaling.MaxWorkers < req.scaling.MinWorkers {
 		f.Errs.Add("max_workers", "must be at least min_workers")
 	}
+	now := s.now()
+	lim := parseLimits(f, now)
+	if lim.maxSpend != nil {
+		req.limits.MaxSpendUSD = *lim.maxSpend
+	}
+	switch {
+	case lim.expiresAt != nil:
+		req.limits.ExpiresAt = *lim.expiresAt
+	case s.DefaultTTL > 0 && !f.Given("ttl_seconds") && !f.Given("expires_at"):
+		req.limits.ExpiresAt, req.limits.ExpiryDefaulted = now.Add(s.DefaultTTL).UTC(), true
+	}
 	if hasTier {
 		// The tier must mean something in the catalogue select_gpu will
 		// choose from: the account's own. Only a request valid otherwise
@@ -127,8 +141,11 @@ func (s *Server) parseCreate(ctx context.Context, raw map[string]json.RawMessage
 		if len(f.Errs) == 0 && s.LiveGPUs != nil {
 			cat = s.LiveGPUs.Get(ctx, req.runpodKey)
 		}
-		if _, _, err := cat.ParseTier(tier); err != nil {
+		if pool, _, err := cat.ParseTier(tier); err != nil {
 			f.Errs.Add("gpu_tier", err.Error())
+		} else {
+			// The pool is known: so is its price, from the same catalogue.
+			req.price = deployment.NewPrice(pool.ID, pool.PricePerHour, 0, cat.ReadAt())
 		}
 		req.gpuTier = tier
 	}
@@ -139,19 +156,23 @@ func (s *Server) parseCreate(ctx context.Context, raw map[string]json.RawMessage
 }
 
 type createResponse struct {
-	DeploymentID          string    `json:"deployment_id"`
-	Status                string    `json:"status"`
-	ModelID               string    `json:"model_id"`
-	EstimatedReadySeconds int       `json:"estimated_ready_seconds"`
-	WebhookURL            string    `json:"webhook_url"`
-	CreatedAt             time.Time `json:"created_at"`
+	DeploymentID          string                  `json:"deployment_id"`
+	Status                string                  `json:"status"`
+	ModelID               string                  `json:"model_id"`
+	EstimatedReadySeconds int                     `json:"estimated_ready_seconds"`
+	WebhookURL            string                  `json:"webhook_url"`
+	CreatedAt             time.Time               `json:"created_at"`
+	Limits                deployment.PublicLimits `json:"limits"`
+	Price                 *deployment.PublicPrice `json:"price"`
 }
 
 func (s *Server) accepted(w http.ResponseWriter, d *deployment.Deployment) {
 	w.Header().Set("Location", "/v1/deployments/"+d.ID)
+	p := d.Public(false)
 	httpx.WriteJSON(w, http.StatusAccepted, createResponse{
 		DeploymentID: d.ID, Status: string(d.Status), ModelID: d.ModelID,
 		EstimatedReadySeconds: d.EstimatedReadySeconds, WebhookURL: d.Webhook.URL, CreatedAt: d.CreatedAt.UTC(),
+		Limits: p.Limits, Price: p.Price,
 	})
 }
 
@@ -286,6 +307,8 @@ func (s *Server) newDeployment(ctx context.Context, owner string, req *createReq
 		ID: id, Owner: owner,
 		Status: deployment.StatusValidating, StatusChangedAt: now,
 		RequestedModel: req.requestedModel, Provider: req.provider, GPUTier: req.gpuTier, Scaling: req.scaling,
+		Limits:                req.limits,
+		Price:                 req.price,
 		ModelID:               req.modelID,
 		EstimatedReadySeconds: DefaultEstimatedReadySeconds,
 		RunPodKey:             runpodKey, HFToken: hfToken,

@@ -125,6 +125,7 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, owner string) {
 			if err := d.Transition(now, deployment.StatusDeleted); err != nil {
 				return err
 			}
+			d.DeletedReason = deployment.ReasonOwner
 			d.Log(now, deployment.LevelInfo, "Deletion requested; tearing the RunPod endpoint down")
 			return nil
 		})

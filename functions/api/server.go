@@ -36,6 +36,7 @@ const (
 	FnCreateDeployment = "CreateDeployment"
 	FnGetDeployment    = "GetDeployment"
 	FnDeleteDeployment = "DeleteDeployment"
+	FnUpdateDeployment = "UpdateDeployment"
 	FnDeploymentReady  = "DeploymentReady"
 )
 
@@ -62,6 +63,9 @@ type Server struct {
 	// SigningKey is the master key of the per-owner webhook secrets.
 	SigningKey           secret.Secret
 	AllowPrivateWebhooks bool
+	// DefaultTTL, when above zero, is the time limit of a deployment whose
+	// owner sets none.
+	DefaultTTL time.Duration
 	// Docs serves /openapi.json, /docs and /redoc.
 	Docs http.Handler
 	Now  func() time.Time
@@ -106,6 +110,7 @@ func (s *Server) routes() []route {
 		{FnGetDeployment, "/v1/deployments/{id}", map[string]http.HandlerFunc{"GET": s.authed(noQueryOwner(s.get))}},
 		{FnGetDeployment, "/v1/webhook-secret", map[string]http.HandlerFunc{"GET": s.authed(noQueryOwner(s.webhookSecret))}},
 		{FnDeleteDeployment, "/v1/deployments/{id}", map[string]http.HandlerFunc{"DELETE": s.authed(noQueryOwner(s.delete))}},
+		{FnUpdateDeployment, "/v1/deployments/{id}", map[string]http.HandlerFunc{"PATCH": s.authed(noQueryOwner(s.update))}},
 		{FnDeploymentReady, "/internal/deployment-ready/{id}", map[string]http.HandlerFunc{"POST": s.callback}},
 	}
 }
@@ -145,7 +150,7 @@ func (s *Server) Handler() http.Handler {
 
 // Functions lists the function names.
 func Functions() []string {
-	return []string{FnService, FnCreateDeployment, FnGetDeployment, FnDeleteDeployment, FnDeploymentReady}
+	return []string{FnService, FnCreateDeployment, FnGetDeployment, FnDeleteDeployment, FnUpdateDeployment, FnDeploymentReady}
 }
 
 func (s *Server) mux(keep func(route) bool) http.Handler {

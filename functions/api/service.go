@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/httpx"
 )
 
@@ -66,22 +67,32 @@ type gpuCard struct {
 }
 
 type gpuPool struct {
-	Pool         string    `json:"pool"`
-	VRAMGB       int       `json:"vram_gb"`
-	PricePerHour float64   `json:"price_per_hour"`
-	Cards        []gpuCard `json:"cards"`
+	Pool           string    `json:"pool"`
+	VRAMGB         int       `json:"vram_gb"`
+	PricePerHour   float64   `json:"price_per_hour"`
+	PricePerSecond float64   `json:"price_per_second"`
+	Cards          []gpuCard `json:"cards"`
 }
+
+// GPUPricesNote says what the prices of GET /v1/gpus leave out.
+const GPUPricesNote = "RunPod's serverless list price (flex workers) of one GPU per worker, billed per second while a worker runs; " +
+	"storage, network and RunPod's fees are not included"
 
 func (s *Server) listGPUs(w http.ResponseWriter, r *http.Request) {
 	out := []gpuPool{}
 	for _, p := range s.GPUs.Pools() {
-		g := gpuPool{Pool: p.ID, VRAMGB: p.VRAMGB, PricePerHour: p.PricePerHour, Cards: []gpuCard{}}
+		g := gpuPool{Pool: p.ID, VRAMGB: p.VRAMGB, PricePerHour: p.PricePerHour,
+			PricePerSecond: deployment.PricePerSecond(p.PricePerHour), Cards: []gpuCard{}}
 		for _, c := range p.Cards {
 			g.Cards = append(g.Cards, gpuCard{ID: c.ID, Name: c.Short})
 		}
 		out = append(out, g)
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"gpus": out})
+	source, at := "embedded", (*time.Time)(nil)
+	if t := s.GPUs.ReadAt(); !t.IsZero() {
+		source, at = "runpod", &t
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"gpus": out, "catalog_source": source, "catalog_at": at, "prices_note": GPUPricesNote})
 }
 
 type modelEntry struct {

@@ -116,6 +116,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		ReadyDeadline:    cfg.ReadyDeadline,
 		HubWait:          cfg.HubWait,
 		LateCreateWindow: cfg.LateCreateWindow,
+		SpendInterval:    cfg.SpendInterval,
 		Log:              log,
 	}
 	a.Steps.RunID = newRunID()
@@ -151,6 +152,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		LiveGPUs:             a.Steps.LiveGPUs,
 		SigningKey:           signingKey,
 		AllowPrivateWebhooks: cfg.WebhookAllowPrivate,
+		DefaultTTL:           cfg.DefaultTTL,
 		Docs:                 openapi.Handler(),
 		Log:                  log,
 	}

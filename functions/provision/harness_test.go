@@ -253,6 +253,7 @@ type createOpts struct {
 	key     string // RunPod key; default runpodKey
 	scaling deployment.Scaling
 	webhook string // webhook URL; default the test's receiver
+	limits  deployment.Limits
 }
 
 // insert stores a new deployment in validating as the API creates it.
@@ -284,6 +285,7 @@ func (e *env) insert(model string, o createOpts) *deployment.Deployment {
 		ModelID:   model,
 		RunPodKey: sealOne(secret.New(o.key), deployment.FieldRunPodKey),
 		Webhook:   deployment.Webhook{URL: o.webhook},
+		Limits:    o.limits,
 		CreatedAt: now, UpdatedAt: now,
 	}
 	if o.hfToken != "" {

@@ -9,7 +9,7 @@
 //
 // Files: provision.go (Steps, Handle, the shared helpers), validate.go,
 // select_gpu.go, endpoint.go (create_endpoint), watch.go, scale.go,
-// webhook.go, teardown.go (one per step), estimate.go (the time to ready)
+// webhook.go, teardown.go, limits.go (expire, spend) (one per step), estimate.go (the time to ready)
 // and catalog.go (the GPU catalogue kept fresh from RunPod).
 package provision
 
@@ -68,6 +68,7 @@ type RunPod interface {
 	DeleteEndpoint(ctx context.Context, key secret.Secret, id string) error
 	Workers(ctx context.Context, key secret.Secret, endpointID string) ([]runpod.Worker, error)
 	UpdateScaling(ctx context.Context, key secret.Secret, id string, workersMin, workersMax, idleTimeout int) error
+	EndpointSpend(ctx context.Context, key secret.Secret, id string, since time.Time) (runpod.ServerlessSpend, error)
 }
 
 // Sender delivers webhooks.
@@ -108,6 +109,10 @@ type Steps struct {
 	// RetryBase·2^n, at most MaxRetryBackoff, and never less than the
 	// service's Retry-After. Zero means one second.
 	RetryBase time.Duration
+
+	// SpendInterval is how often the spend of a deployment with
+	// max_spend_usd is read (DefaultSpendInterval when zero).
+	SpendInterval time.Duration
 
 	// LateCreateWindow is how long after a create got no answer RunPod may
 	// still make its endpoint (DefaultLateCreateWindow when zero).
@@ -161,6 +166,10 @@ func (s *Steps) Handle(ctx context.Context, t queue.Task, dl queue.Delivery) err
 		err = s.teardown(ctx, t)
 	case deployment.StepWebhook:
 		err = s.deliverWebhook(ctx, t)
+	case deployment.StepExpire:
+		err = s.expire(ctx, t)
+	case deployment.StepSpend:
+		err = s.readSpend(ctx, t)
 	default:
 		s.logger().ErrorContext(ctx, "task with an unknown step dropped", "step", t.Step, "deployment_id", t.DeploymentID)
 		return nil

@@ -2,11 +2,13 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
+	"github.com/visgate/deployment-orchestrator/shared/store"
 )
 
 // scale sets the endpoint's scaling to what the user asked for, once the
@@ -23,7 +25,7 @@ func (s *Steps) scale(ctx context.Context, t queue.Task) error {
 	if err != nil {
 		return err
 	}
-	sc := d.Scaling
+	sc, seen := d.Scaling, d.ScalingChanges
 	if err := s.RunPod.UpdateScaling(ctx, key, d.RunPodEndpointID, sc.MinWorkers, sc.MaxWorkers, sc.IdleTimeoutSeconds); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("update scaling: %w", err)
@@ -35,6 +37,11 @@ func (s *Steps) scale(ctx context.Context, t queue.Task) error {
 	}
 	now := s.now()
 	_, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
+		if d.Scaled || d.ScalingChanges != seen || (d.Status != deployment.StatusReady && d.Status != deployment.StatusWebhookFailed) {
+			// Done by a duplicate, moot (deleted meanwhile), or the owner
+			// changed the scaling meanwhile: its own run applies it.
+			return store.ErrNoChange
+		}
 		d.Scaled = true
 		if sc.MinWorkers == 0 {
 			d.Log(now, deployment.LevelInfo, "Endpoint scales between 0 and %d workers (idle timeout %ds): it costs nothing while unused", sc.MaxWorkers, sc.IdleTimeoutSeconds)
@@ -43,5 +50,8 @@ func (s *Steps) scale(ctx context.Context, t queue.Task) error {
 		}
 		return nil
 	})
+	if errors.Is(err, store.ErrNoChange) {
+		return nil
+	}
 	return err
 }

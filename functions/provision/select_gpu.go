@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
+	"github.com/visgate/deployment-orchestrator/shared/gpu"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 )
 
@@ -35,7 +36,12 @@ func (s *Steps) selectGPU(ctx context.Context, t queue.Task) error {
 		d.EstimatedReadySeconds = EstimateReadySeconds(d.DownloadBytes, d.ModelVRAMGB, choice.Primary.ID)
 		d.GPUExcludedTypes = choice.ExcludedTypes
 		d.GPUAllocated = choice.Card
+		d.Price = PriceOf(cat, choice.Pools)
 		d.Log(now, deployment.LevelInfo, "Selected GPU: %s", choice.Card)
+		if d.Price != nil && d.Price.PerHourUSD > 0 {
+			d.Log(now, deployment.LevelInfo, "Price of one worker: $%.2f an hour ($%.6f a second); one warm worker runs while the model loads",
+				d.Price.PerHourUSD, deployment.PricePerSecond(d.Price.PerHourUSD))
+		}
 		if len(choice.Pools) > 1 {
 			d.Log(now, deployment.LevelInfo, "GPU pools, preferred first: %v", choice.Pools)
 		}
@@ -46,4 +52,13 @@ func (s *Steps) selectGPU(ctx context.Context, t queue.Task) error {
 		return nil
 	})
 	return err
+}
+
+// PriceOf is the price of one worker of pools (the first preferred) in cat.
+func PriceOf(cat *gpu.Catalog, pools []string) *deployment.Price {
+	if len(pools) == 0 {
+		return nil
+	}
+	first, fallback := cat.Prices(pools)
+	return deployment.NewPrice(pools[0], first, fallback, cat.ReadAt())
 }

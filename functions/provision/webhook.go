@@ -68,7 +68,10 @@ func (s *Steps) deliverWebhook(ctx context.Context, t queue.Task) error {
 	}
 	sched := s.schedule()
 	_, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
-		if !d.WebhookPending() {
+		if !d.WebhookPending() || d.WebhookEvent() != event {
+			// Delivered or given up meanwhile, or the deployment now owes
+			// another event (a limit deleted it while this attempt of the
+			// ready event was in flight): this attempt is not that event's.
 			return errStop
 		}
 		w := &d.Webhook

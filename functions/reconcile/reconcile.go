@@ -1,8 +1,9 @@
 // Package reconcile is the Reconcile function: level-triggered repair of the
 // edge-triggered provisioning chain. Run on a schedule, it re-enqueues the
 // deployments whose next task was lost, fails those past the overall
-// deadline (tearing their endpoints down), and deletes RunPod endpoints that
-// no live deployment owns.
+// deadline (tearing their endpoints down), deletes RunPod endpoints that
+// no live deployment owns, and refreshes the spend of live deployments
+// (spend.go).
 package reconcile
 
 import (
@@ -27,6 +28,7 @@ import (
 type RunPod interface {
 	ListEndpoints(ctx context.Context, key secret.Secret) ([]runpod.Endpoint, error)
 	DeleteEndpoint(ctx context.Context, key secret.Secret, id string) error
+	EndpointSpend(ctx context.Context, key secret.Secret, id string, since time.Time) (runpod.ServerlessSpend, error)
 }
 
 // Reconciler repairs the chain.
@@ -46,6 +48,11 @@ type Reconciler struct {
 	// its RunPod account is still swept for orphans (an endpoint a create
 	// without an answer made late): DefaultOrphanHorizon when zero.
 	OrphanHorizon time.Duration
+	// SpendInterval is how old the spend of a live deployment without
+	// max_spend_usd may be before a pass reads it again (zero: never);
+	// SpendReads bounds the reads of one pass (DefaultSpendReads when zero).
+	SpendInterval time.Duration
+	SpendReads    int
 	Now           func() time.Time
 	Log           *slog.Logger
 }
@@ -59,6 +66,7 @@ type Report struct {
 	Resumed        int `json:"resumed"`
 	Failed         int `json:"failed"`
 	OrphansDeleted int `json:"orphans_deleted"`
+	SpendsRead     int `json:"spends_read"`
 }
 
 func (r *Reconciler) now() time.Time {
@@ -81,6 +89,11 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 		scan = 5000
 	}
 	var errs []error
+	var stale []*deployment.Deployment
+	maxReads := r.SpendReads
+	if maxReads <= 0 {
+		maxReads = DefaultSpendReads
+	}
 	for rep.Scanned < scan {
 		page, next, err := r.Store.List(ctx, q)
 		if err != nil {
@@ -89,12 +102,18 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 		for _, d := range page {
 			rep.Scanned++
 			live[d.ID] = d
+			if r.RunPod != nil && len(stale) < maxReads && r.spendStale(d, now) {
+				stale = append(stale, d)
+			}
 			if len(d.RunPodKey) > 0 && r.sweeps(d, now) {
 				if k, err := r.Sealer.Open(ctx, d.RunPodKey, deployment.AssociatedData(d.ID, deployment.FieldRunPodKey)); err == nil {
 					keys[sha256.Sum256([]byte(k.Reveal()))] = keyRef{key: k}
 				}
 			}
-			if !d.NeedsWork() || now.Sub(d.UpdatedAt) < r.StuckAfter {
+			// Stuck: owed work was due StuckAfter ago and nothing wrote
+			// since. Work due later (an expiry, the next spend read) has
+			// its task waiting in the queue.
+			if !d.OwesDueBy(now.Add(-r.StuckAfter)) || now.Sub(d.UpdatedAt) < r.StuckAfter {
 				continue
 			}
 			if d.Status.Provisioning() && now.Sub(d.CreatedAt) > r.Deadline {
@@ -119,6 +138,9 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 	}
 	n, err := r.deleteOrphans(ctx, keys, live)
 	rep.OrphansDeleted = n
+	errs = append(errs, err)
+	n, err = r.refreshSpends(ctx, stale)
+	rep.SpendsRead = n
 	errs = append(errs, err)
 	return rep, errors.Join(errs...)
 }

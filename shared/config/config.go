@@ -93,6 +93,10 @@ type Config struct {
 	HubWait          time.Duration // Hugging Face Hub unreachable or failing this long: fail
 	LateCreateWindow time.Duration // a create without an answer may still land this long
 
+	// Limits and spend.
+	DefaultTTL    time.Duration // time limit of a deployment whose owner set none (0: none)
+	SpendInterval time.Duration // how often a deployment with max_spend_usd reads its spend
+
 	LogLevel string
 }
 
@@ -159,6 +163,8 @@ var Vars = []Var{
 	{"READY_DEADLINE", "45m", "fail when the model is not loaded this long after the endpoint exists", false},
 	{"HUB_WAIT", "2m", "fail when the Hugging Face Hub stays unreachable (or keeps failing) this long while validating", false},
 	{"LATE_CREATE_WINDOW", "2m", "how long after a create got no answer RunPod may still make the endpoint: no second create, teardowns look again", false},
+	{"DEFAULT_TTL", "0s", "time limit of every deployment whose owner sets none (e.g. 72h; 0s: none): a forgotten endpoint is deleted then", true},
+	{"SPEND_REFRESH_INTERVAL", "5m", "how often a deployment with max_spend_usd reads its spend from RunPod's billing API (at least 1m outside tests)", false},
 	{"LOG_LEVEL", "info", "debug, info, warn or error", false},
 }
 
@@ -242,6 +248,12 @@ func Load(getenv func(string) string) (*Config, error) {
 			errs = append(errs, fmt.Errorf("%s=%q: want a positive duration such as 10s", d.name, get(d.name)))
 		}
 		*d.dst = v
+	}
+	if c.DefaultTTL, err = time.ParseDuration(get("DEFAULT_TTL")); err != nil || c.DefaultTTL < 0 || (c.DefaultTTL > 0 && c.DefaultTTL < time.Minute) {
+		errs = append(errs, fmt.Errorf("DEFAULT_TTL=%q: want 0s (no default) or a duration of at least 1m such as 72h", get("DEFAULT_TTL")))
+	}
+	if c.SpendInterval, err = time.ParseDuration(get("SPEND_REFRESH_INTERVAL")); err != nil || c.SpendInterval <= 0 {
+		errs = append(errs, fmt.Errorf("SPEND_REFRESH_INTERVAL=%q: want a positive duration such as 5m", get("SPEND_REFRESH_INTERVAL")))
 	}
 	if c.SimulateBootDelay, err = time.ParseDuration(get("SIMULATE_BOOT_DELAY")); err != nil || c.SimulateBootDelay < 0 {
 		errs = append(errs, fmt.Errorf("SIMULATE_BOOT_DELAY=%q: want a duration such as 1s, or 0s", get("SIMULATE_BOOT_DELAY")))

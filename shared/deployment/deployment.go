@@ -52,6 +52,11 @@ type Webhook struct {
 	DeliveredAt    time.Time `json:"delivered_at,omitzero"`
 	NextAttemptAt  time.Time `json:"next_attempt_at,omitzero"`
 	GaveUp         bool      `json:"gave_up,omitempty"`
+	// SeqBase is where the task numbers of this event start (with
+	// Attempts it names the webhook task): past every number an earlier
+	// event's tasks may have taken (a ready event before a limit deleted
+	// the deployment), so a later event's tasks never take their names.
+	SeqBase int `json:"seq_base,omitempty"`
 }
 
 // Watch is what polling has seen of the endpoint's workers.
@@ -144,6 +149,17 @@ type Deployment struct {
 	// Scaled is set once the endpoint was scaled to the user's settings
 	// after ready.
 	Scaled bool `json:"scaled,omitempty"`
+	// ScalingChanges counts the owner's changes of Scaling (PATCH): it
+	// names the scale task, so a change gets a run of its own.
+	ScalingChanges int `json:"scaling_changes,omitempty"`
+
+	// Limits are the owner's spend and time limits; Spend what the
+	// endpoint cost so far; Price the chosen pool's price.
+	Limits Limits `json:"limits"`
+	Spend  Spend  `json:"spend"`
+	Price  *Price `json:"price,omitempty"`
+	// DeletedReason says why a deleted deployment was deleted (Reason*).
+	DeletedReason string `json:"deleted_reason,omitempty"`
 
 	// Secrets, sealed with the deployment id as associated data.
 	RunPodKey Sealed `json:"runpod_key"`
@@ -170,6 +186,10 @@ func (d *Deployment) Clone() *Deployment {
 	c.GPUExcludedTypes = append([]string(nil), d.GPUExcludedTypes...)
 	c.RunPodKey = append(Sealed(nil), d.RunPodKey...)
 	c.HFToken = append(Sealed(nil), d.HFToken...)
+	if d.Price != nil {
+		p := *d.Price
+		c.Price = &p
+	}
 	return &c
 }
 

@@ -16,11 +16,17 @@ const (
 	StepScale          Step = "scale"
 	StepWebhook        Step = "webhook"
 	StepTeardown       Step = "teardown"
+	// StepExpire deletes a live deployment once its expires_at passed.
+	StepExpire Step = "expire"
+	// StepSpend reads what the endpoint cost so far and deletes the
+	// deployment once it reached max_spend_usd.
+	StepSpend Step = "spend"
 )
 
 // Steps lists every step.
 var Steps = []Step{
 	StepValidate, StepSelectGPU, StepCreateEndpoint, StepWatch, StepScale, StepWebhook, StepTeardown,
+	StepExpire, StepSpend,
 }
 
 // Valid reports whether s is one of the known steps.
@@ -52,8 +58,12 @@ type Owed struct {
 	// work that becomes owed again gets a fresh name:
 	//   - the step of a provisioning status: 0 (a deployment enters each
 	//     status once; the step numbers its own later runs 1, 2, ...);
-	//   - scale: 0 (owed once, when the endpoint is known);
-	//   - webhook: the attempts made so far, so every attempt is its own task;
+	//   - scale: ScalingChanges (owed when the endpoint is known, and again
+	//     after each change of the owner's scaling);
+	//   - webhook: the attempts made so far (of every event), so every
+	//     attempt is its own task;
+	//   - expire: Limits.Changes, so a changed expiry gets a task of its own;
+	//   - spend: Spend.Reads, so every read is its own task;
 	//   - teardown: EndpointChanges, so that an endpoint learnt of after a
 	//     teardown ran gets a teardown of its own.
 	Seq int
@@ -65,7 +75,9 @@ type Owed struct {
 // Owes lists what d still owes, in the order it is due: the step of its
 // provisioning status; once ready, scaling the endpoint to the user's
 // settings; the webhook of its event while undelivered; once failed or
-// deleted, tearing down every endpoint that may exist. It is the one rule
+// deleted, tearing down every endpoint that may exist; while live, the
+// deletion at its expires_at and the reads of its spend (which delete it at
+// its max_spend_usd): limits are status effects of this rule. It is the one rule
 // of what a deployment needs next: the change feed (or the Firestore
 // trigger) enqueues what a write made newly owed, the embedded runtime's
 // start and the reconciler enqueue all of it, and steps and handlers only
@@ -76,10 +88,16 @@ func (d *Deployment) Owes() []Owed {
 		owed = append(owed, Owed{Step: step})
 	}
 	if (d.Status == StatusReady || d.Status == StatusWebhookFailed) && !d.Scaled && d.RunPodEndpointID != "" {
-		owed = append(owed, Owed{Step: StepScale})
+		owed = append(owed, Owed{Step: StepScale, Seq: d.ScalingChanges})
 	}
 	if d.WebhookPending() {
-		owed = append(owed, Owed{Step: StepWebhook, Seq: d.Webhook.Attempts, NotBefore: d.Webhook.NextAttemptAt})
+		owed = append(owed, Owed{Step: StepWebhook, Seq: d.Webhook.SeqBase + d.Webhook.Attempts, NotBefore: d.Webhook.NextAttemptAt})
+	}
+	if d.Live() && !d.Limits.ExpiresAt.IsZero() {
+		owed = append(owed, Owed{Step: StepExpire, Seq: d.Limits.Changes, NotBefore: d.Limits.ExpiresAt})
+	}
+	if d.SpendDue() {
+		owed = append(owed, Owed{Step: StepSpend, Seq: d.Spend.Reads, NotBefore: d.Spend.NextReadAt})
 	}
 	if (d.Status == StatusFailed || d.Status == StatusDeleted) && d.MayHaveEndpoint() {
 		owed = append(owed, Owed{Step: StepTeardown, Seq: d.EndpointChanges})
@@ -89,6 +107,18 @@ func (d *Deployment) Owes() []Owed {
 
 // NeedsWork reports whether d owes anything.
 func (d *Deployment) NeedsWork() bool { return len(d.Owes()) > 0 }
+
+// OwesDueBy reports whether d owes work that was due at t: work without a
+// time, or due then or earlier. Work due later (an expiry days ahead, the
+// next spend read) is not late yet.
+func (d *Deployment) OwesDueBy(t time.Time) bool {
+	for _, o := range d.Owes() {
+		if !o.NotBefore.After(t) {
+			return true
+		}
+	}
+	return false
+}
 
 // MayHaveEndpoint reports whether a RunPod endpoint of d may exist: one is
 // recorded, or a create_endpoint run took the lease to make one, and no
@@ -103,6 +133,10 @@ const (
 	EventFailed = "deployment.failed"
 )
 
+// limitReasons are the deletion reasons that owe the owner a webhook: a
+// deletion the owner asked for does not.
+var limitReasons = map[string]bool{ReasonMaxSpend: true, ReasonExpired: true}
+
 // WebhookEvent is the webhook event d's status owes its owner, or "".
 func (d *Deployment) WebhookEvent() string {
 	switch d.Status {
@@ -110,6 +144,10 @@ func (d *Deployment) WebhookEvent() string {
 		return EventReady
 	case StatusFailed:
 		return EventFailed
+	case StatusDeleted:
+		if limitReasons[d.DeletedReason] {
+			return EventDeleted
+		}
 	}
 	return ""
 }

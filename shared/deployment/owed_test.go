@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 func TestOwes(t *testing.T) {
@@ -86,6 +87,51 @@ func TestOwes(t *testing.T) {
 			[]Owed{{Step: StepTeardown}}},
 
 		{"unknown status", rec(Status("paused"), withEndpoint), nil},
+
+		// Limits: a live deployment owes its expiry and, with max_spend_usd
+		// and an endpoint, the reads of its spend; changes name new tasks.
+		{"ready, scaling changed twice", rec(StatusReady, func(d *Deployment) {
+			withEndpoint(d)
+			d.Webhook.Delivered, d.ScalingChanges = true, 2
+		}), []Owed{{Step: StepScale, Seq: 2}}},
+		{"loading with an expiry changed once", rec(StatusLoadingModel, func(d *Deployment) {
+			withEndpoint(d)
+			d.Limits.ExpiresAt, d.Limits.Changes = next, 1
+		}), []Owed{{Step: StepWatch}, {Step: StepExpire, Seq: 1, NotBefore: next}}},
+		{"validating with max spend: no endpoint, no read", rec(StatusValidating, func(d *Deployment) { d.Limits.MaxSpendUSD = 5 }),
+			[]Owed{{Step: StepValidate}}},
+		{"ready with max spend, read 3 times", rec(StatusReady, func(d *Deployment) {
+			withEndpoint(d)
+			d.Scaled, d.Webhook.Delivered = true, true
+			d.Limits.MaxSpendUSD, d.Spend.Reads, d.Spend.NextReadAt = 5, 3, next
+		}), []Owed{{Step: StepSpend, Seq: 3, NotBefore: next}}},
+		{"ready without max spend: spend not owed", rec(StatusReady, func(d *Deployment) {
+			withEndpoint(d)
+			d.Scaled, d.Webhook.Delivered = true, true
+		}), nil},
+		{"failed with limits: only the failure's work", rec(StatusFailed, func(d *Deployment) {
+			withEndpoint(d)
+			d.Limits.MaxSpendUSD, d.Limits.ExpiresAt = 5, next
+		}), []Owed{{Step: StepWebhook}, {Step: StepTeardown}}},
+		{"deleted by the owner: teardown, no webhook", rec(StatusDeleted, func(d *Deployment) {
+			withEndpoint(d)
+			d.DeletedReason, d.Limits.ExpiresAt = ReasonOwner, next
+		}), []Owed{{Step: StepTeardown}}},
+		{"deleted at the spend limit after a delivered ready webhook", rec(StatusReady, func(d *Deployment) {
+			withEndpoint(d)
+			d.Scaled, d.Webhook.Delivered, d.Webhook.Attempts = true, true, 2
+			d.Limits.MaxSpendUSD = 1
+			if err := d.LimitReached(next, ReasonMaxSpend, "spend reached"); err != nil {
+				panic(err)
+			}
+		}), []Owed{{Step: StepWebhook, Seq: 3}, {Step: StepTeardown}}},
+		{"deleted at the spend limit while the ready webhook's first attempt was queued", rec(StatusReady, func(d *Deployment) {
+			withEndpoint(d)
+			d.Scaled, d.Limits.MaxSpendUSD = true, 1
+			if err := d.LimitReached(next, ReasonMaxSpend, "spend reached"); err != nil {
+				panic(err)
+			}
+		}), []Owed{{Step: StepWebhook, Seq: 1}, {Step: StepTeardown}}},
 	}
 	covered := map[Status]bool{}
 	for _, tc := range tests {
@@ -116,6 +162,86 @@ func TestStepValid(t *testing.T) {
 	for _, s := range []Step{"", "Validate", "deploy"} {
 		if s.Valid() {
 			t.Errorf("%q valid", s)
+		}
+	}
+}
+
+func TestLimitReached(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	d := &Deployment{ID: "dep_2026_0a1b2c3d", Status: StatusReady, RunPodEndpointID: "ep1",
+		Webhook: Webhook{URL: "https://example.com/hook", Event: EventReady, Delivered: true, Attempts: 1, MessageID: "m"}}
+	if err := d.LimitReached(now, ReasonExpired, "expires_at passed"); err != nil {
+		t.Fatal(err)
+	}
+	if d.Status != StatusDeleted || d.DeletedReason != ReasonExpired || !d.DeletedAt.Equal(now) {
+		t.Errorf("status %s reason %q deleted at %v", d.Status, d.DeletedReason, d.DeletedAt)
+	}
+	want := Webhook{URL: "https://example.com/hook", SeqBase: 2}
+	if diff := cmp.Diff(want, d.Webhook); diff != "" {
+		t.Errorf("webhook state (-want +got):\n%s", diff)
+	}
+	if d.WebhookEvent() != EventDeleted || !d.WebhookPending() {
+		t.Errorf("event %q pending %v", d.WebhookEvent(), d.WebhookPending())
+	}
+	p := d.Public(false)
+	if p.DeletedReason == nil || *p.DeletedReason != ReasonExpired {
+		t.Errorf("public deleted_reason = %v", p.DeletedReason)
+	}
+	// A second limit on a deleted deployment changes nothing.
+	before := *d
+	if err := d.LimitReached(now.Add(time.Second), ReasonMaxSpend, "spend"); err == nil {
+		t.Error("LimitReached on a deleted deployment succeeded")
+	}
+	if d.DeletedReason != before.DeletedReason || !d.DeletedAt.Equal(before.DeletedAt) {
+		t.Error("a refused LimitReached changed the record")
+	}
+	for _, st := range []Status{StatusFailed, StatusDeleted} {
+		x := &Deployment{Status: st}
+		if x.LimitReached(now, ReasonExpired, "x") == nil {
+			t.Errorf("%s: LimitReached succeeded", st)
+		}
+	}
+}
+
+func TestPublicPrice(t *testing.T) {
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	d := &Deployment{Status: StatusReady, Scaling: Scaling{MinWorkers: 1, MaxWorkers: 3},
+		Price: &Price{Pool: "AMPERE_48", PerHourUSD: 1.8, FallbackMaxPerHourUSD: 2.7, CatalogAt: at, CatalogSource: "runpod"}}
+	p := d.Public(false).Price
+	f := 2.7
+	want := &PublicPrice{Pool: "AMPERE_48", PerHourUSD: 1.8, PerSecondUSD: 0.0005, LoadingPerHourUSD: 1.8,
+		IdlePerHourUSD: 1.8, MaxPerHourUSD: 5.4, FallbackMaxPerHourUSD: &f, CatalogSource: "runpod", CatalogAt: &at, Assumes: PriceAssumes}
+	if diff := cmp.Diff(want, p, cmpopts.EquateApprox(0, 1e-12)); diff != "" {
+		t.Errorf("price (-want +got):\n%s", diff)
+	}
+	if (&Deployment{}).Public(false).Price != nil {
+		t.Error("price shown before a pool was chosen")
+	}
+}
+
+func TestOwesDueBy(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	ready := func(change func(d *Deployment)) *Deployment {
+		d := &Deployment{ID: "dep_2026_0a1b2c3d", Status: StatusReady, RunPodEndpointID: "ep1", Scaled: true,
+			Webhook: Webhook{URL: "https://example.com/hook", Delivered: true}}
+		change(d)
+		return d
+	}
+	for _, tc := range []struct {
+		name string
+		d    *Deployment
+		want bool
+	}{
+		{"nothing owed", ready(func(*Deployment) {}), false},
+		{"an expiry in three days", ready(func(d *Deployment) { d.Limits.ExpiresAt = now.Add(72 * time.Hour) }), false},
+		{"an expiry passed", ready(func(d *Deployment) { d.Limits.ExpiresAt = now.Add(-time.Second) }), true},
+		{"an expiry due exactly now", ready(func(d *Deployment) { d.Limits.ExpiresAt = now }), true},
+		{"a spend read due later", ready(func(d *Deployment) { d.Limits.MaxSpendUSD, d.Spend.NextReadAt = 1, now.Add(time.Minute) }), false},
+		{"the first spend read", ready(func(d *Deployment) { d.Limits.MaxSpendUSD = 1 }), true},
+		{"scaling owed", ready(func(d *Deployment) { d.Scaled = false; d.Limits.ExpiresAt = now.Add(time.Hour) }), true},
+	} {
+		if got := tc.d.OwesDueBy(now); got != tc.want {
+			t.Errorf("%s: OwesDueBy = %v, want %v (owes %v)", tc.name, got, tc.want, tc.d.Owes())
 		}
 	}
 }

@@ -20,6 +20,10 @@ type Public struct {
 	Webhook               PublicWebhook   `json:"webhook"`
 	Scaling               Scaling         `json:"scaling"`
 	Progress              *PublicProgress `json:"progress"`
+	Limits                PublicLimits    `json:"limits"`
+	Price                 *PublicPrice    `json:"price"`
+	Spend                 *PublicSpend    `json:"spend"`
+	DeletedReason         *string         `json:"deleted_reason"`
 	Logs                  []LogEntry      `json:"logs,omitempty"`
 	Error                 *string         `json:"error"`
 	CreatedAt             time.Time       `json:"created_at"`
@@ -66,11 +70,15 @@ func (d *Deployment) Public(withLogs bool) Public {
 			LastAttemptAt: tm(d.Webhook.LastAttemptAt),
 			DeliveredAt:   tm(d.Webhook.DeliveredAt),
 		},
-		Scaling:   d.Scaling,
-		Error:     str(d.Error),
-		CreatedAt: d.CreatedAt.UTC(),
-		UpdatedAt: d.UpdatedAt.UTC(),
-		ReadyAt:   tm(d.ReadyAt),
+		Scaling:       d.Scaling,
+		Limits:        d.publicLimits(),
+		Price:         PublicPriceOf(d.Price, d.Scaling),
+		Spend:         d.publicSpend(),
+		DeletedReason: str(d.DeletedReason),
+		Error:         str(d.Error),
+		CreatedAt:     d.CreatedAt.UTC(),
+		UpdatedAt:     d.UpdatedAt.UTC(),
+		ReadyAt:       tm(d.ReadyAt),
 	}
 	if d.ModelVRAMGB > 0 {
 		v := d.ModelVRAMGB

@@ -30,6 +30,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Headroom is the share of a pool's VRAM an automatic choice may plan to use.
@@ -79,6 +80,38 @@ func (p Pool) clone() Pool {
 type Catalog struct {
 	pools []Pool // sorted: VRAM, then price, then id
 	index map[string]tierRef
+	// readAt is when the catalogue was read from RunPod (At); zero for
+	// the embedded one.
+	readAt time.Time
+}
+
+// At returns the catalogue marked as read from RunPod at t.
+func (c *Catalog) At(t time.Time) *Catalog {
+	nc := *c
+	nc.readAt = t.UTC()
+	return &nc
+}
+
+// ReadAt is when the catalogue was read from RunPod; zero for the
+// embedded catalogue (its prices are RunPod's list prices of November 2026).
+func (c *Catalog) ReadAt() time.Time { return c.readAt }
+
+// Prices returns the price per hour of the first of pools, and the highest
+// price among the others (0 when there are none); pools not in the
+// catalogue count 0.
+func (c *Catalog) Prices(pools []string) (first, fallbackMax float64) {
+	for i, id := range pools {
+		p, ok := c.Pool(id)
+		if !ok {
+			continue
+		}
+		if i == 0 {
+			first = p.PricePerHour
+		} else {
+			fallbackMax = max(fallbackMax, p.PricePerHour)
+		}
+	}
+	return first, fallbackMax
 }
 
 type tierRef struct {

@@ -99,7 +99,7 @@ func (l *Live) refresh(ctx context.Context, key secret.Secret, a *account, done 
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err == nil && len(offers) > 0 {
-		a.cat = l.Base.Refresh(offers)
+		a.cat = l.Base.Refresh(offers).At(l.now())
 		a.until = l.now().Add(orDefault(l.TTL, LiveTTL))
 	} else {
 		a.until = l.now().Add(orDefault(l.FailureTTL, LiveFailureTTL))

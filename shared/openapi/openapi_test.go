@@ -149,9 +149,6 @@ func TestSeedExamplesAreInTheDocument(t *testing.T) {
 		{"health", example("/health", http.MethodGet, 200), `{"status":"ok"}`},
 		{"root", example("/", http.MethodGet, 200), `{"service":"deployment-orchestrator","docs":"/docs"}`},
 		{"readiness", example("/readiness", http.MethodGet, 200), `{"status":"ready"}`},
-		{"create 202", example("/v1/deployments", http.MethodPost, 202), `{"deployment_id": "dep_2026_c1badc17", "status": "validating",
-			"model_id": "black-forest-labs/FLUX.1-schnell", "estimated_ready_seconds": 180,
-			"webhook_url": "https://example.com/webhook", "created_at": "2026-02-14T13:28:55.130342Z"}`},
 		{"401", doc.Components.Responses["UnauthorizedError"].Value.Content.Get("application/json").Example,
 			`{"error":"UnauthorizedError","message":"Missing or invalid API key","details":{}}`},
 		{"404", doc.Components.Responses["DeploymentNotFoundError"].Value.Content.Get("application/json").Example,
@@ -166,6 +163,18 @@ func TestSeedExamplesAreInTheDocument(t *testing.T) {
 		}
 		if !jsonEqual(t, c.got, want) {
 			t.Errorf("%s: example = %v, want %v", c.name, c.got, want)
+		}
+	}
+
+	// The seed's 202: its fields keep their values (the limits and the
+	// price come beside them).
+	accepted := example("/v1/deployments", http.MethodPost, 202).(map[string]any)
+	for k, want := range map[string]any{
+		"deployment_id": "dep_2026_c1badc17", "status": "validating", "model_id": "black-forest-labs/FLUX.1-schnell",
+		"estimated_ready_seconds": 180.0, "webhook_url": "https://example.com/webhook", "created_at": "2026-02-14T13:28:55.130342Z",
+	} {
+		if accepted[k] != want {
+			t.Errorf("create 202 example %s = %v, want %v", k, accepted[k], want)
 		}
 	}
 
@@ -235,6 +244,7 @@ func TestContract(t *testing.T) {
 		"GET /v1/gpus",
 		"GET /v1/models",
 		"GET /v1/webhook-secret",
+		"PATCH /v1/deployments/{deployment_id}",
 		"POST /internal/deployment-ready/{deployment_id}",
 		"POST /v1/deployments",
 	}

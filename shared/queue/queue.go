@@ -61,14 +61,20 @@ type Queue interface {
 	Enqueue(ctx context.Context, t Task) error
 }
 
+// MaxDelay is the longest a task is delayed: Cloud Tasks refuses a
+// schedule time more than 30 days ahead, and an in-process timer should not
+// be held for weeks. Work due later (a far expires_at) runs early, and its
+// step schedules itself again until it is due.
+const MaxDelay = 24 * time.Hour
+
 // Owed returns the tasks d owes (deployment.Owes), each named from the
-// record and delayed until it is due.
+// record and delayed until it is due (at most MaxDelay).
 func Owed(d *deployment.Deployment, now time.Time) []Task {
 	var ts []Task
 	for _, o := range d.Owes() {
 		t := Task{DeploymentID: d.ID, Step: o.Step, Seq: o.Seq}
 		if !o.NotBefore.IsZero() {
-			t.Delay = max(0, o.NotBefore.Sub(now))
+			t.Delay = min(max(0, o.NotBefore.Sub(now)), MaxDelay)
 		}
 		ts = append(ts, t)
 	}

@@ -42,7 +42,20 @@ func deployment() map[string]any {
 		"created_at": "2026-02-14T13:28:57.253043Z",
 		"updated_at": "2026-02-14T13:29:00.499217Z",
 		"ready_at":   nil,
+		"limits":     map[string]any{"max_spend_usd": nil, "expires_at": nil, "expiry_source": nil},
+		"price":      nil, "spend": nil, "deleted_reason": nil,
 	}
+}
+
+// priced is d once its pool was chosen and its spend read.
+func priced(d map[string]any) map[string]any {
+	d["price"] = map[string]any{"pool": "AMPERE_48", "per_hour_usd": 1.22, "per_second_usd": 1.22 / 3600,
+		"loading_per_hour_usd": 1.22, "idle_per_hour_usd": 0, "max_per_hour_usd": 1.22, "fallback_max_per_hour_usd": 1.9,
+		"catalog_source": "runpod", "catalog_at": "2026-02-14T13:00:00Z", "assumes": "one worker"}
+	d["spend"] = map[string]any{"usd": 0.42, "read_at": "2026-02-14T14:00:00Z", "since": "2026-02-14T13:00:00Z",
+		"bucket_seconds": 3600, "last_error": nil, "note": "hourly buckets"}
+	d["limits"] = map[string]any{"max_spend_usd": 0.4, "expires_at": "2026-02-15T13:00:00Z", "expiry_source": "owner"}
+	return d
 }
 
 func mustJSON(t *testing.T, v any) []byte {
@@ -109,8 +122,14 @@ func TestValidResponses(t *testing.T) {
 			body: map[string]any{
 				"deployment_id": "dep_2026_c1badc17", "status": "validating", "model_id": "stabilityai/sdxl-turbo",
 				"estimated_ready_seconds": 180, "webhook_url": "https://example.com/hook", "created_at": "2026-02-14T13:28:55Z",
+				"limits": map[string]any{"max_spend_usd": 5, "expires_at": nil, "expiry_source": nil}, "price": nil,
 			},
 		}},
+		{"deleted at the spend limit", "GET", "/v1/deployments/dep_2026_a3686d66", response{status: 200,
+			body: with(with(priced(deployment()), "status", "deleted"), "deleted_reason", "max_spend_reached")}},
+		{"patched", "PATCH", "/v1/deployments/dep_2026_a3686d66", response{status: 200, body: priced(deployment())}},
+		{"patch refused", "PATCH", "/v1/deployments/dep_2026_a3686d66", response{status: 409,
+			body: errorBody("ConflictError", map[string]any{"deployment_id": "dep_2026_a3686d66", "status": "deleted"})}},
 		{"get", "GET", "/v1/deployments/dep_2026_a3686d66", response{status: 200, body: deployment()}},
 		{"get ready", "GET", "/v1/deployments/dep_2026_a3686d66", response{status: 200, body: with(with(deployment(),
 			"status", "ready"), "ready_at", "2026-02-14T13:31:39.871004+00:00")}},
@@ -126,8 +145,9 @@ func TestValidResponses(t *testing.T) {
 			body: errorBody("InternalError", map[string]any{"request_id": "abc123"})}},
 		{"webhook secret", "GET", "/v1/webhook-secret", response{status: 200, body: map[string]any{"webhook_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}},
 		{"gpus", "GET", "/v1/gpus", response{status: 200, body: map[string]any{"gpus": []any{map[string]any{
-			"pool": "AMPERE_48", "vram_gb": 48, "price_per_hour": 0.00034 * 3600,
-			"cards": []any{map[string]any{"id": "NVIDIA A40", "name": "A40"}}}}}}},
+			"pool": "AMPERE_48", "vram_gb": 48, "price_per_hour": 0.00034 * 3600, "price_per_second": 0.00034,
+			"cards": []any{map[string]any{"id": "NVIDIA A40", "name": "A40"}}}},
+			"catalog_source": "embedded", "catalog_at": nil, "prices_note": "list prices"}}},
 		{"models", "GET", "/v1/models", response{status: 200, body: map[string]any{"models": []any{map[string]any{
 			"provider": "fal", "model_name": "veo3", "hf_model_id": "black-forest-labs/FLUX.1-schnell", "description": "FLUX"}}}}},
 		{"internal ready", "POST", "/internal/deployment-ready/dep_2026_a3686d66", response{status: 200,
@@ -151,6 +171,7 @@ func TestInvalidResponses(t *testing.T) {
 		return map[string]any{
 			"deployment_id": "dep_2026_c1badc17", "status": "validating", "model_id": "m",
 			"estimated_ready_seconds": 180, "webhook_url": "https://example.com/hook", "created_at": "2026-02-14T13:28:55Z",
+			"limits": map[string]any{"max_spend_usd": nil, "expires_at": nil, "expiry_source": nil}, "price": nil,
 		}
 	}
 	location := http.Header{"Location": {"/v1/deployments/dep_2026_c1badc17"}}

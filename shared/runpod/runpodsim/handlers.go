@@ -82,6 +82,8 @@ func route(r *http.Request) (op, id string, e *apiError) {
 	case len(parts) == 4 && parts[0] == "v2" && parts[1] == "serverless" && parts[2] != "" && parts[3] == "workers":
 		id = parts[2]
 		op, e = methods("GET", map[string]string{"GET": OpListEndpointWorkers})
+	case len(parts) == 3 && parts[0] == "v2" && parts[1] == "billing" && parts[2] == "serverless":
+		op, e = methods("GET", map[string]string{"GET": OpListServerlessBilling})
 	case len(parts) == 3 && parts[0] == "v2" && parts[1] == "catalog" && parts[2] == "gpus":
 		op, e = methods("GET", map[string]string{"GET": OpListGPUTypes})
 	default:
@@ -174,6 +176,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.workers(w, key, id)
 	case OpListGPUTypes:
 		s.gpus(w, r)
+	case OpListServerlessBilling:
+		s.serverlessBilling(w, r, key)
 	}
 }
 
@@ -319,7 +323,8 @@ func (s *Server) create(w http.ResponseWriter, key string, raw []byte) {
 		return
 	}
 	e := &endpoint{
-		id: newID(), typ: *b.typ, image: deref(b.image, ""), args: deref(b.args, ""),
+		owner: key,
+		id:    newID(), typ: *b.typ, image: deref(b.image, ""), args: deref(b.args, ""),
 		disk: deref(b.disk, 20), ports: orEmpty(b.ports), env: b.env, registry: b.registry,
 		gpu: b.gpuSet, pools: b.pools, excluded: b.excluded, gpuCount: deref(b.gpuCount, 1),
 		cudaVersions: orEmpty(b.cudaVersions), minCuda: b.minCuda, cpu: b.cpu,
@@ -542,6 +547,9 @@ func (s *Server) delete(w http.ResponseWriter, key, id string) {
 		s.mu.Unlock()
 		writeProblem(w, aerr)
 		return
+	}
+	for _, wk := range e.workers {
+		wk.cancel() // stops its billing
 	}
 	e.cancel()
 	delete(s.accounts[key].endpoints, id)

@@ -96,6 +96,7 @@ type config struct {
 	catalog          *gpu.Catalog
 	callbackClient   *http.Client
 	proc             *WorkerProcess
+	billingSpeed     float64
 }
 
 // Option configures New.
@@ -226,6 +227,7 @@ type Server struct {
 	procDir      string // root of the worker processes' directories
 	procDirTemp  bool   // procDir was made by the simulator: removed on Close
 	logMu        sync.Mutex
+	charges      []*charge // every worker's billed time (billing.go)
 }
 
 // New starts a simulator on a loopback address. Like httptest.NewServer, it

@@ -25,6 +25,7 @@ type cpuConfig struct {
 type endpoint struct {
 	seq            int
 	id             string
+	owner          string // the account's key
 	name           string
 	typ            string
 	image          string
@@ -171,6 +172,7 @@ func (s *Server) startLocked(e *endpoint, w *worker, card string) {
 		w.dataCenter = e.dataCenterIDs[0]
 	}
 	w.startedAt = time.Now().UTC()
+	s.billLocked(e, w, card)
 }
 
 // runWorker drives one worker: wait for capacity, boot, report, turn IDLE

@@ -1,0 +1,201 @@
+package provision_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/visgate/deployment-orchestrator/shared/deployment"
+	"github.com/visgate/deployment-orchestrator/shared/queue"
+	"github.com/visgate/deployment-orchestrator/shared/runpod"
+	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
+	"github.com/visgate/deployment-orchestrator/shared/secret"
+	"github.com/visgate/deployment-orchestrator/shared/wait"
+)
+
+// heldQueue keeps the tasks it is given (each name once, as Cloud Tasks
+// does) until the test takes them and runs them itself.
+type heldQueue struct {
+	mu    sync.Mutex
+	seen  map[string]bool
+	tasks []queue.Task
+}
+
+func (q *heldQueue) Enqueue(_ context.Context, t queue.Task) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.seen[t.Name()] {
+		q.seen[t.Name()] = true
+		q.tasks = append(q.tasks, t)
+	}
+	return nil
+}
+
+func (q *heldQueue) take() []queue.Task {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ts := q.tasks
+	q.tasks = nil
+	return ts
+}
+
+// runTwice delivers every task the queue holds twice, one after the other,
+// until the deployment owes nothing (the change feed enqueues what each
+// write made owed); it returns the steps run.
+func runTwice(t *testing.T, e *env, q *heldQueue, id string) []string {
+	t.Helper()
+	var ran []string
+	for round := 0; round < 50; round++ {
+		var ts []queue.Task
+		wait.Until(t, settleTimeout, "a task, or nothing owed", func() bool {
+			ts = append(ts, q.take()...)
+			return len(ts) > 0 || !e.get(id).NeedsWork()
+		})
+		if len(ts) == 0 {
+			return ran
+		}
+		for _, task := range ts {
+			for copy := 1; copy <= 2; copy++ {
+				if err := e.handle(context.Background(), task, queue.Delivery{Attempt: copy}); err != nil {
+					t.Fatalf("%s (copy %d): %v", task.Name(), copy, err)
+				}
+			}
+			ran = append(ran, string(task.Step))
+		}
+	}
+	t.Fatal("tasks kept coming after 50 rounds")
+	return nil
+}
+
+// readyWithEndpoint stores a ready deployment whose RunPod endpoint keeps
+// one warm worker, its ready webhook delivered, with limits.
+func readyWithEndpoint(t *testing.T, e *env, limits deployment.Limits) *deployment.Deployment {
+	t.Helper()
+	d := e.insert("openai-community/gpt2", createOpts{limits: limits})
+	ep, err := e.rpClient.CreateEndpoint(context.Background(), secret.New(runpodKey), runpod.EndpointSpec{
+		Name: "limits", Image: "img:1", Env: map[string]string{deployment.EndpointMarker: d.ID},
+		Pools: []string{"AMPERE_48"}, WorkersMin: 1, WorkersMax: 1, IdleTimeout: 5, ContainerDiskGB: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	d, err = e.store.Update(context.Background(), d.ID, func(d *deployment.Deployment) error {
+		d.Status, d.ReadyAt, d.Scaled = deployment.StatusReady, now, true
+		d.RunPodEndpointID, d.EndpointURL, d.Watch.StartedAt = ep.ID, "https://api.runpod.ai/v2/"+ep.ID, now
+		d.GPUPools = []string{"AMPERE_48"}
+		d.Webhook.Event, d.Webhook.Delivered, d.Webhook.Attempts, d.Webhook.DeliveredAt = deployment.EventReady, true, 1, now
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestLimitPathTwice delivers every task of the limit path twice in a row
+// (spend or expire, then teardown and webhook): each acts once.
+func TestLimitPathTwice(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		limits deployment.Limits
+		reason string
+		first  deployment.Step
+	}{
+		{"max spend", deployment.Limits{MaxSpendUSD: 0.01}, deployment.ReasonMaxSpend, deployment.StepSpend},
+		{"expires_at", deployment.Limits{ExpiresAt: time.Now().Add(-time.Second)}, deployment.ReasonExpired, deployment.StepExpire},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := &heldQueue{seen: map[string]bool{}}
+			e := newEnv(t, options{
+				rpOpts:   []runpodsim.Option{runpodsim.WithBillingSpeed(3600)},
+				newQueue: func(queue.Handler) (queue.Queue, func()) { return q, func() {} },
+			})
+			d := readyWithEndpoint(t, e, tc.limits)
+			wait.Until(t, settleTimeout, "the warm worker bills past the limit", func() bool {
+				return e.rp.Spent(runpodKey, d.RunPodEndpointID) > 0.01
+			})
+			// The record as stored: validate was owed before it was made
+			// ready (moot now), then its limit.
+			wait.Until(t, settleTimeout, "the limit's task", func() bool {
+				q.mu.Lock()
+				defer q.mu.Unlock()
+				return len(q.tasks) == 2
+			})
+			ts := q.take()
+			if ts[0].Step != deployment.StepValidate || ts[1].Step != tc.first {
+				t.Fatalf("owed %v, want validate then %s", ts, tc.first)
+			}
+			q.mu.Lock()
+			q.tasks = append(q.tasks, ts[1])
+			q.mu.Unlock()
+			ran := runTwice(t, e, q, d.ID)
+			if len(ran) == 0 || ran[0] != string(tc.first) {
+				t.Errorf("ran %v, want %s first", ran, tc.first)
+			}
+			d = e.get(d.ID)
+			if d.Status != deployment.StatusDeleted || d.DeletedReason != tc.reason || d.NeedsWork() {
+				t.Fatalf("status %s, reason %q, owes %v\n%s", d.Status, d.DeletedReason, d.Owes(), logText(d))
+			}
+			if n := countLogs(d, "Deleting the deployment"); n != 1 {
+				t.Errorf("%d deletion log lines, want 1\n%s", n, logText(d))
+			}
+			if n := countLogs(d, "RunPod endpoint "+d.RunPodEndpointID+" deleted"); n != 1 {
+				t.Errorf("%d teardown log lines, want 1\n%s", n, logText(d))
+			}
+			if eps := e.endpointsOf(d.ID); len(eps) != 0 {
+				t.Errorf("endpoints left: %+v", eps)
+			}
+			reqs := e.hook.received()
+			if len(reqs) != 1 {
+				t.Fatalf("the receiver got %d requests, want the one deployment.deleted", len(reqs))
+			}
+			checkDeliveries(t, e, d.ID, deployment.EventDeleted, reqs)
+			if d.Webhook.Attempts != 1 || d.Webhook.SeqBase != 2 {
+				t.Errorf("webhook %+v: want one attempt of this event, numbered past the ready event's (1 attempt)", d.Webhook)
+			}
+		})
+	}
+}
+
+// TestResumedExpireCopies: a resume's copy of the expire task (another Seq)
+// acts once the expiry has passed, and ends when it comes early; only the
+// task owed for the current expiry waits on.
+func TestResumedExpireCopies(t *testing.T) {
+	q := &heldQueue{seen: map[string]bool{}}
+	e := newEnv(t, options{newQueue: func(queue.Handler) (queue.Queue, func()) { return q, func() {} }})
+	ctx := context.Background()
+	d := readyWithEndpoint(t, e, deployment.Limits{ExpiresAt: time.Now().Add(time.Hour)})
+	wait.Until(t, settleTimeout, "the expire task owed", func() bool {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return len(q.tasks) == 2
+	})
+	q.take()
+	resumed := queue.Task{DeploymentID: d.ID, Step: deployment.StepExpire, Seq: 1764590000}
+	if err := e.handle(ctx, resumed, queue.Delivery{Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if ts := q.take(); len(ts) != 0 {
+		t.Errorf("an early resumed copy scheduled %v", ts)
+	}
+	owed := queue.Task{DeploymentID: d.ID, Step: deployment.StepExpire, Seq: 0}
+	if err := e.handle(ctx, owed, queue.Delivery{Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if ts := q.take(); len(ts) != 1 || ts[0].Name() != owed.Next(0).Name() || ts[0].Delay <= 59*time.Minute {
+		t.Errorf("the owed task scheduled %v, want its next run in about an hour", ts)
+	}
+	if _, err := e.store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
+		d.Limits.ExpiresAt = time.Now().Add(-time.Second) // time passes
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.handle(ctx, resumed, queue.Delivery{Attempt: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if d = e.get(d.ID); d.Status != deployment.StatusDeleted || d.DeletedReason != deployment.ReasonExpired {
+		t.Errorf("status %s, reason %q after a due resumed copy", d.Status, d.DeletedReason)
+	}
+}
