@@ -433,57 +433,34 @@ func (s *Server) processWorkerLocked(endpointID, workerID string) (*endpoint, *w
 // up to longPoll while there are none. The first poll marks the worker
 // ready (IDLE): the SDK polls only once the handler's module has loaded.
 func (s *Server) takeJobs(w http.ResponseWriter, r *http.Request, e *endpoint, wk *worker, n int, batch bool) {
-	deadline := time.NewTimer(longPoll)
-	defer deadline.Stop()
-	for {
-		s.mu.Lock()
+	s.holdPoll(w, r, e, func() any {
 		if wk.status == runpod.WorkerInitializing {
 			wk.status = runpod.WorkerIdle
 			wk.idleSince = time.Now()
 		}
-		var taken []*job
-		for len(e.queue) > 0 && len(taken) < n && wk.status != runpod.WorkerUnhealthy {
+		var out []map[string]any
+		for len(e.queue) > 0 && len(out) < n && wk.status != runpod.WorkerUnhealthy {
 			j := e.queue[0]
 			e.queue = e.queue[1:]
 			j.status, j.workerID, j.startedAt = JobInProgress, wk.id, time.Now().UTC()
 			wk.jobs[j.id] = true
 			wk.status = runpod.WorkerRunning
-			taken = append(taken, j)
-		}
-		changed := e.jobsChanged
-		var out []map[string]any
-		for _, j := range taken {
 			out = append(out, map[string]any{"id": j.id, "input": j.input})
 		}
-		s.mu.Unlock()
-		if len(out) > 0 {
-			if batch {
-				writeJSON(w, http.StatusOK, out)
-			} else {
-				writeJSON(w, http.StatusOK, out[0])
-			}
-			return
+		switch {
+		case len(out) == 0:
+			return nil
+		case batch:
+			return out
+		default:
+			return out[0]
 		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			w.WriteHeader(http.StatusNoContent)
-			return
-		case <-r.Context().Done():
-			return
-		case <-e.ctx.Done():
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-	}
+	})
 }
 
 // stopSignals long-polls the ids of the worker's jobs that were cancelled.
 func (s *Server) stopSignals(w http.ResponseWriter, r *http.Request, e *endpoint, wk *worker) {
-	deadline := time.NewTimer(longPoll)
-	defer deadline.Stop()
-	for {
-		s.mu.Lock()
+	s.holdPoll(w, r, e, func() any {
 		var ids []string
 		kept := e.stops[:0]
 		for _, id := range e.stops {
@@ -494,10 +471,27 @@ func (s *Server) stopSignals(w http.ResponseWriter, r *http.Request, e *endpoint
 			kept = append(kept, id)
 		}
 		e.stops = kept
+		if len(ids) == 0 {
+			return nil
+		}
+		return map[string]any{"jobsToStop": ids}
+	})
+}
+
+// holdPoll answers a worker's long poll. It calls take with s.mu held each
+// time the endpoint's jobs change; the first non-nil body take returns is
+// written as 200 JSON. With none after longPoll, or once the endpoint is
+// gone, the answer is 204; if the caller goes away, nothing is written.
+func (s *Server) holdPoll(w http.ResponseWriter, r *http.Request, e *endpoint, take func() any) {
+	deadline := time.NewTimer(longPoll)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		body := take()
 		changed := e.jobsChanged
 		s.mu.Unlock()
-		if len(ids) > 0 {
-			writeJSON(w, http.StatusOK, map[string]any{"jobsToStop": ids})
+		if body != nil {
+			writeJSON(w, http.StatusOK, body)
 			return
 		}
 		select {
