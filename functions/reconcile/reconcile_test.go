@@ -43,8 +43,10 @@ func (q *recQueue) got() []string {
 
 const key = "rpa_reconcile_key"
 
-func TestReconcile(t *testing.T) {
-	ctx := context.Background()
+// openStore opens a bbolt store and a local sealer in a temporary directory,
+// both closed with the test.
+func openStore(t *testing.T) (*bolt.Store, seal.Sealer) {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := bolt.Open(filepath.Join(dir, "db"))
 	if err != nil {
@@ -55,8 +57,21 @@ func TestReconcile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim := runpodsim.New(runpodsim.WithSilentContainer())
+	return st, sealer
+}
+
+// newSim starts a RunPod simulator that is closed with the test.
+func newSim(t *testing.T, opts ...runpodsim.Option) *runpodsim.Server {
+	t.Helper()
+	sim := runpodsim.New(opts...)
 	t.Cleanup(sim.Close)
+	return sim
+}
+
+func TestReconcile(t *testing.T) {
+	ctx := context.Background()
+	st, sealer := openStore(t)
+	sim := newSim(t, runpodsim.WithSilentContainer())
 	sim.AddAccount(key, 100)
 	rp := runpod.NewClient(sim.URL, nil)
 	q := &recQueue{}

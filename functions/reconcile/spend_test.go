@@ -4,16 +4,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
-	"github.com/visgate/deployment-orchestrator/shared/seal"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
-	"github.com/visgate/deployment-orchestrator/shared/store/bolt"
 	"github.com/visgate/deployment-orchestrator/shared/wait"
 )
 
@@ -23,18 +20,8 @@ import (
 // left alone.
 func TestReconcileRefreshesSpend(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := bolt.Open(filepath.Join(dir, "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	sealer, err := seal.LocalKeyset(filepath.Join(dir, "keyset.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim := runpodsim.New(runpodsim.WithBootDelay(time.Millisecond), runpodsim.WithSilentContainer(), runpodsim.WithBillingSpeed(3600))
-	t.Cleanup(sim.Close)
+	st, sealer := openStore(t)
+	sim := newSim(t, runpodsim.WithBootDelay(time.Millisecond), runpodsim.WithSilentContainer(), runpodsim.WithBillingSpeed(3600))
 	sim.AddAccount(key, 100)
 	rp := runpod.NewClient(sim.URL, nil)
 	ep, err := rp.CreateEndpoint(ctx, secret.New(key), runpod.EndpointSpec{Name: "x", Image: "img", Pools: []string{"AMPERE_48"},
@@ -101,16 +88,7 @@ func TestReconcileRefreshesSpend(t *testing.T) {
 // the expiry is StuckAfter past, it is resumed.
 func TestReconcileLeavesWorkDueLater(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := bolt.Open(filepath.Join(dir, "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	sealer, err := seal.LocalKeyset(filepath.Join(dir, "keyset.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, sealer := openStore(t)
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	old := now.Add(-24 * time.Hour)
 	for id, expires := range map[string]time.Time{"dep_2026_0000000a": now.Add(72 * time.Hour), "dep_2026_0000000b": now.Add(-time.Hour)} {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,9 +11,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
-	"github.com/visgate/deployment-orchestrator/shared/seal"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
-	"github.com/visgate/deployment-orchestrator/shared/store/bolt"
 )
 
 // Defect 2 of issue 11: an endpoint RunPod made after its deployment was
@@ -22,18 +19,8 @@ import (
 // uses any more. The sweep must look at those accounts too.
 func TestSweepCoversAccountsOfDeletedAndFailedDeployments(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := bolt.Open(filepath.Join(dir, "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	sealer, err := seal.LocalKeyset(filepath.Join(dir, "keyset.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim := runpodsim.New(runpodsim.WithSilentContainer())
-	t.Cleanup(sim.Close)
+	st, sealer := openStore(t)
+	sim := newSim(t, runpodsim.WithSilentContainer())
 	rp := runpod.NewClient(sim.URL, nil)
 	now := time.Now().UTC()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -92,18 +79,8 @@ func TestSweepCoversAccountsOfDeletedAndFailedDeployments(t *testing.T) {
 // before it created its endpoint owns the endpoint it has made since.
 func TestSweepSparesAnEndpointMadeSinceTheScan(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := bolt.Open(filepath.Join(dir, "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	sealer, err := seal.LocalKeyset(filepath.Join(dir, "keyset.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim := runpodsim.New(runpodsim.WithSilentContainer())
-	t.Cleanup(sim.Close)
+	st, sealer := openStore(t)
+	sim := newSim(t, runpodsim.WithSilentContainer())
 	const key = "rpa_racing_account"
 	sim.AddAccount(key, 100)
 	rp := runpod.NewClient(sim.URL, nil)
