@@ -6,28 +6,20 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+
+	"github.com/visgate/deployment-orchestrator/scripts/loadgen/load/loadtest"
 	"time"
 )
 
 func TestClosedCountsEveryRequestAndSendsHeaders(t *testing.T) {
-	var hits, authed atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		if r.Header.Get("Authorization") == "Bearer k" {
-			authed.Add(1)
-		}
-		if r.URL.Path == "/bad" {
-			w.WriteHeader(500)
-		}
-	}))
-	defer srv.Close()
+	srv := loadtest.NewServer(t, "Bearer k")
 	req := Request{URL: srv.URL + "/ok", Header: http.Header{"Authorization": {"Bearer k"}}}
 	r, err := Closed(context.Background(), req, 4, 200, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Requests != 200 || r.Errors != 0 || hits.Load() != 200 || authed.Load() != 200 || len(r.Latencies) != 200 {
-		t.Errorf("Closed = %d requests, %d errors; server saw %d (%d with the header)", r.Requests, r.Errors, hits.Load(), authed.Load())
+	if r.Requests != 200 || r.Errors != 0 || srv.Hits.Load() != 200 || srv.Authed.Load() != 200 || len(r.Latencies) != 200 {
+		t.Errorf("Closed = %d requests, %d errors; server saw %d (%d with the header)", r.Requests, r.Errors, srv.Hits.Load(), srv.Authed.Load())
 	}
 	if r.Percentile(0.5) > r.Percentile(0.99) || r.Percentile(0.99) > r.Percentile(1) || r.Rate() <= 0 {
 		t.Errorf("percentiles out of order or no rate: %v %v %v %v", r.Percentile(0.5), r.Percentile(0.99), r.Percentile(1), r.Rate())
