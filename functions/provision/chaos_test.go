@@ -484,15 +484,8 @@ func (w *chaosWorld) delete(id string) {
 // checkEndpoints records a violation when RunPod holds two endpoints for
 // one deployment.
 func (w *chaosWorld) checkEndpoints(after string) {
-	per := map[string][]string{}
-	for _, ep := range w.rp.Endpoints(runpodKey) {
-		id := ep.Env[provision.EnvDeploymentID]
-		per[id] = append(per[id], ep.ID)
-	}
-	for id, eps := range per {
-		if len(eps) > 1 {
-			w.violate("after %s: RunPod holds %d endpoints for %s: %v", after, len(eps), id, eps)
-		}
+	for _, v := range doubledEndpoints(w.rp, after) {
+		w.violate("%s", v)
 	}
 }
 

@@ -222,18 +222,28 @@ func newInprocess(handle queue.Handler) (queue.Queue, func()) {
 // checkEndpoints records a violation when RunPod holds more than one
 // endpoint for a deployment.
 func (e *env) checkEndpoints(after string) {
+	if doubled := doubledEndpoints(e.rp, after); len(doubled) > 0 {
+		e.mu.Lock()
+		e.violations = append(e.violations, doubled...)
+		e.mu.Unlock()
+	}
+}
+
+// doubledEndpoints describes, one a line, each deployment for which RunPod
+// holds more than one endpoint; after says when the check ran.
+func doubledEndpoints(rp *runpodsim.Server, after string) []string {
 	per := map[string][]string{}
-	for _, ep := range e.rp.Endpoints(runpodKey) {
+	for _, ep := range rp.Endpoints(runpodKey) {
 		id := ep.Env[provision.EnvDeploymentID]
 		per[id] = append(per[id], ep.ID)
 	}
+	var out []string
 	for id, eps := range per {
 		if len(eps) > 1 {
-			e.mu.Lock()
-			e.violations = append(e.violations, fmt.Sprintf("after %s: RunPod holds %d endpoints for %s: %v", after, len(eps), id, eps))
-			e.mu.Unlock()
+			out = append(out, fmt.Sprintf("after %s: RunPod holds %d endpoints for %s: %v", after, len(eps), id, eps))
 		}
 	}
+	return out
 }
 
 // endpointsOf returns the simulator's endpoints of deployment id.
