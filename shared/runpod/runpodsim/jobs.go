@@ -194,37 +194,16 @@ func (s *Server) serveJobAPI(w http.ResponseWriter, r *http.Request, jr jobRoute
 	case "run", "runsync":
 		s.submit(w, r, e, jr.action == "runsync")
 	case "status":
-		s.mu.Lock()
-		j, ok := e.jobs[jr.jobID]
-		var out map[string]any
-		if ok {
-			out = j.wire()
-		}
-		s.mu.Unlock()
-		if !ok {
-			writeProblem(w, notFound(fmt.Sprintf("job %s not found", jr.jobID)))
-			return
-		}
-		writeJSON(w, http.StatusOK, out)
+		s.answerJob(w, e, jr.jobID, nil)
 	case "cancel":
-		s.mu.Lock()
-		j, ok := e.jobs[jr.jobID]
-		var out map[string]any
-		if ok {
+		s.answerJob(w, e, jr.jobID, func(j *job) {
 			if j.status == JobInQueue || j.status == JobInProgress {
 				if j.workerID != "" {
 					e.stops = append(e.stops, j.id)
 				}
 				s.finishLocked(e, j, JobCancelled, nil, nil)
 			}
-			out = j.wire()
-		}
-		s.mu.Unlock()
-		if !ok {
-			writeProblem(w, notFound(fmt.Sprintf("job %s not found", jr.jobID)))
-			return
-		}
-		writeJSON(w, http.StatusOK, out)
+		})
 	case "health":
 		s.mu.Lock()
 		jobs := map[string]int{"completed": 0, "failed": 0, "inProgress": 0, "inQueue": 0, "retried": 0}
@@ -427,6 +406,26 @@ func (s *Server) processWorkerLocked(endpointID, workerID string) (*endpoint, *w
 		}
 	}
 	return nil, nil
+}
+
+// answerJob writes job id of e as it stands after act (when not nil) has run
+// on it with s.mu held, or a 404 when e has no such job.
+func (s *Server) answerJob(w http.ResponseWriter, e *endpoint, id string, act func(*job)) {
+	s.mu.Lock()
+	j, ok := e.jobs[id]
+	var out map[string]any
+	if ok {
+		if act != nil {
+			act(j)
+		}
+		out = j.wire()
+	}
+	s.mu.Unlock()
+	if !ok {
+		writeProblem(w, notFound(fmt.Sprintf("job %s not found", id)))
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // takeJobs hands queued jobs to a polling worker, holding the request open
