@@ -32,6 +32,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/store/bolt"
 	"github.com/visgate/deployment-orchestrator/shared/wait"
 	"github.com/visgate/deployment-orchestrator/shared/webhook"
+	"github.com/visgate/deployment-orchestrator/shared/workerenv"
 )
 
 const (
@@ -224,7 +225,7 @@ func newInprocess(handle queue.Handler) (queue.Queue, func()) {
 func (e *env) checkEndpoints(after string) {
 	per := map[string][]string{}
 	for _, ep := range e.rp.Endpoints(runpodKey) {
-		id := ep.Env[provision.EnvDeploymentID]
+		id := ep.Env[workerenv.DeploymentID]
 		per[id] = append(per[id], ep.ID)
 	}
 	for id, eps := range per {
@@ -240,7 +241,7 @@ func (e *env) checkEndpoints(after string) {
 func (e *env) endpointsOf(id string) []runpodsim.Endpoint {
 	var out []runpodsim.Endpoint
 	for _, ep := range e.rp.Endpoints(runpodKey) {
-		if ep.Env[provision.EnvDeploymentID] == id {
+		if ep.Env[workerenv.DeploymentID] == id {
 			out = append(out, ep)
 		}
 	}
