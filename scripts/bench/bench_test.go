@@ -2,6 +2,8 @@ package main
 
 import (
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -99,5 +101,32 @@ func TestFreePortsAreConsecutiveAndFree(t *testing.T) {
 			t.Fatalf("port %d of %d..%d is taken: %v", p, base, base+8, err)
 		}
 		defer ln.Close()
+	}
+}
+
+func TestWorkerLogReadsTheStartAndTheReadyReport(t *testing.T) {
+	log := `{"time":"2026-12-01T20:55:01.43Z","severity":"INFO","message":"listening"}
+{"time":"2026-12-01T20:55:03.449299292Z","severity":"INFO","message":"inference worker","line":"[runpodsim other/w1] worker process 1 started: python -m visgate_worker"}
+{"time":"2026-12-01T20:55:03.5Z","severity":"INFO","message":"inference worker","line":"[runpodsim 56kvsuaa/n1i2427d] worker process 6385 started: /venv/bin/python -m visgate_worker"}
+{"time":"2026-12-01T20:55:08.684Z","severity":"INFO","message":"inference worker","line":"[worker 56kvsuaa/n1i2427d] 2026-12-01 20:55:08,684 INFO visgate_worker.callback: ready: {'download_seconds': 0.136, 'load_seconds': 3.629, 'warmup_seconds': 0.059}"}
+`
+	p := filepath.Join(t.TempDir(), "server.log")
+	if err := os.WriteFile(p, []byte(log), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wt, err := workerLog(p, "56kvsuaa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := workerTimes{
+		started:     time.Date(2026, 12, 1, 20, 55, 3, 500_000_000, time.UTC),
+		readyLogged: time.Date(2026, 12, 1, 20, 55, 8, 684_000_000, time.UTC),
+		download:    136 * time.Millisecond, load: 3629 * time.Millisecond, warmup: 59 * time.Millisecond,
+	}
+	if diff := cmp.Diff(want, wt, cmp.AllowUnexported(workerTimes{})); diff != "" {
+		t.Errorf("workerLog (-want +got):\n%s", diff)
+	}
+	if _, err := workerLog(p, "absent"); err == nil {
+		t.Error("no error for an endpoint without a real worker")
 	}
 }
