@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -96,7 +97,12 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	d, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
+	// The write outlives the request: a container that drops the
+	// connection once its report is sent must not turn an update the store
+	// committed into a spurious error (and a report whose log line is lost).
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callbackWriteTimeout)
+	defer cancel()
+	d, err = s.Store.Update(wctx, d.ID, func(d *deployment.Deployment) error {
 		if d.Status == reported && reported == deployment.StatusDownloadingModel {
 			// The chain enters downloading_model when the endpoint exists;
 			// the container's reports move the bytes, and the first one
@@ -170,6 +176,10 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	httpx.WriteJSON(w, http.StatusOK, callbackResponse{DeploymentID: d.ID, Status: string(d.Status), WebhookDelivered: d.Webhook.Delivered})
 }
+
+// callbackWriteTimeout bounds the store write of a report, which does not
+// end with the request.
+const callbackWriteTimeout = 30 * time.Second
 
 // callbackFields are the fields a container's report may hold.
 var callbackFields = map[string]bool{

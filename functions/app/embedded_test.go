@@ -13,7 +13,6 @@ import (
 
 	bbolt "go.etcd.io/bbolt"
 
-	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"github.com/visgate/deployment-orchestrator/shared/config"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
@@ -22,6 +21,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/seal"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
 	"github.com/visgate/deployment-orchestrator/shared/wait"
+	"github.com/visgate/deployment-orchestrator/shared/workerenv"
 )
 
 func embeddedApp(t *testing.T, env map[string]string) *App {
@@ -62,7 +62,7 @@ func TestEmbeddedRuntimeSweepsOrphans(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := runpod.NewClient(sim.URL, nil).CreateEndpoint(ctx, secret.New(key), runpod.EndpointSpec{Name: "late", Image: "img",
-		Env: map[string]string{provision.EnvDeploymentID: id}, Pools: []string{"AMPERE_48"}}); err != nil {
+		Env: map[string]string{workerenv.DeploymentID: id}, Pools: []string{"AMPERE_48"}}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -22,6 +22,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/huggingface/hubsim"
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
 	"github.com/visgate/deployment-orchestrator/shared/webhook"
+	"github.com/visgate/deployment-orchestrator/shared/workerenv"
 )
 
 // The kill -9 crash test (issue 11): the real server binary, killed with
@@ -210,8 +211,8 @@ func TestKill9WithDeploymentsInFlight(t *testing.T) {
 	// No endpoint of another deployment, none twice.
 	for _, acct := range []string{"rpa_crash_0", "rpa_crash_1", "rpa_crash_2"} {
 		for _, ep := range rp.Endpoints(acct) {
-			if !slices.Contains(ids, ep.Env[runpodsim.EnvDeploymentID]) {
-				t.Errorf("endpoint %s of unknown deployment %q", ep.ID, ep.Env[runpodsim.EnvDeploymentID])
+			if !slices.Contains(ids, ep.Env[workerenv.DeploymentID]) {
+				t.Errorf("endpoint %s of unknown deployment %q", ep.ID, ep.Env[workerenv.DeploymentID])
 			}
 		}
 	}
@@ -243,7 +244,7 @@ func endpointsFor(rp *runpodsim.Server, id string) []any {
 	var out []any
 	for _, acct := range []string{"rpa_crash_0", "rpa_crash_1", "rpa_crash_2"} {
 		for _, ep := range rp.Endpoints(acct) {
-			if ep.Env[runpodsim.EnvDeploymentID] == id {
+			if ep.Env[workerenv.DeploymentID] == id {
 				out = append(out, ep.ID)
 			}
 		}

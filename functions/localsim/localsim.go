@@ -20,6 +20,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/config"
 	"github.com/visgate/deployment-orchestrator/shared/huggingface/hubsim"
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
+	"github.com/visgate/deployment-orchestrator/shared/workerenv"
 )
 
 // ImageInference is the inference worker's image name in a simulated run
@@ -90,7 +91,7 @@ func Start(log *slog.Logger, getenv func(string) string) (*Simulators, error) {
 	// Real workers for the tiny models only: the Hub simulator has no
 	// files for the others (stabilityai/sdxl-turbo of the quick test), whose
 	// workers stay simulated and reach ready as without the environment.
-	worker.Serves = func(env map[string]string) bool { return slices.Contains(tiny, env["MODEL_NAME"]) }
+	worker.Serves = func(env map[string]string) bool { return slices.Contains(tiny, env[workerenv.ModelName]) }
 	switch {
 	case werr == nil:
 		opts = append(opts, runpodsim.WithWorkerProcess(worker), runpodsim.WithRequestURLBase(""))

@@ -14,9 +14,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/googleapis/google-cloudevents-go/cloud/firestoredata"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/structpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/visgate/deployment-orchestrator/functions/dev/bridge"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/store/firestore"
@@ -64,7 +63,7 @@ func record(st deployment.Status, fns ...func(d *deployment.Deployment)) *deploy
 func withEndpoint(d *deployment.Deployment) { d.RunPodEndpointID = "ep1" }
 
 // doc is d as Eventarc delivers it: the Firestore store's document data,
-// as protobuf values.
+// as protobuf values (converted as make dev's stand-in for Eventarc does).
 func doc(t *testing.T, d *deployment.Deployment) *firestoredata.Document {
 	t.Helper()
 	data, err := firestore.EncodeDeployment(d)
@@ -73,41 +72,8 @@ func doc(t *testing.T, d *deployment.Deployment) *firestoredata.Document {
 	}
 	return &firestoredata.Document{
 		Name:   "projects/p/databases/(default)/documents/deployments/" + d.ID,
-		Fields: toValue(t, data).GetMapValue().GetFields(),
+		Fields: bridge.Fields(data),
 	}
-}
-
-func toValue(t *testing.T, x any) *firestoredata.Value {
-	switch x := x.(type) {
-	case nil:
-		return &firestoredata.Value{ValueType: &firestoredata.Value_NullValue{NullValue: structpb.NullValue_NULL_VALUE}}
-	case bool:
-		return &firestoredata.Value{ValueType: &firestoredata.Value_BooleanValue{BooleanValue: x}}
-	case int64:
-		return &firestoredata.Value{ValueType: &firestoredata.Value_IntegerValue{IntegerValue: x}}
-	case float64:
-		return &firestoredata.Value{ValueType: &firestoredata.Value_DoubleValue{DoubleValue: x}}
-	case string:
-		return &firestoredata.Value{ValueType: &firestoredata.Value_StringValue{StringValue: x}}
-	case []byte:
-		return &firestoredata.Value{ValueType: &firestoredata.Value_BytesValue{BytesValue: x}}
-	case time.Time:
-		return &firestoredata.Value{ValueType: &firestoredata.Value_TimestampValue{TimestampValue: timestamppb.New(x)}}
-	case []any:
-		vals := make([]*firestoredata.Value, len(x))
-		for i, e := range x {
-			vals[i] = toValue(t, e)
-		}
-		return &firestoredata.Value{ValueType: &firestoredata.Value_ArrayValue{ArrayValue: &firestoredata.ArrayValue{Values: vals}}}
-	case map[string]any:
-		fields := make(map[string]*firestoredata.Value, len(x))
-		for k, e := range x {
-			fields[k] = toValue(t, e)
-		}
-		return &firestoredata.Value{ValueType: &firestoredata.Value_MapValue{MapValue: &firestoredata.MapValue{Fields: fields}}}
-	}
-	t.Fatalf("no Firestore value for %T", x)
-	return nil
 }
 
 // serve wires HandleEvent the way functions-framework does for a CloudEvent

@@ -37,6 +37,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/store/bolt"
 	"github.com/visgate/deployment-orchestrator/shared/wait"
 	"github.com/visgate/deployment-orchestrator/shared/webhook"
+	"github.com/visgate/deployment-orchestrator/shared/workerenv"
 )
 
 // The chaos property test (issue 11). Each seed drives one schedule: a few
@@ -547,7 +548,7 @@ func (w *chaosWorld) check(finals map[string]*deployment.Deployment, deleted map
 	}
 	eps := map[string][]runpodsim.Endpoint{}
 	for _, ep := range w.rp.Endpoints(runpodKey) {
-		eps[ep.Env[provision.EnvDeploymentID]] = append(eps[ep.Env[provision.EnvDeploymentID]], ep)
+		eps[ep.Env[workerenv.DeploymentID]] = append(eps[ep.Env[workerenv.DeploymentID]], ep)
 	}
 	for id, d := range finals {
 		w.hooks.mu.Lock()

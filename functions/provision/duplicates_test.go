@@ -19,6 +19,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
 	"github.com/visgate/deployment-orchestrator/shared/store"
+	"github.com/visgate/deployment-orchestrator/shared/workerenv"
 )
 
 // chaosQueue is an at-least-once queue at its worst: like Cloud Tasks it
@@ -312,13 +313,13 @@ func TestDeleteWhileCreateInFlightAnswerLost(t *testing.T)   { deleteInFlight(t,
 
 // postCallback reports status as the inference container does.
 func postCallback(t *testing.T, spec runpod.EndpointSpec, status string) {
-	req, err := http.NewRequest(http.MethodPost, spec.Env[provision.EnvCallbackURL], strings.NewReader(`{"status":"`+status+`"}`))
+	req, err := http.NewRequest(http.MethodPost, spec.Env[workerenv.CallbackURL], strings.NewReader(`{"status":"`+status+`"}`))
 	if err != nil {
 		t.Error(err)
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(runpodsim.HeaderInternalAuth, spec.Env[provision.EnvCallbackSecret])
+	req.Header.Set(runpodsim.HeaderInternalAuth, spec.Env[workerenv.CallbackSecret])
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Error(err)

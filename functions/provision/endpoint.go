@@ -17,6 +17,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/secret"
 	"github.com/visgate/deployment-orchestrator/shared/serving"
 	"github.com/visgate/deployment-orchestrator/shared/store"
+	"github.com/visgate/deployment-orchestrator/shared/workerenv"
 )
 
 // leaseTTL bounds how long one create_endpoint run may hold the right to
@@ -88,7 +89,7 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 	var ep *runpod.Endpoint
 	made, sent := "created", false
 	if d.RunPodEndpointID == "" {
-		ep, err = s.RunPod.FindEndpoint(ctx, key, EnvDeploymentID, d.ID)
+		ep, err = s.RunPod.FindEndpoint(ctx, key, workerenv.DeploymentID, d.ID)
 		if ep != nil {
 			made = "found" // an earlier run made it; its answer was lost
 		}
@@ -240,13 +241,13 @@ func (s *Steps) endpointSpec(ctx context.Context, d *deployment.Deployment) (run
 	}
 	callbackSecret := auth.CallbackSecret(s.SigningKey, d.ID)
 	env := map[string]string{
-		EnvModelName:      d.ModelID,
-		EnvDeploymentID:   d.ID,
-		EnvCallbackURL:    s.CallbackBase + "/internal/deployment-ready/" + d.ID,
-		EnvCallbackSecret: callbackSecret.Reveal(),
+		workerenv.ModelName:      d.ModelID,
+		workerenv.DeploymentID:   d.ID,
+		workerenv.CallbackURL:    s.CallbackBase + "/internal/deployment-ready/" + d.ID,
+		workerenv.CallbackSecret: callbackSecret.Reveal(),
 	}
 	if d.Revision != "" {
-		env[EnvModelRevision] = d.Revision
+		env[workerenv.ModelRevision] = d.Revision
 	}
 	if plan.Worker == serving.Inference {
 		// What validate learned, for the worker (WORKER-CONTRACT.md).
@@ -254,18 +255,18 @@ func (s *Steps) endpointSpec(ctx context.Context, d *deployment.Deployment) (run
 		if err != nil {
 			return runpod.EndpointSpec{}, fmt.Errorf("encode the file list: %w", err)
 		}
-		env[EnvTask] = plan.Task
-		env[EnvLibrary] = plan.Library
-		env[EnvFiles] = string(files)
-		env[EnvGPU] = d.GPUAllocated
-		env[EnvVRAMGB] = strconv.Itoa(d.ModelVRAMGB)
+		env[workerenv.Task] = plan.Task
+		env[workerenv.Library] = plan.Library
+		env[workerenv.Files] = string(files)
+		env[workerenv.GPU] = d.GPUAllocated
+		env[workerenv.VRAMGB] = strconv.Itoa(d.ModelVRAMGB)
 	}
 	if len(d.HFToken) > 0 {
 		tok, err := s.open(ctx, d.HFToken, d.ID, deployment.FieldHFToken)
 		if err != nil {
 			return runpod.EndpointSpec{}, err
 		}
-		env[EnvHFToken] = tok.Reveal()
+		env[workerenv.HFToken] = tok.Reveal()
 	}
 	var cuda []string
 	if img == config.DefaultVLLMImage {

@@ -10,6 +10,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
+	"github.com/visgate/deployment-orchestrator/shared/workerenv"
 )
 
 func TestHappyPathWithCallbacks(t *testing.T) {
@@ -23,8 +24,8 @@ func TestHappyPathWithCallbacks(t *testing.T) {
 	if img := eps[0].Image; img != "runpod/worker-v1-vllm:stable" {
 		t.Errorf("image %q, want the text-generation image", img)
 	}
-	if eps[0].Env[provision.EnvModelName] != d.ModelID || eps[0].Env[provision.EnvModelRevision] != d.Revision {
-		t.Errorf("endpoint env names %q@%q", eps[0].Env[provision.EnvModelName], eps[0].Env[provision.EnvModelRevision])
+	if eps[0].Env[workerenv.ModelName] != d.ModelID || eps[0].Env[workerenv.ModelRevision] != d.Revision {
+		t.Errorf("endpoint env names %q@%q", eps[0].Env[workerenv.ModelName], eps[0].Env[workerenv.ModelRevision])
 	}
 }
 
@@ -56,7 +57,7 @@ func TestHubPrivateWithGrantedToken(t *testing.T) {
 	e.hub.SetToken("hf_reader", "openai-community/gpt2")
 	id := e.start("openai-community/gpt2", createOpts{hfToken: "hf_reader"})
 	e.expectReady(id)
-	if got := e.endpointsOf(id); len(got) == 1 && got[0].Env[provision.EnvHFToken] != "hf_reader" {
+	if got := e.endpointsOf(id); len(got) == 1 && got[0].Env[workerenv.HFToken] != "hf_reader" {
 		t.Errorf("endpoint env HF_TOKEN not passed to the container")
 	}
 }
@@ -252,7 +253,7 @@ func TestRenamedRepoStoredAsCanonical(t *testing.T) {
 	if d.ModelID != "google-bert/bert-base-uncased" || d.RequestedModel != "bert-base-uncased" {
 		t.Errorf("model_id %q requested %q", d.ModelID, d.RequestedModel)
 	}
-	if got := e.endpointsOf(id)[0].Env[provision.EnvModelName]; got != "google-bert/bert-base-uncased" {
+	if got := e.endpointsOf(id)[0].Env[workerenv.ModelName]; got != "google-bert/bert-base-uncased" {
 		t.Errorf("container told to load %q", got)
 	}
 	if !hasLog(d, "Hugging Face resolved bert-base-uncased to google-bert/bert-base-uncased") {

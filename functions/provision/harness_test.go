@@ -32,6 +32,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/store/bolt"
 	"github.com/visgate/deployment-orchestrator/shared/wait"
 	"github.com/visgate/deployment-orchestrator/shared/webhook"
+	"github.com/visgate/deployment-orchestrator/shared/workerenv"
 )
 
 const (
@@ -234,7 +235,7 @@ func (e *env) checkEndpoints(after string) {
 func doubledEndpoints(rp *runpodsim.Server, after string) []string {
 	per := map[string][]string{}
 	for _, ep := range rp.Endpoints(runpodKey) {
-		id := ep.Env[provision.EnvDeploymentID]
+		id := ep.Env[workerenv.DeploymentID]
 		per[id] = append(per[id], ep.ID)
 	}
 	var out []string
@@ -250,7 +251,7 @@ func doubledEndpoints(rp *runpodsim.Server, after string) []string {
 func (e *env) endpointsOf(id string) []runpodsim.Endpoint {
 	var out []runpodsim.Endpoint
 	for _, ep := range e.rp.Endpoints(runpodKey) {
-		if ep.Env[provision.EnvDeploymentID] == id {
+		if ep.Env[workerenv.DeploymentID] == id {
 			out = append(out, ep)
 		}
 	}

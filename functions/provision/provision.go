@@ -32,22 +32,6 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/webhook"
 )
 
-// Env names the inference container reads (RunPod endpoint env).
-const (
-	EnvDeploymentID   = deployment.EndpointMarker
-	EnvCallbackURL    = "VISGATE_CALLBACK_URL"
-	EnvCallbackSecret = "VISGATE_CALLBACK_SECRET"
-	EnvModelName      = "MODEL_NAME"
-	EnvModelRevision  = "MODEL_REVISION"
-	EnvHFToken        = "HF_TOKEN"
-	// The inference worker's (INFERENCE_IMAGE) task and files.
-	EnvTask    = "VISGATE_TASK"
-	EnvLibrary = "VISGATE_LIBRARY"
-	EnvFiles   = "VISGATE_FILES"
-	EnvGPU     = "VISGATE_GPU"
-	EnvVRAMGB  = "VISGATE_VRAM_GB"
-)
-
 // DefaultHubWait is HubWait's default.
 const DefaultHubWait = 2 * time.Minute
 

@@ -14,6 +14,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/huggingface/hubsim"
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
+	"github.com/visgate/deployment-orchestrator/shared/workerenv"
 )
 
 // With INFERENCE_IMAGE set, the families the inference worker serves reach
@@ -40,9 +41,9 @@ func TestInferenceWorkerFamilies(t *testing.T) {
 				t.Errorf("image %q, want the INFERENCE_IMAGE", ep.Image)
 			}
 			want := map[string]string{
-				provision.EnvTask: tt.task, provision.EnvLibrary: tt.library,
-				provision.EnvGPU: d.GPUAllocated, provision.EnvVRAMGB: strconv.Itoa(d.ModelVRAMGB),
-				provision.EnvModelName: tt.model, provision.EnvModelRevision: d.Revision,
+				workerenv.Task: tt.task, workerenv.Library: tt.library,
+				workerenv.GPU: d.GPUAllocated, workerenv.VRAMGB: strconv.Itoa(d.ModelVRAMGB),
+				workerenv.ModelName: tt.model, workerenv.ModelRevision: d.Revision,
 			}
 			for k, v := range want {
 				if ep.Env[k] != v || v == "" {
@@ -50,11 +51,11 @@ func TestInferenceWorkerFamilies(t *testing.T) {
 				}
 			}
 			var files []string
-			if err := json.Unmarshal([]byte(ep.Env[provision.EnvFiles]), &files); err != nil {
-				t.Fatalf("%s = %q: %v", provision.EnvFiles, ep.Env[provision.EnvFiles], err)
+			if err := json.Unmarshal([]byte(ep.Env[workerenv.Files]), &files); err != nil {
+				t.Fatalf("%s = %q: %v", workerenv.Files, ep.Env[workerenv.Files], err)
 			}
 			if !slices.Equal(files, d.Files) || !slices.Contains(files, tt.weight) {
-				t.Errorf("%s = %v (deployment: %v), want it to hold %s", provision.EnvFiles, files, d.Files, tt.weight)
+				t.Errorf("%s = %v (deployment: %v), want it to hold %s", workerenv.Files, files, d.Files, tt.weight)
 			}
 			if d.Worker != "inference" || d.Task != tt.task || d.LibraryName != tt.library {
 				t.Errorf("worker %q task %q library %q", d.Worker, d.Task, d.LibraryName)
@@ -65,8 +66,8 @@ func TestInferenceWorkerFamilies(t *testing.T) {
 		id := e.start("openai-community/gpt2", createOpts{})
 		e.expectReady(id)
 		ep := e.endpointsOf(id)[0]
-		if ep.Image != "runpod/worker-v1-vllm:stable" || ep.Env[provision.EnvTask] != "" || ep.Env[provision.EnvFiles] != "" {
-			t.Errorf("image %q, task %q, files %q", ep.Image, ep.Env[provision.EnvTask], ep.Env[provision.EnvFiles])
+		if ep.Image != "runpod/worker-v1-vllm:stable" || ep.Env[workerenv.Task] != "" || ep.Env[workerenv.Files] != "" {
+			t.Errorf("image %q, task %q, files %q", ep.Image, ep.Env[workerenv.Task], ep.Env[workerenv.Files])
 		}
 	})
 }

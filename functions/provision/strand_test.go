@@ -14,6 +14,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
+	"github.com/visgate/deployment-orchestrator/shared/workerenv"
 )
 
 // losingQueue loses the tasks lose selects: what a restart does to the
@@ -184,7 +185,7 @@ func TestLeaseOfADeadRunIsNotWaitedOut(t *testing.T) {
 	}
 	made, err := e.rpClient.CreateEndpoint(ctx, secret.New(runpodKey), runpod.EndpointSpec{
 		Name: "visgate-" + id, Image: "runpod/worker-v1-vllm:stable", Pools: d.GPUPools,
-		Env:        map[string]string{provision.EnvDeploymentID: id},
+		Env:        map[string]string{workerenv.DeploymentID: id},
 		WorkersMin: 1, WorkersMax: 2, IdleTimeout: 5, ContainerDiskGB: 20,
 	})
 	if err != nil {

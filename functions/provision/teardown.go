@@ -10,6 +10,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
 	"github.com/visgate/deployment-orchestrator/shared/store"
+	"github.com/visgate/deployment-orchestrator/shared/workerenv"
 )
 
 // teardown deletes every RunPod endpoint of a failed or deleted deployment:
@@ -36,7 +37,7 @@ func (s *Steps) teardown(ctx context.Context, t queue.Task) error {
 	if d.RunPodEndpointID != "" {
 		ids = append(ids, d.RunPodEndpointID)
 	}
-	found, err := s.RunPod.FindEndpoints(ctx, key, EnvDeploymentID, d.ID)
+	found, err := s.RunPod.FindEndpoints(ctx, key, workerenv.DeploymentID, d.ID)
 	if err != nil {
 		// Cancelled is not an answer: without the lookup, an endpoint an
 		// interrupted create_endpoint run made could be missed.

@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
+	"github.com/visgate/deployment-orchestrator/shared/workerenv"
 )
 
 // Defect 2 of issue 11: an endpoint RunPod made after its deployment was
@@ -38,7 +38,7 @@ func TestSweepCoversAccountsOfDeletedAndFailedDeployments(t *testing.T) {
 	} {
 		sim.AddAccount(c.key, 100)
 		ep, err := rp.CreateEndpoint(ctx, secret.New(c.key), runpod.EndpointSpec{Name: "late", Image: "img",
-			Env: map[string]string{provision.EnvDeploymentID: c.id}, Pools: []string{"AMPERE_48"}})
+			Env: map[string]string{workerenv.DeploymentID: c.id}, Pools: []string{"AMPERE_48"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +104,7 @@ func TestSweepSparesAnEndpointMadeSinceTheScan(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, err := rp.CreateEndpoint(ctx, secret.New(key), runpod.EndpointSpec{Name: "new", Image: "img",
-			Env: map[string]string{provision.EnvDeploymentID: id}, Pools: []string{"AMPERE_48"}}); err != nil {
+			Env: map[string]string{workerenv.DeploymentID: id}, Pools: []string{"AMPERE_48"}}); err != nil {
 			t.Fatal(err)
 		}
 	}}

@@ -53,9 +53,13 @@ func freePorts(n int) (int, error) {
 
 // cleanEnv is the bench's environment without any of the service's own
 // variables (a user's BACKEND or API_KEYS must not change what is measured)
-// and without emulator addresses.
+// and without emulator addresses, nor the inference worker's environment
+// that localsim reads (real workers must not change it either).
 func cleanEnv() []string {
-	own := map[string]bool{"FIRESTORE_EMULATOR_HOST": true, "CLOUD_TASKS_EMULATOR_HOST": true, "GOOGLE_CLOUD_PROJECT": true}
+	own := map[string]bool{
+		"FIRESTORE_EMULATOR_HOST": true, "CLOUD_TASKS_EMULATOR_HOST": true, "GOOGLE_CLOUD_PROJECT": true,
+		"VISGATE_INFERENCE_VENV": true, "VISGATE_TINY_MODELS": true,
+	}
 	for _, v := range config.Vars {
 		own[v.Name] = true
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
+	"github.com/visgate/deployment-orchestrator/shared/workerenv"
 )
 
 const (
@@ -270,7 +271,7 @@ func (w *world) waitAll(ids []string, timeout time.Duration, cond func(m map[str
 func (w *world) endpoints(id string) []runpodsim.Endpoint {
 	var out []runpodsim.Endpoint
 	for _, ep := range w.rp.Endpoints(runpodKey) {
-		if ep.Env[runpodsim.EnvDeploymentID] == id {
+		if ep.Env[workerenv.DeploymentID] == id {
 			out = append(out, ep)
 		}
 	}
@@ -562,7 +563,7 @@ func defect5(bin string, n int) error {
 			if len(w.endpoints(id)) == 0 {
 				if _, err := rpc.CreateEndpoint(context.Background(), secret.New(runpodKey), runpod.EndpointSpec{
 					Name: "visgate-" + id, Image: "example/transformers:1", Pools: []string{"AMPERE_16"},
-					Env: map[string]string{runpodsim.EnvDeploymentID: id}, WorkersMin: 1, WorkersMax: 1,
+					Env: map[string]string{workerenv.DeploymentID: id}, WorkersMin: 1, WorkersMax: 1,
 				}); err != nil {
 					return err
 				}

@@ -67,12 +67,6 @@ type Config struct {
 
 	Images Images
 
-	// The inference worker's local environment (SIMULATE=1 runs real
-	// workers with it): the venv `make inference-env` made, and the tiny
-	// models it generated for the Hub simulator.
-	InferenceVenv string
-	TinyModels    string
-
 	// Google Cloud.
 	ProjectID           string
 	Location            string
@@ -148,8 +142,6 @@ var Vars = []Var{
 	{"PUBLIC_BASE_URL", "", "base URL that clients and inference containers use (default http://HOST:PORT)", true},
 	{"IMAGE_TEXT_GENERATION", DefaultVLLMImage, "inference image for text-generation models (RunPod's vLLM worker)", false},
 	{"INFERENCE_IMAGE", "", "the orchestrator's inference worker image (inference/): text-to-image, speech recognition, embeddings, classification", true},
-	{"VISGATE_INFERENCE_VENV", "", "local runs: the inference worker's Python environment (`make inference-env`); with SIMULATE=1 the RunPod simulator runs real workers with it", false},
-	{"VISGATE_TINY_MODELS", "", "local runs: the tiny real models the Hub simulator serves (`make inference-env` makes them)", false},
 	{"GCP_PROJECT_ID", "", "Google Cloud project (GOOGLE_CLOUD_PROJECT is accepted too)", true},
 	{"GCP_LOCATION", "europe-west1", "region of the Cloud Tasks queue", true},
 	{"TASKS_QUEUE", "provision", "Cloud Tasks queue id", true},
@@ -200,8 +192,6 @@ func Load(getenv func(string) string) (*Config, error) {
 			TextGeneration: get("IMAGE_TEXT_GENERATION"),
 			Inference:      get("INFERENCE_IMAGE"),
 		},
-		InferenceVenv:       get("VISGATE_INFERENCE_VENV"),
-		TinyModels:          get("VISGATE_TINY_MODELS"),
 		ProjectID:           get("GCP_PROJECT_ID"),
 		Location:            get("GCP_LOCATION"),
 		TasksQueue:          get("TASKS_QUEUE"),

@@ -115,13 +115,15 @@ func (b *Bridge) post(ctx context.Context, id string, data *firestoredata.Docume
 func toDocument(name string, data map[string]any, created, updated time.Time) *firestoredata.Document {
 	return &firestoredata.Document{
 		Name:       name,
-		Fields:     toFields(data),
+		Fields:     Fields(data),
 		CreateTime: timestamppb.New(created),
 		UpdateTime: timestamppb.New(updated),
 	}
 }
 
-func toFields(m map[string]any) map[string]*firestoredata.Value {
+// Fields converts a document's data, as the Firestore client reads it
+// (DocumentSnapshot.Data), to the fields of an Eventarc Document.
+func Fields(m map[string]any) map[string]*firestoredata.Value {
 	out := make(map[string]*firestoredata.Value, len(m))
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -161,7 +163,7 @@ func toValue(v any) *firestoredata.Value {
 		}
 		return &firestoredata.Value{ValueType: &firestoredata.Value_ArrayValue{ArrayValue: &firestoredata.ArrayValue{Values: vals}}}
 	case map[string]any:
-		return &firestoredata.Value{ValueType: &firestoredata.Value_MapValue{MapValue: &firestoredata.MapValue{Fields: toFields(x)}}}
+		return &firestoredata.Value{ValueType: &firestoredata.Value_MapValue{MapValue: &firestoredata.MapValue{Fields: Fields(x)}}}
 	}
 	return &firestoredata.Value{ValueType: &firestoredata.Value_StringValue{StringValue: fmt.Sprint(v)}}
 }

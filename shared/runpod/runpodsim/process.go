@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
+	"github.com/visgate/deployment-orchestrator/shared/workerenv"
 )
 
 // WorkerProcess makes the simulator run a real worker: each worker of an
@@ -136,7 +137,7 @@ func (s *Server) runProcess(ctx context.Context, e *endpoint, w *worker, env map
 		s.mu.Unlock()
 	}
 	// The worker calls the orchestrator and the Hub itself: only on loopback.
-	for _, name := range []string{EnvCallbackURL} {
+	for _, name := range []string{workerenv.CallbackURL} {
 		if v := env[name]; v != "" {
 			if err := loopbackOnly(v); err != nil {
 				fail(fmt.Sprintf("not starting the worker: %s: %v", name, err))

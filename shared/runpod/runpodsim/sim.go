@@ -78,13 +78,9 @@ const (
 	AnyKeyBalance = 1000.0
 )
 
-// Callback header and env names shared with the inference container.
-const (
-	EnvCallbackURL     = "VISGATE_CALLBACK_URL"
-	EnvCallbackSecret  = "VISGATE_CALLBACK_SECRET"
-	EnvDeploymentID    = "VISGATE_DEPLOYMENT_ID"
-	HeaderInternalAuth = "X-Visgate-Internal-Secret"
-)
+// HeaderInternalAuth carries the callback secret of the inference
+// container's reports.
+const HeaderInternalAuth = "X-Visgate-Internal-Secret"
 
 type config struct {
 	addr             string

@@ -17,6 +17,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
 	"github.com/visgate/deployment-orchestrator/shared/wait"
+	"github.com/visgate/deployment-orchestrator/shared/workerenv"
 )
 
 const key = "rpa_SIMKEY"
@@ -395,9 +396,9 @@ func (c *callbackSink) statuses() ([]string, []string) {
 func createWithCallback(t *testing.T, s *runpodsim.Server, sinkURL string) string {
 	t.Helper()
 	env, err := json.Marshal(map[string]any{"env": map[string]string{
-		runpodsim.EnvCallbackURL:    sinkURL + "/internal/deployment-ready/dep_2026_c1badc17",
-		runpodsim.EnvCallbackSecret: "cb-secret",
-		runpodsim.EnvDeploymentID:   "dep_2026_c1badc17",
+		workerenv.CallbackURL:    sinkURL + "/internal/deployment-ready/dep_2026_c1badc17",
+		workerenv.CallbackSecret: "cb-secret",
+		workerenv.DeploymentID:   "dep_2026_c1badc17",
 	}, "workers": map[string]int{"min": 1, "max": 1}})
 	if err != nil {
 		t.Fatal(err)

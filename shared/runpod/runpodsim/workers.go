@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
+	"github.com/visgate/deployment-orchestrator/shared/workerenv"
 )
 
 type cpuConfig struct {
@@ -215,7 +216,7 @@ func (s *Server) boot(ctx context.Context, e *endpoint, w *worker, crash, silent
 		return
 	}
 	ready := time.Now().Add(s.cfg.bootDelay)
-	if !crash && !silent && env[EnvCallbackURL] != "" && env[EnvCallbackSecret] != "" && env[EnvDeploymentID] != "" {
+	if !crash && !silent && env[workerenv.CallbackURL] != "" && env[workerenv.CallbackSecret] != "" && env[workerenv.DeploymentID] != "" {
 		for _, status := range []string{"downloading_model", "loading_model", "ready"} {
 			if !sleep(ctx, s.cfg.callbackInterval) {
 				return
@@ -258,8 +259,8 @@ const callbackAttempts = 3
 // callback POSTs one status report, retrying a failed delivery a few times
 // like a container would, and records every attempt.
 func (s *Server) callback(ctx context.Context, endpointID, workerID string, env map[string]string, status string) {
-	rec := Callback{EndpointID: endpointID, WorkerID: workerID, DeploymentID: env[EnvDeploymentID], Status: status}
-	target := env[EnvCallbackURL]
+	rec := Callback{EndpointID: endpointID, WorkerID: workerID, DeploymentID: env[workerenv.DeploymentID], Status: status}
+	target := env[workerenv.CallbackURL]
 	if err := loopbackOnly(target); err != nil {
 		rec.Err = err.Error()
 		rec.At = time.Now().UTC()
@@ -273,7 +274,7 @@ func (s *Server) callback(ctx context.Context, endpointID, workerID string, env 
 		}
 		r := rec
 		r.At = time.Now().UTC()
-		code, err := s.post(ctx, target, env[EnvCallbackSecret], body)
+		code, err := s.post(ctx, target, env[workerenv.CallbackSecret], body)
 		if ctx.Err() != nil {
 			return
 		}

@@ -1,0 +1,31 @@
+// Package workerenv names the environment variables the orchestrator sets
+// on the RunPod endpoints it makes, which the inference container reads: the
+// provision chain writes them, the RunPod simulator's workers read them as
+// the real container does, and inference/ is their Python reader.
+package workerenv
+
+import "github.com/visgate/deployment-orchestrator/shared/deployment"
+
+// Every container.
+const (
+	// DeploymentID is the deployment's id, also the marker a teardown and
+	// the reconciler find the deployment's endpoints by.
+	DeploymentID = deployment.EndpointMarker
+	// CallbackURL and CallbackSecret are where and with what secret the
+	// container reports progress (POST /internal/deployment-ready/{id}).
+	CallbackURL    = "VISGATE_CALLBACK_URL"
+	CallbackSecret = "VISGATE_CALLBACK_SECRET"
+	ModelName      = "MODEL_NAME"
+	ModelRevision  = "MODEL_REVISION"
+	HFToken        = "HF_TOKEN"
+)
+
+// The orchestrator's inference worker (INFERENCE_IMAGE) only: its task,
+// library and files, and the GPU it was placed on.
+const (
+	Task    = "VISGATE_TASK"
+	Library = "VISGATE_LIBRARY"
+	Files   = "VISGATE_FILES"
+	GPU     = "VISGATE_GPU"
+	VRAMGB  = "VISGATE_VRAM_GB"
+)
