@@ -6,9 +6,9 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/visgate/deployment-orchestrator/scripts/loadgen/load/loadtest"
-	"time"
 )
 
 func TestClosedCountsEveryRequestAndSendsHeaders(t *testing.T) {
