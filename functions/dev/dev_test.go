@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,19 +30,15 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/wait"
 )
 
-// freeRange finds a base port whose next len(EntryPoints) ports are free too.
+// freeRange finds a base port whose next len(EntryPoints) ports are free
+// too. It looks below the kernel's ephemeral range (32768 and up here), so
+// that no outgoing connection or ":0" listener of a test running beside
+// this one takes a port between the check and the function's bind.
 func freeRange(t *testing.T) int {
 	n := len(orchestrator.EntryPoints())
+	lo, hi := 10000, ephemeralLow(t)-n-1
 	for try := 0; try < 50; try++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		base := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if base+n > 65000 {
-			continue
-		}
+		base := lo + mrand.IntN(hi-lo)
 		ok := true
 		for p := base; p <= base+n; p++ {
 			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
@@ -56,6 +54,24 @@ func freeRange(t *testing.T) int {
 	}
 	t.Fatal("no free port range")
 	return 0
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
+// default, 32768, where it cannot be read).
+func ephemeralLow(t *testing.T) int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil || lo < 12000 {
+		return 32768 // too low to leave room below it: the default's bound
+	}
+	return lo
 }
 
 // TestDevStack runs `make dev`'s supervisor as a process: every function in
