@@ -170,6 +170,7 @@ func (w *chaosWorld) startGCP() {
 		WebhookSchedule:  chaosWebhookSchedule,
 		RetryBase:        time.Millisecond,
 		LateCreateWindow: chaosLateWindow,
+		CreateLease:      chaosCreateLease,
 		RunID:            fmt.Sprintf("instance-%d", w.runs),
 		SoleRunner:       false, // Cloud Run may run several instances
 		Log:              quiet,

@@ -92,6 +92,10 @@ const (
 	chaosHang          = 250 * time.Millisecond
 	chaosLateAfter     = 100 * time.Millisecond
 	chaosLateWindow    = 600 * time.Millisecond
+	// chaosCreateLease: a run "killed" holding the create lease is waited
+	// out on the emulators (several instances, none known dead); the
+	// settle window must hold it several times over.
+	chaosCreateLease   = 5 * time.Second
 	chaosSenderTimeout = 150 * time.Millisecond
 	chaosReadyDeadline = 2500 * time.Millisecond
 	chaosActive        = 1500 * time.Millisecond // schedule length
@@ -340,6 +344,7 @@ func (w *chaosWorld) start() {
 		WebhookSchedule:  chaosWebhookSchedule,
 		RetryBase:        time.Millisecond,
 		LateCreateWindow: chaosLateWindow,
+		CreateLease:      chaosCreateLease,
 		RunID:            fmt.Sprintf("run-%d", w.runs),
 		SoleRunner:       true,
 		Log:              quiet,

@@ -20,10 +20,19 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/workerenv"
 )
 
-// leaseTTL bounds how long one create_endpoint run may hold the right to
+// DefaultCreateLease bounds how long one create_endpoint run may hold the right to
 // create; a run that dies holding it is replaced once it expires, and the
 // replacement first looks for the endpoint the dead run may have made.
-const leaseTTL = 2 * time.Minute
+const DefaultCreateLease = 2 * time.Minute
+
+// createLease is how long a create_endpoint run holds its lease
+// (DefaultCreateLease when CreateLease is zero).
+func (s *Steps) createLease() time.Duration {
+	if s.CreateLease > 0 {
+		return s.CreateLease
+	}
+	return DefaultCreateLease
+}
 
 var errLeaseHeld = errors.New("provision: endpoint lease held by another run")
 
@@ -70,14 +79,14 @@ func (s *Steps) createEndpoint(ctx context.Context, t queue.Task) error {
 			// The holder died (a kill, a crash) while it may have had a
 			// create in flight: look for what it made at once, but
 			// create nothing before that create could have landed.
-			taken := d.EndpointLease.Add(-leaseTTL)
+			taken := d.EndpointLease.Add(-s.createLease())
 			if until := taken.Add(s.lateCreateWindow()); until.After(d.CreateUncertainUntil) {
 				d.CreateUncertainUntil = until
 			}
 			d.Log(now, deployment.LevelWarn, "The run that was creating the endpoint stopped (the service restarted); looking for what it made")
 		}
 		firstRun = d.EndpointLease.IsZero()
-		d.EndpointLease, d.EndpointLeaseHolder = now.Add(leaseTTL), s.RunID
+		d.EndpointLease, d.EndpointLeaseHolder = now.Add(s.createLease()), s.RunID
 		return nil
 	})
 	if errors.Is(err, errLeaseHeld) {

@@ -102,6 +102,11 @@ type Steps struct {
 	// still make its endpoint (DefaultLateCreateWindow when zero).
 	LateCreateWindow time.Duration
 
+	// CreateLease is how long one create_endpoint run holds the right to
+	// create (DefaultCreateLease when zero): a run that died holding it is
+	// waited out for that long where its death cannot be known (Cloud Run).
+	CreateLease time.Duration
+
 	// RunID names this process's runs of the chain in the create lease
 	// (see createEndpoint). SoleRunner says that no other process runs the
 	// chain on this store (the embedded runtime: the store file is locked),
