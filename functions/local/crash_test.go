@@ -21,6 +21,7 @@ import (
 
 	"github.com/visgate/deployment-orchestrator/shared/huggingface/hubsim"
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
+	"github.com/visgate/deployment-orchestrator/shared/syncbuf"
 	"github.com/visgate/deployment-orchestrator/shared/webhook"
 	"github.com/visgate/deployment-orchestrator/shared/workerenv"
 )
@@ -62,7 +63,7 @@ func TestKill9WithDeploymentsInFlight(t *testing.T) {
 		"POLL_INTERVAL=200ms", "LATE_CREATE_WINDOW=3s", "INFERENCE_IMAGE=example/inference:1",
 		"LOG_LEVEL=warn", "SIMULATE=", "WEBHOOK_SIGNING_KEY=crash-signing-key-0123456789abcdef")
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("server logs:\n%s", logs.String())

@@ -16,39 +16,22 @@ import (
 
 	"github.com/visgate/deployment-orchestrator/shared/openapi/openapitest"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
+	"github.com/visgate/deployment-orchestrator/shared/syncbuf"
 	"github.com/visgate/deployment-orchestrator/shared/wait"
 	"github.com/visgate/deployment-orchestrator/shared/webhook"
 )
 
-// syncBuffer collects the server's log lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // server is one run of realMain on a loopback port.
 type server struct {
 	base string
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 	stop func()
 }
 
 func startServer(t *testing.T, env map[string]string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	getenv := func(k string) string { return env[k] }

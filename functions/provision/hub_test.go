@@ -1,35 +1,17 @@
 package provision_test
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/huggingface"
+	"github.com/visgate/deployment-orchestrator/shared/syncbuf"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestUnreachableHubFailsWithinTheBoundNamingTheCause: with the Hub down,
 // validate logs every retry at WARN with its cause, stops retrying once
@@ -42,7 +24,7 @@ func TestUnreachableHubFailsWithinTheBoundNamingTheCause(t *testing.T) {
 	}
 	down := "http://" + ln.Addr().String()
 	ln.Close()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	e := newEnv(t, options{steps: func(s *provision.Steps) {
 		s.Hub = huggingface.NewClient(down, nil)
 		s.HubWait = 600 * time.Millisecond

@@ -34,6 +34,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
+	"github.com/visgate/deployment-orchestrator/shared/syncbuf"
 	"github.com/visgate/deployment-orchestrator/shared/workerenv"
 )
 
@@ -79,7 +80,7 @@ type world struct {
 	port int
 	dir  string
 	env  []string
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 	proc *exec.Cmd
 	// exited is closed when proc has exited.
 	exited chan struct{}
@@ -90,7 +91,7 @@ type world struct {
 }
 
 func newWorld(bin string, rpOpts ...runpodsim.Option) (*world, error) {
-	w := &world{bin: bin, attempts: map[string]int{}, logs: &syncBuffer{}}
+	w := &world{bin: bin, attempts: map[string]int{}, logs: &syncbuf.Buffer{}}
 	w.hub = hubsim.New()
 	w.rp = runpodsim.New(append([]runpodsim.Option{runpodsim.WithAnyKey()}, rpOpts...)...)
 	w.hook = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -186,30 +187,6 @@ func (w *world) kill(sig syscall.Signal) {
 	dump := filepath.Join(os.TempDir(), fmt.Sprintf("faultbench-stuck-%d.log", w.proc.Process.Pid))
 	_ = os.WriteFile(dump, []byte(w.logs.String()), 0o600)
 	fmt.Fprintf(os.Stderr, "faultbench: the server did not exit within 30 s of %s; its log and goroutines: %s\n", sig, dump)
-}
-
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b.Reset()
 }
 
 // apiClient bounds every call: a server that never answers is a finding,

@@ -1,19 +1,18 @@
 package runpodsim_test
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
+	"github.com/visgate/deployment-orchestrator/shared/syncbuf"
 	"github.com/visgate/deployment-orchestrator/shared/wait"
 )
 
@@ -34,27 +33,9 @@ def handler(job):
 runpod.serverless.start({"handler": handler})
 `
 
-// syncWriter collects the workers' output for the test log.
-type syncWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (w *syncWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(b)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
-
 // processSim starts a simulator whose "visgate/worker" endpoints run
 // fakeWorker with the Python of the worker's environment.
-func processSim(t *testing.T, opts ...func(*runpodsim.WorkerProcess)) (*runpodsim.Server, *syncWriter) {
+func processSim(t *testing.T, opts ...func(*runpodsim.WorkerProcess)) (*runpodsim.Server, *syncbuf.Buffer) {
 	t.Helper()
 	venv := os.Getenv("VISGATE_INFERENCE_VENV")
 	if venv == "" {
@@ -71,7 +52,7 @@ func processSim(t *testing.T, opts ...func(*runpodsim.WorkerProcess)) (*runpodsi
 	if err := os.WriteFile(filepath.Join(src, "fakeworker", "__main__.py"), []byte(fakeWorker), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncWriter{}
+	logs := &syncbuf.Buffer{}
 	p := runpodsim.WorkerProcess{Image: "visgate/worker", Python: filepath.Join(venv, "bin", "python"), Module: "fakeworker",
 		PythonPath: src, HubURL: "http://127.0.0.1:9/hub", Dir: t.TempDir(), Log: logs}
 	for _, o := range opts {

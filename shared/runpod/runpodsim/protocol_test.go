@@ -15,6 +15,7 @@ import (
 
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
+	"github.com/visgate/deployment-orchestrator/shared/syncbuf"
 )
 
 // goWorkerEnv makes the test binary, started by the simulator as a worker
@@ -104,13 +105,13 @@ func goWorker() int {
 }
 
 // goSim runs the test binary itself as the worker of "go/worker" endpoints.
-func goSim(t *testing.T) (*runpodsim.Server, *syncWriter) {
+func goSim(t *testing.T) (*runpodsim.Server, *syncbuf.Buffer) {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncWriter{}
+	logs := &syncbuf.Buffer{}
 	s := newSim(t, runpodsim.WithWorkerProcess(runpodsim.WorkerProcess{Image: "go/worker", Python: self, Module: "unused",
 		HubURL: "http://127.0.0.1:9", Env: map[string]string{goWorkerEnv: "1"}, Log: logs}))
 	t.Cleanup(func() {
