@@ -61,6 +61,8 @@ func TestOwes(t *testing.T) {
 
 		// failed owes the failure webhook and the teardown of what may exist.
 		{"failed before any endpoint", rec(StatusFailed, nil), []Owed{{Step: StepWebhook}}},
+		{"failed with no webhook URL", rec(StatusFailed, func(d *Deployment) { withEndpoint(d); d.Webhook.URL = "" }),
+			[]Owed{{Step: StepTeardown}}},
 		{"failed with an endpoint", rec(StatusFailed, withEndpoint), []Owed{{Step: StepWebhook}, {Step: StepTeardown}}},
 		{"failed while a create held the lease", rec(StatusFailed, func(d *Deployment) { d.EndpointLease = lease }),
 			[]Owed{{Step: StepWebhook}, {Step: StepTeardown}}},

@@ -16,7 +16,7 @@ type Public struct {
 	GPUAllocated          *string         `json:"gpu_allocated"`
 	ModelVRAMGB           *int            `json:"model_vram_gb"`
 	EstimatedReadySeconds int             `json:"estimated_ready_seconds"`
-	WebhookURL            string          `json:"webhook_url"`
+	WebhookURL            *string         `json:"webhook_url"` // nil: no webhook configured
 	Webhook               PublicWebhook   `json:"webhook"`
 	Scaling               Scaling         `json:"scaling"`
 	Progress              *PublicProgress `json:"progress"`
@@ -62,7 +62,7 @@ func (d *Deployment) Public(withLogs bool) Public {
 		EndpointURL:           str(d.liveEndpointURL()),
 		GPUAllocated:          str(d.GPUAllocated),
 		EstimatedReadySeconds: d.EstimatedReadySeconds,
-		WebhookURL:            d.Webhook.URL,
+		WebhookURL:            str(d.Webhook.URL),
 		Webhook: PublicWebhook{
 			Delivered:     d.Webhook.Delivered,
 			Attempts:      d.Webhook.Attempts,
