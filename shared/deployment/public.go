@@ -8,6 +8,7 @@ type Public struct {
 	DeploymentID          string          `json:"deployment_id"`
 	Status                Status          `json:"status"`
 	ModelID               string          `json:"model_id"`
+	Task                  *string         `json:"task"` // the Hub's pipeline_tag, once validated
 	RequestedModel        string          `json:"requested_model"`
 	Provider              *string         `json:"provider"`
 	GPUTier               *string         `json:"gpu_tier"`
@@ -55,6 +56,7 @@ func (d *Deployment) Public(withLogs bool) Public {
 		DeploymentID:          d.ID,
 		Status:                d.Status,
 		ModelID:               d.ModelID,
+		Task:                  str(d.PipelineTag),
 		RequestedModel:        d.RequestedModel,
 		Provider:              str(d.Provider),
 		GPUTier:               str(d.GPUTier),

@@ -20,6 +20,7 @@ func deployment() map[string]any {
 		"deployment_id":           "dep_2026_a3686d66",
 		"status":                  "creating_endpoint",
 		"model_id":                "black-forest-labs/FLUX.1-schnell",
+		"task":                    "text-to-image",
 		"provider":                "fal",
 		"requested_model":         "veo3",
 		"gpu_tier":                nil,
