@@ -29,7 +29,7 @@ N ?= 50
 chaos: ## the chaos property test over N seeded schedules from SEED (make test runs a few fixed seeds)
 	CHAOS_SEED=$(SEED) CHAOS_N=$(N) $(GO) test -race -count=1 -timeout 0 -run 'TestChaosProperty$$' ./functions/provision/
 
-lint: ## gofmt, go vet, go.mod tidy, staticcheck, import grouping, terraform fmt
+lint: ## gofmt, go vet, go.mod tidy, staticcheck, import grouping, terraform fmt, the OpenAPI document (Redocly, a generated Python client)
 	@unformatted=$$(gofmt -l . | grep -v '^tools/' || true); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
@@ -37,6 +37,8 @@ lint: ## gofmt, go vet, go.mod tidy, staticcheck, import grouping, terraform fmt
 	bin/staticcheck ./...
 	$(GO) run ./scripts/importgroups
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; else echo "terraform not installed: skipping terraform fmt"; fi
+	bash scripts/openapi-lint.sh
+	bash scripts/openapi-client-check.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
