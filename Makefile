@@ -8,8 +8,10 @@ export TF_CLI_CONFIG_FILE ?= /dev/null
 
 .PHONY: run dev test test-short chaos lint fmt bench bench-health quick-test mint-key emulators-start emulators-stop build clean deploy gateway-spec inference-env test-inference inference-image
 
-run: ## serve every function on 127.0.0.1:$(PORT), embedded store and queue (with the inference worker's environment when it exists)
-	@if [ -f scripts/inference-env.sh ]; then eval "$$(bash scripts/inference-env.sh --if-present)"; fi; \
+run: ## serve every function on 127.0.0.1:$(PORT), embedded store and queue (with the inference worker's environment when it exists; VISGATE_INFERENCE_VENV and VISGATE_TINY_MODELS you set win)
+	@user_venv="$${VISGATE_INFERENCE_VENV:-}" user_tiny="$${VISGATE_TINY_MODELS:-}"; \
+	if [ -f scripts/inference-env.sh ]; then eval "$$(bash scripts/inference-env.sh --if-present)"; fi; \
+	export VISGATE_INFERENCE_VENV="$${user_venv:-$${VISGATE_INFERENCE_VENV:-}}" VISGATE_TINY_MODELS="$${user_tiny:-$${VISGATE_TINY_MODELS:-}}"; \
 	$(GO) run ./functions/local
 
 dev: ## the Google Cloud runtime on the Firestore and Cloud Tasks emulators, one base URL on PORT
