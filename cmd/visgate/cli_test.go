@@ -312,19 +312,19 @@ func TestWaitLines(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	want := `status validating
-log 2026-12-06T10:00:00Z INFO Validating Hugging Face model
-status creating_endpoint
+	want := `log 2026-12-06T10:00:00Z INFO Validating Hugging Face model
+status validating
 log 2026-12-06T10:00:01Z INFO Creating RunPod endpoint
-status downloading_model
+status creating_endpoint
 log 2026-12-06T10:00:02Z INFO Downloading model (3.0 MB)
+status downloading_model
 download 786432/3145728 bytes (25%)
 download 1572864/3145728 bytes (50%)
+log 2026-12-06T10:00:03Z INFO Loading model into GPU memory
 download 3145728/3145728 bytes (100%)
 status loading_model
-log 2026-12-06T10:00:03Z INFO Loading model into GPU memory
-status ready
 log 2026-12-06T10:00:04Z INFO Deployment ready
+status ready
 ready dep_2026_0a1b2c3d  visgate-tiny/text-to-image on NVIDIA A40
 endpoint: https://api.runpod.ai/v2/ep123
 price:    1.2240 USD per worker-hour (AMPERE_48); idle 0.0000 USD/h; at most 1.2240 USD/h

@@ -129,8 +129,6 @@ Ctrl-C stops waiting; the deployment goes on (visgate rm deletes it).`,
 			}
 			if fs.Changed("hf-token") {
 				body["hf_token"] = hfToken
-			} else if t := a.getenv("HF_TOKEN"); t != "" {
-				body["hf_token"] = t
 			}
 			if fs.Changed("webhook") {
 				body["user_webhook_url"] = webhook
@@ -163,7 +161,7 @@ Ctrl-C stops waiting; the deployment goes on (visgate rm deletes it).`,
 	fs := cmd.Flags()
 	fs.StringVar(&provider, "provider", "", "provider: the catalogue of a model name (see visgate models)")
 	fs.StringVar(&gpuTier, "gpu", "", "gpu_tier: a card (A40, H100) or a pool (AMPERE_48); cheapest that fits when absent")
-	fs.StringVar(&hfToken, "hf-token", "", "hf_token: Hugging Face token for gated or private models (env HF_TOKEN)")
+	fs.StringVar(&hfToken, "hf-token", "", "hf_token: Hugging Face token for gated or private models")
 	fs.StringVar(&webhook, "webhook", "", "user_webhook_url: an https URL that gets the signed ready/failed/deleted events")
 	fs.StringVar(&idemKey, "idempotency-key", "", "Idempotency-Key header: the same key and options return the same deployment")
 	fs.BoolVar(&wait, "wait", false, "wait for ready or failed, showing progress")
@@ -236,8 +234,15 @@ func (a *app) follow(ctx context.Context, id string, sh shower) (*fetched, error
 		if err != nil {
 			return nil, err
 		}
-		// A download that ended between two polls is shown complete before
-		// the phase that follows it.
+		// The log lines first, then the download a phase ended (complete),
+		// then the new phase: polls may skip phases, the log does not.
+		if seenLogs > len(d.Logs) { // the log is bounded: older lines dropped
+			seenLogs = 0
+		}
+		for _, l := range d.Logs[seenLogs:] {
+			sh.log(l)
+		}
+		seenLogs = len(d.Logs)
 		p := d.Progress
 		showDownload := p != nil && p.BytesTotal > 0 && (p.Phase == "downloading_model" || !downloaded)
 		if showDownload && d.Status != "downloading_model" {
@@ -248,13 +253,6 @@ func (a *app) follow(ctx context.Context, id string, sh shower) (*fetched, error
 			status = d.Status
 			sh.phase(status)
 		}
-		if seenLogs > len(d.Logs) { // the log is bounded: older lines dropped
-			seenLogs = 0
-		}
-		for _, l := range d.Logs[seenLogs:] {
-			sh.log(l)
-		}
-		seenLogs = len(d.Logs)
 		if showDownload {
 			sh.download(p.BytesDone, p.BytesTotal)
 			downloaded = p.BytesDone >= p.BytesTotal

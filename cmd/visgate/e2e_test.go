@@ -179,6 +179,7 @@ func TestRealWorkerImage(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("deploy --wait: exit %d\n%s\n%s", code, out, errOut)
 	}
+	t.Logf("deploy --wait printed:\n%s", out)
 	m := regexp.MustCompile(`(?m)^ready (dep_\d{4}_[0-9a-f]{8})  visgate-tiny/text-to-image`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no ready line:\n%s", out)
