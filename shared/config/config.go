@@ -112,6 +112,15 @@ const DefaultVLLMImage = "runpod/worker-v1-vllm:v2.25.2"
 // the release's RunPod hub config sets allowedCudaVersions to 13.0.
 const DefaultVLLMCuda = "13.0"
 
+// InferenceMinCuda is the lowest CUDA version a host needs for the
+// inference worker's image (inference/): its torch comes from PyPI with the
+// CUDA 13 libraries of inference/requirements.lock (nvidia-cuda-runtime
+// 13.2), which run on any CUDA 13 driver (r580 or newer) by CUDA's
+// minor-version compatibility, and not on a CUDA 12 one. Endpoints of that
+// image are created with it as gpu.minCudaVersion; a test ties it to the
+// lock.
+const InferenceMinCuda = "13.0"
+
 // DefaultAPIKey is the README's test key, accepted when no key is configured.
 const DefaultAPIKey = "test-api-key-12345"
 

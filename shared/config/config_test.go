@@ -1,9 +1,12 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -162,5 +165,28 @@ func TestEmulatorHosts(t *testing.T) {
 	}
 	if c.FirestoreEmulatorHost != "127.0.0.1:8911" || c.CloudTasksEmulatorHost != "127.0.0.1:8123" {
 		t.Errorf("emulator hosts %q %q", c.FirestoreEmulatorHost, c.CloudTasksEmulatorHost)
+	}
+}
+
+// InferenceMinCuda follows the CUDA libraries the worker's lock installs:
+// the same major version (a CUDA 13 build needs a CUDA 13 driver), and a
+// floor no higher than the runtime's minor (minor-version compatibility).
+func TestInferenceMinCudaMatchesTheLock(t *testing.T) {
+	lock, err := os.ReadFile(filepath.Join("..", "..", "inference", "requirements.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^nvidia-cuda-runtime(?:-cu\d+)?==(\d+)\.(\d+)\.`).FindSubmatch(lock)
+	if m == nil {
+		t.Fatal("inference/requirements.lock pins no nvidia-cuda-runtime: which CUDA does its torch use?")
+	}
+	var floorMajor, floorMinor int
+	if _, err := fmt.Sscanf(InferenceMinCuda, "%d.%d", &floorMajor, &floorMinor); err != nil {
+		t.Fatalf("InferenceMinCuda %q is not major.minor", InferenceMinCuda)
+	}
+	major, _ := strconv.Atoi(string(m[1]))
+	minor, _ := strconv.Atoi(string(m[2]))
+	if floorMajor != major || floorMinor > minor {
+		t.Errorf("InferenceMinCuda = %s, but the lock's CUDA runtime is %d.%d", InferenceMinCuda, major, minor)
 	}
 }

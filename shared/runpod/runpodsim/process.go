@@ -2,6 +2,7 @@ package runpodsim
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -53,6 +54,34 @@ type WorkerProcess struct {
 	// simulator has real files for a few models only (the tiny ones): a
 	// real worker of any other model fails its download.
 	Serves func(env map[string]string) bool
+	// Container, when set, runs each worker in a container of the built
+	// image, as RunPod runs it, instead of Python from a venv: Python,
+	// PythonPath and Dir are then unused (the image has its own).
+	Container *Container
+}
+
+// Container runs a worker from a container image with buildah, which needs
+// no daemon: `buildah from` makes each worker a container of its own, and
+// `buildah run --isolation chroot` runs the image's Python in it as the
+// image's user, on the host's network (loopback reaches the simulators and
+// the orchestrator), with the same env a process worker gets. Runs as root.
+type Container struct {
+	Image   string // the image, in buildah's local storage (never pulled)
+	Buildah string // the buildah binary; default "buildah"
+	// Volume, when set, is a host directory mounted at /runpod-volume, as a
+	// RunPod network volume is; "" mounts none.
+	Volume string
+	// Keep keeps each worker's container after the worker stops, for a
+	// test to look inside (Worker.Container names it); by default it is
+	// removed.
+	Keep bool
+}
+
+func (c *Container) buildah() string {
+	if c.Buildah == "" {
+		return "buildah"
+	}
+	return c.Buildah
 }
 
 // WithWorkerProcess runs endpoints whose image is p.Image as real worker
@@ -166,9 +195,12 @@ func (s *Server) runProcess(ctx context.Context, e *endpoint, w *worker, env map
 	procEnv := s.processEnvLocked(e, w, env, dir)
 	s.mu.Unlock()
 
-	cmd := exec.Command(p.Python, "-m", p.Module)
-	cmd.Dir = dir
-	cmd.Env = procEnv
+	cmd, done, err := s.command(e, w, procEnv, dir)
+	if err != nil {
+		fail(fmt.Sprintf("could not start the worker: %v", err))
+		return
+	}
+	defer done()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// The SDK's heartbeat child keeps the output pipe open after the
 	// worker itself exits: Wait returns anyway.
@@ -184,7 +216,11 @@ func (s *Server) runProcess(ctx context.Context, e *endpoint, w *worker, env map
 	s.mu.Lock()
 	w.proc = st
 	s.mu.Unlock()
-	s.logf(e.id, w.id, "worker process %d started: %s -m %s", cmd.Process.Pid, p.Python, p.Module)
+	if p.Container != nil {
+		s.logf(e.id, w.id, "worker process %d started: container %s of image %s", cmd.Process.Pid, w.container, p.Container.Image)
+	} else {
+		s.logf(e.id, w.id, "worker process %d started: %s -m %s", cmd.Process.Pid, p.Python, p.Module)
+	}
 
 	waitErr := make(chan error, 1)
 	go func() {
@@ -216,6 +252,49 @@ func (s *Server) runProcess(ctx context.Context, e *endpoint, w *worker, env map
 			}
 		}
 	}
+}
+
+// command is the worker's command: Python from the venv, or the image's
+// Python in a new container (done removes it once the worker has stopped).
+func (s *Server) command(e *endpoint, w *worker, env []string, dir string) (cmd *exec.Cmd, done func(), err error) {
+	p := s.cfg.proc
+	if p.Container == nil {
+		cmd = exec.Command(p.Python, "-m", p.Module)
+		cmd.Dir = dir
+		cmd.Env = env
+		return cmd, func() {}, nil
+	}
+	c := p.Container
+	name := strings.ToLower("runpodsim-" + e.id + "-" + w.id)
+	out, err := exec.Command(c.buildah(), "from", "--pull=never", "--quiet", "--name", name, c.Image).CombinedOutput()
+	if err != nil {
+		return nil, nil, fmt.Errorf("buildah from %s: %v: %s", c.Image, err, bytes.TrimSpace(out))
+	}
+	s.mu.Lock()
+	w.container = name
+	s.mu.Unlock()
+	args := []string{"run", "--isolation", "chroot", "--terminal=false"}
+	if c.Volume != "" {
+		args = append(args, "--volume", c.Volume+":/runpod-volume")
+	}
+	// The values stay out of the command line (a process listing shows
+	// it): each --env names a variable buildah takes from its own env.
+	for _, kv := range env {
+		args = append(args, "--env", kv[:strings.IndexByte(kv, '=')])
+	}
+	args = append(args, name, "--", "python", "-m", p.Module)
+	cmd = exec.Command(c.buildah(), args...)
+	cmd.Dir = dir
+	cmd.Env = append(env, "BUILDAH_ISOLATION=chroot")
+	done = func() {
+		if c.Keep {
+			return
+		}
+		if out, err := exec.Command(c.buildah(), "rm", name).CombinedOutput(); err != nil {
+			s.logf(e.id, w.id, "could not remove container %s: %v: %s", name, err, bytes.TrimSpace(out))
+		}
+	}
+	return cmd, done, nil
 }
 
 // exited records a worker process that ended on its own: UNHEALTHY, and its
@@ -289,13 +368,9 @@ func (s *Server) processEnvLocked(e *endpoint, w *worker, env map[string]string,
 	base := s.URL + "/" + e.id
 	gpuQ := "?gpu=" + url.QueryEscape(w.gpuTypeID)
 	m := map[string]string{
-		"PATH":                    os.Getenv("PATH"),
-		"HOME":                    dir,
-		"TMPDIR":                  filepath.Join(dir, "tmp"),
 		"LANG":                    "C.UTF-8",
 		"PYTHONUNBUFFERED":        "1",
 		"PYTHONDONTWRITEBYTECODE": "1",
-		"PYTHONPATH":              p.PythonPath,
 		// One CPU thread each: the machine is shared.
 		"OMP_NUM_THREADS": "1",
 		"MKL_NUM_THREADS": "1",
@@ -303,9 +378,17 @@ func (s *Server) processEnvLocked(e *endpoint, w *worker, env map[string]string,
 		"CUDA_VISIBLE_DEVICES":              "",
 		"HF_HUB_DISABLE_TELEMETRY":          "1",
 		"DO_NOT_TRACK":                      "1",
-		"HF_HOME":                           filepath.Join(dir, "huggingface"),
 		"TOKENIZERS_PARALLELISM":            "false",
 		"TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+	}
+	if p.Container == nil {
+		// A venv worker's own corner of this machine; a container has the
+		// image's (PATH, its home for the caches, /tmp, PYTHONPATH).
+		m["PATH"] = os.Getenv("PATH")
+		m["HOME"] = dir
+		m["TMPDIR"] = filepath.Join(dir, "tmp")
+		m["PYTHONPATH"] = p.PythonPath
+		m["HF_HOME"] = filepath.Join(dir, "huggingface")
 	}
 	for k, v := range p.Env {
 		m[k] = v
@@ -430,8 +513,19 @@ func (nopCloser) Close() error { return nil }
 var errNoProcess = errors.New("runpodsim: no worker process configured")
 
 // CheckWorkerProcess reports whether p can run: the interpreter exists and
-// PythonPath holds the module's package.
+// PythonPath holds the module's package, or, for a container, buildah has
+// the image.
 func CheckWorkerProcess(p WorkerProcess) error {
+	if c := p.Container; c != nil {
+		if p.Image == "" || c.Image == "" {
+			return errNoProcess
+		}
+		out, err := exec.Command(c.buildah(), "inspect", "--type", "image", "--format", "{{.FromImageID}}", c.Image).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("runpodsim: worker image %s: %v: %s", c.Image, err, bytes.TrimSpace(out))
+		}
+		return nil
+	}
 	if p.Python == "" || p.Image == "" {
 		return errNoProcess
 	}
