@@ -277,15 +277,16 @@ func (s *Server) command(e *endpoint, w *worker, env []string, dir string) (cmd 
 	if c.Volume != "" {
 		args = append(args, "--volume", c.Volume+":/runpod-volume")
 	}
-	// The values stay out of the command line (a process listing shows
-	// it): each --env names a variable buildah takes from its own env.
+	// buildah run takes the env on its command line only (NAME=VALUE):
+	// this machine's process list shows it, as the simulator's own env
+	// holds it; it is never logged.
 	for _, kv := range env {
-		args = append(args, "--env", kv[:strings.IndexByte(kv, '=')])
+		args = append(args, "--env", kv)
 	}
 	args = append(args, name, "--", "python", "-m", p.Module)
 	cmd = exec.Command(c.buildah(), args...)
 	cmd.Dir = dir
-	cmd.Env = append(env, "BUILDAH_ISOLATION=chroot")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "BUILDAH_ISOLATION=chroot"}
 	done = func() {
 		if c.Keep {
 			return
