@@ -436,6 +436,9 @@ func TestCallbackProgress(t *testing.T) {
 		{"timings with loading", `{"status":"loading_model","timings":{"load_seconds":1}}`, "timings"},
 		{"unknown timing", `{"status":"ready","timings":{"boot_seconds":1}}`, "timings.boot_seconds"},
 		{"timing not a number", `{"status":"ready","timings":{"load_seconds":"1"}}`, "timings.load_seconds"},
+		{"null timing", `{"status":"ready","timings":{"load_seconds":null}}`, "timings.load_seconds"},
+		{"timing given twice", `{"status":"ready","timings":{"load_seconds":1,"load_seconds":2}}`, "timings"},
+		{"null timings", `{"status":"ready","timings":null}`, "timings"},
 		{"unknown field", `{"status":"ready","percent":3}`, "percent"},
 	} {
 		rec := post(bad.body)

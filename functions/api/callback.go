@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -88,7 +87,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	if f.Given("bytes_total") && bytesDone > bytesTotal {
 		f.Errs.Add("bytes_done", "must not exceed bytes_total")
 	}
-	timings := parseTimings(f, raw, "timings")
+	timings := parseTimings(f, "timings")
 	if f.Given("timings") && reported != deployment.StatusReady && stOK {
 		f.Errs.Add("timings", "only with status ready")
 	}
@@ -195,30 +194,21 @@ type workerTimings struct {
 }
 
 // parseTimings parses {"download_seconds", "load_seconds", "warmup_seconds"}
-// (each optional, a number of seconds from 0 to a day), recording what is
-// wrong in f.
-func parseTimings(f *httpx.Fields, body map[string]json.RawMessage, name string) *workerTimings {
-	raw, ok := body[name]
+// (each optional, a number of seconds from 0 to a day; no null, no key
+// twice), recording what is wrong in f.
+func parseTimings(f *httpx.Fields, name string) *workerTimings {
+	sub, ok := f.Object(name)
 	if !ok {
 		return nil
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
-		f.Errs.Add(name, "must be an object")
-		return nil
-	}
+	sub.Unknown(map[string]bool{"download_seconds": true, "load_seconds": true, "warmup_seconds": true})
 	var t workerTimings
-	dst := map[string]*float64{"download_seconds": &t.Download, "load_seconds": &t.Load, "warmup_seconds": &t.Warmup}
-	for k, v := range m {
-		p, known := dst[k]
-		if !known {
-			f.Errs.Add(name+"."+k, "unknown field")
-			continue
-		}
-		if err := json.Unmarshal(v, p); err != nil || *p < 0 || *p > float64(24*time.Hour/time.Second) {
-			f.Errs.Add(name+"."+k, "must be a number of seconds between 0 and 86400")
+	for k, dst := range map[string]*float64{"download_seconds": &t.Download, "load_seconds": &t.Load, "warmup_seconds": &t.Warmup} {
+		if sub.Given(k) {
+			*dst, _ = sub.Number(k, 0, float64(24*time.Hour/time.Second))
 		}
 	}
+	f.Nested(name, sub)
 	return &t
 }
 

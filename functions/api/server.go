@@ -116,12 +116,18 @@ func (s *Server) routes() []route {
 }
 
 // noQuery serves h only when the request has no query string: a route of
-// the API that takes no parameter refuses one (unknown or malformed) with a
-// 422, as the list does, rather than serving as if it were absent.
+// the API that takes no parameter refuses one (unknown, malformed or only
+// separators, as in "?&") with a 422, as the list does, rather than serving
+// as if it were absent. A bare "?" is no query.
 func noQuery(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if _, herr := httpx.Query(r); herr != nil {
 			httpx.WriteError(w, herr)
+			return
+		}
+		if r.URL.RawQuery != "" {
+			// url.ParseQuery skips empty parameters: "?&" parses as none.
+			httpx.WriteError(w, httpx.FieldErrors{httpx.QueryField: "must be absent: this endpoint takes no query parameters"}.Err())
 			return
 		}
 		h(w, r)
