@@ -35,18 +35,17 @@ type callbackResponse struct {
 // The secret is checked first, against the one derived from the id
 // (auth.CallbackSecret): a stranger gets the same 401 for an id that exists
 // and one that does not, and costs no store read and no decryption. Failed
-// attempts count against the client's address (429 past the limit) and are
-// logged in aggregate.
+// attempts count against the client's address, apart from API keys (its
+// further failures get 429 past the limit; a valid secret never does), and
+// are logged in aggregate.
 func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
-	addr, throttled := s.authThrottled(w, r)
-	if throttled {
-		return
-	}
 	ctx := r.Context()
 	id := r.PathValue("id")
 	presented := r.Header.Get(InternalSecretHeader)
 	if presented == "" || s.SigningKey.Empty() || !auth.CheckCallbackSecret(presented, auth.CallbackSecret(s.SigningKey, id)) {
-		s.authFailed(ctx, addr, "callback secret")
+		if s.authFailed(w, r, failedCallbackSecret) {
+			return
+		}
 		httpx.WriteError(w, internalUnauthorized())
 		return
 	}

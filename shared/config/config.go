@@ -41,8 +41,9 @@ type Config struct {
 	DefaultKeyUsed bool
 
 	RateLimitPerMinute int
-	// AuthFailuresPerMinute is how many failed authentications (API key or
-	// callback secret) one client address may make a minute before 429s.
+	// AuthFailuresPerMinute is how many failed authentications of one kind
+	// (API key, callback secret) one client address may make a minute
+	// before its further failures get 429s.
 	AuthFailuresPerMinute int
 	// ForwardedHops says where the client's address is in X-Forwarded-For
 	// (BACKEND=gcp; see httpx.ClientAddr). The embedded runtime uses the
@@ -131,7 +132,7 @@ var Vars = []Var{
 	{"API_KEYS", "", "plain API keys, comma-separated, one owner each (local runs)", false},
 	{"API_KEY_HASHES", "", "owner:sha256hex entries, comma-separated (scripts/mintkey prints them)", true},
 	{"RATE_LIMIT_PER_MINUTE", "100", "requests a minute per API key", true},
-	{"AUTH_FAILURES_PER_MINUTE", "20", "failed authentications (API key or callback secret) a minute per client address before 429", false},
+	{"AUTH_FAILURES_PER_MINUTE", "20", "failed authentications a minute per client address (API keys and callback secrets apart) before further failures get 429; valid credentials never do", false},
 	{"FORWARDED_HOPS", "0", "BACKEND=gcp: entries Google's proxies append to X-Forwarded-For after the client's address (0 direct to Cloud Run, 1 behind the load balancer)", true},
 	{"SIMULATE", "", "1: make run and make dev start the built-in RunPod and Hugging Face simulators (no network); implies WEBHOOK_ALLOW_PRIVATE; a deployed function refuses it", false},
 	{"SIMULATE_BOOT_DELAY", "1s", "with SIMULATE=1: how long a simulated worker takes to load its model (0s: at once)", false},
