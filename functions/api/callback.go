@@ -49,15 +49,6 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, internalUnauthorized())
 		return
 	}
-	d, err := s.Store.Get(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		httpx.WriteError(w, httpx.NotFound(shorten(id)))
-		return
-	}
-	if err != nil {
-		s.internalError(w, r, "get deployment", err)
-		return
-	}
 	raw, herr := httpx.DecodeObject(r)
 	if herr != nil {
 		httpx.WriteError(w, herr)
@@ -83,7 +74,10 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	if (f.Given("bytes_done") || f.Given("bytes_total")) && reported != deployment.StatusDownloadingModel && stOK {
 		f.Errs.Add("bytes_done", "only with status downloading_model")
 	}
-	if f.Given("bytes_total") && bytesDone > bytesTotal {
+	switch {
+	case f.Given("bytes_done") && !f.Given("bytes_total"):
+		f.Errs.Add("bytes_total", "required with bytes_done")
+	case bytesDone > bytesTotal:
 		f.Errs.Add("bytes_done", "must not exceed bytes_total")
 	}
 	timings := parseTimings(f, "timings")
@@ -92,6 +86,25 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	if e := f.Errs.Err(); e != nil {
 		httpx.WriteError(w, e)
+		return
+	}
+	if reported == deployment.StatusDownloadingModel && s.ProgressReports != nil {
+		// Before the store read: a worker that reports too often costs
+		// nothing more. Status changes are never limited.
+		if dec, _ := s.ProgressReports.Allow(ctx, id); !dec.Allowed {
+			e := httpx.RateLimited(dec.Limit, dec.RetryAfter)
+			e.Message = fmt.Sprintf("Progress reports for one deployment are limited to %d a minute; retry later", dec.Limit)
+			httpx.WriteError(w, e)
+			return
+		}
+	}
+	d, err := s.Store.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		httpx.WriteError(w, httpx.NotFound(shorten(id)))
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, "get deployment", err)
 		return
 	}
 	now := s.now()
@@ -104,15 +117,20 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		if d.Status == reported && reported == deployment.StatusDownloadingModel {
 			// The chain enters downloading_model when the endpoint exists;
 			// the container's reports move the bytes, and the first one
-			// is worth a log line.
-			if d.Watch.DownloadReported && d.Progress.BytesDone == bytesDone && d.Progress.BytesTotal == bytesTotal {
-				return store.ErrNoChange
-			}
-			if !d.Watch.DownloadReported {
+			// is worth a log line. Later ones are written at most every
+			// progressWriteInterval (but the one that completes the
+			// download), and never move the bytes back.
+			if d.Watch.DownloadReported {
+				complete := bytesTotal > 0 && bytesDone == bytesTotal
+				if !downloadAdvances(d.Progress, bytesDone, bytesTotal) ||
+					(!complete && now.Sub(d.Progress.UpdatedAt) < progressWriteInterval) {
+					return store.ErrNoChange
+				}
+			} else {
 				d.Watch.DownloadReported = true
 				d.Log(now, deployment.LevelInfo, "Downloading model%s", sizeNote(bytesTotal))
 			}
-			d.Progress = deployment.Progress{Phase: reported, BytesDone: bytesDone, BytesTotal: bytesTotal, UpdatedAt: now}
+			d.Progress = downloadProgress(d.Progress, bytesDone, bytesTotal, now)
 			return nil
 		}
 		if !d.Status.CanTransition(reported) || !d.Status.Provisioning() {
@@ -127,7 +145,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 			if d.Progress.Phase == "" || d.Progress.Phase.CanTransition(reported) {
 				d.Progress.Phase, d.Progress.UpdatedAt = reported, now
 				if reported == deployment.StatusDownloadingModel {
-					d.Progress.BytesDone, d.Progress.BytesTotal = bytesDone, bytesTotal
+					d.Progress = downloadProgress(d.Progress, bytesDone, bytesTotal, now)
 				}
 				if timings != nil {
 					d.Progress.DownloadSeconds, d.Progress.LoadSeconds, d.Progress.WarmupSeconds = timings.Download, timings.Load, timings.Warmup
@@ -153,7 +171,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 			}
 		case deployment.StatusDownloadingModel:
 			d.Watch.DownloadReported = true
-			d.Progress = deployment.Progress{Phase: reported, BytesDone: bytesDone, BytesTotal: bytesTotal, UpdatedAt: now}
+			d.Progress = downloadProgress(d.Progress, bytesDone, bytesTotal, now)
 			d.Log(now, deployment.LevelInfo, "Downloading model%s", sizeNote(bytesTotal))
 		case deployment.StatusLoadingModel:
 			d.Progress.Phase = reported
@@ -178,6 +196,37 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 // callbackWriteTimeout bounds the store write of a report, which does not
 // end with the request.
 const callbackWriteTimeout = 30 * time.Second
+
+// progressWriteInterval is how often, at most, a deployment's download
+// progress is written (each write is a store write and, in the cloud, a
+// change event); the report that completes the download always is.
+const progressWriteInterval = 5 * time.Second
+
+// ProgressReportsPerMinute is how many download progress reports one
+// deployment may send a minute (Server.ProgressReports); the worker sends
+// one every 3 s. Past it a report gets 429 with Retry-After, before any
+// store read.
+const ProgressReportsPerMinute = 30
+
+// downloadAdvances reports whether a download report of done of total bytes
+// moves p on: the bytes never go back (a worker that starts over, or a
+// report that arrives late, changes nothing) and an unchanged report is no
+// news.
+func downloadAdvances(p deployment.Progress, done, total int64) bool {
+	if done < p.BytesDone {
+		return false
+	}
+	return p.Phase != deployment.StatusDownloadingModel || done != p.BytesDone || total != p.BytesTotal
+}
+
+// downloadProgress is p after a download report of done of total bytes
+// (validated: done <= total), keeping the bytes monotonic.
+func downloadProgress(p deployment.Progress, done, total int64, now time.Time) deployment.Progress {
+	if done < p.BytesDone {
+		done, total = p.BytesDone, max(p.BytesTotal, p.BytesDone)
+	}
+	return deployment.Progress{Phase: deployment.StatusDownloadingModel, BytesDone: done, BytesTotal: total, UpdatedAt: now}
+}
 
 // callbackFields are the fields a container's report may hold.
 var callbackFields = map[string]bool{

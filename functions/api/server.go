@@ -52,6 +52,10 @@ type Server struct {
 	// further failures get 429, never a valid credential. Nil: not
 	// throttled.
 	AuthFailures *ratelimit.Memory
+	// ProgressReports limits each deployment's download progress reports
+	// (keyed by deployment id; see ProgressReportsPerMinute). Nil: not
+	// limited.
+	ProgressReports *ratelimit.Memory
 	// ClientAddr is the address a request is counted under (see
 	// httpx.ClientAddr); nil means the connection's.
 	ClientAddr func(*http.Request) string
