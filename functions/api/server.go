@@ -67,6 +67,9 @@ type Server struct {
 	// SigningKey is the master key of the per-owner webhook secrets.
 	SigningKey           secret.Secret
 	AllowPrivateWebhooks bool
+	// PrivateWebhooksOnly refuses webhook URLs whose host is not a
+	// loopback or private address or localhost (webhook.ValidatePrivateURL).
+	PrivateWebhooksOnly bool
 	// DefaultTTL, when above zero, is the time limit of a deployment whose
 	// owner sets none.
 	DefaultTTL time.Duration
