@@ -204,6 +204,11 @@ func TestQueryOnRoutesWithoutParameters(t *testing.T) {
 			}
 		}
 	}
+	for _, path := range []string{"/v1/gpus?", "/v1/deployments/" + id + "?"} {
+		if rec := f.do(t, "GET", path, keyA, ""); rec.Code != 200 {
+			t.Errorf("GET %s (a bare '?', no query) = %d %s, want 200", path, rec.Code, rec.Body)
+		}
+	}
 	rec = f.do(t, "GET", "/v1/deployments?include_deleted=true", keyA, "")
 	if n := len(body(t, rec)["deployments"].([]any)); n != 1 {
 		t.Errorf("after the refused calls: %d deployments, want the one made first", n)
