@@ -215,9 +215,10 @@ func (s *Simulators) Close() {
 
 // Overrides are the variables that point a run at the simulators: the two
 // base URLs, a poll interval of at most MaxPollInterval, the inference
-// image when none is set (the simulator runs any image), and loopback
-// webhooks allowed (what SIMULATE implies, for processes that do not see
-// SIMULATE).
+// image when none is set (the simulator runs any image), and webhooks
+// allowed to loopback and private addresses and, unless
+// WEBHOOK_ALLOW_PUBLIC is set, to nothing else (what SIMULATE implies, for
+// processes that do not see SIMULATE).
 func (s *Simulators) Overrides(getenv func(string) string) map[string]string {
 	o := map[string]string{"HF_API_URL": s.Hub.URL, "RUNPOD_API_URL": s.RunPod.URL, "WEBHOOK_ALLOW_PRIVATE": "1"}
 	switch v := strings.TrimSpace(getenv("POLL_INTERVAL")); {
@@ -230,6 +231,9 @@ func (s *Simulators) Overrides(getenv func(string) string) map[string]string {
 	}
 	if strings.TrimSpace(getenv("INFERENCE_IMAGE")) == "" {
 		o["INFERENCE_IMAGE"] = s.Image
+	}
+	if strings.TrimSpace(getenv("WEBHOOK_ALLOW_PUBLIC")) == "" {
+		o["WEBHOOK_ALLOW_PUBLIC"] = "0"
 	}
 	return o
 }
