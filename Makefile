@@ -75,14 +75,8 @@ test-inference: ## ruff and pytest for inference/ in that env (creates it first 
 		"$$VISGATE_INFERENCE_VENV/bin/ruff" format --check . && \
 		"$$VISGATE_INFERENCE_VENV/bin/python" -m pytest
 
-INFERENCE_IMAGE_TAG ?= visgate-inference-worker:dev
-inference-image: ## build the worker's Docker image (INFERENCE_IMAGE_TAG); needs a running Docker engine
-	@if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then \
-		echo "inference-image: no Docker engine runs on this machine ('docker info' fails): nothing was built." >&2; \
-		echo "Build where one runs: docker build --platform linux/amd64 -t $(INFERENCE_IMAGE_TAG) inference" >&2; \
-		exit 1; \
-	fi
-	docker build --platform linux/amd64 -t $(INFERENCE_IMAGE_TAG) inference
+inference-image: ## the worker's image from the same lock (docker, else buildah as root), once per content; prints the exports (INFERENCE_IMAGE_TAG=name:tag tags it too)
+	@bash scripts/inference-image.sh
 
 deploy: ## terraform apply in terraform/ (see README "Deploy to Google Cloud")
 	bash scripts/deploy.sh

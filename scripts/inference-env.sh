@@ -66,9 +66,14 @@ if [ ! -f "$venv_stamp" ]; then
 	start=$(date +%s)
 	rm -rf "$venv"
 	"$python" -m venv "$venv"
-	# Every package pinned with its hashes; pip refuses anything else.
+	# Every package pinned with its hashes; pip refuses anything else. The
+	# lock is complete (every transitive dependency), so pip resolves
+	# nothing: --no-deps keeps whatever pip `venv` hands out (23.0 to 26)
+	# clear of pip bug #9644, where a dependency pulled in with extras
+	# (runpod -> fastapi[all] -> uvicorn[standard]) was looked up without
+	# the lock's pin. `pip check` then proves the set is consistent.
 	"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
-		--require-hashes -r "$lock" >&2
+		--no-deps --require-hashes -r "$lock" >&2
 	"$venv/bin/python" -m pip check >&2
 	touch "$venv_stamp"
 	log "venv ready in $(($(date +%s) - start)) s ($(du -sh "$venv" | cut -f1))"

@@ -16,9 +16,16 @@
 # 4. Prints what was set up, what was not and how to get it, and every
 #    skipped test grouped by reason.
 #
+# 3a. Builds the worker's image (`make inference-image`, buildah as root)
+#    and exports VISGATE_INFERENCE_IMAGE, so that the end to end also runs
+#    the worker from the image RunPod would pull.
+#
 # Where a tool is missing, the tests that need it skip with a message. CI
-# sets REQUIRE_EMULATORS=1, REQUIRE_BROWSER=1 and REQUIRE_INFERENCE=1: then a
-# missing tool is a failure, here and in the tests.
+# sets REQUIRE_EMULATORS=1, REQUIRE_BROWSER=1, REQUIRE_INFERENCE=1 and
+# REQUIRE_IMAGE=1: then a missing tool is a failure, here and in the tests.
+# A set-up that was tried and failed (make inference-env, make
+# inference-image) fails the run whatever is required: it never looks like
+# a pass that merely skipped.
 #
 # Settings (environment): GO (default go), ARTIFACTS_DIR (when set, the raw
 # `go test -json` stream is kept there as go-test.json).
@@ -38,6 +45,7 @@ fi
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/orchestrator-test.XXXXXX") || exit 1
 keep_run_dir=0
 setup=()       # one line per piece of set-up: what runs where, or what is missing and how to get it
+setup_failed=() # set-up that was tried and failed: the run fails, even when nothing requires it
 started=()     # "script port dir" of each emulator this run started
 
 say() { echo "make test: $*" >&2; }
@@ -203,8 +211,38 @@ else
 		inference=ready
 		setup+=("Inference worker: ${VISGATE_INFERENCE_VENV:-(no venv exported)}")
 	else
-		worker="skipped: no Python environment"
+		# A set-up that was tried and failed is a failure, never a skip.
+		worker="NOT RUN: make inference-env failed"
+		setup_failed+=("Inference worker: make inference-env FAILED (see above; it needs Python 3.11 with venv, and PyPI once)")
 		missing REQUIRE_INFERENCE "Inference worker: make inference-env failed (see above; it needs Python 3.11 with venv, and PyPI once)"
+	fi
+fi
+
+# --- the inference worker's image (the same lock, as RunPod runs it)
+image="skipped: inference/ is not in this checkout"
+if [ -d inference ] && [ "$everything" = 0 ] && [ "${REQUIRE_IMAGE:-}" != 1 ]; then
+	image="not built: only some Go packages were asked for (REQUIRE_IMAGE=1 builds it)"
+elif [ -d inference ] || [ "${REQUIRE_IMAGE:-}" = 1 ]; then
+	if ! command -v buildah >/dev/null 2>&1 && ! { command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; }; then
+		image="skipped: neither buildah nor a Docker engine"
+		missing REQUIRE_IMAGE "Inference image: neither buildah nor a running Docker engine is here (Debian: apt-get install buildah mmdebstrap, as root)"
+	elif ! command -v buildah >/dev/null 2>&1; then
+		image="skipped: only docker is here, and the tests run the image with buildah"
+		missing REQUIRE_IMAGE "Inference image: the tests run the image with buildah (apt-get install buildah), which is missing"
+	elif [ "$(id -u)" -ne 0 ]; then
+		image="skipped: buildah runs images here as root only"
+		missing REQUIRE_IMAGE "Inference image: buildah builds and runs the image as root only (--isolation chroot); run make test as root"
+	else
+		say "the inference worker's image (built once per lock and src/: a large build the first time)"
+		if img_out=$("$MAKE" --no-print-directory -s inference-image); then
+			eval "$(grep -E '^export VISGATE_[A-Z_]+=' <<<"$img_out")"
+			image="built: $VISGATE_INFERENCE_IMAGE"
+			setup+=("Inference image: $VISGATE_INFERENCE_IMAGE ($VISGATE_INFERENCE_IMAGE_ENGINE)")
+		else
+			image="NOT BUILT: make inference-image failed"
+			setup_failed+=("Inference image: make inference-image FAILED (see above)")
+			missing REQUIRE_IMAGE "Inference image: make inference-image failed (see above)"
+		fi
 	fi
 fi
 
@@ -243,7 +281,11 @@ for line in "${setup[@]}"; do
 	echo "   $line"
 done
 echo "== Inference worker tests (ruff, pytest): $worker"
-if [ "$go_ok" = 1 ] && [ "$worker_ok" = 1 ]; then
+echo "== Inference image: $image"
+for line in "${setup_failed[@]}"; do
+	echo "== SET-UP FAILED: $line"
+done
+if [ "$go_ok" = 1 ] && [ "$worker_ok" = 1 ] && [ ${#setup_failed[@]} -eq 0 ]; then
 	echo "== make test: PASS"
 	exit 0
 fi

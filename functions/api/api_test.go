@@ -473,6 +473,9 @@ func TestCallbackProgress(t *testing.T) {
 		{"timings with loading", `{"status":"loading_model","timings":{"load_seconds":1}}`, "timings"},
 		{"unknown timing", `{"status":"ready","timings":{"boot_seconds":1}}`, "timings.boot_seconds"},
 		{"timing not a number", `{"status":"ready","timings":{"load_seconds":"1"}}`, "timings.load_seconds"},
+		{"null timing", `{"status":"ready","timings":{"load_seconds":null}}`, "timings.load_seconds"},
+		{"timing given twice", `{"status":"ready","timings":{"load_seconds":1,"load_seconds":2}}`, "timings"},
+		{"null timings", `{"status":"ready","timings":null}`, "timings"},
 		{"unknown field", `{"status":"ready","percent":3}`, "percent"},
 	} {
 		rec := post(bad.body)
@@ -500,6 +503,7 @@ func TestCallbackProgress(t *testing.T) {
 		// A worker that cold-starts later reports again: nothing moves back.
 		{`{"status":"downloading_model","bytes_done":0,"bytes_total":2000000}`, map[string]any{"phase": "ready", "bytes_done": 2e6, "bytes_total": 2e6}},
 	} {
+		*f.clock = f.clock.Add(progressWriteInterval) // progress is written at most this often
 		if rec := post(r.report); rec.Code != 200 {
 			t.Fatalf("%s: %d %s", r.report, rec.Code, rec.Body)
 		}

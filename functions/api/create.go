@@ -108,7 +108,11 @@ func (s *Server) parseCreate(ctx context.Context, raw map[string]json.RawMessage
 		req.hfToken = secret.New(tok)
 	}
 	if u, ok := f.String("user_webhook_url", 2048); ok {
-		if err := webhook.ValidateURL(u, s.AllowPrivateWebhooks); err != nil {
+		if s.PrivateWebhooksOnly {
+			if err := webhook.ValidatePrivateURL(u); err != nil {
+				f.Errs.Add("user_webhook_url", err.Error()+"; this server sends webhooks only to this machine and private networks (as with SIMULATE=1; WEBHOOK_ALLOW_PUBLIC=1 lifts this)")
+			}
+		} else if err := webhook.ValidateURL(u, s.AllowPrivateWebhooks); err != nil {
 			f.Errs.Add("user_webhook_url", err.Error())
 		}
 		req.webhookURL = u

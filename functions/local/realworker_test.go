@@ -42,13 +42,32 @@ func TestRealWorker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
+	runTinyModels(t, map[string]string{"VISGATE_INFERENCE_VENV": venv, "VISGATE_TINY_MODELS": tiny}, nil)
+}
+
+// tinyRun is one tiny model's deployment, ready, seen from the test.
+type tinyRun struct {
+	model      string
+	dep        map[string]any // GET of the ready deployment
+	endpointID string
+}
+
+// runTinyModels deploys every tiny model on a local server with the
+// simulators and the given worker env, checks each through /runsync, and
+// calls ready (if not nil) for each while its worker still runs. It
+// returns the server's log.
+func runTinyModels(t *testing.T, workerEnv map[string]string, ready func(t *testing.T, r tinyRun)) string {
+	t.Helper()
 	rcv := newReceiver(t)
 	const apiKey = "key-real-worker-0123456789"
-	srv := startServer(t, map[string]string{
+	env := map[string]string{
 		"PORT": "0", "DATA_DIR": t.TempDir(), "SIMULATE": "1", "WEBHOOK_ALLOW_PRIVATE": "1",
 		"API_KEYS": apiKey, "POLL_INTERVAL": "200ms", "RATE_LIMIT_PER_MINUTE": "100000", // GET is polled every 50 ms
-		"VISGATE_INFERENCE_VENV": venv, "VISGATE_TINY_MODELS": tiny,
-	})
+	}
+	for k, v := range workerEnv {
+		env[k] = v
+	}
+	srv := startServer(t, env)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("server and worker logs:\n%s", srv.logs.String())
@@ -106,6 +125,9 @@ func TestRealWorker(t *testing.T) {
 			return false
 		})
 		t.Logf("webhook after %s more", time.Since(start).Round(time.Millisecond))
+		if ready != nil {
+			ready(t, tinyRun{model: model, dep: dep, endpointID: dep["runpod_endpoint_id"].(string)})
+		}
 		return dep
 	}
 	// runsync calls the deployed endpoint, as a user would, with the RunPod key.
@@ -169,4 +191,5 @@ func TestRealWorker(t *testing.T) {
 			}
 		}
 	}
+	return srv.logs.String()
 }

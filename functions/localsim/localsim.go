@@ -61,7 +61,10 @@ func Enabled(getenv func(string) string) bool {
 // directory) as a local process for each worker of an endpoint whose image
 // is the inference image, and endpoint URLs point at the simulator, so
 // that POST {endpoint_url}/runsync reaches the worker; otherwise its
-// workers are simulated.
+// workers are simulated. When VISGATE_INFERENCE_IMAGE names the worker's
+// built image (`make inference-image`), each real worker runs in a
+// container of it instead (buildah, as root), with VISGATE_RUNPOD_VOLUME,
+// if set, mounted at /runpod-volume.
 func Start(log *slog.Logger, getenv func(string) string) (*Simulators, error) {
 	boot, err := bootDelay(getenv)
 	if err != nil {
@@ -87,15 +90,28 @@ func Start(log *slog.Logger, getenv func(string) string) (*Simulators, error) {
 	opts := []runpodsim.Option{runpodsim.WithAnyKey(), runpodsim.WithCallbackClient(&http.Client{Timeout: 10 * time.Second}),
 		runpodsim.WithBootDelay(boot), runpodsim.WithCallbackInterval(boot * 3 / 10)}
 	venv := strings.TrimSpace(getenv("VISGATE_INFERENCE_VENV"))
-	worker, werr := workerProcess(venv, image, hub.URL, &logWriter{log: log})
+	built := strings.TrimSpace(getenv("VISGATE_INFERENCE_IMAGE"))
+	var worker runpodsim.WorkerProcess
+	var werr error
+	if built != "" {
+		worker, werr = workerContainer(built, strings.TrimSpace(getenv("VISGATE_RUNPOD_VOLUME")), image, hub.URL, &logWriter{log: log})
+	} else {
+		worker, werr = workerProcess(venv, image, hub.URL, &logWriter{log: log})
+	}
 	// Real workers for the tiny models only: the Hub simulator has no
 	// files for the others (stabilityai/sdxl-turbo of the quick test), whose
 	// workers stay simulated and reach ready as without the environment.
 	worker.Serves = func(env map[string]string) bool { return slices.Contains(tiny, env[workerenv.ModelName]) }
 	switch {
+	case werr == nil && worker.Container != nil:
+		opts = append(opts, runpodsim.WithWorkerProcess(worker), runpodsim.WithRequestURLBase(""))
+		log.Info("the RunPod simulator runs the inference worker from its built image for the tiny models (simulated workers for the others)",
+			"image", image, "built_image", built, "runpod_volume", worker.Container.Volume)
 	case werr == nil:
 		opts = append(opts, runpodsim.WithWorkerProcess(worker), runpodsim.WithRequestURLBase(""))
 		log.Info("the RunPod simulator runs the inference worker as local processes for the tiny models (simulated workers for the others)", "image", image, "python", worker.Python)
+	case built != "":
+		log.Warn("simulated inference workers: the worker's image is not usable", "image", built, "error", werr.Error())
 	case venv == "":
 		log.Info("VISGATE_INFERENCE_VENV is unset: simulated inference workers (`make inference-env` makes real ones possible)")
 	default:
@@ -122,6 +138,19 @@ func workerProcess(venv, image, hubURL string, out io.Writer) (runpodsim.WorkerP
 		PythonPath: filepath.Join(root, "inference", "src"),
 		HubURL:     hubURL,
 		Log:        out,
+	}
+	return p, runpodsim.CheckWorkerProcess(p)
+}
+
+// workerContainer is how the RunPod simulator runs the inference worker
+// from its built image (`make inference-image`): a container per worker,
+// with buildah, and the host directory volume (if any) at /runpod-volume.
+func workerContainer(built, volume, image, hubURL string, out io.Writer) (runpodsim.WorkerProcess, error) {
+	p := runpodsim.WorkerProcess{
+		Image:     image,
+		HubURL:    hubURL,
+		Log:       out,
+		Container: &runpodsim.Container{Image: built, Volume: volume},
 	}
 	return p, runpodsim.CheckWorkerProcess(p)
 }
@@ -186,9 +215,10 @@ func (s *Simulators) Close() {
 
 // Overrides are the variables that point a run at the simulators: the two
 // base URLs, a poll interval of at most MaxPollInterval, the inference
-// image when none is set (the simulator runs any image), and loopback
-// webhooks allowed (what SIMULATE implies, for processes that do not see
-// SIMULATE).
+// image when none is set (the simulator runs any image), and webhooks
+// allowed to loopback and private addresses and, unless
+// WEBHOOK_ALLOW_PUBLIC is set, to nothing else (what SIMULATE implies, for
+// processes that do not see SIMULATE).
 func (s *Simulators) Overrides(getenv func(string) string) map[string]string {
 	o := map[string]string{"HF_API_URL": s.Hub.URL, "RUNPOD_API_URL": s.RunPod.URL, "WEBHOOK_ALLOW_PRIVATE": "1"}
 	switch v := strings.TrimSpace(getenv("POLL_INTERVAL")); {
@@ -201,6 +231,9 @@ func (s *Simulators) Overrides(getenv func(string) string) map[string]string {
 	}
 	if strings.TrimSpace(getenv("INFERENCE_IMAGE")) == "" {
 		o["INFERENCE_IMAGE"] = s.Image
+	}
+	if strings.TrimSpace(getenv("WEBHOOK_ALLOW_PUBLIC")) == "" {
+		o["WEBHOOK_ALLOW_PUBLIC"] = "0"
 	}
 	return o
 }

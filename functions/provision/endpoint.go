@@ -259,7 +259,7 @@ func (s *Steps) endpointSpec(ctx context.Context, d *deployment.Deployment) (run
 		env[workerenv.ModelRevision] = d.Revision
 	}
 	if plan.Worker == serving.Inference {
-		// What validate learned, for the worker (WORKER-CONTRACT.md).
+		// What validate learned, for the worker (inference/, its config.py).
 		files, err := json.Marshal(d.Files)
 		if err != nil {
 			return runpod.EndpointSpec{}, fmt.Errorf("encode the file list: %w", err)
@@ -277,9 +277,19 @@ func (s *Steps) endpointSpec(ctx context.Context, d *deployment.Deployment) (run
 		}
 		env[workerenv.HFToken] = tok.Reveal()
 	}
+	// RunPod restarts a worker whose start (download, load, warm-up) takes
+	// longer than this; its default, 7 minutes, is too short for a large
+	// model, which would then download again in a loop.
+	env[workerenv.InitTimeout] = strconv.Itoa(InitTimeoutSeconds(d.DownloadBytes, d.ModelVRAMGB))
 	var cuda []string
-	if img == config.DefaultVLLMImage {
+	var minCuda string
+	switch {
+	case img == config.DefaultVLLMImage:
 		cuda = []string{config.DefaultVLLMCuda} // built on CUDA 13: older hosts crash-loop it
+	case plan.Worker == serving.Inference:
+		// Our image's torch carries CUDA 13 libraries: on an older driver
+		// torch.cuda.is_available() is False.
+		minCuda = config.InferenceMinCuda
 	}
 	// Room for the weights twice (download and cache) plus the image's own files.
 	disk := int(d.DownloadBytes*2>>30) + 20
@@ -290,6 +300,7 @@ func (s *Steps) endpointSpec(ctx context.Context, d *deployment.Deployment) (run
 		Pools:               d.GPUPools,
 		ExcludedTypes:       d.GPUExcludedTypes,
 		AllowedCudaVersions: cuda,
+		MinCudaVersion:      minCuda,
 		// One warm worker while provisioning, so the model loads now;
 		// after ready the endpoint scales as the user asked (step scale).
 		WorkersMin:      1,

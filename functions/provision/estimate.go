@@ -25,3 +25,18 @@ func loadSecondsPerGB(pool string) float64 {
 	}
 	return 2
 }
+
+// InitTimeoutSeconds is RUNPOD_INIT_TIMEOUT for a worker that downloads
+// downloadBytes and loads vramGB of weights: how long RunPod lets a worker
+// start (download, load, warm-up) before it marks it unhealthy and starts
+// another. RunPod's default, 7 minutes, cannot fit FLUX.1-schnell's ~34 GB,
+// whose worker would download again in a loop. This allows the download at
+// a slow 25 MB/s (a quarter of EstimateReadySeconds' rate), twice the
+// slowest load, and 10 minutes for the image pull and the rest; never
+// less than 15 minutes.
+func InitTimeoutSeconds(downloadBytes int64, vramGB int) int {
+	const rest, floor = 600, 900
+	download := int((downloadBytes + 25e6 - 1) / 25e6)
+	load := int(2 * float64(vramGB) * loadSecondsPerGB(""))
+	return max(floor, rest+download+load)
+}

@@ -72,19 +72,55 @@ func TestInferenceWorkerFamilies(t *testing.T) {
 	})
 }
 
-// RunPod's vLLM worker at the default release runs only on hosts with the
-// CUDA it was built for; other images are not restricted.
-func TestVLLMDefaultImageNeedsItsCuda(t *testing.T) {
+// Each image runs only on hosts with the CUDA it was built for: RunPod's
+// vLLM worker at the default release on exactly 13.0, our inference worker
+// (torch with CUDA 13 libraries) on 13.0 or newer. A custom text-generation
+// image is not restricted.
+func TestImagesNeedTheirCuda(t *testing.T) {
 	e := newEnv(t, options{steps: func(s *provision.Steps) { s.Images.TextGeneration = config.DefaultVLLMImage }})
 	llm := e.start("openai-community/gpt2", createOpts{})
 	e.expectReady(llm)
-	if ep := e.endpointsOf(llm)[0]; ep.Image != config.DefaultVLLMImage || !slices.Equal(ep.AllowedCudaVersions, []string{"13.0"}) {
-		t.Errorf("vLLM endpoint: image %q, allowedCudaVersions %v", ep.Image, ep.AllowedCudaVersions)
+	if ep := e.endpointsOf(llm)[0]; ep.Image != config.DefaultVLLMImage || !slices.Equal(ep.AllowedCudaVersions, []string{"13.0"}) || ep.MinCudaVersion != "" {
+		t.Errorf("vLLM endpoint: image %q, allowedCudaVersions %v, minCudaVersion %q", ep.Image, ep.AllowedCudaVersions, ep.MinCudaVersion)
 	}
 	img := e.start("stabilityai/sdxl-turbo", createOpts{})
 	e.expectReady(img)
-	if ep := e.endpointsOf(img)[0]; len(ep.AllowedCudaVersions) != 0 {
-		t.Errorf("inference worker endpoint: allowedCudaVersions %v, want any", ep.AllowedCudaVersions)
+	if ep := e.endpointsOf(img)[0]; len(ep.AllowedCudaVersions) != 0 || ep.MinCudaVersion != "13.0" {
+		t.Errorf("inference worker endpoint: allowedCudaVersions %v, minCudaVersion %q; want none and 13.0", ep.AllowedCudaVersions, ep.MinCudaVersion)
+	}
+
+	custom := newEnv(t, options{})
+	own := custom.start("openai-community/gpt2", createOpts{})
+	custom.expectReady(own)
+	if ep := custom.endpointsOf(own)[0]; len(ep.AllowedCudaVersions) != 0 || ep.MinCudaVersion != "" {
+		t.Errorf("custom vLLM image %q: allowedCudaVersions %v, minCudaVersion %q; want none", ep.Image, ep.AllowedCudaVersions, ep.MinCudaVersion)
+	}
+}
+
+// Every endpoint's workers get a start-up allowance (RUNPOD_INIT_TIMEOUT)
+// sized from the download the estimate expects: FLUX.1-schnell's does not
+// fit in RunPod's default 7 minutes.
+func TestEndpointsCarryAnInitTimeout(t *testing.T) {
+	e := newEnv(t, options{})
+	for _, tc := range []struct {
+		model   string
+		atLeast int // seconds
+	}{
+		{"openai-community/gpt2", 900},
+		{"stabilityai/sdxl-turbo", 900},
+		{"black-forest-labs/FLUX.1-schnell", 1800},
+	} {
+		id := e.start(tc.model, createOpts{})
+		d := e.expectReady(id)
+		ep := e.endpointsOf(id)[0]
+		got, err := strconv.Atoi(ep.Env[workerenv.InitTimeout])
+		if err != nil {
+			t.Errorf("%s: %s = %q, not whole seconds", tc.model, workerenv.InitTimeout, ep.Env[workerenv.InitTimeout])
+			continue
+		}
+		if want := provision.InitTimeoutSeconds(d.DownloadBytes, d.ModelVRAMGB); got != want || got < tc.atLeast {
+			t.Errorf("%s (download %d bytes): %s = %d, want %d (at least %d)", tc.model, d.DownloadBytes, workerenv.InitTimeout, got, want, tc.atLeast)
+		}
 	}
 }
 

@@ -90,3 +90,9 @@ def test_library_defaults_per_task(task, library, tmp_path):
 def test_empty_files_means_worker_selects(tmp_path):
     assert from_env({**BASE, "VISGATE_FILES": ""}, volume=tmp_path / "absent").files == ()
     assert from_env({**BASE, "VISGATE_FILES": "[]"}, volume=tmp_path / "absent").files == ()
+
+
+def test_runpod_cached_models_are_found_on_the_volume(tmp_path):
+    assert from_env(BASE, volume=tmp_path).cached_models is None
+    (tmp_path / "huggingface-cache" / "hub").mkdir(parents=True)
+    assert from_env(BASE, volume=tmp_path).cached_models == tmp_path / "huggingface-cache" / "hub"

@@ -8,7 +8,7 @@ from huggingface_hub import errors as hub_errors
 
 from conftest import TINY_EMB, TINY_T2I
 from visgate_worker.config import Config
-from visgate_worker.download import DiskSpaceError, download
+from visgate_worker.download import DiskSpaceError, Downloaded, download, from_cached_models
 
 
 def _config(url: str, tmp_path: Path, **kw) -> Config:
@@ -80,6 +80,60 @@ def test_second_download_is_served_from_the_cache(hub, tmp_path):
     got = download(_config(url, tmp_path, files=files), lambda d, t: reports.append((d, t)))
     assert state.downloaded() == []  # HEADs only
     assert reports[-1] == (got.bytes_total, got.bytes_total)
+
+
+def _runpod_cache(url: str, tmp_path: Path, files: tuple[str, ...]) -> tuple[Path, Downloaded]:
+    """A Hub cache as RunPod's cached models hold it: the snapshot, and the
+    default branch's ref pointing at it."""
+    got = download(_config(url, tmp_path / "runpod", files=files), lambda d, t: None)
+    cache = tmp_path / "runpod" / "hf" / "hub"
+    ref = cache / f"models--{TINY_T2I.replace('/', '--')}" / "refs" / "main"
+    ref.parent.mkdir(parents=True, exist_ok=True)
+    ref.write_text(got.path.name)
+    return cache, got
+
+
+def test_runpod_cached_model_is_used_without_asking_the_hub(hub, tmp_path):
+    url, state = hub
+    files = ("model_index.json", "vae/config.json", "vae/diffusion_pytorch_model.safetensors")
+    cached, first = _runpod_cache(url, tmp_path, files)
+    state.requests.clear()
+
+    reports: list[tuple[int, int]] = []
+    cfg = _config(url, tmp_path / "own", files=files, cached_models=cached)
+    got = download(cfg, lambda d, t: reports.append((d, t)))
+
+    assert state.requests == []  # not even a HEAD
+    assert got.path == first.path
+    assert cached in got.path.parents
+    assert got.revision == state.commit(TINY_T2I)
+    assert got.bytes_total == first.bytes_total
+    assert reports == [(got.bytes_total, got.bytes_total)]
+    assert not (tmp_path / "own" / "hf").exists()  # nothing written to the worker's own cache
+    # The same files pinned to their commit are found too.
+    pinned = _config(url, tmp_path / "own", files=files, cached_models=cached, revision=got.revision)
+    assert from_cached_models(pinned, cached) == got
+
+
+def test_runpod_cached_model_at_another_revision_is_not_used(hub, tmp_path):
+    url, _ = hub
+    files = ("model_index.json", "vae/config.json")
+    cached, _ = _runpod_cache(url, tmp_path, files)
+    other = _config(url, tmp_path / "own", files=files, revision="0" * 40)
+    assert from_cached_models(other, cached) is None
+
+
+def test_incomplete_runpod_cached_model_falls_back_to_a_download(hub, tmp_path):
+    url, state = hub
+    download(_config(url, tmp_path / "runpod", files=("model_index.json",)), lambda d, t: None)
+    cached = tmp_path / "runpod" / "hf" / "hub"
+    state.requests.clear()
+
+    files = ("model_index.json", "vae/config.json")
+    got = download(_config(url, tmp_path / "own", files=files, cached_models=cached), lambda d, t: None)
+
+    assert sorted(state.downloaded()) == sorted(files)
+    assert (tmp_path / "own" / "hf" / "hub") in got.path.parents
 
 
 def test_gated_repo_raises_gated_error(hub, tmp_path):

@@ -1,9 +1,12 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -139,6 +142,36 @@ func TestSimulateAllowsPrivateWebhooks(t *testing.T) {
 	}
 }
 
+// TestSimulateKeepsWebhooksLocal: with the simulators on, webhooks go only
+// to loopback and private addresses unless WEBHOOK_ALLOW_PUBLIC=1 opts in;
+// without them, only WEBHOOK_ALLOW_PUBLIC=0 restricts them so.
+func TestSimulateKeepsWebhooksLocal(t *testing.T) {
+	for _, tc := range []struct {
+		env                   map[string]string
+		allowPrivate, private bool
+	}{
+		{nil, false, false},
+		{map[string]string{"SIMULATE": "1"}, true, true},
+		{map[string]string{"SIMULATE": "1", "WEBHOOK_ALLOW_PRIVATE": "1"}, true, true},
+		{map[string]string{"SIMULATE": "1", "WEBHOOK_ALLOW_PUBLIC": "1"}, true, false},
+		{map[string]string{"SIMULATE": "1", "WEBHOOK_ALLOW_PUBLIC": "yes"}, true, false},
+		{map[string]string{"WEBHOOK_ALLOW_PRIVATE": "1"}, true, false},
+		{map[string]string{"WEBHOOK_ALLOW_PUBLIC": "0"}, true, true},
+		{map[string]string{"WEBHOOK_ALLOW_PUBLIC": "1"}, false, false},
+	} {
+		c, err := Load(env(tc.env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.WebhookAllowPrivate != tc.allowPrivate || c.WebhookPrivateOnly != tc.private {
+			t.Errorf("%v: WebhookAllowPrivate %v, WebhookPrivateOnly %v; want %v, %v", tc.env, c.WebhookAllowPrivate, c.WebhookPrivateOnly, tc.allowPrivate, tc.private)
+		}
+	}
+	if _, err := Load(env(map[string]string{"WEBHOOK_ALLOW_PUBLIC": "maybe"})); err == nil || !strings.Contains(err.Error(), "WEBHOOK_ALLOW_PUBLIC") {
+		t.Errorf("WEBHOOK_ALLOW_PUBLIC=maybe: %v, want an error naming it", err)
+	}
+}
+
 // TestLoadReadsEveryVar: the table and what Load reads are one list. Load
 // panics on a name the table lacks; this checks the other direction, for
 // a configuration that takes every branch Load has (the Google Cloud one).
@@ -162,5 +195,28 @@ func TestEmulatorHosts(t *testing.T) {
 	}
 	if c.FirestoreEmulatorHost != "127.0.0.1:8911" || c.CloudTasksEmulatorHost != "127.0.0.1:8123" {
 		t.Errorf("emulator hosts %q %q", c.FirestoreEmulatorHost, c.CloudTasksEmulatorHost)
+	}
+}
+
+// InferenceMinCuda follows the CUDA libraries the worker's lock installs:
+// the same major version (a CUDA 13 build needs a CUDA 13 driver), and a
+// floor no higher than the runtime's minor (minor-version compatibility).
+func TestInferenceMinCudaMatchesTheLock(t *testing.T) {
+	lock, err := os.ReadFile(filepath.Join("..", "..", "inference", "requirements.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^nvidia-cuda-runtime(?:-cu\d+)?==(\d+)\.(\d+)\.`).FindSubmatch(lock)
+	if m == nil {
+		t.Fatal("inference/requirements.lock pins no nvidia-cuda-runtime: which CUDA does its torch use?")
+	}
+	var floorMajor, floorMinor int
+	if _, err := fmt.Sscanf(InferenceMinCuda, "%d.%d", &floorMajor, &floorMinor); err != nil {
+		t.Fatalf("InferenceMinCuda %q is not major.minor", InferenceMinCuda)
+	}
+	major, _ := strconv.Atoi(string(m[1]))
+	minor, _ := strconv.Atoi(string(m[2]))
+	if floorMajor != major || floorMinor > minor {
+		t.Errorf("InferenceMinCuda = %s, but the lock's CUDA runtime is %d.%d", InferenceMinCuda, major, minor)
 	}
 }

@@ -577,6 +577,35 @@ func TestCreateRequestMatchesTheContract(t *testing.T) {
 	}
 }
 
+// The CUDA floor and the env go where CreateEndpointGpuConfig and
+// ContainerConfig put them: gpu.minCudaVersion as "major.minor", never
+// beside a non-empty allowedCudaVersions; env values are strings.
+func TestCreateRequestCarriesCudaFloorAndEnv(t *testing.T) {
+	var gotBody map[string]any
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(b, &gotBody)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, `{"id":"4m7x2k9q","name":"n","workers":{"min":0,"max":1},"createdAt":"2026-06-01T12:00:00Z"}`)
+	}))
+	defer srv.Close()
+	c := runpod.NewClient(srv.URL+"/v2/", srv.Client())
+	sp := runpod.EndpointSpec{Name: "n", Image: "img", Pools: []string{"ADA_24"}, MinCudaVersion: "13.0",
+		Env: map[string]string{"RUNPOD_INIT_TIMEOUT": "2205", "MODEL_NAME": "m"}}
+	if _, err := c.CreateEndpoint(testCtx(t), secret.New(testKey), sp); err != nil {
+		t.Fatal(err)
+	}
+	wantGPU := map[string]any{"pools": []any{"ADA_24"}, "count": 1.0, "minCudaVersion": "13.0"}
+	if diff := cmp.Diff(wantGPU, gotBody["gpu"]); diff != "" {
+		t.Errorf("gpu (-want +got):\n%s", diff)
+	}
+	wantEnv := map[string]any{"RUNPOD_INIT_TIMEOUT": "2205", "MODEL_NAME": "m"}
+	if diff := cmp.Diff(wantEnv, gotBody["env"]); diff != "" {
+		t.Errorf("env (-want +got):\n%s", diff)
+	}
+}
+
 func TestDecodesTheOpenAPIExamples(t *testing.T) {
 	// Bodies from the openapi examples (getEndpoint, load-balancing; and
 	// listEndpointWorkers with a placed and an unplaced worker).

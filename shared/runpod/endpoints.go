@@ -34,8 +34,10 @@ type EndpointSpec struct {
 	// GPUCount is GPUs per worker; 0 means 1.
 	GPUCount int
 	// AllowedCudaVersions limits workers to hosts with these CUDA versions
-	// ("13.0"); empty allows any.
+	// ("13.0"); empty allows any. MinCudaVersion ("13.0") is a floor
+	// instead; RunPod refuses both together.
 	AllowedCudaVersions []string
+	MinCudaVersion      string
 	// WorkersMin is sent as it is (0: scale to zero; no worker starts until a
 	// job arrives). WorkersMax 0 leaves RunPod's default (3).
 	WorkersMin, WorkersMax int
@@ -141,6 +143,7 @@ type wireGPU struct {
 	ExcludedTypes       []string `json:"excludedTypes,omitempty"`
 	Count               int      `json:"count,omitempty"`
 	AllowedCudaVersions []string `json:"allowedCudaVersions,omitempty"`
+	MinCudaVersion      string   `json:"minCudaVersion,omitempty"`
 }
 
 type wireWorkers struct {
@@ -255,6 +258,7 @@ func (c *Client) CreateEndpoint(ctx context.Context, key secret.Secret, spec End
 			ExcludedTypes:       spec.ExcludedTypes,
 			Count:               max(spec.GPUCount, 1),
 			AllowedCudaVersions: spec.AllowedCudaVersions,
+			MinCudaVersion:      spec.MinCudaVersion,
 		},
 		Workers: wireWorkers{Min: &spec.WorkersMin},
 		Scaling: wireScaling{Type: "QUEUE_DELAY", QueueDelay: DefaultQueueDelay},

@@ -18,6 +18,9 @@ const (
 	ModelName      = "MODEL_NAME"
 	ModelRevision  = "MODEL_REVISION"
 	HFToken        = "HF_TOKEN"
+	// InitTimeout is RunPod's own: seconds a worker may take to start
+	// before RunPod marks it unhealthy (7 minutes when unset).
+	InitTimeout = "RUNPOD_INIT_TIMEOUT"
 )
 
 // The orchestrator's inference worker (INFERENCE_IMAGE) only: its task,

@@ -25,7 +25,10 @@ LIBRARIES = frozenset({"diffusers", "transformers", "sentence-transformers"})
 
 # Where a RunPod network volume is mounted; its huggingface/ folder is the
 # Hub cache when present, so a restarted worker does not download again.
+# RunPod's cached models (an endpoint's Model setting) appear read-only in
+# the same place, under huggingface-cache/hub, in the Hub cache's layout.
 RUNPOD_VOLUME = Path("/runpod-volume")
+RUNPOD_CACHED_MODELS = Path("huggingface-cache") / "hub"
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,9 @@ class Config:
     gpu: str | None = None
     vram_gb: int | None = None
     hub_endpoint: str | None = None  # HF_ENDPOINT: another Hub (the simulator)
+    # RunPod's cached models (/runpod-volume/huggingface-cache/hub), when
+    # present: looked in before any download.
+    cached_models: Path | None = None
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -112,6 +118,7 @@ def from_env(env: Mapping[str, str] | None = None, volume: Path = RUNPOD_VOLUME)
                 "%s is mounted but not writable by this user: caching models on the container disk", volume
             )
 
+    cached = volume / RUNPOD_CACHED_MODELS
     return Config(
         model=model,
         task=task,
@@ -126,6 +133,7 @@ def from_env(env: Mapping[str, str] | None = None, volume: Path = RUNPOD_VOLUME)
         gpu=get("VISGATE_GPU"),
         vram_gb=vram_gb,
         hub_endpoint=(get("HF_ENDPOINT") or "").rstrip("/") or None,
+        cached_models=cached if cached.is_dir() else None,
     )
 
 

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import HfApi, constants, get_hf_file_metadata, hf_hub_download, hf_hub_url
+from huggingface_hub import (
+    HfApi,
+    constants,
+    get_hf_file_metadata,
+    hf_hub_download,
+    hf_hub_url,
+    try_to_load_from_cache,
+)
 from tqdm.auto import tqdm
 
 from .config import Config
@@ -112,6 +119,17 @@ def download(
 ) -> Downloaded:
     """Fetches the files into the Hub cache; on_progress(done, total) is called
     at the start, about every `tick` seconds while bytes arrive, and at the end."""
+    if config.files and config.cached_models is not None:
+        cached = from_cached_models(config, config.cached_models)
+        if cached is not None:
+            log.info(
+                "using RunPod's cached model at %s (%d files, %d bytes): nothing to download",
+                cached.path,
+                len(cached.files),
+                cached.bytes_total,
+            )
+            on_progress(cached.bytes_total, cached.bytes_total)
+            return cached
     api = api or HfApi(endpoint=config.hub_endpoint, token=config.hf_token)
     files = resolve_files(config, api)
     if not files:
@@ -168,6 +186,29 @@ def download(
     first = paths[0]
     root = first.parents[len(Path(files[0]).parts) - 1]
     return Downloaded(path=root, files=tuple(files), revision=revision, bytes_total=progress.total)
+
+
+def from_cached_models(config: Config, cache: Path) -> Downloaded | None:
+    """The model from RunPod's cached models (a read-only Hub cache), if every
+    chosen file is there at the revision asked for (else the default branch);
+    None otherwise, and the worker downloads as usual."""
+    paths: list[Path] = []
+    for name in config.files:
+        found = try_to_load_from_cache(config.model, name, cache_dir=cache, revision=config.revision)
+        if not isinstance(found, str):
+            if paths:
+                log.info("RunPod's cached model at %s lacks %s: downloading instead", cache, name)
+            return None
+        paths.append(Path(found))
+    root = paths[0].parents[len(Path(config.files[0]).parts) - 1]
+    if any(root not in p.parents for p in paths):
+        return None  # files of different snapshots: not one revision
+    return Downloaded(
+        path=root,
+        files=config.files,
+        revision=root.name,
+        bytes_total=sum(p.stat().st_size for p in paths),
+    )
 
 
 def _check_disk(needed: int, cache: Path | None) -> None:

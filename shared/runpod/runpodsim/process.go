@@ -2,6 +2,7 @@ package runpodsim
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,7 +35,9 @@ import (
 //
 // A process worker is INITIALIZING from its start until the SDK first asks
 // for a job (our worker starts the SDK only after its warm-up), then IDLE,
-// RUNNING while it holds a job, and UNHEALTHY if the process exits. Workers
+// RUNNING while it holds a job, and UNHEALTHY if the process exits or, as
+// on RunPod, is still starting after the endpoint's RUNPOD_INIT_TIMEOUT
+// (seconds; 7 minutes when unset), when it is stopped. Workers
 // start on demand when a job arrives and none is free (up to workers.max),
 // and stop once idle for the endpoint's idleTimeout while more than
 // workers.min run, as on RunPod. Processes are stopped (SIGTERM to their
@@ -53,6 +57,34 @@ type WorkerProcess struct {
 	// simulator has real files for a few models only (the tiny ones): a
 	// real worker of any other model fails its download.
 	Serves func(env map[string]string) bool
+	// Container, when set, runs each worker in a container of the built
+	// image, as RunPod runs it, instead of Python from a venv: Python,
+	// PythonPath and Dir are then unused (the image has its own).
+	Container *Container
+}
+
+// Container runs a worker from a container image with buildah, which needs
+// no daemon: `buildah from` makes each worker a container of its own, and
+// `buildah run --isolation chroot` runs the image's Python in it as the
+// image's user, on the host's network (loopback reaches the simulators and
+// the orchestrator), with the same env a process worker gets. Runs as root.
+type Container struct {
+	Image   string // the image, in buildah's local storage (never pulled)
+	Buildah string // the buildah binary; default "buildah"
+	// Volume, when set, is a host directory mounted at /runpod-volume, as a
+	// RunPod network volume is; "" mounts none.
+	Volume string
+	// Keep keeps each worker's container after the worker stops, for a
+	// test to look inside (Worker.Container names it); by default it is
+	// removed.
+	Keep bool
+}
+
+func (c *Container) buildah() string {
+	if c.Buildah == "" {
+		return "buildah"
+	}
+	return c.Buildah
 }
 
 // WithWorkerProcess runs endpoints whose image is p.Image as real worker
@@ -166,9 +198,12 @@ func (s *Server) runProcess(ctx context.Context, e *endpoint, w *worker, env map
 	procEnv := s.processEnvLocked(e, w, env, dir)
 	s.mu.Unlock()
 
-	cmd := exec.Command(p.Python, "-m", p.Module)
-	cmd.Dir = dir
-	cmd.Env = procEnv
+	cmd, done, err := s.command(e, w, procEnv, dir)
+	if err != nil {
+		fail(fmt.Sprintf("could not start the worker: %v", err))
+		return
+	}
+	defer done()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// The SDK's heartbeat child keeps the output pipe open after the
 	// worker itself exits: Wait returns anyway.
@@ -184,7 +219,11 @@ func (s *Server) runProcess(ctx context.Context, e *endpoint, w *worker, env map
 	s.mu.Lock()
 	w.proc = st
 	s.mu.Unlock()
-	s.logf(e.id, w.id, "worker process %d started: %s -m %s", cmd.Process.Pid, p.Python, p.Module)
+	if p.Container != nil {
+		s.logf(e.id, w.id, "worker process %d started: container %s of image %s", cmd.Process.Pid, w.container, p.Container.Image)
+	} else {
+		s.logf(e.id, w.id, "worker process %d started: %s -m %s", cmd.Process.Pid, p.Python, p.Module)
+	}
 
 	waitErr := make(chan error, 1)
 	go func() {
@@ -207,6 +246,17 @@ func (s *Server) runProcess(ctx context.Context, e *endpoint, w *worker, env map
 			<-waitErr
 			return
 		case <-idle.C:
+			if limit, late := s.initTooLong(e, w); late {
+				// RunPod's own rule: a worker not serving within
+				// RUNPOD_INIT_TIMEOUT is unhealthy, and is stopped.
+				s.logf(e.id, w.id, "the worker did not start serving within RUNPOD_INIT_TIMEOUT (%s): unhealthy, stopping it", limit)
+				stopGroup(cmd, st.done)
+				<-waitErr
+				s.mu.Lock()
+				w.status = runpod.WorkerUnhealthy
+				s.mu.Unlock()
+				return
+			}
 			if s.idleTooLong(e, w) {
 				s.logf(e.id, w.id, "idle for the endpoint's idle timeout: stopping the worker")
 				s.removeWorker(e, w)
@@ -216,6 +266,50 @@ func (s *Server) runProcess(ctx context.Context, e *endpoint, w *worker, env map
 			}
 		}
 	}
+}
+
+// command is the worker's command: Python from the venv, or the image's
+// Python in a new container (done removes it once the worker has stopped).
+func (s *Server) command(e *endpoint, w *worker, env []string, dir string) (cmd *exec.Cmd, done func(), err error) {
+	p := s.cfg.proc
+	if p.Container == nil {
+		cmd = exec.Command(p.Python, "-m", p.Module)
+		cmd.Dir = dir
+		cmd.Env = env
+		return cmd, func() {}, nil
+	}
+	c := p.Container
+	name := strings.ToLower("runpodsim-" + e.id + "-" + w.id)
+	out, err := exec.Command(c.buildah(), "from", "--pull=never", "--quiet", "--name", name, c.Image).CombinedOutput()
+	if err != nil {
+		return nil, nil, fmt.Errorf("buildah from %s: %v: %s", c.Image, err, bytes.TrimSpace(out))
+	}
+	s.mu.Lock()
+	w.container = name
+	s.mu.Unlock()
+	args := []string{"run", "--isolation", "chroot", "--terminal=false"}
+	if c.Volume != "" {
+		args = append(args, "--volume", c.Volume+":/runpod-volume")
+	}
+	// buildah run takes the env on its command line only (NAME=VALUE):
+	// this machine's process list shows it, as the simulator's own env
+	// holds it; it is never logged.
+	for _, kv := range env {
+		args = append(args, "--env", kv)
+	}
+	args = append(args, name, "--", "python", "-m", p.Module)
+	cmd = exec.Command(c.buildah(), args...)
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "BUILDAH_ISOLATION=chroot"}
+	done = func() {
+		if c.Keep {
+			return
+		}
+		if out, err := exec.Command(c.buildah(), "rm", name).CombinedOutput(); err != nil {
+			s.logf(e.id, w.id, "could not remove container %s: %v: %s", name, err, bytes.TrimSpace(out))
+		}
+	}
+	return cmd, done, nil
 }
 
 // exited records a worker process that ended on its own: UNHEALTHY, and its
@@ -242,6 +336,28 @@ func exitText(err error) string {
 		return "exit status 0"
 	}
 	return err.Error()
+}
+
+// DefaultInitTimeout is how long RunPod lets a worker start (download,
+// load, warm-up: until its SDK first asks for a job) when the endpoint's
+// env sets no RUNPOD_INIT_TIMEOUT (seconds).
+const DefaultInitTimeout = 7 * time.Minute
+
+// initTimeout is the endpoint's RUNPOD_INIT_TIMEOUT, or the default.
+func initTimeout(env map[string]string) time.Duration {
+	if n, err := strconv.Atoi(strings.TrimSpace(env[workerenv.InitTimeout])); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	return DefaultInitTimeout
+}
+
+// initTooLong reports whether w is still starting past the endpoint's
+// RUNPOD_INIT_TIMEOUT, and that limit.
+func (s *Server) initTooLong(e *endpoint, w *worker) (time.Duration, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	limit := initTimeout(e.env)
+	return limit, w.status == runpod.WorkerInitializing && !w.startedAt.IsZero() && time.Since(w.startedAt) >= limit
 }
 
 // idleTooLong reports whether w has been idle past the endpoint's idle
@@ -289,13 +405,9 @@ func (s *Server) processEnvLocked(e *endpoint, w *worker, env map[string]string,
 	base := s.URL + "/" + e.id
 	gpuQ := "?gpu=" + url.QueryEscape(w.gpuTypeID)
 	m := map[string]string{
-		"PATH":                    os.Getenv("PATH"),
-		"HOME":                    dir,
-		"TMPDIR":                  filepath.Join(dir, "tmp"),
 		"LANG":                    "C.UTF-8",
 		"PYTHONUNBUFFERED":        "1",
 		"PYTHONDONTWRITEBYTECODE": "1",
-		"PYTHONPATH":              p.PythonPath,
 		// One CPU thread each: the machine is shared.
 		"OMP_NUM_THREADS": "1",
 		"MKL_NUM_THREADS": "1",
@@ -303,9 +415,17 @@ func (s *Server) processEnvLocked(e *endpoint, w *worker, env map[string]string,
 		"CUDA_VISIBLE_DEVICES":              "",
 		"HF_HUB_DISABLE_TELEMETRY":          "1",
 		"DO_NOT_TRACK":                      "1",
-		"HF_HOME":                           filepath.Join(dir, "huggingface"),
 		"TOKENIZERS_PARALLELISM":            "false",
 		"TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+	}
+	if p.Container == nil {
+		// A venv worker's own corner of this machine; a container has the
+		// image's (PATH, its home for the caches, /tmp, PYTHONPATH).
+		m["PATH"] = os.Getenv("PATH")
+		m["HOME"] = dir
+		m["TMPDIR"] = filepath.Join(dir, "tmp")
+		m["PYTHONPATH"] = p.PythonPath
+		m["HF_HOME"] = filepath.Join(dir, "huggingface")
 	}
 	for k, v := range p.Env {
 		m[k] = v
@@ -430,8 +550,19 @@ func (nopCloser) Close() error { return nil }
 var errNoProcess = errors.New("runpodsim: no worker process configured")
 
 // CheckWorkerProcess reports whether p can run: the interpreter exists and
-// PythonPath holds the module's package.
+// PythonPath holds the module's package, or, for a container, buildah has
+// the image.
 func CheckWorkerProcess(p WorkerProcess) error {
+	if c := p.Container; c != nil {
+		if p.Image == "" || c.Image == "" {
+			return errNoProcess
+		}
+		out, err := exec.Command(c.buildah(), "inspect", "--type", "image", "--format", "{{.FromImageID}}", c.Image).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("runpodsim: worker image %s: %v: %s", c.Image, err, bytes.TrimSpace(out))
+		}
+		return nil
+	}
 	if p.Python == "" || p.Image == "" {
 		return errNoProcess
 	}

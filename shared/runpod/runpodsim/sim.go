@@ -139,8 +139,10 @@ type Endpoint struct {
 	Pools         []string
 	ExcludedTypes []string
 	GPUCount      int
-	// AllowedCudaVersions is gpu.allowedCudaVersions.
+	// AllowedCudaVersions is gpu.allowedCudaVersions, MinCudaVersion
+	// gpu.minCudaVersion ("" when unset).
 	AllowedCudaVersions []string
+	MinCudaVersion      string
 	WorkersMin          int
 	WorkersMax          int
 	IdleTimeout         int
@@ -157,7 +159,8 @@ type Worker struct {
 	Status    runpod.WorkerStatus
 	GPUTypeID string
 	StartedAt time.Time
-	PID       int // the process of a process worker (WithWorkerProcess), else 0
+	PID       int    // the process of a process worker (WithWorkerProcess), else 0
+	Container string // its container when the worker runs in one (WorkerProcess.Container), else ""
 }
 
 // Callback records one POST a simulated container made.

@@ -82,6 +82,7 @@ type worker struct {
 	// Process workers only (process.go).
 	aiKey     string          // its RUNPOD_AI_API_KEY
 	proc      *procState      // nil until started
+	container string          // its container (WorkerProcess.Container), else ""
 	jobs      map[string]bool // ids of the jobs it holds
 	idleSince time.Time
 	lastPing  time.Time
@@ -92,11 +93,11 @@ func (e *endpoint) snapshot() Endpoint {
 		ID: e.id, Name: e.name, Type: e.typ, Image: e.image,
 		Env:   cloneMap(e.env),
 		Pools: slices.Clone(e.pools), ExcludedTypes: slices.Clone(e.excluded),
-		GPUCount: e.gpuCount, AllowedCudaVersions: slices.Clone(e.cudaVersions), WorkersMin: e.min, WorkersMax: e.max, IdleTimeout: e.idle,
+		GPUCount: e.gpuCount, AllowedCudaVersions: slices.Clone(e.cudaVersions), MinCudaVersion: deref(e.minCuda, ""), WorkersMin: e.min, WorkersMax: e.max, IdleTimeout: e.idle,
 		TimeoutMs: e.timeout, DiskGB: e.disk, Flashboot: e.flashboot, CreatedAt: e.createdAt,
 	}
 	for _, w := range e.workers {
-		wk := Worker{ID: w.id, Status: w.status, GPUTypeID: w.gpuTypeID, StartedAt: w.startedAt}
+		wk := Worker{ID: w.id, Status: w.status, GPUTypeID: w.gpuTypeID, StartedAt: w.startedAt, Container: w.container}
 		if w.proc != nil {
 			wk.PID = w.proc.cmd.Process.Pid
 		}
