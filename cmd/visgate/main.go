@@ -3,7 +3,7 @@
 // the deployed endpoint, and lists, changes and deletes deployments. It
 // talks to the public HTTP API only.
 //
-//	go install github.com/visgate/deployment-orchestrator/cmd/visgate@latest
+//	go install ./cmd/visgate    (from a clone of the module)
 //
 // Configuration: flags, then the environment (VISGATE_URL, VISGATE_API_KEY,
 // RUNPOD_API_KEY), then a JSON file (VISGATE_CONFIG, by default

@@ -27,7 +27,6 @@ func (nopShower) done()                 {}
 type lineShower struct {
 	a        *app
 	lastDone int64
-	started  time.Time
 }
 
 func (s *lineShower) phase(status string) {
@@ -41,9 +40,6 @@ func (s *lineShower) log(l logEntry) {
 func (s *lineShower) download(done, total int64) {
 	if done == s.lastDone {
 		return
-	}
-	if s.started.IsZero() {
-		s.started = time.Now()
 	}
 	s.lastDone = done
 	fmt.Fprintf(s.a.out, "download %d/%d bytes (%d%%)\n", done, total, percent(done, total))
