@@ -159,11 +159,11 @@ func TestAgainstLocalServer(t *testing.T) {
 	}
 }
 
-// TestRealWorkerImage is the issue's acceptance test: against the local
+// TestDeployWaitRunRealWorker is the issue's acceptance test: against the local
 // server with the simulators and the real inference worker,
 // `visgate deploy visgate-tiny/text-to-image --wait`, then `visgate run`
 // writes a PNG, then `visgate rm`.
-func TestRealWorkerImage(t *testing.T) {
+func TestDeployWaitRunRealWorker(t *testing.T) {
 	venv, tiny := os.Getenv("VISGATE_INFERENCE_VENV"), os.Getenv("VISGATE_TINY_MODELS")
 	if venv == "" || tiny == "" {
 		msg := "VISGATE_INFERENCE_VENV or VISGATE_TINY_MODELS is unset: run `make inference-env` and " +
