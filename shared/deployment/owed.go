@@ -168,3 +168,23 @@ func (d *Deployment) EndpointLearnt() {
 	d.EndpointDeleted = false
 	d.EndpointChanges++
 }
+
+// ScalingDrifted records what RunPod says the endpoint's scaling is (lo to
+// hi workers, idle timeout idle seconds; 0: not said) on a deployment whose
+// record says the owner's scaling was applied. When it differs, the scaling
+// is owed again (a scale run of its own, by ScalingChanges) and the log
+// says so. It reports whether d changed.
+func (d *Deployment) ScalingDrifted(now time.Time, lo, hi, idle int) bool {
+	if !d.Scaled || d.RunPodEndpointID == "" || d.EndpointDeleted || (d.Status != StatusReady && d.Status != StatusWebhookFailed) {
+		return false
+	}
+	sc := d.Scaling
+	if lo == sc.MinWorkers && hi == sc.MaxWorkers && (idle == 0 || sc.IdleTimeoutSeconds == 0 || idle == sc.IdleTimeoutSeconds) {
+		return false
+	}
+	d.Scaled = false
+	d.ScalingChanges++
+	d.Log(now, LevelWarn, "RunPod scales endpoint %s between %d and %d workers (idle timeout %ds), not as asked (%d to %d, %ds): setting it again",
+		d.RunPodEndpointID, lo, hi, idle, sc.MinWorkers, sc.MaxWorkers, sc.IdleTimeoutSeconds)
+	return true
+}
