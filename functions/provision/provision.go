@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/config"
@@ -97,6 +98,13 @@ type Steps struct {
 	// SpendInterval is how often the spend of a deployment with
 	// max_spend_usd is read (DefaultSpendInterval when zero).
 	SpendInterval time.Duration
+	// SpendTimeout bounds one read of RunPod's billing API
+	// (DefaultSpendTimeout when zero); SpendReaders bounds the reads that
+	// wait on it at once (DefaultSpendReaders when zero).
+	SpendTimeout time.Duration
+	SpendReaders int
+	spendOnce    sync.Once
+	spendSlots   chan struct{}
 
 	// LateCreateWindow is how long after a create got no answer RunPod may
 	// still make its endpoint (DefaultLateCreateWindow when zero).

@@ -53,8 +53,10 @@ type Reconciler struct {
 	// SpendReads bounds the reads of one pass (DefaultSpendReads when zero).
 	SpendInterval time.Duration
 	SpendReads    int
-	Now           func() time.Time
-	Log           *slog.Logger
+	// SpendTimeout bounds one billing read (DefaultSpendTimeout when zero).
+	SpendTimeout time.Duration
+	Now          func() time.Time
+	Log          *slog.Logger
 }
 
 // DefaultOrphanHorizon is the OrphanHorizon when none is set.

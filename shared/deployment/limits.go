@@ -40,6 +40,9 @@ type Spend struct {
 	NextReadAt time.Time `json:"next_read_at,omitzero"`
 	// LastError is why the last read failed, if it did.
 	LastError string `json:"last_error,omitempty"`
+	// FailingSince is when the reads began to fail (zero while the last
+	// one succeeded).
+	FailingSince time.Time `json:"failing_since,omitzero"`
 }
 
 // Deletion reasons.
