@@ -24,11 +24,14 @@ func (s *Steps) spendInterval() time.Duration {
 }
 
 // expire deletes a live deployment whose expires_at has passed. A run
-// before its time (a task delayed at most queue.MaxDelay) schedules itself
-// again for the rest if it is the task owed for the current expiry (its Seq
-// is Limits.Changes); any other early copy (a resume's, or an earlier
-// expiry's) ends, so one chain waits. A run once the time has passed acts,
-// whichever copy it is: the commit checks the record again.
+// before its time (a task is delayed at most queue.MaxDelay) schedules the
+// next hop of the wait, whichever copy it is (the task owed for the
+// expiry, a resume's after a restart, with a Seq of its own, or an earlier
+// expiry's): the hop is named from the current expiry and the stretch of
+// the wait it ends (expireHop), so copies that wake in the same stretch
+// schedule one task, and no copy ends the wait for the others. A run once
+// the time has passed acts, whichever copy it is: the commit checks the
+// record again.
 func (s *Steps) expire(ctx context.Context, t queue.Task) error {
 	d, err := s.Store.Get(ctx, t.DeploymentID)
 	if err != nil {
@@ -39,10 +42,17 @@ func (s *Steps) expire(ctx context.Context, t queue.Task) error {
 	}
 	now := s.now()
 	if wait := d.Limits.ExpiresAt.Sub(now); wait > 0 {
-		if t.Seq != d.Limits.Changes {
-			return nil
+		hop := expireHop(d, wait)
+		if t.Seq == hop.Seq && t.Run >= hop.Run {
+			// This stretch's hop (or a later run of it) came early: its
+			// next run takes a name of its own. Names only grow along a
+			// chain, so a run never finds its successor's name taken.
+			hop.Run = t.Run + expireHops
 		}
-		return s.again(ctx, t, min(wait, queue.MaxDelay))
+		if err := s.Queue.Enqueue(ctx, hop); err != nil {
+			return fmt.Errorf("enqueue %s: %w", hop.Name(), err)
+		}
+		return nil
 	}
 	_, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
 		if !d.Live() || d.Limits.ExpiresAt.IsZero() || d.Limits.ExpiresAt.After(now) {
@@ -92,6 +102,20 @@ func (s *Steps) spendSlot() (release func(), ok bool) {
 	default:
 		return nil, false
 	}
+}
+
+// expireHops numbers the hops of an expiry's wait from the end: the hop
+// that ends k whole queue.MaxDelay stretches before the expiry is run
+// expireHops-k of the expire task (never 0, the owed task's own name).
+const expireHops = 1 << 20
+
+// expireHop is the next hop of the wait for d's expiry, wait ahead: due
+// when the wait has whole MaxDelay stretches left (or at the expiry), and
+// named from the expiry (Seq Limits.Changes) and the stretches left.
+func expireHop(d *deployment.Deployment, wait time.Duration) queue.Task {
+	left := (wait - 1) / queue.MaxDelay // whole stretches after this hop
+	return queue.Task{DeploymentID: d.ID, Step: deployment.StepExpire, Seq: d.Limits.Changes,
+		Run: max(1, expireHops-int(left)), Delay: wait - left*queue.MaxDelay}
 }
 
 // readSpend reads what the endpoint of a deployment with max_spend_usd has

@@ -115,10 +115,11 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 					keys[sha256.Sum256([]byte(k.Reveal()))] = keyRef{key: k}
 				}
 			}
-			// Stuck: owed work was due StuckAfter ago and nothing wrote
-			// since. Work due later (an expiry, the next spend read) has
-			// its task waiting in the queue.
-			if !d.OwesDueBy(now.Add(-r.StuckAfter)) || now.Sub(d.UpdatedAt) < r.StuckAfter {
+			// Stuck: owed work was due StuckAfter ago and made no progress
+			// since, each piece judged on its own (deployment.Overdue).
+			// Work due later (an expiry, the next spend read) has its task
+			// waiting in the queue.
+			if len(d.Overdue(now, r.StuckAfter)) == 0 {
 				continue
 			}
 			if d.Status.Provisioning() && now.Sub(d.CreatedAt) > r.Deadline {

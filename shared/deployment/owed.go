@@ -108,16 +108,43 @@ func (d *Deployment) Owes() []Owed {
 // NeedsWork reports whether d owes anything.
 func (d *Deployment) NeedsWork() bool { return len(d.Owes()) > 0 }
 
-// OwesDueBy reports whether d owes work that was due at t: work without a
-// time, or due then or earlier. Work due later (an expiry days ahead, the
-// next spend read) is not late yet.
-func (d *Deployment) OwesDueBy(t time.Time) bool {
+// Overdue lists the work d owes that is late by grace at now: due grace
+// ago or earlier, with no progress since. Each piece is judged on its own
+// due time and progress, never on the record's last write alone (the spend
+// reads write it every few minutes, which would hide any other lost task):
+//   - an expiry, a spend read or a webhook attempt by its own due time,
+//     which each run moves on (a read sets the next, an attempt the next
+//     one, an expiry deletes the deployment); when it has none (the first
+//     read or attempt), by the write that made it owed;
+//   - the step of a provisioning status, scale and teardown by the last
+//     write that was not a spend read (entering the status, a poll, a
+//     retry).
+//
+// The reconciler resumes what is overdue.
+func (d *Deployment) Overdue(now time.Time, grace time.Duration) []Owed {
+	cutoff := now.Add(-grace)
+	var late []Owed
 	for _, o := range d.Owes() {
-		if !o.NotBefore.After(t) {
-			return true
+		since := d.workAt()
+		switch o.Step {
+		case StepExpire, StepSpend, StepWebhook:
+			if !o.NotBefore.IsZero() {
+				since = o.NotBefore
+			}
+		}
+		if !since.After(cutoff) {
+			late = append(late, o)
 		}
 	}
-	return false
+	return late
+}
+
+// workAt is when d was last written by anything but a spend read.
+func (d *Deployment) workAt() time.Time {
+	if d.Spend.Version != 0 && d.Spend.Version == d.Version && !d.Spend.WorkAt.IsZero() {
+		return d.Spend.WorkAt
+	}
+	return d.UpdatedAt
 }
 
 // MayHaveEndpoint reports whether a RunPod endpoint of d may exist: one is

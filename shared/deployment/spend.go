@@ -72,6 +72,10 @@ func (d *Deployment) SpendEstimate(now time.Time) float64 {
 // deletes d with ReasonMaxSpend (LimitReached).
 func (d *Deployment) RecordSpend(now time.Time, r SpendRead) error {
 	sp := &d.Spend
+	if sp.Version == 0 || sp.Version != d.Version {
+		sp.WorkAt = d.UpdatedAt // the last write was not a read's
+	}
+	sp.Version = d.Version + 1 // the store's write adds one
 	if r.Err == "" {
 		if ceiling := d.SpendCeiling(r.Since, now); !(r.USD >= 0) || r.USD > ceiling {
 			r.Err = fmt.Sprintf("RunPod's billing reported $%.2f, which is not plausible (at most $%.2f since %s); the figure is not used",
