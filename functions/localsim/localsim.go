@@ -84,8 +84,10 @@ func Start(log *slog.Logger, getenv func(string) string) (*Simulators, error) {
 	}
 	// The container's three callbacks take 0.3 of the boot each, as with the
 	// simulator's defaults (1 s, 300 ms).
+	// Endpoint URLs point at the simulator's job API (the watch step's
+	// health checks reach it there), not at RunPod's.
 	opts := []runpodsim.Option{runpodsim.WithAnyKey(), runpodsim.WithCallbackClient(&http.Client{Timeout: 10 * time.Second}),
-		runpodsim.WithBootDelay(boot), runpodsim.WithCallbackInterval(boot * 3 / 10)}
+		runpodsim.WithBootDelay(boot), runpodsim.WithCallbackInterval(boot * 3 / 10), runpodsim.WithRequestURLBase("")}
 	venv := strings.TrimSpace(getenv("VISGATE_INFERENCE_VENV"))
 	worker, werr := workerProcess(venv, image, hub.URL, &logWriter{log: log})
 	// Real workers for the tiny models only: the Hub simulator has no
@@ -94,7 +96,7 @@ func Start(log *slog.Logger, getenv func(string) string) (*Simulators, error) {
 	worker.Serves = func(env map[string]string) bool { return slices.Contains(tiny, env[workerenv.ModelName]) }
 	switch {
 	case werr == nil:
-		opts = append(opts, runpodsim.WithWorkerProcess(worker), runpodsim.WithRequestURLBase(""))
+		opts = append(opts, runpodsim.WithWorkerProcess(worker))
 		log.Info("the RunPod simulator runs the inference worker as local processes for the tiny models (simulated workers for the others)", "image", image, "python", worker.Python)
 	case venv == "":
 		log.Info("VISGATE_INFERENCE_VENV is unset: simulated inference workers (`make inference-env` makes real ones possible)")

@@ -54,6 +54,7 @@ type RunPod interface {
 	Workers(ctx context.Context, key secret.Secret, endpointID string) ([]runpod.Worker, error)
 	UpdateScaling(ctx context.Context, key secret.Secret, id string, workersMin, workersMax, idleTimeout int) error
 	EndpointSpend(ctx context.Context, key secret.Secret, id string, since time.Time) (runpod.ServerlessSpend, error)
+	RunSync(ctx context.Context, key secret.Secret, endpointURL string, input any, wait time.Duration) (*runpod.JobResult, error)
 }
 
 // Sender delivers webhooks.
