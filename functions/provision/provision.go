@@ -176,6 +176,19 @@ func (s *Steps) Handle(ctx context.Context, t queue.Task, dl queue.Delivery) err
 		s.logger().WarnContext(ctx, "task for a deployment that does not exist dropped", "step", t.Step, "deployment_id", t.DeploymentID)
 		return nil
 	}
+	if errors.Is(err, store.ErrFull) {
+		// The store's disk is full: no write can pass until space returns,
+		// which may take longer than the queue's retry budget. The step
+		// runs again later, for as long as it takes, so the chain goes on
+		// within StorageFullRetry of the space's return.
+		delay := s.storageFullRetry()
+		s.logger().WarnContext(ctx, "the store's disk is full; the step runs again later", "step", t.Step, "deployment_id", t.DeploymentID,
+			"retry_in", delay.String())
+		if aerr := s.again(ctx, t, delay); aerr != nil {
+			return fmt.Errorf("provision %s %s: %w", t.Step, t.DeploymentID, errors.Join(err, aerr))
+		}
+		return nil
+	}
 	if err != nil {
 		s.logger().WarnContext(ctx, "step failed; the queue will retry", "step", t.Step, "deployment_id", t.DeploymentID,
 			"attempt", dl.Attempt, "error", err.Error())
@@ -183,6 +196,10 @@ func (s *Steps) Handle(ctx context.Context, t queue.Task, dl queue.Delivery) err
 	}
 	return nil
 }
+
+// storageFullRetry is how long a step whose write found the store's disk
+// full waits before it runs again: RetryBase·32 (32 s by default).
+func (s *Steps) storageFullRetry() time.Duration { return backoff(s.RetryBase, 5, 0) }
 
 // again schedules the next run of t's step after delay (polling, backoff,
 // waiting out a lease): the step continues, so no status change and no

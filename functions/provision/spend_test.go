@@ -2,7 +2,9 @@ package provision_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
+	"github.com/visgate/deployment-orchestrator/shared/store"
 )
 
 // hangingBilling is a RunPod whose billing API never answers: a read
@@ -67,4 +70,49 @@ func TestHangingBillingDoesNotStallTheChain(t *testing.T) {
 	if _, most, _ := hang.stats(); most > 1 {
 		t.Errorf("%d reads waited on the billing API at once, want at most 1 (the reads' own budget)", most)
 	}
+}
+
+// fullDisk is a store whose writes fail as on a full disk while full is set.
+type fullDisk struct {
+	store.Store
+	mu      sync.Mutex
+	full    bool
+	refused int
+}
+
+func (f *fullDisk) Update(ctx context.Context, id string, fn store.UpdateFunc) (*deployment.Deployment, error) {
+	f.mu.Lock()
+	if f.full {
+		f.refused++
+		f.mu.Unlock()
+		return nil, fmt.Errorf("bolt: update %s: %w: write orchestrator.db: %w", id, store.ErrFull, syscall.ENOSPC)
+	}
+	f.mu.Unlock()
+	return f.Store.Update(ctx, id, fn)
+}
+
+func (f *fullDisk) set(full bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.full = full
+}
+
+func (f *fullDisk) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.refused
+}
+
+// TestChainOutlivesAFullDisk (issue 23, item 5): while the store's disk is
+// full, a step's writes fail for longer than the queue's retry budget (50
+// attempts here); once space returns, the chain goes on by itself instead
+// of waiting for the reconciler.
+func TestChainOutlivesAFullDisk(t *testing.T) {
+	disk := &fullDisk{}
+	e := newEnv(t, options{steps: func(s *provision.Steps) { disk.Store = s.Store; s.Store = disk }})
+	disk.set(true)
+	id := e.start("openai-community/gpt2", createOpts{})
+	e.waitFor(id, "writes refused past the queue's budget", func(*deployment.Deployment) bool { return disk.count() > 60 })
+	disk.set(false)
+	e.expectReady(id)
 }
