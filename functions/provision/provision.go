@@ -55,6 +55,7 @@ type RunPod interface {
 	UpdateScaling(ctx context.Context, key secret.Secret, id string, workersMin, workersMax, idleTimeout int) error
 	EndpointSpend(ctx context.Context, key secret.Secret, id string, since time.Time) (runpod.ServerlessSpend, error)
 	RunSync(ctx context.Context, key secret.Secret, endpointURL string, input any, wait time.Duration) (*runpod.JobResult, error)
+	CancelJob(ctx context.Context, key secret.Secret, endpointURL, id string) error
 }
 
 // Sender delivers webhooks.

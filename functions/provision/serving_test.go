@@ -123,8 +123,15 @@ func TestInferenceImageUnsetFailsInValidate(t *testing.T) {
 // the queue, as with a worker that is up but still loading.
 type noJobs struct {
 	provision.RunPod
-	mu    sync.Mutex
-	asked int
+	mu               sync.Mutex
+	asked, cancelled int
+}
+
+func (n *noJobs) CancelJob(context.Context, secret.Secret, string, string) error {
+	n.mu.Lock()
+	n.cancelled++
+	n.mu.Unlock()
+	return nil
 }
 
 func (n *noJobs) RunSync(context.Context, secret.Secret, string, any, time.Duration) (*runpod.JobResult, error) {
@@ -154,8 +161,8 @@ func TestInferenceWorkerReadyOnlyFromItsReport(t *testing.T) {
 	}
 	deaf.mu.Lock()
 	defer deaf.mu.Unlock()
-	if deaf.asked == 0 {
-		t.Error("the watch never asked the worker")
+	if deaf.asked == 0 || deaf.cancelled != deaf.asked {
+		t.Errorf("%d health checks, %d cancelled: want some, each unanswered one cancelled (a queued job starts a worker)", deaf.asked, deaf.cancelled)
 	}
 }
 

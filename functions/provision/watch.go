@@ -170,6 +170,14 @@ func (s *Steps) askHealth(ctx context.Context, key secret.Secret, d *deployment.
 		s.logger().InfoContext(ctx, "health check not answered", "deployment_id", d.ID, "error", runpodMessage(err))
 		return false
 	}
+	if res.Status == runpod.JobInQueue || res.Status == runpod.JobInProgress {
+		// Not answered in time: a job left queued would make RunPod start
+		// another worker for it. The next check asks again.
+		if err := s.RunPod.CancelJob(ctx, key, d.EndpointURL, res.ID); err != nil {
+			s.logger().InfoContext(ctx, "health check not cancelled", "deployment_id", d.ID, "error", runpodMessage(err))
+		}
+		return false
+	}
 	if res.Status != runpod.JobCompleted {
 		return false
 	}

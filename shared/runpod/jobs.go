@@ -49,3 +49,18 @@ func (c *Client) RunSync(ctx context.Context, key secret.Secret, endpointURL str
 	}
 	return &out, nil
 }
+
+// CancelJob cancels job id on the queue endpoint at endpointURL (POST
+// {endpointURL}/cancel/{id}): a job left in the queue would make RunPod
+// start a worker for it.
+func (c *Client) CancelJob(ctx context.Context, key secret.Secret, endpointURL, id string) error {
+	u, err := url.Parse(endpointURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || id == "" {
+		return errors.New("runpod: cancelling a job: no usable endpoint URL or job id")
+	}
+	target := strings.TrimRight(endpointURL, "/") + "/cancel/" + url.PathEscape(id)
+	if err := c.doURL(ctx, key, "POST", target, "POST "+u.Path+"/cancel", nil, nil); err != nil {
+		return fmt.Errorf("cancelling job %s on RunPod endpoint %s: %w", id, u.Path, err)
+	}
+	return nil
+}
