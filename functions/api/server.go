@@ -6,6 +6,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -335,9 +336,17 @@ func (s *Server) authFailed(w http.ResponseWriter, r *http.Request, kind string)
 
 // internalError logs err with the request id and answers the contract's 500.
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	if errors.Is(err, store.ErrFull) {
+		s.logger().ErrorContext(r.Context(), what+": the store's disk is full", "error", err.Error())
+		httpx.WriteError(w, httpx.StorageFull(storageFullRetry))
+		return
+	}
 	s.logger().ErrorContext(r.Context(), what, "error", err.Error())
 	httpx.WriteError(w, httpx.Internal(logging.RequestID(r.Context())))
 }
+
+// storageFullRetry is the Retry-After of a write refused for want of space.
+const storageFullRetry = 30 * time.Second
 
 // Route says which function serves a path, and with which methods.
 type Route struct {

@@ -218,7 +218,7 @@ func (a *App) StartReconciler(every time.Duration) {
 			rep, err := r.Run(ctx)
 			if err != nil && ctx.Err() == nil {
 				a.Log.Error("reconcile", "error", err.Error(), "report", rep)
-			} else if rep.Resumed+rep.Failed+rep.OrphansDeleted > 0 {
+			} else if rep.Resumed+rep.Failed+rep.OrphansDeleted+rep.ScalingMended > 0 {
 				a.Log.Info("reconcile", "report", rep)
 			}
 		}

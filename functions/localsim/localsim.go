@@ -87,8 +87,10 @@ func Start(log *slog.Logger, getenv func(string) string) (*Simulators, error) {
 	}
 	// The container's three callbacks take 0.3 of the boot each, as with the
 	// simulator's defaults (1 s, 300 ms).
+	// Endpoint URLs point at the simulator's job API (the watch step's
+	// health checks reach it there), not at RunPod's.
 	opts := []runpodsim.Option{runpodsim.WithAnyKey(), runpodsim.WithCallbackClient(&http.Client{Timeout: 10 * time.Second}),
-		runpodsim.WithBootDelay(boot), runpodsim.WithCallbackInterval(boot * 3 / 10)}
+		runpodsim.WithBootDelay(boot), runpodsim.WithCallbackInterval(boot * 3 / 10), runpodsim.WithRequestURLBase("")}
 	venv := strings.TrimSpace(getenv("VISGATE_INFERENCE_VENV"))
 	built := strings.TrimSpace(getenv("VISGATE_INFERENCE_IMAGE"))
 	var worker runpodsim.WorkerProcess
@@ -108,7 +110,7 @@ func Start(log *slog.Logger, getenv func(string) string) (*Simulators, error) {
 		log.Info("the RunPod simulator runs the inference worker from its built image for the tiny models (simulated workers for the others)",
 			"image", image, "built_image", built, "runpod_volume", worker.Container.Volume)
 	case werr == nil:
-		opts = append(opts, runpodsim.WithWorkerProcess(worker), runpodsim.WithRequestURLBase(""))
+		opts = append(opts, runpodsim.WithWorkerProcess(worker))
 		log.Info("the RunPod simulator runs the inference worker as local processes for the tiny models (simulated workers for the others)", "image", image, "python", worker.Python)
 	case built != "":
 		log.Warn("simulated inference workers: the worker's image is not usable", "image", built, "error", werr.Error())

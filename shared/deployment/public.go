@@ -50,8 +50,12 @@ type PublicWebhook struct {
 	DeliveredAt    *time.Time `json:"delivered_at"`
 }
 
-// Public returns the owner's view; logs only when withLogs.
-func (d *Deployment) Public(withLogs bool) Public {
+// Public returns the owner's view now; logs only when withLogs.
+func (d *Deployment) Public(withLogs bool) Public { return d.PublicAt(time.Now(), withLogs) }
+
+// PublicAt returns the owner's view at now (the time an estimated spend is
+// made up to); logs only when withLogs.
+func (d *Deployment) PublicAt(now time.Time, withLogs bool) Public {
 	p := Public{
 		DeploymentID:          d.ID,
 		Status:                d.Status,
@@ -75,7 +79,7 @@ func (d *Deployment) Public(withLogs bool) Public {
 		Scaling:       d.Scaling,
 		Limits:        d.publicLimits(),
 		Price:         PublicPriceOf(d.Price, d.Scaling),
-		Spend:         d.publicSpend(),
+		Spend:         d.publicSpend(now),
 		DeletedReason: str(d.DeletedReason),
 		Error:         str(d.Error),
 		CreatedAt:     d.CreatedAt.UTC(),

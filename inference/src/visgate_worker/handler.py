@@ -16,10 +16,19 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
+# The orchestrator's health check (Go: workerenv.HealthCheck, HealthReady):
+# a job whose input is {"visgate_health": true}. The handler runs only once
+# start-up and the warm-up inference succeeded, so answering it says the
+# model is ready, even when the ready report was lost.
+HEALTH_CHECK = "visgate_health"
+HEALTH_READY = "ready"
+
 
 def make_handler(model: Model, config: Config) -> Handler:
     def handler(job: dict[str, Any]) -> dict[str, Any]:
         job_id = job.get("id", "?")
+        if job.get("input") == {HEALTH_CHECK: True}:
+            return {HEALTH_CHECK: HEALTH_READY, "model": config.model, "task": config.task}
         started = time.monotonic()
         try:
             validated = inputs.validate(config.task, job.get("input"))

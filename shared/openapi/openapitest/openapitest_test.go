@@ -53,8 +53,8 @@ func priced(d map[string]any) map[string]any {
 	d["price"] = map[string]any{"pool": "AMPERE_48", "per_hour_usd": 1.22, "per_second_usd": 1.22 / 3600,
 		"loading_per_hour_usd": 1.22, "idle_per_hour_usd": 0, "max_per_hour_usd": 1.22, "fallback_max_per_hour_usd": 1.9,
 		"catalog_source": "runpod", "catalog_at": "2026-02-14T13:00:00Z", "assumes": "one worker"}
-	d["spend"] = map[string]any{"usd": 0.42, "read_at": "2026-02-14T14:00:00Z", "since": "2026-02-14T13:00:00Z",
-		"bucket_seconds": 3600, "last_error": nil, "note": "hourly buckets"}
+	d["spend"] = map[string]any{"usd": 0.42, "source": "runpod_billing", "read_at": "2026-02-14T14:00:00Z", "since": "2026-02-14T13:00:00Z",
+		"bucket_seconds": 3600, "last_error": nil, "failing_since": nil, "note": "hourly buckets"}
 	d["limits"] = map[string]any{"max_spend_usd": 0.4, "expires_at": "2026-02-15T13:00:00Z", "expiry_source": "owner"}
 	return d
 }
@@ -128,6 +128,10 @@ func TestValidResponses(t *testing.T) {
 		}},
 		{"deleted at the spend limit", "GET", "/v1/deployments/dep_2026_a3686d66", response{status: 200,
 			body: with(with(priced(deployment()), "status", "deleted"), "deleted_reason", "max_spend_reached")}},
+		{"spend estimated while the billing cannot be read", "GET", "/v1/deployments/dep_2026_a3686d66", response{status: 200,
+			body: with(priced(deployment()), "spend", map[string]any{"usd": 0.03, "source": "estimate", "read_at": nil,
+				"since": "2026-02-14T13:00:00Z", "bucket_seconds": 0, "last_error": "RunPod did not answer in time",
+				"failing_since": "2026-02-14T13:05:00Z", "note": "estimate"})}},
 		{"patched", "PATCH", "/v1/deployments/dep_2026_a3686d66", response{status: 200, body: priced(deployment())}},
 		{"patch refused", "PATCH", "/v1/deployments/dep_2026_a3686d66", response{status: 409,
 			body: errorBody("ConflictError", map[string]any{"deployment_id": "dep_2026_a3686d66", "status": "deleted"})}},

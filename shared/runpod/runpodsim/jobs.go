@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
+	"github.com/visgate/deployment-orchestrator/shared/workerenv"
 )
 
 // The job API of a queue endpoint (api.runpod.ai/v2/{endpoint_id}/...), with
@@ -294,6 +295,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, e *endpoint, wai
 	s.pruneJobsLocked(e)
 	s.demandLocked(e)
 	s.notifyJobsLocked(e)
+	s.answerHealthLocked(e, j)
 	out := j.wire()
 	s.mu.Unlock()
 	if !wait {
@@ -661,4 +663,27 @@ func (s *Server) jobResult(w http.ResponseWriter, r *http.Request, e *endpoint, 
 
 func newJobID() string {
 	return newID() + "-" + newID()[:4] + "-" + newID()[:4] + "-" + newID()[:4] + "-" + newID() + newID()[:4]
+}
+
+// answerHealthLocked answers the orchestrator's health check (see
+// workerenv.HealthCheck) on an endpoint of simulated workers, as the
+// inference worker's handler does: a worker idle or running has loaded its
+// model, so the job completes at once; otherwise it waits in the queue. A
+// process worker's own handler answers it.
+func (s *Server) answerHealthLocked(e *endpoint, j *job) {
+	if s.isProcess(e) {
+		return
+	}
+	var in map[string]json.RawMessage
+	if json.Unmarshal(j.input, &in) != nil || string(in[workerenv.HealthCheck]) != "true" {
+		return
+	}
+	for _, w := range e.workers {
+		if w.status.Ready() {
+			j.workerID = w.id
+			out, _ := json.Marshal(map[string]string{workerenv.HealthCheck: workerenv.HealthReady, "model": e.env[workerenv.ModelName]})
+			s.finishLocked(e, j, JobCompleted, out, nil)
+			return
+		}
+	}
 }
