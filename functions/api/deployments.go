@@ -39,7 +39,16 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, owner string) {
 	if !ok {
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, d.Public(true))
+	body := s.encoded.get(d)
+	if body == nil {
+		var err error
+		if body, err = httpx.EncodeJSON(d.Public(true)); err != nil {
+			httpx.WriteJSON(w, http.StatusOK, d.Public(true)) // its answer to a failed encoding, as before
+			return
+		}
+		s.encoded.put(d, body)
+	}
+	httpx.WriteEncoded(w, http.StatusOK, body)
 }
 
 // Page sizes of GET /v1/deployments.

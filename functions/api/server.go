@@ -70,6 +70,9 @@ type Server struct {
 	Docs http.Handler
 	Now  func() time.Time
 	Log  *slog.Logger
+
+	// encoded keeps GET's encoded answers per record version.
+	encoded encodedCache
 }
 
 func (s *Server) now() time.Time {
