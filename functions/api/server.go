@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/auth"
@@ -73,6 +74,8 @@ type Server struct {
 
 	// encoded keeps GET's encoded answers per record version.
 	encoded encodedCache
+	// reads counts the successful reads logged at debug level.
+	reads readCounter
 }
 
 func (s *Server) now() time.Time {
@@ -204,8 +207,8 @@ func methods(hs map[string]http.HandlerFunc) http.Handler {
 	})
 }
 
-// middleware adds a request id, a log line per request and turns panics
-// into the contract's 500.
+// middleware adds a request id, a log line per request (see logRequest)
+// and turns panics into the contract's 500.
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -228,8 +231,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			if r.URL.Path == "/health" && rec.status == http.StatusOK {
 				return // liveness probes would drown the log
 			}
-			s.logger().InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
-				"duration_ms", float64(time.Since(start).Microseconds())/1000)
+			s.logRequest(ctx, r, rec.status, start)
 		}()
 		next.ServeHTTP(rec, r)
 	})
@@ -275,8 +277,8 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, owner str
 				// The limiter's store is down: serve rather than lock every user out.
 				s.logger().WarnContext(r.Context(), "rate limiter unavailable; request allowed", "error", err.Error())
 			} else {
-				w.Header().Set("RateLimit-Limit", fmt.Sprint(dec.Limit))
-				w.Header().Set("RateLimit-Remaining", fmt.Sprint(max(dec.Remaining, 0)))
+				w.Header().Set("RateLimit-Limit", strconv.Itoa(dec.Limit))
+				w.Header().Set("RateLimit-Remaining", strconv.Itoa(max(dec.Remaining, 0)))
 				if !dec.Allowed {
 					httpx.WriteError(w, httpx.RateLimited(s.RateLimit, dec.RetryAfter))
 					return
