@@ -39,6 +39,12 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, owner string) {
 	if !ok {
 		return
 	}
+	s.writeDeployment(w, d)
+}
+
+// writeDeployment answers 200 with d.Public(true), encoded once per record
+// version (see encodedCache).
+func (s *Server) writeDeployment(w http.ResponseWriter, d *deployment.Deployment) {
 	body := s.encoded.get(d)
 	if body == nil {
 		var err error

@@ -139,3 +139,26 @@ func TestEncodedCache(t *testing.T) {
 		t.Errorf("%d entries, above the bound %d", n, encodedCacheSize)
 	}
 }
+
+// TestPatchAnswersFromTheSameCache: PATCH answers the record it wrote (or,
+// for the same values again, the current one), never a cached older one.
+func TestPatchAnswersFromTheSameCache(t *testing.T) {
+	f := newFixture(t)
+	id := body(t, f.do(t, "POST", "/v1/deployments", keyA, validCreate))["deployment_id"].(string)
+	path := "/v1/deployments/" + id
+	f.do(t, "GET", path, keyA, "") // warm
+	for i, patch := range []string{`{"max_workers":2}`, `{"max_workers":2}`, `{"max_workers":3}`} {
+		*f.clock = f.clock.Add(time.Second)
+		rec := f.do(t, "PATCH", path, keyA, patch)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("PATCH %d = %d %s", i, rec.Code, rec.Body)
+		}
+		want := uncachedGet(t, f, id)
+		if !bytes.Equal(rec.Body.Bytes(), want) {
+			t.Fatalf("PATCH %d answered\n%s\nthe record is\n%s", i, rec.Body, want)
+		}
+		if got := f.do(t, "GET", path, keyA, "").Body.Bytes(); !bytes.Equal(got, want) {
+			t.Fatalf("GET after PATCH %d answered\n%s\nthe record is\n%s", i, got, want)
+		}
+	}
+}
