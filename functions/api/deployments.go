@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -115,6 +117,16 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, owner string) {
 		s.internalError(w, r, "list deployments", err)
 		return
 	}
+	body, err := s.encodeList(items, next)
+	if err != nil {
+		httpx.WriteJSON(w, http.StatusOK, listAnswer(items, next)) // its answer to a failed encoding, as before
+		return
+	}
+	httpx.WriteEncoded(w, http.StatusOK, body)
+}
+
+// listAnswer is what the list's body encodes.
+func listAnswer(items []*deployment.Deployment, next string) map[string]any {
 	out := make([]deployment.Public, 0, len(items))
 	for _, d := range items {
 		out = append(out, d.Public(false))
@@ -123,7 +135,41 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, owner string) {
 	if next != "" {
 		nextCursor = &next
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"deployments": out, "next_cursor": nextCursor})
+	return map[string]any{"deployments": out, "next_cursor": nextCursor}
+}
+
+// encodeList is the list's body, the bytes of
+// httpx.EncodeJSON(listAnswer(items, next)), assembled from each record's
+// encoding, made once per record version (see encodedCache).
+func (s *Server) encodeList(items []*deployment.Deployment, next string) ([]byte, error) {
+	buf := bytes.NewBuffer(make([]byte, 0, 64+len(items)*2048))
+	buf.WriteString(`{"deployments":[`)
+	for i, d := range items {
+		item := s.listed.get(d)
+		if item == nil {
+			var err error
+			if item, err = json.Marshal(d.Public(false)); err != nil {
+				return nil, err
+			}
+			s.listed.put(d, item)
+		}
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(item)
+	}
+	buf.WriteString(`],"next_cursor":`)
+	if next == "" {
+		buf.WriteString("null")
+	} else {
+		c, err := json.Marshal(next)
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(c)
+	}
+	buf.WriteString("}\n")
+	return buf.Bytes(), nil
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, owner string) {

@@ -10,12 +10,13 @@ import (
 // encodedCacheSize bounds the answers encodedCache keeps (about 3 KB each).
 const encodedCacheSize = 1024
 
-// encodedCache keeps the encoded body of GET /v1/deployments/{id} per record
-// version: callers poll GET while they wait for ready, and encoding the
-// answer (reflection over Public and its times) was the largest part of
-// that request's CPU under make bench's load (pprof). The store is still
-// read on every request (it is the truth, and the owner check needs the
-// record); only the encoding of a version already encoded is skipped.
+// encodedCache keeps the encoded body of GET /v1/deployments/{id} (and
+// PATCH's) per record version, and another one the list's items: callers
+// poll GET while they wait for ready, and encoding the answer (reflection
+// over Public and its times) was the largest part of that request's CPU
+// under make bench's load (pprof). The store is still read on every request
+// (it is the truth, and the owner check needs the record); only the
+// encoding of a version already encoded is skipped.
 //
 // An entry is keyed by the record's id and matched on its Version and
 // UpdatedAt, which every store changes on every write (store.Store's

@@ -162,3 +162,56 @@ func TestPatchAnswersFromTheSameCache(t *testing.T) {
 		}
 	}
 }
+
+// TestListEncodingIsTheMapsEncoding: the list assembled from cached items
+// is byte for byte the encoding of its map, empty or not, with or without a
+// next cursor, and follows every write.
+func TestListEncodingIsTheMapsEncoding(t *testing.T) {
+	f := newFixture(t)
+	check := func(what, query string) {
+		t.Helper()
+		rec := f.do(t, "GET", "/v1/deployments"+query, keyA, "")
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s: list = %d %s", what, rec.Code, rec.Body)
+		}
+		page := body(t, rec)
+		var items []*deployment.Deployment
+		for _, it := range page["deployments"].([]any) {
+			d, err := f.store.Get(context.Background(), it.(map[string]any)["deployment_id"].(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			items = append(items, d)
+		}
+		next, _ := page["next_cursor"].(string)
+		want, err := httpx.EncodeJSON(listAnswer(items, next))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(rec.Body.Bytes(), want) {
+			t.Fatalf("%s: the list answered\n%s\nthe map encodes\n%s", what, rec.Body, want)
+		}
+		if rec.Header().Get("Content-Type") != "application/json" || rec.Header().Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: headers %v", what, rec.Header())
+		}
+	}
+	check("empty", "")
+	var ids []string
+	for range 3 {
+		*f.clock = f.clock.Add(time.Second)
+		ids = append(ids, body(t, f.do(t, "POST", "/v1/deployments", keyA, validCreate))["deployment_id"].(string))
+	}
+	check("three", "")
+	check("three, warm", "")
+	check("a page of one with a cursor", "?limit=1")
+	if _, err := f.store.Update(context.Background(), ids[1], func(d *deployment.Deployment) error {
+		d.Log(*f.clock, deployment.LevelInfo, "<a line with & and >") // logs are not listed; the version changes
+		return d.Transition(*f.clock, deployment.StatusSelectingGPU)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	check("after a write", "")
+	if got := body(t, f.do(t, "GET", "/v1/deployments", keyA, ""))["deployments"].([]any)[1].(map[string]any)["status"]; got != "selecting_gpu" {
+		t.Errorf("after a write the list shows status %v", got)
+	}
+}

@@ -72,8 +72,9 @@ type Server struct {
 	Now  func() time.Time
 	Log  *slog.Logger
 
-	// encoded keeps GET's encoded answers per record version.
-	encoded encodedCache
+	// encoded keeps GET's encoded answers per record version, listed the
+	// list's encoded items (no logs).
+	encoded, listed encodedCache
 	// reads counts the successful reads logged at debug level.
 	reads readCounter
 }
