@@ -54,6 +54,7 @@ func BenchmarkListDeployments(b *testing.B) {
 
 func createForBench(b *testing.B, f *fixture) string {
 	b.Helper()
+	f.srv.Log = logging.New(io.Discard, "info", "")
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("POST", "/v1/deployments", strings.NewReader(validCreate))
 	req.Header.Set("Authorization", "Bearer "+keyA)

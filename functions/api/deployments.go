@@ -36,12 +36,36 @@ func shorten(id string) string {
 	return id
 }
 
+// get reads the record without copying it (store.View): it only checks its
+// owner and looks up (or makes) its encoding, written once the read is done.
 func (s *Server) get(w http.ResponseWriter, r *http.Request, owner string) {
-	d, ok := s.owned(w, r, owner)
-	if !ok {
-		return
+	id := r.PathValue("id")
+	var body []byte
+	var encodeErr error
+	var public deployment.Public
+	err := store.View(r.Context(), s.Store, id, func(d *deployment.Deployment) error {
+		if d.Owner != owner {
+			return store.ErrNotFound
+		}
+		if body = s.encoded.get(d); body != nil {
+			return nil
+		}
+		public = d.Public(true) // a copy: usable after View
+		if body, encodeErr = httpx.EncodeJSON(public); encodeErr == nil {
+			s.encoded.put(d, body)
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		httpx.WriteError(w, httpx.NotFound(shorten(id)))
+	case err != nil:
+		s.internalError(w, r, "get deployment", err)
+	case encodeErr != nil:
+		httpx.WriteJSON(w, http.StatusOK, public) // its answer to a failed encoding, as before
+	default:
+		httpx.WriteEncoded(w, http.StatusOK, body)
 	}
-	s.writeDeployment(w, d)
 }
 
 // writeDeployment answers 200 with d.Public(true), encoded once per record

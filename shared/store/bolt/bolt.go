@@ -74,6 +74,7 @@ type Store struct {
 var (
 	_ store.Store            = (*Store)(nil)
 	_ store.IdempotencyStore = (*Store)(nil)
+	_ store.Viewer           = (*Store)(nil)
 )
 
 // Option configures Open.
@@ -263,6 +264,31 @@ func (s *Store) Get(ctx context.Context, id string) (*deployment.Deployment, err
 		return nil, fmt.Errorf("bolt: get %s: %w", id, err)
 	}
 	return d, nil
+}
+
+// View calls fn with the stored deployment id, read-only (store.Viewer):
+// the decoded record kept for its stored bytes, not a copy. fn runs outside
+// the read transaction.
+func (s *Store) View(ctx context.Context, id string, fn func(d *deployment.Deployment) error) error {
+	var d *deployment.Deployment
+	err := s.view(func(tx *bbolt.Tx) error {
+		raw := tx.Bucket(bucketDeployments).Get([]byte(id))
+		if raw == nil {
+			return store.ErrNotFound
+		}
+		if d = s.decoded.kept(id, raw); d != nil {
+			return nil
+		}
+		var err error
+		if d, err = decode(raw); err == nil {
+			s.decoded.put(id, raw, d)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("bolt: get %s: %w", id, err)
+	}
+	return fn(d)
 }
 
 // fnError marks an error returned by an UpdateFunc, so that Update returns it
@@ -556,13 +582,22 @@ type decodedEntry struct {
 
 // get returns a copy of the record decoded from raw, or nil.
 func (c *decodedCache) get(id string, raw []byte) *deployment.Deployment {
+	if d := c.kept(id, raw); d != nil {
+		return d.Clone()
+	}
+	return nil
+}
+
+// kept returns the record decoded from raw itself, or nil: the caller must
+// not change it.
+func (c *decodedCache) kept(id string, raw []byte) *deployment.Deployment {
 	c.mu.RLock()
 	e, ok := c.m[id]
 	c.mu.RUnlock()
 	if !ok || !bytes.Equal(e.raw, raw) {
 		return nil
 	}
-	return e.d.Clone()
+	return e.d
 }
 
 // put keeps a copy of d, decoded from raw (which bbolt owns: it is copied),
