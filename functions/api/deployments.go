@@ -41,8 +41,7 @@ func shorten(id string) string {
 func (s *Server) get(w http.ResponseWriter, r *http.Request, owner string) {
 	id := r.PathValue("id")
 	var body []byte
-	var encodeErr error
-	var public deployment.Public
+	var unencodable *deployment.Public // only when encoding failed
 	err := store.View(r.Context(), s.Store, id, func(d *deployment.Deployment) error {
 		if d.Owner != owner {
 			return store.ErrNotFound
@@ -50,10 +49,13 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, owner string) {
 		if body = s.encoded.get(d); body != nil {
 			return nil
 		}
-		public = d.Public(true) // a copy: usable after View
-		if body, encodeErr = httpx.EncodeJSON(public); encodeErr == nil {
-			s.encoded.put(d, body)
+		p := d.Public(true) // a copy: usable after View
+		var err error
+		if body, err = httpx.EncodeJSON(p); err != nil {
+			unencodable = &p
+			return nil
 		}
+		s.encoded.put(d, body)
 		return nil
 	})
 	switch {
@@ -61,8 +63,8 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, owner string) {
 		httpx.WriteError(w, httpx.NotFound(shorten(id)))
 	case err != nil:
 		s.internalError(w, r, "get deployment", err)
-	case encodeErr != nil:
-		httpx.WriteJSON(w, http.StatusOK, public) // its answer to a failed encoding, as before
+	case unencodable != nil:
+		httpx.WriteJSON(w, http.StatusOK, *unencodable) // its answer to a failed encoding, as before
 	default:
 		httpx.WriteEncoded(w, http.StatusOK, body)
 	}
