@@ -314,8 +314,13 @@ func (s *Store) Update(ctx context.Context, id string, fn store.UpdateFunc) (*de
 		}
 		oldRaw = bytes.Clone(raw)
 		var err error
-		if cur, err = decode(raw); err != nil {
-			return err
+		// cur is only read (and returned with ErrNoChange, as a Get would
+		// return it): the kept record's copy will do. next is decoded, so
+		// that what fn changes is written from exactly what was stored.
+		if cur = s.decoded.get(id, raw); cur == nil {
+			if cur, err = decode(raw); err != nil {
+				return err
+			}
 		}
 		if next, err = decode(raw); err != nil {
 			return err
@@ -351,6 +356,7 @@ func (s *Store) Update(ctx context.Context, id string, fn store.UpdateFunc) (*de
 		return nil, fmt.Errorf("bolt: update %s: %w", id, err)
 	}
 	s.feed.publish(change{old: oldRaw, new: newRaw})
+	s.decoded.put(id, newRaw, next) // the next read finds it decoded
 	return next, nil
 }
 
