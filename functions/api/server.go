@@ -127,6 +127,10 @@ func (s *Server) routes() []route {
 // 422, as the list does, rather than serving as if it were absent.
 func noQuery(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery == "" { // nothing to refuse, nothing to parse
+			h(w, r)
+			return
+		}
 		if _, herr := httpx.Query(r); herr != nil {
 			httpx.WriteError(w, herr)
 			return
@@ -139,6 +143,10 @@ func noQuery(h http.HandlerFunc) http.HandlerFunc {
 // key, like the body).
 func noQueryOwner(h func(http.ResponseWriter, *http.Request, string)) func(http.ResponseWriter, *http.Request, string) {
 	return func(w http.ResponseWriter, r *http.Request, owner string) {
+		if r.URL.RawQuery == "" {
+			h(w, r, owner)
+			return
+		}
 		noQuery(func(w http.ResponseWriter, r *http.Request) { h(w, r, owner) })(w, r)
 	}
 }
