@@ -68,7 +68,8 @@ func targets() []target {
 }
 
 // serveBare is the baseline: net/http and a mux, nothing else, answering
-// each target's path with the bytes the service answers (read from dir).
+// each target's path with the bytes the service answers (read from dir),
+// with their Content-Length as the service sends them.
 func serveBare(addr, dir string) error {
 	read := func(name string) ([]byte, error) { return os.ReadFile(filepath.Join(dir, name)) }
 	mux := http.NewServeMux()
@@ -77,12 +78,13 @@ func serveBare(addr, dir string) error {
 		if err != nil {
 			return err
 		}
-		pattern := t.method + " " + t.path
+		pattern, length := t.method+" "+t.path, strconv.Itoa(len(body))
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			if r.Body != nil {
 				_, _ = io.Copy(io.Discard, r.Body)
 			}
 			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Length", length) // as the service sends it
 			_, _ = w.Write(body)
 		})
 	}
