@@ -59,8 +59,8 @@ const patchBody = `{"max_workers":2}`
 
 func targets() []target {
 	return []target{
-		{name: "/health", method: http.MethodGet, path: "/health", file: "health.json", minRatio: 0.8, fixed: fixedRate, p99Within: 2, openRounds: 3, openTime: 2 * time.Second},
-		{name: "GET /v1/deployments/{id}", method: http.MethodGet, path: "/v1/deployments/{id}", file: "get.json", minRatio: 0.8, fixed: fixedRate, p99Within: 2, openRounds: 3, openTime: 2 * time.Second},
+		{name: "/health", method: http.MethodGet, path: "/health", file: "health.json", minRatio: 0.8, fixed: fixedRate, p99Within: 2, openRounds: 5, openTime: 2 * time.Second},
+		{name: "GET /v1/deployments/{id}", method: http.MethodGet, path: "/v1/deployments/{id}", file: "get.json", minRatio: 0.8, fixed: fixedRate, p99Within: 2, openRounds: 5, openTime: 2 * time.Second},
 		{name: "GET /v1/deployments (a page of 20)", method: http.MethodGet, path: "/v1/deployments", file: "list.json", fixed: slowRate, openRounds: 1, openTime: 2 * time.Second},
 		{name: "PATCH /v1/deployments/{id} (its current values: no write)", method: http.MethodPatch, path: "/v1/deployments/{id}", body: []byte(patchBody),
 			file: "patch.json", fixed: slowRate, openRounds: 1, openTime: 2 * time.Second},
@@ -279,7 +279,7 @@ func throughput(ctx context.Context, self, server, dir, hook string, step func(s
 		"the bare server is net/http with a mux answering the same bytes (read from the local server just before). "+
 		"The list is the first page (20) of %d deployments; the PATCH sends the values the deployment already has (%s), so it is validated and compared but writes nothing. "+
 		"Open loop: each server at half of its own median maximum rate, then both at one fixed rate (%.0f req/s, the list and PATCH %.0f), over %d connections, "+
-		"latency counted from when each request was due; /health and GET in 3 rounds of 2 s per server and rate (alternating which goes first), the list and PATCH in one.",
+		"latency counted from when each request was due; /health and GET in 5 rounds of 2 s per server and rate (alternating which goes first), the list and PATCH in one.",
 		clients, rounds, roundTime, listSize, patchBody, fixedRate, slowRate, clients)}
 	return figs, notes, nil
 }
