@@ -39,7 +39,7 @@ type fixture struct {
 	clock *time.Time
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := bolt.Open(filepath.Join(dir, "db"))
@@ -90,7 +90,7 @@ func (f *fixture) do(t *testing.T, method, path, key, body string, hdr ...string
 	return rec
 }
 
-func body(t *testing.T, rec *httptest.ResponseRecorder) map[string]any {
+func body(t testing.TB, rec *httptest.ResponseRecorder) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {

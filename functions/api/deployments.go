@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -34,12 +36,53 @@ func shorten(id string) string {
 	return id
 }
 
+// get reads the record without copying it (store.View): it only checks its
+// owner and looks up (or makes) its encoding, written once the read is done.
 func (s *Server) get(w http.ResponseWriter, r *http.Request, owner string) {
-	d, ok := s.owned(w, r, owner)
-	if !ok {
-		return
+	id := r.PathValue("id")
+	var body []byte
+	var unencodable *deployment.Public // only when encoding failed
+	err := store.View(r.Context(), s.Store, id, func(d *deployment.Deployment) error {
+		if d.Owner != owner {
+			return store.ErrNotFound
+		}
+		if body = s.encoded.get(d); body != nil {
+			return nil
+		}
+		p := d.Public(true) // a copy: usable after View
+		var err error
+		if body, err = httpx.EncodeJSON(p); err != nil {
+			unencodable = &p
+			return nil
+		}
+		s.encoded.put(d, body)
+		return nil
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		httpx.WriteError(w, httpx.NotFound(shorten(id)))
+	case err != nil:
+		s.internalError(w, r, "get deployment", err)
+	case unencodable != nil:
+		httpx.WriteJSON(w, http.StatusOK, *unencodable) // its answer to a failed encoding, as before
+	default:
+		httpx.WriteEncoded(w, http.StatusOK, body)
 	}
-	httpx.WriteJSON(w, http.StatusOK, d.Public(true))
+}
+
+// writeDeployment answers 200 with d.Public(true), encoded once per record
+// version (see encodedCache).
+func (s *Server) writeDeployment(w http.ResponseWriter, d *deployment.Deployment) {
+	body := s.encoded.get(d)
+	if body == nil {
+		var err error
+		if body, err = httpx.EncodeJSON(d.Public(true)); err != nil {
+			httpx.WriteJSON(w, http.StatusOK, d.Public(true)) // its answer to a failed encoding, as before
+			return
+		}
+		s.encoded.put(d, body)
+	}
+	httpx.WriteEncoded(w, http.StatusOK, body)
 }
 
 // Page sizes of GET /v1/deployments.
@@ -100,6 +143,16 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, owner string) {
 		s.internalError(w, r, "list deployments", err)
 		return
 	}
+	body, err := s.encodeList(items, next)
+	if err != nil {
+		httpx.WriteJSON(w, http.StatusOK, listAnswer(items, next)) // its answer to a failed encoding, as before
+		return
+	}
+	httpx.WriteEncoded(w, http.StatusOK, body)
+}
+
+// listAnswer is what the list's body encodes.
+func listAnswer(items []*deployment.Deployment, next string) map[string]any {
 	out := make([]deployment.Public, 0, len(items))
 	for _, d := range items {
 		out = append(out, d.Public(false))
@@ -108,7 +161,41 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, owner string) {
 	if next != "" {
 		nextCursor = &next
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"deployments": out, "next_cursor": nextCursor})
+	return map[string]any{"deployments": out, "next_cursor": nextCursor}
+}
+
+// encodeList is the list's body, the bytes of
+// httpx.EncodeJSON(listAnswer(items, next)), assembled from each record's
+// encoding, made once per record version (see encodedCache).
+func (s *Server) encodeList(items []*deployment.Deployment, next string) ([]byte, error) {
+	buf := bytes.NewBuffer(make([]byte, 0, 64+len(items)*2048))
+	buf.WriteString(`{"deployments":[`)
+	for i, d := range items {
+		item := s.listed.get(d)
+		if item == nil {
+			var err error
+			if item, err = json.Marshal(d.Public(false)); err != nil {
+				return nil, err
+			}
+			s.listed.put(d, item)
+		}
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(item)
+	}
+	buf.WriteString(`],"next_cursor":`)
+	if next == "" {
+		buf.WriteString("null")
+	} else {
+		c, err := json.Marshal(next)
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(c)
+	}
+	buf.WriteString("}\n")
+	return buf.Bytes(), nil
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, owner string) {

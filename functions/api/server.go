@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/auth"
@@ -78,6 +79,12 @@ type Server struct {
 	Docs http.Handler
 	Now  func() time.Time
 	Log  *slog.Logger
+
+	// encoded keeps GET's encoded answers per record version, listed the
+	// list's encoded items (no logs).
+	encoded, listed encodedCache
+	// reads counts the successful reads logged at debug level.
+	reads readCounter
 }
 
 func (s *Server) now() time.Time {
@@ -129,6 +136,10 @@ func (s *Server) routes() []route {
 // as if it were absent. A bare "?" is no query.
 func noQuery(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery == "" { // nothing to refuse, nothing to parse
+			h(w, r)
+			return
+		}
 		if _, herr := httpx.Query(r); herr != nil {
 			httpx.WriteError(w, herr)
 			return
@@ -146,6 +157,10 @@ func noQuery(h http.HandlerFunc) http.HandlerFunc {
 // key, like the body).
 func noQueryOwner(h func(http.ResponseWriter, *http.Request, string)) func(http.ResponseWriter, *http.Request, string) {
 	return func(w http.ResponseWriter, r *http.Request, owner string) {
+		if r.URL.RawQuery == "" {
+			h(w, r, owner)
+			return
+		}
 		noQuery(func(w http.ResponseWriter, r *http.Request) { h(w, r, owner) })(w, r)
 	}
 }
@@ -215,8 +230,8 @@ func methods(hs map[string]http.HandlerFunc) http.Handler {
 	})
 }
 
-// middleware adds a request id, a log line per request and turns panics
-// into the contract's 500.
+// middleware adds a request id, a log line per request (see logRequest)
+// and turns panics into the contract's 500.
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -239,8 +254,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			if r.URL.Path == "/health" && rec.status == http.StatusOK {
 				return // liveness probes would drown the log
 			}
-			s.logger().InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
-				"duration_ms", float64(time.Since(start).Microseconds())/1000)
+			s.logRequest(ctx, r, rec.status, start)
 		}()
 		next.ServeHTTP(rec, r)
 	})
@@ -284,8 +298,8 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, owner str
 				// The limiter's store is down: serve rather than lock every user out.
 				s.logger().WarnContext(r.Context(), "rate limiter unavailable; request allowed", "error", err.Error())
 			} else {
-				w.Header().Set("RateLimit-Limit", fmt.Sprint(dec.Limit))
-				w.Header().Set("RateLimit-Remaining", fmt.Sprint(max(dec.Remaining, 0)))
+				w.Header().Set("RateLimit-Limit", strconv.Itoa(dec.Limit))
+				w.Header().Set("RateLimit-Remaining", strconv.Itoa(max(dec.Remaining, 0)))
 				if !dec.Allowed {
 					httpx.WriteError(w, httpx.RateLimited(s.RateLimit, dec.RetryAfter))
 					return

@@ -149,6 +149,6 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, owner string) {
 	case err != nil && !errors.Is(err, store.ErrNoChange):
 		s.internalError(w, r, "update deployment", err)
 	default:
-		httpx.WriteJSON(w, http.StatusOK, d.Public(true))
+		s.writeDeployment(w, d)
 	}
 }

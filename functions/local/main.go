@@ -48,6 +48,11 @@ func realMain(ctx context.Context, getenv func(string) string, logOut io.Writer,
 	}
 	log := logging.New(logOut, cfg.LogLevel, cfg.ProjectID)
 	slog.SetDefault(log)
+	stopProfiler, err := startProfiler(getenv, log)
+	if err != nil {
+		return err
+	}
+	defer stopProfiler()
 	ln, err := net.Listen("tcp", cfg.Addr())
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

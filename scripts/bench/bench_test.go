@@ -130,3 +130,19 @@ func TestWorkerLogReadsTheStartAndTheReadyReport(t *testing.T) {
 		t.Error("no error for an endpoint without a real worker")
 	}
 }
+
+func TestTargetsExpandAndHaveBareAnswers(t *testing.T) {
+	if got := expand("/v1/deployments/{id}", "dep_1"); got != "/v1/deployments/dep_1" {
+		t.Errorf("expand = %q", got)
+	}
+	if got := expand("/v1/deployments", "dep_1"); got != "/v1/deployments" {
+		t.Errorf("expand without a placeholder = %q", got)
+	}
+	files := map[string]bool{}
+	for _, tg := range targets() {
+		if tg.file == "" || files[tg.file] || tg.fixed <= 0 || tg.openRounds < 1 {
+			t.Errorf("target %q: file %q (repeated: %v), fixed rate %v, %d open rounds", tg.name, tg.file, files[tg.file], tg.fixed, tg.openRounds)
+		}
+		files[tg.file] = true
+	}
+}

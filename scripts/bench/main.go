@@ -5,11 +5,12 @@
 // table with the machine's date, cores and memory to BENCHMARKS.md, which the
 // README's Performance section quotes.
 //
-//  1. A bare net/http server answering the same JSON, and the local server
+//  1. A bare net/http server answering the same bytes, and the local server
 //     (`make run`'s binary), loaded by the same closed-loop load generator
-//     (scripts/loadgen/load, 16 clients) in interleaved rounds, for /health
-//     and GET /v1/deployments/{id}: throughput, p50, p99, the ratio to bare;
-//     then open-loop p99 at half of bare's maximum rate.
+//     (scripts/loadgen/load, 16 clients) in interleaved rounds, for /health,
+//     GET /v1/deployments/{id}, the list and a PATCH: throughput, p50, p99,
+//     p99.9, the ratio to bare; then open loop, each server at half of its
+//     own maximum rate and both at one fixed rate: p50, p99, p99.9.
 //  2. POST → ready with simulators that answer at once (SIMULATE_BOOT_DELAY=0s):
 //     median and p99 over 200 deployments, on the embedded runtime and on
 //     the emulator stack of `make dev` (skipped with a reason when gcloud is
@@ -40,19 +41,17 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/visgate/deployment-orchestrator/scripts/loadgen/load"
 )
 
 func main() {
 	bareAddr := flag.String("bare", "", "internal: serve the bare handler on this address")
-	bareGet := flag.String("bare-get", "", "internal: file with the body the bare GET answers")
+	bareBodies := flag.String("bare-bodies", "", "internal: directory with the bodies the bare server answers")
 	out := flag.String("out", "BENCHMARKS.md", "where to write the report")
 	skipDev := flag.Bool("skip-dev", false, "skip the emulator stack (item 2's second half)")
 	only := flag.String("only", "", "run only these items, comma-separated (1..4); prints the table, writes no file")
 	flag.Parse()
 	if *bareAddr != "" {
-		if err := serveBare(*bareAddr, *bareGet); err != nil {
+		if err := serveBare(*bareAddr, *bareBodies); err != nil {
 			fmt.Fprintln(os.Stderr, "bench -bare:", err)
 			os.Exit(1)
 		}
@@ -73,33 +72,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
-}
-
-// serveBare is the baseline: net/http and a mux, nothing else, answering
-// /health and GET /v1/deployments/{id} with the bytes the service answers.
-func serveBare(addr, getFile string) error {
-	body, err := os.ReadFile(getFile)
-	if err != nil {
-		return err
-	}
-	health := []byte(`{"status":"ok"}`)
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(health)
-	})
-	mux.HandleFunc("GET /v1/deployments/{id}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(body)
-	})
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	go func() { <-ctx.Done(); _ = srv.Close() }()
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }
 
 // budget bounds the whole run.
@@ -267,145 +239,6 @@ func overheads(ctx context.Context, server, devBin, dir string, hooks *hookRecei
 		return append(figs, devFig), nil
 	}
 	return append(figs, f...), nil
-}
-
-// Settings of item 1.
-const (
-	clients   = 16
-	rounds    = 8
-	roundTime = 1500 * time.Millisecond
-	openTime  = 4 * time.Second
-)
-
-// throughput is item 1.
-func throughput(ctx context.Context, self, server, dir, hook string, step func(string, ...any)) ([]Figure, []string, error) {
-	local, err := startLocal(ctx, server, dir, "throughput", rateLimitLoad, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer local.stop()
-	c := newClient(local.Base, 4)
-	id, err := c.create(ctx, hook, "")
-	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := c.waitReady(ctx, id, 5*time.Millisecond, 30*time.Second); err != nil {
-		return nil, nil, err
-	}
-	body, err := c.getRaw(ctx, id)
-	if err != nil {
-		return nil, nil, err
-	}
-	bodyFile := filepath.Join(dir, "get.json")
-	if err := os.WriteFile(bodyFile, body, 0o600); err != nil {
-		return nil, nil, err
-	}
-	port, err := freePorts(1)
-	if err != nil {
-		return nil, nil, err
-	}
-	bare, err := start(self, []string{"-bare", "127.0.0.1:" + strconv.Itoa(port), "-bare-get", bodyFile}, cleanEnv(), filepath.Join(dir, "bare.log"))
-	if err != nil {
-		return nil, nil, err
-	}
-	defer bare.stop()
-	bare.Base = "http://127.0.0.1:" + strconv.Itoa(port)
-	if err := bare.waitHealthy(ctx, 10*time.Second); err != nil {
-		return nil, nil, err
-	}
-
-	auth := http.Header{"Authorization": {"Bearer " + apiKey}}
-	type target struct{ name, path string }
-	targets := []target{{"/health", "/health"}, {"GET /v1/deployments/{id}", "/v1/deployments/" + id}}
-	servers := []struct {
-		name string
-		base string
-	}{{"bare", bare.Base}, {"local", local.Base}}
-	// results[target][server] holds each round.
-	results := make([][][]load.Result, len(targets))
-	for i := range results {
-		results[i] = make([][]load.Result, len(servers))
-	}
-	// Warm both up (connections, caches), then interleave: every round
-	// loads each server once per target, alternating which goes first.
-	for _, t := range targets {
-		for _, s := range servers {
-			if _, err := load.Closed(ctx, load.Request{URL: s.base + t.path, Header: auth}, clients, 0, 500*time.Millisecond); err != nil {
-				return nil, nil, fmt.Errorf("warm-up %s %s: %w", s.name, t.name, err)
-			}
-		}
-	}
-	for r := range rounds {
-		for ti, t := range targets {
-			order := []int{0, 1}
-			if r%2 == 1 {
-				order = []int{1, 0}
-			}
-			for _, si := range order {
-				s := servers[si]
-				res, err := load.Closed(ctx, load.Request{URL: s.base + t.path, Header: auth}, clients, 0, roundTime)
-				if err != nil {
-					return nil, nil, fmt.Errorf("%s %s: %w", s.name, t.name, err)
-				}
-				if res.Errors > 0 {
-					return nil, nil, fmt.Errorf("%s %s: %d errors, first: %v", s.name, t.name, res.Errors, res.FirstError)
-				}
-				results[ti][si] = append(results[ti][si], res)
-			}
-		}
-		step("   round %d of %d done", r+1, rounds)
-	}
-
-	var figs []Figure
-	var notes []string
-	minRatio := []float64{0.8, 0.5}
-	for ti, t := range targets {
-		rate := func(si int) float64 {
-			var xs []float64
-			for _, r := range results[ti][si] {
-				xs = append(xs, r.Rate())
-			}
-			return medianFloat(xs)
-		}
-		bareRate, localRate := rate(0), rate(1)
-		bareAll, localAll := load.Merge(results[ti][0]...), load.Merge(results[ti][1]...)
-		// The ratio of each round's two runs, back to back, then the
-		// median: what else runs on the machine drifts less within a round.
-		var ratios []float64
-		for r := range results[ti][0] {
-			ratios = append(ratios, results[ti][1][r].Rate()/results[ti][0][r].Rate())
-		}
-		ratio := medianFloat(ratios)
-		figs = append(figs, Figure{
-			Name: t.name + ": throughput vs bare net/http",
-			Measured: fmt.Sprintf("%.2f× (median of the rounds' ratios; %.0f vs %.0f req/s; p50 %s vs %s, p99 %s vs %s)", ratio, localRate, bareRate,
-				ms(localAll.Percentile(0.5)), ms(bareAll.Percentile(0.5)), ms(localAll.Percentile(0.99)), ms(bareAll.Percentile(0.99))),
-			Target: fmt.Sprintf("≥ %.1f×", minRatio[ti]),
-			Holds:  holds(ratio >= minRatio[ti]),
-		})
-		// p99 of the local server at half of bare's maximum rate, open
-		// loop; bare at the same rate shows what the machine allows.
-		half := bareRate / 2
-		var open [2]load.Result
-		for si, s := range servers {
-			if open[si], err = load.Open(ctx, load.Request{URL: s.base + t.path, Header: auth}, half, openTime, clients); err != nil {
-				return nil, nil, fmt.Errorf("open loop %s %s: %w", s.name, t.name, err)
-			}
-		}
-		p99 := open[1].Percentile(0.99)
-		figs = append(figs, Figure{
-			Name: t.name + ": p99 at half of bare's maximum rate",
-			Measured: fmt.Sprintf("%s at %.0f req/s (p50 %s, %d errors; bare at the same rate: p99 %s, p50 %s)", ms(p99), half,
-				ms(open[1].Percentile(0.5)), open[1].Errors, ms(open[0].Percentile(0.99)), ms(open[0].Percentile(0.5))),
-			Target: "< 2 ms",
-			Holds:  holds(p99 < 2*time.Millisecond && open[1].Errors == 0),
-		})
-	}
-	notes = append(notes, fmt.Sprintf("Throughput: closed loop, %d clients, %d interleaved rounds of %s per server and path, back to back "+
-		"(the ratio is the median of the rounds' ratios, the rates their medians, the latencies pooled); "+
-		"the bare server is net/http with a mux answering the same bytes; open loop for %s at half of bare's median rate over %d connections, latency counted from when each request was due.",
-		clients, rounds, roundTime, openTime, clients))
-	return figs, notes, nil
 }
 
 // readyOverhead is item 2 on one runtime: n deployments, conc at a time,

@@ -146,17 +146,34 @@ func retryAfterSeconds(d time.Duration) int {
 
 // WriteJSON writes v with status.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	b, err := EncodeJSON(v)
 	if err != nil {
 		http.Error(w, `{"error":"InternalError","message":"encoding failed","details":{}}`, http.StatusInternalServerError)
 		return
 	}
+	WriteEncoded(w, status, b)
+}
+
+// EncodeJSON is the body WriteJSON writes for v: its JSON and a newline.
+func EncodeJSON(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// WriteEncoded writes body, made by EncodeJSON, with WriteJSON's headers
+// and its Content-Length (so that a body above net/http's 2 KB buffer is
+// not sent chunked: one framing less for the server and the client).
+func WriteEncoded(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(body)
 }
 
 // WriteError writes e in the contract's shape.

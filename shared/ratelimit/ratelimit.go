@@ -41,18 +41,23 @@ type Limiter interface {
 // Memory is an in-process Limiter with an exact sliding window: a request is
 // allowed when fewer than limit requests were allowed under its key in the
 // window before it. Refused requests are not counted. It keeps at most limit
-// timestamps per key, and forgets keys idle for a whole window (swept at most
-// once per window), so memory is bounded by the keys active in the last two
-// windows. It is safe for concurrent use. It limits one process only: several
-// instances need a shared store.
+// timestamps per key (8 bytes each, in a buffer that grows with the key's
+// use, not allocated in full up front, and that the garbage collector does
+// not scan), and forgets keys idle for a whole window (swept at most once
+// per window), so memory is bounded by the requests allowed in the last two
+// windows. It is safe for concurrent use. It limits one process only:
+// several instances need a shared store.
 type Memory struct {
 	limit  int
 	window time.Duration
 	now    func() time.Time
+	// epoch is the clock's reading at NewMemory: the rings keep each
+	// request's time as its offset from it (monotonic when the clock is).
+	epoch time.Time
 
 	mu        sync.Mutex
 	keys      map[string]*ring
-	lastSweep time.Time
+	lastSweep time.Duration // since epoch
 }
 
 var _ Limiter = (*Memory)(nil)
@@ -67,33 +72,34 @@ func NewMemory(limit int, window time.Duration, now func() time.Time) *Memory {
 	if now == nil {
 		now = time.Now
 	}
-	return &Memory{limit: limit, window: window, now: now, keys: make(map[string]*ring)}
+	return &Memory{limit: limit, window: window, now: now, epoch: now(), keys: make(map[string]*ring)}
 }
 
 // Allow records a request under key if the window allows it. The error is
 // always nil: Memory cannot fail.
 func (m *Memory) Allow(_ context.Context, key string) (Decision, error) {
-	now := m.now()
+	t := m.now()
+	now := t.Sub(m.epoch)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 
 	m.sweep(now)
 	r := m.keys[key]
 	if r == nil {
-		r = &ring{times: make([]time.Time, m.limit)}
+		r = &ring{times: make([]time.Duration, min(m.limit, initialRing))}
 		m.keys[key] = r
 	}
 	r.expire(now, m.window)
 	d := Decision{Limit: m.limit}
 	if r.n < m.limit {
-		r.push(now)
+		r.push(now, m.limit)
 		d.Allowed = true
 		d.Remaining = m.limit - r.n
-		d.Reset = r.oldest().Add(m.window)
+		d.Reset = m.epoch.Add(r.oldest() + m.window)
 		return d, nil
 	}
-	d.Reset = r.oldest().Add(m.window)
-	d.RetryAfter = d.Reset.Sub(now)
+	d.Reset = m.epoch.Add(r.oldest() + m.window)
+	d.RetryAfter = d.Reset.Sub(t)
 	return d, nil
 }
 
@@ -101,7 +107,8 @@ func (m *Memory) Allow(_ context.Context, key string) (Decision, error) {
 // recording nothing: a caller that counts only some requests (failed
 // authentications) asks first and calls Allow for the ones that count.
 func (m *Memory) Check(key string) Decision {
-	now := m.now()
+	t := m.now()
+	now := t.Sub(m.epoch)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	d := Decision{Limit: m.limit, Allowed: true, Remaining: m.limit}
@@ -112,18 +119,18 @@ func (m *Memory) Check(key string) Decision {
 	r.expire(now, m.window)
 	d.Remaining = m.limit - r.n
 	if r.n > 0 {
-		d.Reset = r.oldest().Add(m.window)
+		d.Reset = m.epoch.Add(r.oldest() + m.window)
 	}
 	if r.n >= m.limit {
 		d.Allowed, d.Remaining = false, 0
-		d.RetryAfter = d.Reset.Sub(now)
+		d.RetryAfter = d.Reset.Sub(t)
 	}
 	return d
 }
 
 // sweep drops keys with nothing left in their window, at most once per window.
-func (m *Memory) sweep(now time.Time) {
-	if now.Sub(m.lastSweep) < m.window {
+func (m *Memory) sweep(now time.Duration) {
+	if now-m.lastSweep < m.window {
 		return
 	}
 	m.lastSweep = now
@@ -134,24 +141,37 @@ func (m *Memory) sweep(now time.Time) {
 	}
 }
 
-// ring holds the times of the requests allowed in the current window, oldest
-// first, in a fixed buffer of limit entries.
+// initialRing is the buffer a key starts with; it doubles when full, up to
+// the limit.
+const initialRing = 16
+
+// ring holds the times of the requests allowed in the current window (as
+// offsets from the limiter's epoch), oldest first, in a circular buffer of
+// at most limit entries.
 type ring struct {
-	times []time.Time
+	times []time.Duration
 	start int // index of the oldest
 	n     int
 }
 
-func (r *ring) oldest() time.Time { return r.times[r.start] }
+func (r *ring) oldest() time.Duration { return r.times[r.start] }
 
-func (r *ring) push(t time.Time) {
+// push appends t, first growing a full buffer (doubling, at most to limit;
+// the caller never pushes onto limit entries).
+func (r *ring) push(t time.Duration, limit int) {
+	if r.n == len(r.times) {
+		grown := make([]time.Duration, min(max(2*len(r.times), 1), limit))
+		k := copy(grown, r.times[r.start:])
+		copy(grown[k:], r.times[:r.start])
+		r.times, r.start = grown, 0
+	}
 	r.times[(r.start+r.n)%len(r.times)] = t
 	r.n++
 }
 
 // expire drops the requests that are a whole window old or older.
-func (r *ring) expire(now time.Time, window time.Duration) {
-	for r.n > 0 && now.Sub(r.oldest()) >= window {
+func (r *ring) expire(now, window time.Duration) {
+	for r.n > 0 && now-r.oldest() >= window {
 		r.start = (r.start + 1) % len(r.times)
 		r.n--
 	}

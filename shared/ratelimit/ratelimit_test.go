@@ -213,3 +213,65 @@ func TestMemoryCheckRecordsNothing(t *testing.T) {
 		t.Fatalf("Check after the oldest left = %+v", d)
 	}
 }
+
+// TestGrowingRingMatchesModel checks the buffer that grows with a key's use
+// against the plain definition (the requests allowed in the window before
+// now), over a sequence that makes it wrap, grow while wrapped, and fill up.
+func TestGrowingRingMatchesModel(t *testing.T) {
+	const limit, window = 100, 10 * time.Second
+	c := newClock()
+	m := NewMemory(limit, window, c.now)
+	var allowed []time.Time // the model: every allowed request's time
+	step := uint32(7)
+	for i := range 3000 {
+		step = step*1103515245 + 12345 // a fixed pseudo-random sequence
+		c.advance(time.Duration(step%400) * time.Millisecond / 2)
+		now := c.now()
+		inWindow := 0
+		var oldest time.Time
+		for _, a := range allowed {
+			if now.Sub(a) < window {
+				if inWindow == 0 {
+					oldest = a
+				}
+				inWindow++
+			}
+		}
+		want := Decision{Limit: limit}
+		if inWindow < limit {
+			allowed = append(allowed, now)
+			if inWindow == 0 {
+				oldest = now
+			}
+			want.Allowed, want.Remaining = true, limit-inWindow-1
+			want.Reset = oldest.Add(window)
+		} else {
+			want.Reset = oldest.Add(window)
+			want.RetryAfter = want.Reset.Sub(now)
+		}
+		got, err := m.Allow(t.Context(), "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("request %d (-want +got):\n%s", i, diff)
+		}
+	}
+	if r := m.keys["k"]; len(r.times) > limit {
+		t.Errorf("the ring grew to %d entries, above the limit %d", len(r.times), limit)
+	}
+}
+
+// TestRingStartsSmall: a key with a few requests does not hold a buffer of
+// the whole limit.
+func TestRingStartsSmall(t *testing.T) {
+	m := NewMemory(500_000, time.Minute, nil)
+	for range 3 {
+		if d, _ := m.Allow(t.Context(), "k"); !d.Allowed {
+			t.Fatal("refused")
+		}
+	}
+	if n := len(m.keys["k"].times); n > initialRing {
+		t.Errorf("3 requests hold a buffer of %d entries, want at most %d", n, initialRing)
+	}
+}

@@ -7,6 +7,7 @@
 package load
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,10 +20,13 @@ import (
 	"time"
 )
 
-// Request is what every request of a run sends: a GET of URL with Header.
+// Request is what every request of a run sends: Method (GET when empty)
+// of URL with Header and Body.
 type Request struct {
+	Method string
 	URL    string
 	Header http.Header
+	Body   []byte
 }
 
 // Result is one run's numbers.
@@ -95,7 +99,15 @@ func client(conns int) (*http.Client, func()) {
 // do sends one request and reads the whole answer; anything but 200 is an
 // error.
 func do(ctx context.Context, c *http.Client, req Request) error {
-	r, err := http.NewRequestWithContext(ctx, http.MethodGet, req.URL, nil)
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	var body io.Reader
+	if req.Body != nil {
+		body = bytes.NewReader(req.Body)
+	}
+	r, err := http.NewRequestWithContext(ctx, method, req.URL, body)
 	if err != nil {
 		return err
 	}

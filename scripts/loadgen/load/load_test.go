@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -108,5 +109,21 @@ func TestLoopbackOnly(t *testing.T) {
 	}
 	if _, err := Open(context.Background(), Request{URL: "http://10.0.0.1/"}, 1, time.Second, 1); err == nil {
 		t.Error("Open sent to a non-loopback address")
+	}
+}
+
+func TestMethodAndBody(t *testing.T) {
+	var got atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got.Store(r.Method + " " + string(b))
+	}))
+	defer srv.Close()
+	req := Request{Method: http.MethodPatch, URL: srv.URL, Body: []byte(`{"max_workers":2}`)}
+	if r, err := Closed(context.Background(), req, 2, 10, 0); err != nil || r.Requests != 10 {
+		t.Fatalf("Closed = %+v, %v", r, err)
+	}
+	if s := got.Load(); s != `PATCH {"max_workers":2}` {
+		t.Errorf("the server saw %q", s)
 	}
 }

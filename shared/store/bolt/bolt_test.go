@@ -377,3 +377,50 @@ func TestGetCacheIsBounded(t *testing.T) {
 		t.Errorf("cache holds %d records, bound %d", n, decodedCacheSize)
 	}
 }
+
+// TestViewSeesWhatGetSees: View hands fn the stored record (the same as
+// Get's copy), cold or from the cache, the new one after every Update,
+// ErrNotFound for an unknown id, and returns fn's error.
+func TestViewSeesWhatGetSees(t *testing.T) {
+	s := open(t)
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	const id = "dep_2026_0000d0d0"
+	if err := s.Create(ctx, storetest.Filled(t, id, "owner", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string) {
+		t.Helper()
+		want, err := s.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // a miss or a hit, then a hit
+			if err := s.View(ctx, id, func(d *deployment.Deployment) error {
+				if diff := cmp.Diff(want, d); diff != "" {
+					t.Errorf("%s: View (-Get +View):\n%s", what, diff)
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	check("created")
+	for i := range 3 {
+		if _, err := s.Update(ctx, id, func(d *deployment.Deployment) error {
+			d.Log(time.Now(), deployment.LevelInfo, "update %d", i)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		check(fmt.Sprintf("after update %d", i))
+	}
+	if err := s.View(ctx, "dep_2026_ffffffff", func(*deployment.Deployment) error { return nil }); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("View of an unknown id: %v, want ErrNotFound", err)
+	}
+	boom := errors.New("boom")
+	if err := s.View(ctx, id, func(*deployment.Deployment) error { return boom }); !errors.Is(err, boom) {
+		t.Errorf("View returned %v, want fn's error", err)
+	}
+}

@@ -42,6 +42,12 @@ type logged struct {
 	log *slog.Logger
 }
 
+// View reads through the wrapped store's View when it has one (a read
+// logs nothing).
+func (l *logged) View(ctx context.Context, id string, fn func(d *deployment.Deployment) error) error {
+	return store.View(ctx, l.Store, id, fn)
+}
+
 func (l *logged) Create(ctx context.Context, d *deployment.Deployment) error {
 	if err := l.Store.Create(ctx, d); err != nil {
 		return err

@@ -220,3 +220,27 @@ func TestDetailGoesOnTheEntrysLineOnly(t *testing.T) {
 		t.Errorf("the owner's log shows the detail: %q", last)
 	}
 }
+
+// TestViewReadsThroughAndLogsNothing: the wrapper is a store.Viewer that
+// reads through to the wrapped store, and a read adds no log line.
+func TestViewReadsThroughAndLogsNothing(t *testing.T) {
+	s, buf, d := setup(t)
+	ctx := context.Background()
+	if err := s.Create(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	buf.Reset()
+	if _, ok := s.(store.Viewer); !ok {
+		t.Fatal("the wrapper is not a store.Viewer")
+	}
+	var seen string
+	if err := store.View(ctx, s, d.ID, func(got *deployment.Deployment) error { seen = got.Owner; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if seen != "alice" {
+		t.Errorf("View saw owner %q", seen)
+	}
+	if buf.Len() != 0 {
+		t.Errorf("a read logged %s", buf)
+	}
+}
