@@ -149,30 +149,12 @@ func (s *Steps) Handle(ctx context.Context, t queue.Task, dl queue.Delivery) err
 		s.logger().ErrorContext(ctx, "task for an invalid deployment id dropped", "step", t.Step, "deployment_id", t.DeploymentID)
 		return nil
 	}
-	var err error
-	switch t.Step {
-	case deployment.StepValidate:
-		err = s.validate(ctx, t)
-	case deployment.StepSelectGPU:
-		err = s.selectGPU(ctx, t)
-	case deployment.StepCreateEndpoint:
-		err = s.createEndpoint(ctx, t)
-	case deployment.StepWatch:
-		err = s.watch(ctx, t)
-	case deployment.StepScale:
-		err = s.scale(ctx, t)
-	case deployment.StepTeardown:
-		err = s.teardown(ctx, t)
-	case deployment.StepWebhook:
-		err = s.deliverWebhook(ctx, t)
-	case deployment.StepExpire:
-		err = s.expire(ctx, t)
-	case deployment.StepSpend:
-		err = s.readSpend(ctx, t)
-	default:
+	run, ok := s.handlers()[t.Step]
+	if !ok {
 		s.logger().ErrorContext(ctx, "task with an unknown step dropped", "step", t.Step, "deployment_id", t.DeploymentID)
 		return nil
 	}
+	err := run(ctx, t)
 	if errors.Is(err, store.ErrNotFound) {
 		s.logger().WarnContext(ctx, "task for a deployment that does not exist dropped", "step", t.Step, "deployment_id", t.DeploymentID)
 		return nil
@@ -196,6 +178,23 @@ func (s *Steps) Handle(ctx context.Context, t queue.Task, dl queue.Delivery) err
 		return fmt.Errorf("provision %s %s: %w", t.Step, t.DeploymentID, err)
 	}
 	return nil
+}
+
+// handlers maps each step to the method that runs it: one entry for every
+// deployment.Steps (a test walks them), so a step the record can owe is
+// never dropped as unknown.
+func (s *Steps) handlers() map[deployment.Step]func(context.Context, queue.Task) error {
+	return map[deployment.Step]func(context.Context, queue.Task) error{
+		deployment.StepValidate:       s.validate,
+		deployment.StepSelectGPU:      s.selectGPU,
+		deployment.StepCreateEndpoint: s.createEndpoint,
+		deployment.StepWatch:          s.watch,
+		deployment.StepScale:          s.scale,
+		deployment.StepTeardown:       s.teardown,
+		deployment.StepWebhook:        s.deliverWebhook,
+		deployment.StepExpire:         s.expire,
+		deployment.StepSpend:          s.readSpend,
+	}
 }
 
 // storageFullRetry is how long a step whose write found the store's disk
