@@ -9,6 +9,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
+	"github.com/visgate/deployment-orchestrator/shared/wait"
 )
 
 // TestServerlessBillingByTime: a running worker costs its GPU's price by
@@ -36,13 +37,12 @@ func TestServerlessBillingByTime(t *testing.T) {
 	}
 	since := time.Now().Add(-time.Minute)
 	var first runpod.ServerlessSpend
-	deadline := time.Now().Add(10 * time.Second)
-	for first.TotalUSD == 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	wait.Until(t, 10*time.Second, "the running worker's first charge", func() bool {
 		if first, err = c.EndpointSpend(ctx, k, ep.ID, since); err != nil {
 			t.Fatal(err)
 		}
-	}
+		return first.TotalUSD > 0
+	})
 	if first.TotalUSD <= 0 || first.Records < 1 {
 		t.Fatalf("a running worker billed nothing: %+v", first)
 	}
@@ -68,9 +68,9 @@ func TestServerlessBillingByTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for s.Spent(key, third.ID) < first.TotalUSD && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	wait.Until(t, 10*time.Second, "another worker to bill as much as the deleted one did", func() bool {
+		return s.Spent(key, third.ID) >= first.TotalUSD
+	})
 	later, err := c.EndpointSpend(ctx, k, ep.ID, since)
 	if err != nil {
 		t.Fatal(err)
