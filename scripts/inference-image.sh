@@ -33,12 +33,29 @@ key=$(cd "$ctx" && {
 } | sha256sum | cut -c1-12)
 image="$name:$key"
 
-engine=""
-if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
-	engine=docker
-elif command -v buildah >/dev/null 2>&1; then
-	engine=buildah
-fi
+# INFERENCE_IMAGE_ENGINE=docker|buildah picks one (make test asks for
+# buildah, which its tests run the image with); else docker where an engine
+# runs, else buildah.
+engine=${INFERENCE_IMAGE_ENGINE:-}
+case $engine in
+"")
+	if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+		engine=docker
+	elif command -v buildah >/dev/null 2>&1; then
+		engine=buildah
+	fi
+	;;
+docker | buildah)
+	if ! command -v "$engine" >/dev/null 2>&1; then
+		log "INFERENCE_IMAGE_ENGINE=$engine, which is not installed"
+		exit 1
+	fi
+	;;
+*)
+	log "INFERENCE_IMAGE_ENGINE=$engine: use docker or buildah"
+	exit 2
+	;;
+esac
 
 built() {
 	case $engine in
@@ -76,8 +93,11 @@ if [ "$engine" = buildah ] && [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 
-mkdir -p /var/tmp/visgate
-exec 9>/var/tmp/visgate/inference-image.lock
+lockdir=/var/tmp/visgate
+mkdir -p -m 1777 "$lockdir" 2>/dev/null || true
+[ -w "$lockdir" ] || lockdir="${XDG_CACHE_HOME:-$HOME/.cache}/visgate-orchestrator"
+mkdir -p "$lockdir"
+exec 9>"$lockdir/inference-image-$engine.lock"
 flock 9 # one build at a time on this machine
 
 tag_extra() {
@@ -102,14 +122,20 @@ if [ "$engine" = buildah ] && ! buildah inspect --type image "$base" >/dev/null 
 	fi
 	log "making the base $base from Debian's packages (mmdebstrap, Debian 12 minbase)"
 	start=$(date +%s)
-	tmp=$(mktemp -d /var/tmp/visgate/base.XXXXXX)
-	trap 'rm -rf "$tmp"' EXIT
-	mmdebstrap --quiet --variant=minbase bookworm "$tmp/rootfs.tar" >&2
+	tmp=$(mktemp -d /var/tmp/base.XXXXXX)
+	ctr=""
+	trap 'rm -rf "$tmp"; if [ -n "$ctr" ]; then buildah rm "$ctr" >/dev/null 2>&1; fi' EXIT
+	# The sources bookworm-slim has: updates and security fixes included.
+	mmdebstrap --quiet --variant=minbase bookworm "$tmp/rootfs.tar" \
+		"deb http://deb.debian.org/debian bookworm main" \
+		"deb http://deb.debian.org/debian bookworm-updates main" \
+		"deb http://deb.debian.org/debian-security bookworm-security main" >&2
 	ctr=$(buildah from scratch)
 	buildah add --quiet "$ctr" "$tmp/rootfs.tar" / >/dev/null
 	buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		--cmd bash --os linux --arch amd64 "$ctr"
 	buildah commit --quiet --rm "$ctr" "$base" >/dev/null
+	ctr=""
 	rm -rf "$tmp"
 	log "base ready in $(($(date +%s) - start)) s"
 fi
@@ -137,14 +163,19 @@ buildah)
 esac
 size=$($engine images --format '{{.Size}}' "$image" 2>/dev/null | head -n 1)
 log "built $image in $(($(date +%s) - start)) s (${size:-size unknown})"
-# Earlier builds of the worker: their layers are shared or stale (a lock
-# change leaves 6 GB behind), so only the newest is kept.
+# Earlier builds of the worker: a lock change leaves 6 GB behind, so only
+# the newest three are kept (other clones on this machine may be testing
+# with theirs); the listing is newest first.
 case $engine in
 docker) listing='{{.Repository}}:{{.Tag}}' ;;
 buildah) listing='{{.Name}}:{{.Tag}}' ;;
 esac
-for old in $($engine images --format "$listing" | grep -E "(^|/)$name:[0-9a-f]{12}\$" | grep -v ":$key\$" || true); do
-	$engine rmi "$old" >/dev/null 2>&1 && log "removed the earlier build $old"
+for old in $($engine images --format "$listing" | grep -E "(^|/)$name:[0-9a-f]{12}\$" | tail -n +4 || true); do
+	if out=$($engine rmi "$old" 2>&1); then
+		log "removed the earlier build $old"
+	else
+		log "kept the earlier build $old: $out"
+	fi
 done
 tag_extra
 print_env

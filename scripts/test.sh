@@ -234,7 +234,7 @@ elif [ -d inference ] || [ "${REQUIRE_IMAGE:-}" = 1 ]; then
 		missing REQUIRE_IMAGE "Inference image: buildah builds and runs the image as root only (--isolation chroot); run make test as root"
 	else
 		say "the inference worker's image (built once per lock and src/: a large build the first time)"
-		if img_out=$("$MAKE" --no-print-directory -s inference-image); then
+		if img_out=$(INFERENCE_IMAGE_ENGINE=buildah "$MAKE" --no-print-directory -s inference-image); then
 			eval "$(grep -E '^export VISGATE_[A-Z_]+=' <<<"$img_out")"
 			image="built: $VISGATE_INFERENCE_IMAGE"
 			setup+=("Inference image: $VISGATE_INFERENCE_IMAGE ($VISGATE_INFERENCE_IMAGE_ENGINE)")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -25,9 +26,14 @@ func inferenceImage(t *testing.T) string {
 		msg = "VISGATE_INFERENCE_IMAGE is unset: run `make inference-image` (buildah as root) and eval its output to run the worker from its image"
 	case os.Geteuid() != 0:
 		msg = "buildah runs the worker's image here as root only"
+	case os.Getenv("VISGATE_INFERENCE_IMAGE_ENGINE") != "" && os.Getenv("VISGATE_INFERENCE_IMAGE_ENGINE") != "buildah":
+		msg = "the worker's image was built with " + os.Getenv("VISGATE_INFERENCE_IMAGE_ENGINE") +
+			"; the test runs it with buildah (make test builds it with INFERENCE_IMAGE_ENGINE=buildah)"
 	default:
 		if _, err := exec.LookPath("buildah"); err != nil {
 			msg = "buildah is not installed (Debian: apt-get install buildah): it runs the worker's image"
+		} else if out, err := exec.Command("buildah", "info", "--format", "{{.store.GraphDriverName}}").Output(); err != nil || strings.TrimSpace(string(out)) != "overlay" {
+			msg = fmt.Sprintf("buildah's storage driver is %q, not overlay: the test reads what the worker wrote from the overlay's upper layer", strings.TrimSpace(string(out)))
 		}
 	}
 	if msg == "" {

@@ -97,7 +97,12 @@ func Start(log *slog.Logger, getenv func(string) string) (*Simulators, error) {
 	var werr error
 	if built != "" {
 		worker, werr = workerContainer(built, strings.TrimSpace(getenv("VISGATE_RUNPOD_VOLUME")), image, hub.URL, &logWriter{log: log})
-	} else {
+		if werr != nil && venv != "" {
+			log.Warn("the worker's image is not usable here: real workers from the venv instead", "image", built, "error", werr.Error())
+			built = ""
+		}
+	}
+	if built == "" {
 		worker, werr = workerProcess(venv, image, hub.URL, &logWriter{log: log})
 	}
 	// Real workers for the tiny models only: the Hub simulator has no

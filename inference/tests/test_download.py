@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -115,12 +116,14 @@ def test_runpod_cached_model_is_used_without_asking_the_hub(hub, tmp_path):
     assert from_cached_models(pinned, cached) == got
 
 
-def test_runpod_cached_model_at_another_revision_is_not_used(hub, tmp_path):
+def test_runpod_cached_model_at_another_revision_is_not_used(hub, tmp_path, caplog):
     url, _ = hub
     files = ("model_index.json", "vae/config.json")
     cached, _ = _runpod_cache(url, tmp_path, files)
     other = _config(url, tmp_path / "own", files=files, revision="0" * 40)
-    assert from_cached_models(other, cached) is None
+    with caplog.at_level(logging.WARNING):
+        assert from_cached_models(other, cached) is None
+    assert f"not {'0' * 40} with model_index.json: downloading instead" in caplog.text
 
 
 def test_incomplete_runpod_cached_model_falls_back_to_a_download(hub, tmp_path):

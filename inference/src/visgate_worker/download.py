@@ -190,14 +190,14 @@ def download(
 
 def from_cached_models(config: Config, cache: Path) -> Downloaded | None:
     """The model from RunPod's cached models (a read-only Hub cache), if every
-    chosen file is there at the revision asked for (else the default branch);
-    None otherwise, and the worker downloads as usual."""
+    chosen file is there at the pinned revision (MODEL_REVISION; the default
+    branch's when none is pinned); None otherwise, and the worker downloads
+    as usual (logging why, when the cache holds the repo at all)."""
     paths: list[Path] = []
     for name in config.files:
         found = try_to_load_from_cache(config.model, name, cache_dir=cache, revision=config.revision)
         if not isinstance(found, str):
-            if paths:
-                log.info("RunPod's cached model at %s lacks %s: downloading instead", cache, name)
+            _say_why_not_cached(config, cache, name)
             return None
         paths.append(Path(found))
     root = paths[0].parents[len(Path(config.files[0]).parts) - 1]
@@ -208,6 +208,25 @@ def from_cached_models(config: Config, cache: Path) -> Downloaded | None:
         files=config.files,
         revision=root.name,
         bytes_total=sum(p.stat().st_size for p in paths),
+    )
+
+
+def _say_why_not_cached(config: Config, cache: Path, missing: str) -> None:
+    """Logs why RunPod's cached models do not serve this model, when they
+    hold it at all: the user turned them on and pays for a download."""
+    repo = cache / f"models--{config.model.replace('/', '--')}"
+    if not repo.is_dir():
+        return
+    snapshots = (
+        sorted(p.name for p in (repo / "snapshots").glob("*")) if (repo / "snapshots").is_dir() else []
+    )
+    wanted = config.revision or "the default branch"
+    log.warning(
+        "RunPod's cached models hold %s at %s, not %s with %s: downloading instead",
+        config.model,
+        ", ".join(snapshots) or "no snapshot",
+        wanted,
+        missing,
     )
 
 

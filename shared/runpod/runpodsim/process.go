@@ -37,7 +37,8 @@ import (
 // for a job (our worker starts the SDK only after its warm-up), then IDLE,
 // RUNNING while it holds a job, and UNHEALTHY if the process exits or, as
 // on RunPod, is still starting after the endpoint's RUNPOD_INIT_TIMEOUT
-// (seconds; 7 minutes when unset), when it is stopped. Workers
+// (seconds; 7 minutes when unset), when it is stopped and a new worker
+// takes its place (a model too large for the timeout loops). Workers
 // start on demand when a job arrives and none is free (up to workers.max),
 // and stop once idle for the endpoint's idleTimeout while more than
 // workers.min run, as on RunPod. Processes are stopped (SIGTERM to their
@@ -249,11 +250,17 @@ func (s *Server) runProcess(ctx context.Context, e *endpoint, w *worker, env map
 			if limit, late := s.initTooLong(e, w); late {
 				// RunPod's own rule: a worker not serving within
 				// RUNPOD_INIT_TIMEOUT is unhealthy, and is stopped.
-				s.logf(e.id, w.id, "the worker did not start serving within RUNPOD_INIT_TIMEOUT (%s): unhealthy, stopping it", limit)
-				stopGroup(cmd, st.done)
-				<-waitErr
+				s.logf(e.id, w.id, "the worker did not start serving within RUNPOD_INIT_TIMEOUT (%s): unhealthy, replaced by a new worker", limit)
 				s.mu.Lock()
 				w.status = runpod.WorkerUnhealthy
+				s.mu.Unlock()
+				stopGroup(cmd, st.done)
+				<-waitErr
+				s.removeWorker(e, w)
+				s.mu.Lock()
+				if e.ctx.Err() == nil {
+					s.scaleProcessLocked(e)
+				}
 				s.mu.Unlock()
 				return
 			}
@@ -278,38 +285,7 @@ func (s *Server) command(e *endpoint, w *worker, env []string, dir string) (cmd 
 		cmd.Env = env
 		return cmd, func() {}, nil
 	}
-	c := p.Container
-	name := strings.ToLower("runpodsim-" + e.id + "-" + w.id)
-	out, err := exec.Command(c.buildah(), "from", "--pull=never", "--quiet", "--name", name, c.Image).CombinedOutput()
-	if err != nil {
-		return nil, nil, fmt.Errorf("buildah from %s: %v: %s", c.Image, err, bytes.TrimSpace(out))
-	}
-	s.mu.Lock()
-	w.container = name
-	s.mu.Unlock()
-	args := []string{"run", "--isolation", "chroot", "--terminal=false"}
-	if c.Volume != "" {
-		args = append(args, "--volume", c.Volume+":/runpod-volume")
-	}
-	// buildah run takes the env on its command line only (NAME=VALUE):
-	// this machine's process list shows it, as the simulator's own env
-	// holds it; it is never logged.
-	for _, kv := range env {
-		args = append(args, "--env", kv)
-	}
-	args = append(args, name, "--", "python", "-m", p.Module)
-	cmd = exec.Command(c.buildah(), args...)
-	cmd.Dir = dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "BUILDAH_ISOLATION=chroot"}
-	done = func() {
-		if c.Keep {
-			return
-		}
-		if out, err := exec.Command(c.buildah(), "rm", name).CombinedOutput(); err != nil {
-			s.logf(e.id, w.id, "could not remove container %s: %v: %s", name, err, bytes.TrimSpace(out))
-		}
-	}
-	return cmd, done, nil
+	return s.containerCommand(e, w, env, dir)
 }
 
 // exited records a worker process that ended on its own: UNHEALTHY, and its
@@ -559,7 +535,7 @@ func CheckWorkerProcess(p WorkerProcess) error {
 		}
 		out, err := exec.Command(c.buildah(), "inspect", "--type", "image", "--format", "{{.FromImageID}}", c.Image).CombinedOutput()
 		if err != nil {
-			return fmt.Errorf("runpodsim: worker image %s: %v: %s", c.Image, err, bytes.TrimSpace(out))
+			return fmt.Errorf("runpodsim: worker image %s: %s: %w", c.Image, bytes.TrimSpace(out), err)
 		}
 		return nil
 	}

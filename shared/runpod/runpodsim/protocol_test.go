@@ -240,7 +240,8 @@ func TestJobOfDeadWorkerFails(t *testing.T) {
 }
 
 // A worker still starting after the endpoint's RUNPOD_INIT_TIMEOUT is
-// unhealthy and stopped, as on RunPod; one that starts within it serves.
+// stopped and replaced, as on RunPod: a start that never fits loops. One
+// that starts within it serves.
 func TestInitTimeout(t *testing.T) {
 	s, logs := goSim(t)
 	create := func(env string) string {
@@ -254,12 +255,21 @@ func TestInitTimeout(t *testing.T) {
 	}
 	slow := create(`{"RUNPOD_INIT_TIMEOUT":"1","GO_WORKER_START_DELAY":"1m"}`)
 	fits := create(`{"RUNPOD_INIT_TIMEOUT":"60","GO_WORKER_START_DELAY":"1500ms"}`)
-	waitFor(t, "the slow worker unhealthy", 20*time.Second, func() bool {
-		st := workerStatuses(s, slow)
-		return len(st) == 1 && st[0] == runpod.WorkerUnhealthy
+	workersOf := func(id string) []runpodsim.Worker {
+		for _, e := range s.Endpoints(key) {
+			if e.ID == id {
+				return e.Workers
+			}
+		}
+		return nil
+	}
+	first := workersOf(slow)
+	waitFor(t, "the slow worker replaced twice", 30*time.Second, func() bool {
+		return strings.Count(logs.String(), "did not start serving within RUNPOD_INIT_TIMEOUT (1s)") >= 2
 	})
-	if !strings.Contains(logs.String(), "did not start serving within RUNPOD_INIT_TIMEOUT (1s)") {
-		t.Errorf("no log line names RUNPOD_INIT_TIMEOUT:\n%s", logs.String())
+	now := workersOf(slow)
+	if len(first) != 1 || len(now) != 1 || now[0].ID == first[0].ID {
+		t.Errorf("workers of the slow endpoint: %+v, then %+v; want one, replaced", first, now)
 	}
 	waitFor(t, "the worker that fits IDLE", 20*time.Second, func() bool {
 		st := workerStatuses(s, fits)

@@ -223,8 +223,9 @@ type Server struct {
 	closed       bool
 	seq          int
 	placeCenter  string
-	procDir      string // root of the worker processes' directories
-	procDirTemp  bool   // procDir was made by the simulator: removed on Close
+	procDir      string    // root of the worker processes' directories
+	procDirTemp  bool      // procDir was made by the simulator: removed on Close
+	sweep        sync.Once // stale containers of dead simulators removed (containerCommand)
 	logMu        sync.Mutex
 	charges      []*charge // every worker's billed time (billing.go)
 }
