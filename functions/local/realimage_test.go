@@ -135,15 +135,16 @@ func containerChanges(t *testing.T, endpointID string) string {
 	if err != nil {
 		t.Fatalf("buildah containers: %v", err)
 	}
-	prefix := "runpodsim-" + strings.ToLower(endpointID) + "-"
+	// runpodsim-<simulator's pid>-<endpoint>-<worker>
+	part := "-" + strings.ToLower(endpointID) + "-"
 	var name string
 	for _, n := range strings.Fields(string(out)) {
-		if strings.HasPrefix(n, prefix) {
+		if strings.HasPrefix(n, fmt.Sprintf("runpodsim-%d-", os.Getpid())) && strings.Contains(n, part) {
 			name = n
 		}
 	}
 	if name == "" {
-		t.Fatalf("no container %s* among %q", prefix, out)
+		t.Fatalf("no container runpodsim-%d-*%s* among %q", os.Getpid(), part, out)
 	}
 	mnt, err := exec.Command("buildah", "mount", name).Output()
 	if err != nil {
