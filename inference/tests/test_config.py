@@ -96,3 +96,8 @@ def test_runpod_cached_models_are_found_on_the_volume(tmp_path):
     assert from_env(BASE, volume=tmp_path).cached_models is None
     (tmp_path / "huggingface-cache" / "hub").mkdir(parents=True)
     assert from_env(BASE, volume=tmp_path).cached_models == tmp_path / "huggingface-cache" / "hub"
+
+
+def test_allow_cpu_only_when_set(tmp_path):
+    assert not from_env(BASE, volume=tmp_path / "absent").allow_cpu
+    assert from_env({**BASE, "VISGATE_ALLOW_CPU": "1"}, volume=tmp_path / "absent").allow_cpu

@@ -31,4 +31,8 @@ const (
 	Files   = "VISGATE_FILES"
 	GPU     = "VISGATE_GPU"
 	VRAMGB  = "VISGATE_VRAM_GB"
+	// AllowCPU ("1") lets the worker serve from the CPU although GPU names
+	// a card: set by the GPU-free local simulation only, never on RunPod,
+	// where a worker without CUDA reports failed instead.
+	AllowCPU = "VISGATE_ALLOW_CPU"
 )

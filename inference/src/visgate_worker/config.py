@@ -55,6 +55,9 @@ class Config:
     # RunPod's cached models (/runpod-volume/huggingface-cache/hub), when
     # present: looked in before any download.
     cached_models: Path | None = None
+    # VISGATE_ALLOW_CPU=1: serve from the CPU although VISGATE_GPU names a
+    # card (the GPU-free local simulation only; never set by create_endpoint).
+    allow_cpu: bool = False
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -134,6 +137,7 @@ def from_env(env: Mapping[str, str] | None = None, volume: Path = RUNPOD_VOLUME)
         vram_gb=vram_gb,
         hub_endpoint=(get("HF_ENDPOINT") or "").rstrip("/") or None,
         cached_models=cached if cached.is_dir() else None,
+        allow_cpu=get("VISGATE_ALLOW_CPU") in ("1", "true"),
     )
 
 

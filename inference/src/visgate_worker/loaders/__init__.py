@@ -21,7 +21,7 @@ class Model(Protocol):
 
 def load(config: Config, path: Path, files: tuple[str, ...], runtime: Runtime | None = None) -> Model:
     """Loads the model in `path` (a local snapshot) for config.task."""
-    runtime = runtime or Runtime.detect()
+    runtime = runtime or Runtime.detect(config.gpu, allow_cpu=config.allow_cpu)
     task = config.task
     if task == "text-to-image":
         from .text_to_image import load as load_text_to_image
