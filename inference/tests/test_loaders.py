@@ -216,3 +216,87 @@ def test_decode_audio_resamples_to_the_model_rate():
 def test_media_url_must_be_https():
     with pytest.raises(inputs.InputError):
         inputs.validate("image-classification", {"image_url": "http://127.0.0.1/x.png"})
+
+
+@pytest.fixture(scope="module")
+def unbounded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Text models whose tokenizer declares no limit (as many Hub repos'
+    don't): only the 64 position embeddings bound the input."""
+    from transformers import (
+        BertForMaskedLM,
+        BertForSequenceClassification,
+        BertForTokenClassification,
+        BertModel,
+        BertTokenizer,
+    )
+
+    root = tmp_path_factory.mktemp("tiny-unbounded")
+    tok = _bert_tokenizer()
+    tok.save_pretrained(root / "tok")
+    tok = BertTokenizer.from_pretrained(root / "tok", model_max_length=int(1e30))
+    torch.manual_seed(0)
+    cls_cfg = _bert_config(tok, id2label=LABELS, label2id={v: k for k, v in LABELS.items()})
+    tok_cfg = _bert_config(tok, id2label=ENTITIES, label2id={v: k for k, v in ENTITIES.items()})
+    return {
+        "text-classification": _save(BertForSequenceClassification(cls_cfg), tok, root / "cls"),
+        "token-classification": _save(BertForTokenClassification(tok_cfg), tok, root / "tok-cls"),
+        "fill-mask": _save(BertForMaskedLM(_bert_config(tok)), tok, root / "fill-mask"),
+        "feature-extraction": _save(BertModel(_bert_config(tok)), tok, root / "features"),
+    }
+
+
+LONG = " ".join(["paris is a red city"] * 40)  # 200 words: past the 64 positions
+
+
+@pytest.mark.parametrize("task", ["text-classification", "token-classification", "feature-extraction"])
+def test_long_text_is_truncated_and_said(unbounded, task):
+    out = _run(task, unbounded[task], {"inputs": ["hello world", LONG]})
+    assert "error" not in out, out
+    key = "embeddings" if task == "feature-extraction" else "predictions"
+    assert len(out[key]) == 2
+    assert out["truncated"] == [1]
+    assert out["max_tokens"] == 64
+
+
+def test_fill_mask_long_text_is_truncated_and_said(unbounded):
+    out = _run("fill-mask", unbounded["fill-mask"], {"inputs": ["hello [MASK]", "the [MASK] " + LONG]})
+    assert "error" not in out, out
+    assert len(out["predictions"]) == 2
+    assert out["truncated"] == [1]
+    late = _run("fill-mask", unbounded["fill-mask"], {"inputs": LONG + " [MASK]"})
+    assert late["error"].startswith("The mask token is token ")
+    assert "limit of 64 tokens" in late["error"]
+
+
+def test_batch_gives_what_one_by_one_gives(tiny):
+    """One forward pass for the whole list: padding changes nothing."""
+    texts = ["hello world", "paris is a red city", "a"]
+    for task in ("text-classification", "feature-extraction", "token-classification"):
+        together = _run(task, tiny[task], {"inputs": texts})
+        alone = [_run(task, tiny[task], {"inputs": t}) for t in texts]
+        key = "embeddings" if task == "feature-extraction" else "predictions"
+        for i, single in enumerate(alone):
+            assert np.allclose(
+                np.asarray(_scores(together[key][i])), np.asarray(_scores(single[key][0])), atol=1e-5
+            ), task
+
+
+def _scores(value):
+    if isinstance(value, dict):
+        return [value["score"]]
+    if isinstance(value, list) and value and not isinstance(value[0], float):
+        return [s for v in value for s in _scores(v)]
+    return value
+
+
+@pytest.mark.parametrize("task", ["text-classification", "fill-mask", "feature-extraction"])
+def test_one_forward_pass_per_request(tiny, task):
+    cfg = Config(model=f"tiny/{task}", task=task, library="transformers")
+    model = loaders.load(cfg, tiny[task], ())
+    net = model.model if task == "feature-extraction" else model.pipe.model
+    calls = []
+    net.register_forward_hook(lambda *_: calls.append(1))
+    texts = ["hello [MASK]", "paris is a [MASK]", "the red [MASK]", "a [MASK]"]
+    out = make_handler(model, cfg)({"id": "j", "input": {"inputs": texts}})
+    assert "error" not in out, out
+    assert len(calls) == 1
