@@ -3,6 +3,7 @@ fill-mask, feature-extraction and image-classification."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import torch
 from PIL import Image
 
 from ..inputs import InputError, MediaInput, TextsInput
+from ..jobs import NO_STOP, Stop
 from .media import decode_image, fetch
 from .runtime import Runtime
 
@@ -110,10 +112,11 @@ class TextPipeline(_Texts):
                     f"{self.max_tokens} tokens: put it nearer the start."
                 )
 
-    def __call__(self, inp: TextsInput) -> dict[str, Any]:
+    def __call__(self, inp: TextsInput, stop: Stop = NO_STOP) -> dict[str, Any]:
         if self.mask is not None:
             self._check_masks(inp.texts)
         truncated = self.truncated(inp.texts)
+        stop.check()
         with torch.inference_mode():
             out = self.pipe(list(inp.texts), batch_size=len(inp.texts), **self._kwargs)
         if self.task == "text-classification":
@@ -133,12 +136,19 @@ class TokenEmbeddings(_Texts):
         super().__init__(tokenizer, model.config)
         self.model = model
         self.device = device
+        self._lock = threading.Lock()
 
-    def __call__(self, inp: TextsInput) -> dict[str, Any]:
-        truncated = self.truncated(inp.texts)
-        enc = self.tokenizer(
-            list(inp.texts), padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
-        ).to(self.device)
+    def __call__(self, inp: TextsInput, stop: Stop = NO_STOP) -> dict[str, Any]:
+        with self._lock:  # concurrent jobs: one tokenizer call at a time
+            truncated = self.truncated(inp.texts)
+            enc = self.tokenizer(
+                list(inp.texts),
+                padding=True,
+                truncation=True,
+                max_length=self.max_tokens,
+                return_tensors="pt",
+            ).to(self.device)
+        stop.check()
         with torch.inference_mode():
             hidden = self.model(**enc).last_hidden_state.float()
         mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
@@ -157,8 +167,10 @@ class ImageClassification:
         with torch.inference_mode():
             return {"predictions": jsonable(self.pipe(image))}
 
-    def __call__(self, inp: MediaInput) -> dict[str, Any]:
-        return self.classify(decode_image(fetch(inp, "image_url")))
+    def __call__(self, inp: MediaInput, stop: Stop = NO_STOP) -> dict[str, Any]:
+        image = decode_image(fetch(inp, "image_url"))
+        stop.check()
+        return self.classify(image)
 
     def warmup(self) -> None:
         self.classify(Image.new("RGB", (224, 224), (128, 128, 128)))
