@@ -300,3 +300,61 @@ def test_one_forward_pass_per_request(tiny, task):
     out = make_handler(model, cfg)({"id": "j", "input": {"inputs": texts}})
     assert "error" not in out, out
     assert len(calls) == 1
+
+
+def _mono_wav(seconds: float, rate: int = 16000) -> str:
+    t = np.arange(int(rate * seconds)) / rate
+    samples = (0.3 * np.sin(2 * np.pi * 440 * t) * 32767).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.tobytes())
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def test_whisper_options(tiny_models):
+    path = tiny_models / "visgate-tiny" / "speech-recognition"
+    cfg = Config(
+        model="visgate-tiny/speech-recognition", task="automatic-speech-recognition", library="transformers"
+    )
+    model = loaders.load(cfg, path, ())
+    handler = make_handler(model, cfg)
+    out = handler({"id": "j", "input": {"audio": _mono_wav(1.0)}})
+    assert isinstance(out["text"], str)
+    assert out["parameters"] == {
+        "language": None,
+        "task": "transcribe",
+        "batch_size": 1,
+        "return_timestamps": False,
+        "chunk_length_s": None,
+        "seconds": 1.0,
+    }
+    raw = {"audio": _mono_wav(1.0), "language": "fr", "task": "translate", "return_timestamps": True}
+    stamped = handler({"id": "j", "input": raw})
+    assert "error" not in stamped, stamped
+    assert isinstance(stamped["chunks"], list)
+    for chunk in stamped["chunks"]:
+        assert set(chunk) == {"text", "timestamp"}
+    assert (stamped["parameters"]["language"], stamped["parameters"]["task"]) == ("fr", "translate")
+    unknown = handler({"id": "j", "input": {"audio": _mono_wav(1.0), "language": "tlh"}})
+    assert "error" in unknown
+    # Long audio: 30 s chunks (3 for 65 s), batch_size of them per forward pass.
+    calls: list[int] = []
+    model.pipe.model.model.encoder.register_forward_hook(lambda *_: calls.append(1))
+    counts = {}
+    for batch in (1, 4):
+        calls.clear()
+        raw = {"audio": _mono_wav(65), "batch_size": batch, "language": "en"}
+        long = handler({"id": "j", "input": raw})
+        assert "error" not in long, long
+        assert long["parameters"]["chunk_length_s"] == 30
+        counts[batch] = len(calls)
+    assert counts[1] == 3 * counts[4] > 0
+
+
+def test_whisper_options_refused_by_other_models(tiny):
+    raw = {"audio": _mono_wav(1.0), "language": "fr"}
+    out = _run("automatic-speech-recognition", tiny["automatic-speech-recognition"], raw)
+    assert out == {"error": "language and task are Whisper options; this model takes neither."}

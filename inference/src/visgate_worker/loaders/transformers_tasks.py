@@ -118,7 +118,10 @@ class TextPipeline(_Texts):
         truncated = self.truncated(inp.texts)
         stop.check()
         with torch.inference_mode():
-            out = self.pipe(list(inp.texts), batch_size=len(inp.texts), **self._kwargs)
+            if len(inp.texts) == 1:  # a list of one comes back unwrapped for some tasks
+                out = [self.pipe(inp.texts[0], **self._kwargs)]
+            else:
+                out = self.pipe(list(inp.texts), batch_size=len(inp.texts), **self._kwargs)
         if self.task == "text-classification":
             out = [[p] if isinstance(p, dict) else p for p in out]
         return {"predictions": jsonable(out), "truncated": truncated, "max_tokens": self.max_tokens}
