@@ -35,4 +35,8 @@ const (
 	// a card: set by the GPU-free local simulation only, never on RunPod,
 	// where a worker without CUDA reports failed instead.
 	AllowCPU = "VISGATE_ALLOW_CPU"
+	// JobTimeout is a job's wall-clock limit in seconds: the worker stops a
+	// job's computation past it and fails the job with a sentence; the
+	// endpoint's execution timeout is set a little above it.
+	JobTimeout = "VISGATE_JOB_TIMEOUT"
 )
