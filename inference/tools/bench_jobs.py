@@ -88,6 +88,13 @@ def cases() -> list[tuple[str, str, str, str, dict[str, Any]]]:
             {"audio": _wav(95)},
         ),
         (
+            "speech 95 s language en",
+            "speech-recognition",
+            "automatic-speech-recognition",
+            "transformers",
+            {"audio": _wav(95), "language": "en"},
+        ),
+        (
             "speech 95 s batch_size 4",
             "speech-recognition",
             "automatic-speech-recognition",
