@@ -134,19 +134,25 @@ func runTinyModels(t *testing.T, workerEnv map[string]string, ready func(t *test
 		}
 		return dep
 	}
-	// runsync calls the deployed endpoint, as a user would, with the RunPod key.
-	runsync := func(t *testing.T, dep map[string]any, input string) map[string]any {
+	// runsyncResult calls the deployed endpoint, as a user would, with the
+	// RunPod key, and returns RunPod's whole answer.
+	runsyncResult := func(t *testing.T, dep map[string]any, input string) map[string]any {
 		t.Helper()
 		ep := &client{t: t, base: dep["endpoint_url"].(string)}
 		start := time.Now()
 		code, _, body := ep.do("POST", "/runsync", runpodKey, []byte(`{"input":`+input+`}`), nil)
 		t.Logf("runsync answered in %s", time.Since(start).Round(time.Millisecond))
 		if code != 200 {
-			t.Fatalf("runsync = %d %s", code, body)
+			t.Fatalf("runsync = %d %.300s", code, body)
 		}
-		res := decode(t, body)
+		return decode(t, body)
+	}
+	// runsync is runsyncResult of a job that must complete; it returns the output.
+	runsync := func(t *testing.T, dep map[string]any, input string) map[string]any {
+		t.Helper()
+		res := runsyncResult(t, dep, input)
 		if res["status"] != "COMPLETED" {
-			t.Fatalf("runsync = %s", body)
+			t.Fatalf("runsync = %v", res)
 		}
 		return res["output"].(map[string]any)
 	}
@@ -172,6 +178,11 @@ func runTinyModels(t *testing.T, workerEnv map[string]string, ready func(t *test
 		p, _ := out["parameters"].(map[string]any)
 		if p["num_inference_steps"] != float64(2) || p["width"] != float64(64) || p["scheduler"] != "DDIMScheduler" || p["seed"] != out["seed"] {
 			t.Errorf("parameters = %v", out["parameters"])
+		}
+		// A 5000-digit seed: FAILED with a sentence, not IN_PROGRESS for ever.
+		res := runsyncResult(t, dep, `{"prompt":"a red square","seed":`+strings.Repeat("9", 5000)+`}`)
+		if res["status"] != "FAILED" || !strings.Contains(fmt.Sprint(res["error"]), "seed must be a whole number between 0 and 4294967295.") {
+			t.Errorf("a 5000-digit seed: %.300v", res)
 		}
 	})
 	t.Run(hubsim.TinySentenceEmbeddings, func(t *testing.T) {
