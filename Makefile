@@ -8,8 +8,10 @@ export TF_CLI_CONFIG_FILE ?= /dev/null
 
 .PHONY: run dev test test-short chaos lint fmt bench bench-health quick-test mint-key emulators-start emulators-stop build clean deploy gateway-spec inference-env test-inference inference-image
 
-run: ## serve every function on 127.0.0.1:$(PORT), embedded store and queue (with the inference worker's environment when it exists)
-	@if [ -f scripts/inference-env.sh ]; then eval "$$(bash scripts/inference-env.sh --if-present)"; fi; \
+run: ## serve every function on 127.0.0.1:$(PORT), embedded store and queue (with the inference worker's environment when it exists; VISGATE_INFERENCE_VENV and VISGATE_TINY_MODELS you set win)
+	@user_venv="$${VISGATE_INFERENCE_VENV:-}" user_tiny="$${VISGATE_TINY_MODELS:-}"; \
+	if [ -f scripts/inference-env.sh ]; then eval "$$(bash scripts/inference-env.sh --if-present)"; fi; \
+	export VISGATE_INFERENCE_VENV="$${user_venv:-$${VISGATE_INFERENCE_VENV:-}}" VISGATE_TINY_MODELS="$${user_tiny:-$${VISGATE_TINY_MODELS:-}}"; \
 	$(GO) run ./functions/local
 
 dev: ## the Google Cloud runtime on the Firestore and Cloud Tasks emulators, one base URL on PORT
@@ -29,7 +31,7 @@ N ?= 50
 chaos: ## the chaos property test over N seeded schedules from SEED (make test runs a few fixed seeds)
 	CHAOS_SEED=$(SEED) CHAOS_N=$(N) $(GO) test -race -count=1 -timeout 0 -run 'TestChaosProperty$$' ./functions/provision/
 
-lint: ## gofmt, go vet, go.mod tidy, staticcheck, import grouping, terraform fmt
+lint: ## gofmt, go vet, go.mod tidy, staticcheck, import grouping, terraform fmt, the OpenAPI document (Redocly, a generated Python client)
 	@unformatted=$$(gofmt -l . | grep -v '^tools/' || true); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
@@ -37,6 +39,8 @@ lint: ## gofmt, go vet, go.mod tidy, staticcheck, import grouping, terraform fmt
 	bin/staticcheck ./...
 	$(GO) run ./scripts/importgroups
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; else echo "terraform not installed: skipping terraform fmt"; fi
+	bash scripts/openapi-lint.sh
+	bash scripts/openapi-client-check.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

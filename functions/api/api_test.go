@@ -253,7 +253,9 @@ func TestValidation(t *testing.T) {
 		{"array", `[1]`, 400, nil},
 		{"two values", `{} {}`, 400, nil},
 		{"duplicate field", `{"hf_model_id":"a/b","hf_model_id":"c/d"}`, 400, nil},
-		{"missing", `{}`, 422, []string{"hf_model_id", "user_runpod_key", "user_webhook_url"}},
+		{"missing", `{}`, 422, []string{"hf_model_id", "user_runpod_key"}},
+		{"null webhook", `{"hf_model_id":"a/b","user_runpod_key":"k","user_webhook_url":null}`, 422, []string{"user_webhook_url"}},
+		{"empty webhook", `{"hf_model_id":"a/b","user_runpod_key":"k","user_webhook_url":" "}`, 422, []string{"user_webhook_url"}},
 		{"both", `{"hf_model_id":"a/b","model_name":"veo3","user_runpod_key":"k","user_webhook_url":"https://example.com"}`, 422, []string{"hf_model_id", "model_name"}},
 		{"bad hf id", `{"hf_model_id":"../etc/passwd","user_runpod_key":"k","user_webhook_url":"https://example.com"}`, 422, []string{"hf_model_id"}},
 		{"provider with hf id", `{"hf_model_id":"a/b","provider":"fal","user_runpod_key":"k","user_webhook_url":"https://example.com"}`, 422, []string{"provider"}},
@@ -288,6 +290,41 @@ func TestValidation(t *testing.T) {
 	list := body(t, f.do(t, "GET", "/v1/deployments", keyA, ""))
 	if n := len(list["deployments"].([]any)); n != 0 {
 		t.Errorf("bad input created %d deployments", n)
+	}
+}
+
+// TestWebhookOptional: a create without user_webhook_url is accepted, and
+// the 202, GET and the list all say that no webhook is configured (null);
+// with one, the same fields carry it.
+func TestWebhookOptional(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		name, create string
+		want         any
+	}{
+		{"none", `{"hf_model_id":"stabilityai/sdxl-turbo","user_runpod_key":"rpa_x"}`, nil},
+		{"given", `{"hf_model_id":"stabilityai/sdxl-turbo","user_runpod_key":"rpa_x","user_webhook_url":"https://example.com/h"}`, "https://example.com/h"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := f.do(t, "POST", "/v1/deployments", keyA, tc.create)
+			if rec.Code != 202 {
+				t.Fatalf("POST = %d %s", rec.Code, rec.Body)
+			}
+			created := body(t, rec)
+			if got, ok := created["webhook_url"]; !ok || got != tc.want {
+				t.Errorf("202 webhook_url = %v (present %v), want %v", got, ok, tc.want)
+			}
+			id := created["deployment_id"].(string)
+			got := body(t, f.do(t, "GET", "/v1/deployments/"+id, keyA, ""))
+			if w, ok := got["webhook_url"]; !ok || w != tc.want {
+				t.Errorf("GET webhook_url = %v (present %v), want %v", w, ok, tc.want)
+			}
+			for _, item := range body(t, f.do(t, "GET", "/v1/deployments", keyA, ""))["deployments"].([]any) {
+				if m := item.(map[string]any); m["deployment_id"] == id && m["webhook_url"] != tc.want {
+					t.Errorf("list webhook_url = %v, want %v", m["webhook_url"], tc.want)
+				}
+			}
+		})
 	}
 }
 
@@ -436,6 +473,9 @@ func TestCallbackProgress(t *testing.T) {
 		{"timings with loading", `{"status":"loading_model","timings":{"load_seconds":1}}`, "timings"},
 		{"unknown timing", `{"status":"ready","timings":{"boot_seconds":1}}`, "timings.boot_seconds"},
 		{"timing not a number", `{"status":"ready","timings":{"load_seconds":"1"}}`, "timings.load_seconds"},
+		{"null timing", `{"status":"ready","timings":{"load_seconds":null}}`, "timings.load_seconds"},
+		{"timing given twice", `{"status":"ready","timings":{"load_seconds":1,"load_seconds":2}}`, "timings"},
+		{"null timings", `{"status":"ready","timings":null}`, "timings"},
 		{"unknown field", `{"status":"ready","percent":3}`, "percent"},
 	} {
 		rec := post(bad.body)
@@ -463,6 +503,7 @@ func TestCallbackProgress(t *testing.T) {
 		// A worker that cold-starts later reports again: nothing moves back.
 		{`{"status":"downloading_model","bytes_done":0,"bytes_total":2000000}`, map[string]any{"phase": "ready", "bytes_done": 2e6, "bytes_total": 2e6}},
 	} {
+		*f.clock = f.clock.Add(progressWriteInterval) // progress is written at most this often
 		if rec := post(r.report); rec.Code != 200 {
 			t.Fatalf("%s: %d %s", r.report, rec.Code, rec.Body)
 		}

@@ -98,8 +98,8 @@ func throttledFixture(t *testing.T, limit int, clientAddr func(*http.Request) st
 
 // TestFailedAuthenticationIsThrottled: 300 wrong keys in a row from one
 // address get 401 until the limit, then 429 with Retry-After in the
-// contract's shape (the right key too, from that address); another address
-// is unaffected; the log says it once, not per attempt.
+// contract's shape; the right key from that address is served; the log says
+// it once, not per attempt.
 func TestFailedAuthenticationIsThrottled(t *testing.T) {
 	const limit = 10
 	f, logs := throttledFixture(t, limit, nil)
@@ -129,18 +129,80 @@ func TestFailedAuthenticationIsThrottled(t *testing.T) {
 	if codes != [2]int{limit, 300 - limit} {
 		t.Errorf("401s and 429s = %v, want %d then %d", codes, limit, 300-limit)
 	}
-	if rec := from("198.51.100.7", keyA); rec.Code != 429 {
-		t.Errorf("the right key from a throttled address = %d, want 429 (checked before the key)", rec.Code)
+	if rec := from("198.51.100.7", keyA); rec.Code != 200 {
+		t.Errorf("the right key from a throttled address = %d, want 200 (only failures are throttled)", rec.Code)
 	}
-	if rec := from("203.0.113.50", keyA); rec.Code != 200 {
-		t.Errorf("another address = %d, want 200", rec.Code)
+	if rec := from("203.0.113.50", "wrong-key-other-0123456789"); rec.Code != 401 {
+		t.Errorf("a wrong key from another address = %d, want 401", rec.Code)
 	}
 	if n := strings.Count(logs.take(), "throttling"); n != 1 {
 		t.Errorf("%d log lines about throttling for 300 failures, want 1", n)
 	}
 	*f.clock = f.clock.Add(time.Minute)
-	if rec := from("198.51.100.7", keyA); rec.Code != 200 {
-		t.Errorf("a minute later = %d, want 200", rec.Code)
+	if rec := from("198.51.100.7", "wrong-key-again-0123456789"); rec.Code != 401 {
+		t.Errorf("a wrong key a minute later = %d, want 401", rec.Code)
+	}
+}
+
+// TestValidCredentialsPassTheThrottle: behind one address (a NAT, RunPod's
+// egress), a stranger's wrong API keys and guessed callback secrets never
+// refuse a valid API key or a worker's valid report, and the two kinds of
+// failure are counted apart.
+func TestValidCredentialsPassTheThrottle(t *testing.T) {
+	const limit = 10
+	f, _ := throttledFixture(t, limit, nil)
+	id := body(t, f.do(t, "POST", "/v1/deployments", keyA, validCreate))["deployment_id"].(string)
+	if _, err := f.store.Update(context.Background(), id, func(d *deployment.Deployment) error {
+		d.RunPodEndpointID, d.Status = "ep123", deployment.StatusDownloadingModel
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const shared = "198.51.100.7"
+	from := func(method, path, b string, hdr ...string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, strings.NewReader(b))
+		req.RemoteAddr = shared + ":40000"
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		rec := httptest.NewRecorder()
+		f.h.ServeHTTP(rec, req)
+		return rec
+	}
+	wrongKey := func(i int) int {
+		return from("GET", "/v1/deployments/"+id, "", "Authorization", fmt.Sprintf("Bearer wrong-key-%04d-0123456789", i)).Code
+	}
+	wrongSecret := func() int {
+		return from("POST", "/internal/deployment-ready/"+id, `{"status":"ready"}`, InternalSecretHeader, "a-guess-0123456789").Code
+	}
+	secret := auth.CallbackSecret(f.srv.SigningKey, id).Reveal()
+
+	for i := range 2 * limit {
+		if got, want := wrongKey(i), map[bool]int{true: 401, false: 429}[i < limit]; got != want {
+			t.Fatalf("wrong key %d = %d, want %d", i, got, want)
+		}
+	}
+	if rec := from("GET", "/v1/deployments/"+id, "", "Authorization", "Bearer "+keyA); rec.Code != 200 {
+		t.Errorf("a valid API key after %d wrong ones from its address = %d %s, want 200", 2*limit, rec.Code, rec.Body)
+	}
+	if code := wrongSecret(); code != 401 {
+		t.Errorf("a wrong callback secret after wrong API keys = %d, want 401 (counted apart)", code)
+	}
+	if rec := from("POST", "/internal/deployment-ready/"+id, `{"status":"loading_model"}`, InternalSecretHeader, secret); rec.Code != 200 {
+		t.Errorf("the worker's valid report after wrong API keys from its address = %d %s, want 200", rec.Code, rec.Body)
+	}
+	for range 2 * limit {
+		wrongSecret()
+	}
+	if code := wrongSecret(); code != 429 {
+		t.Errorf("wrong callback secrets past the limit = %d, want 429", code)
+	}
+	rec := from("POST", "/internal/deployment-ready/"+id, `{"status":"ready"}`, InternalSecretHeader, secret)
+	if rec.Code != 200 || body(t, rec)["status"] != "ready" {
+		t.Errorf("the worker's valid ready report after guessed secrets from its address = %d %s, want 200 ready", rec.Code, rec.Body)
+	}
+	if rec := from("GET", "/v1/deployments/"+id, "", "Authorization", "Bearer "+keyA); rec.Code != 200 {
+		t.Errorf("a valid API key while both kinds are throttled = %d, want 200", rec.Code)
 	}
 }
 

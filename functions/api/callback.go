@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -36,28 +35,18 @@ type callbackResponse struct {
 // The secret is checked first, against the one derived from the id
 // (auth.CallbackSecret): a stranger gets the same 401 for an id that exists
 // and one that does not, and costs no store read and no decryption. Failed
-// attempts count against the client's address (429 past the limit) and are
-// logged in aggregate.
+// attempts count against the client's address, apart from API keys (its
+// further failures get 429 past the limit; a valid secret never does), and
+// are logged in aggregate.
 func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
-	addr, throttled := s.authThrottled(w, r)
-	if throttled {
-		return
-	}
 	ctx := r.Context()
 	id := r.PathValue("id")
 	presented := r.Header.Get(InternalSecretHeader)
 	if presented == "" || s.SigningKey.Empty() || !auth.CheckCallbackSecret(presented, auth.CallbackSecret(s.SigningKey, id)) {
-		s.authFailed(ctx, addr, "callback secret")
+		if s.authFailed(w, r, failedCallbackSecret) {
+			return
+		}
 		httpx.WriteError(w, internalUnauthorized())
-		return
-	}
-	d, err := s.Store.Get(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		httpx.WriteError(w, httpx.NotFound(shorten(id)))
-		return
-	}
-	if err != nil {
-		s.internalError(w, r, "get deployment", err)
 		return
 	}
 	raw, herr := httpx.DecodeObject(r)
@@ -85,15 +74,37 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	if (f.Given("bytes_done") || f.Given("bytes_total")) && reported != deployment.StatusDownloadingModel && stOK {
 		f.Errs.Add("bytes_done", "only with status downloading_model")
 	}
-	if f.Given("bytes_total") && bytesDone > bytesTotal {
+	switch {
+	case f.Given("bytes_done") && !f.Given("bytes_total"):
+		f.Errs.Add("bytes_total", "required with bytes_done")
+	case bytesDone > bytesTotal:
 		f.Errs.Add("bytes_done", "must not exceed bytes_total")
 	}
-	timings := parseTimings(f, raw, "timings")
+	timings := parseTimings(f, "timings")
 	if f.Given("timings") && reported != deployment.StatusReady && stOK {
 		f.Errs.Add("timings", "only with status ready")
 	}
 	if e := f.Errs.Err(); e != nil {
 		httpx.WriteError(w, e)
+		return
+	}
+	if reported == deployment.StatusDownloadingModel && s.ProgressReports != nil {
+		// Before the store read: a worker that reports too often costs
+		// nothing more. Status changes are never limited.
+		if dec, _ := s.ProgressReports.Allow(ctx, id); !dec.Allowed {
+			e := httpx.RateLimited(dec.Limit, dec.RetryAfter)
+			e.Message = fmt.Sprintf("Progress reports for one deployment are limited to %d a minute; retry later", dec.Limit)
+			httpx.WriteError(w, e)
+			return
+		}
+	}
+	d, err := s.Store.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		httpx.WriteError(w, httpx.NotFound(shorten(id)))
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, "get deployment", err)
 		return
 	}
 	now := s.now()
@@ -106,15 +117,20 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		if d.Status == reported && reported == deployment.StatusDownloadingModel {
 			// The chain enters downloading_model when the endpoint exists;
 			// the container's reports move the bytes, and the first one
-			// is worth a log line.
-			if d.Watch.DownloadReported && d.Progress.BytesDone == bytesDone && d.Progress.BytesTotal == bytesTotal {
-				return store.ErrNoChange
-			}
-			if !d.Watch.DownloadReported {
+			// is worth a log line. Later ones are written at most every
+			// progressWriteInterval (but the one that completes the
+			// download), and never move the bytes back.
+			if d.Watch.DownloadReported {
+				complete := bytesTotal > 0 && bytesDone == bytesTotal
+				if !downloadAdvances(d.Progress, bytesDone, bytesTotal) ||
+					(!complete && now.Sub(d.Progress.UpdatedAt) < progressWriteInterval) {
+					return store.ErrNoChange
+				}
+			} else {
 				d.Watch.DownloadReported = true
 				d.Log(now, deployment.LevelInfo, "Downloading model%s", sizeNote(bytesTotal))
 			}
-			d.Progress = deployment.Progress{Phase: reported, BytesDone: bytesDone, BytesTotal: bytesTotal, UpdatedAt: now}
+			d.Progress = downloadProgress(d.Progress, bytesDone, bytesTotal, now)
 			return nil
 		}
 		if !d.Status.CanTransition(reported) || !d.Status.Provisioning() {
@@ -129,7 +145,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 			if d.Progress.Phase == "" || d.Progress.Phase.CanTransition(reported) {
 				d.Progress.Phase, d.Progress.UpdatedAt = reported, now
 				if reported == deployment.StatusDownloadingModel {
-					d.Progress.BytesDone, d.Progress.BytesTotal = bytesDone, bytesTotal
+					d.Progress = downloadProgress(d.Progress, bytesDone, bytesTotal, now)
 				}
 				if timings != nil {
 					d.Progress.DownloadSeconds, d.Progress.LoadSeconds, d.Progress.WarmupSeconds = timings.Download, timings.Load, timings.Warmup
@@ -155,7 +171,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 			}
 		case deployment.StatusDownloadingModel:
 			d.Watch.DownloadReported = true
-			d.Progress = deployment.Progress{Phase: reported, BytesDone: bytesDone, BytesTotal: bytesTotal, UpdatedAt: now}
+			d.Progress = downloadProgress(d.Progress, bytesDone, bytesTotal, now)
 			d.Log(now, deployment.LevelInfo, "Downloading model%s", sizeNote(bytesTotal))
 		case deployment.StatusLoadingModel:
 			d.Progress.Phase = reported
@@ -181,6 +197,37 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 // end with the request.
 const callbackWriteTimeout = 30 * time.Second
 
+// progressWriteInterval is how often, at most, a deployment's download
+// progress is written (each write is a store write and, in the cloud, a
+// change event); the report that completes the download always is.
+const progressWriteInterval = 5 * time.Second
+
+// ProgressReportsPerMinute is how many download progress reports one
+// deployment may send a minute (Server.ProgressReports); the worker sends
+// one every 3 s. Past it a report gets 429 with Retry-After, before any
+// store read.
+const ProgressReportsPerMinute = 30
+
+// downloadAdvances reports whether a download report of done of total bytes
+// moves p on: the bytes never go back (a worker that starts over, or a
+// report that arrives late, changes nothing) and an unchanged report is no
+// news.
+func downloadAdvances(p deployment.Progress, done, total int64) bool {
+	if done < p.BytesDone {
+		return false
+	}
+	return p.Phase != deployment.StatusDownloadingModel || done != p.BytesDone || total != p.BytesTotal
+}
+
+// downloadProgress is p after a download report of done of total bytes
+// (validated: done <= total), keeping the bytes monotonic.
+func downloadProgress(p deployment.Progress, done, total int64, now time.Time) deployment.Progress {
+	if done < p.BytesDone {
+		done, total = p.BytesDone, max(p.BytesTotal, p.BytesDone)
+	}
+	return deployment.Progress{Phase: deployment.StatusDownloadingModel, BytesDone: done, BytesTotal: total, UpdatedAt: now}
+}
+
 // callbackFields are the fields a container's report may hold.
 var callbackFields = map[string]bool{
 	"status": true, "error": true, "message": true, "bytes_done": true, "bytes_total": true, "timings": true,
@@ -195,30 +242,21 @@ type workerTimings struct {
 }
 
 // parseTimings parses {"download_seconds", "load_seconds", "warmup_seconds"}
-// (each optional, a number of seconds from 0 to a day), recording what is
-// wrong in f.
-func parseTimings(f *httpx.Fields, body map[string]json.RawMessage, name string) *workerTimings {
-	raw, ok := body[name]
+// (each optional, a number of seconds from 0 to a day; no null, no key
+// twice), recording what is wrong in f.
+func parseTimings(f *httpx.Fields, name string) *workerTimings {
+	sub, ok := f.Object(name)
 	if !ok {
 		return nil
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
-		f.Errs.Add(name, "must be an object")
-		return nil
-	}
+	sub.Unknown(map[string]bool{"download_seconds": true, "load_seconds": true, "warmup_seconds": true})
 	var t workerTimings
-	dst := map[string]*float64{"download_seconds": &t.Download, "load_seconds": &t.Load, "warmup_seconds": &t.Warmup}
-	for k, v := range m {
-		p, known := dst[k]
-		if !known {
-			f.Errs.Add(name+"."+k, "unknown field")
-			continue
-		}
-		if err := json.Unmarshal(v, p); err != nil || *p < 0 || *p > float64(24*time.Hour/time.Second) {
-			f.Errs.Add(name+"."+k, "must be a number of seconds between 0 and 86400")
+	for k, dst := range map[string]*float64{"download_seconds": &t.Download, "load_seconds": &t.Load, "warmup_seconds": &t.Warmup} {
+		if sub.Given(k) {
+			*dst, _ = sub.Number(k, 0, float64(24*time.Hour/time.Second))
 		}
 	}
+	f.Nested(name, sub)
 	return &t
 }
 

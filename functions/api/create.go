@@ -108,13 +108,16 @@ func (s *Server) parseCreate(ctx context.Context, raw map[string]json.RawMessage
 		req.hfToken = secret.New(tok)
 	}
 	if u, ok := f.String("user_webhook_url", 2048); ok {
-		if err := webhook.ValidateURL(u, s.AllowPrivateWebhooks); err != nil {
+		if s.PrivateWebhooksOnly {
+			if err := webhook.ValidatePrivateURL(u); err != nil {
+				f.Errs.Add("user_webhook_url", err.Error()+"; this server sends webhooks only to this machine and private networks (as with SIMULATE=1; WEBHOOK_ALLOW_PUBLIC=1 lifts this)")
+			}
+		} else if err := webhook.ValidateURL(u, s.AllowPrivateWebhooks); err != nil {
 			f.Errs.Add("user_webhook_url", err.Error())
 		}
 		req.webhookURL = u
-	} else if !f.Given("user_webhook_url") {
-		f.Errs.Add("user_webhook_url", "required")
 	}
+	// No user_webhook_url: no webhook is sent (a client that polls needs none).
 	tier, hasTier := f.String("gpu_tier", 64)
 	req.scaling.MinWorkers = f.Int("min_workers", 0, MaxMinWorkers, 0)
 	req.scaling.MaxWorkers = f.Int("max_workers", 1, MaxMaxWorkers, max(DefaultMaxWorkers, req.scaling.MinWorkers))
@@ -160,7 +163,7 @@ type createResponse struct {
 	Status                string                  `json:"status"`
 	ModelID               string                  `json:"model_id"`
 	EstimatedReadySeconds int                     `json:"estimated_ready_seconds"`
-	WebhookURL            string                  `json:"webhook_url"`
+	WebhookURL            *string                 `json:"webhook_url"`
 	CreatedAt             time.Time               `json:"created_at"`
 	Limits                deployment.PublicLimits `json:"limits"`
 	Price                 *deployment.PublicPrice `json:"price"`
@@ -171,7 +174,7 @@ func (s *Server) accepted(w http.ResponseWriter, d *deployment.Deployment) {
 	p := d.Public(false)
 	httpx.WriteJSON(w, http.StatusAccepted, createResponse{
 		DeploymentID: d.ID, Status: string(d.Status), ModelID: d.ModelID,
-		EstimatedReadySeconds: d.EstimatedReadySeconds, WebhookURL: d.Webhook.URL, CreatedAt: d.CreatedAt.UTC(),
+		EstimatedReadySeconds: d.EstimatedReadySeconds, WebhookURL: p.WebhookURL, CreatedAt: d.CreatedAt.UTC(),
 		Limits: p.Limits, Price: p.Price,
 	})
 }

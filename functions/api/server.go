@@ -6,7 +6,7 @@
 package api
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -48,10 +48,15 @@ type Server struct {
 	Limiter ratelimit.Limiter
 	// RateLimit is the per-key limit the Limiter enforces (for messages).
 	RateLimit int
-	// AuthFailures counts failed authentications (API keys, callback
-	// secrets) per client address; an address over its limit gets 429s
-	// before any check. Nil: not throttled.
+	// AuthFailures counts failed authentications per kind (API keys,
+	// callback secrets) and client address; past the limit an address's
+	// further failures get 429, never a valid credential. Nil: not
+	// throttled.
 	AuthFailures *ratelimit.Memory
+	// ProgressReports limits each deployment's download progress reports
+	// (keyed by deployment id; see ProgressReportsPerMinute). Nil: not
+	// limited.
+	ProgressReports *ratelimit.Memory
 	// ClientAddr is the address a request is counted under (see
 	// httpx.ClientAddr); nil means the connection's.
 	ClientAddr func(*http.Request) string
@@ -63,6 +68,9 @@ type Server struct {
 	// SigningKey is the master key of the per-owner webhook secrets.
 	SigningKey           secret.Secret
 	AllowPrivateWebhooks bool
+	// PrivateWebhooksOnly refuses webhook URLs whose host is not a
+	// loopback or private address or localhost (webhook.ValidatePrivateURL).
+	PrivateWebhooksOnly bool
 	// DefaultTTL, when above zero, is the time limit of a deployment whose
 	// owner sets none.
 	DefaultTTL time.Duration
@@ -116,12 +124,18 @@ func (s *Server) routes() []route {
 }
 
 // noQuery serves h only when the request has no query string: a route of
-// the API that takes no parameter refuses one (unknown or malformed) with a
-// 422, as the list does, rather than serving as if it were absent.
+// the API that takes no parameter refuses one (unknown, malformed or only
+// separators, as in "?&") with a 422, as the list does, rather than serving
+// as if it were absent. A bare "?" is no query.
 func noQuery(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if _, herr := httpx.Query(r); herr != nil {
 			httpx.WriteError(w, herr)
+			return
+		}
+		if r.URL.RawQuery != "" {
+			// url.ParseQuery skips empty parameters: "?&" parses as none.
+			httpx.WriteError(w, httpx.FieldErrors{httpx.QueryField: "must be absent: this endpoint takes no query parameters"}.Err())
 			return
 		}
 		h(w, r)
@@ -255,13 +269,11 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 // authed checks the Bearer key and the owner's rate limit.
 func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, owner string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		addr, throttled := s.authThrottled(w, r)
-		if throttled {
-			return
-		}
 		owner, ok := s.Keys.Authenticate(r.Header.Get("Authorization"))
 		if !ok {
-			s.authFailed(r.Context(), addr, "api key")
+			if s.authFailed(w, r, failedAPIKey) {
+				return
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="deployment-orchestrator"`)
 			httpx.WriteError(w, httpx.Unauthorized())
 			return
@@ -284,45 +296,57 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, owner str
 	}
 }
 
-// authThrottled answers 429 (and reports true) when the request's client
-// address has failed authentication too often lately; else it returns the
-// address to count a failure under.
-func (s *Server) authThrottled(w http.ResponseWriter, r *http.Request) (addr string, throttled bool) {
+// What failed to authenticate: each kind is counted on its own, so that
+// wrong API keys from an address never throttle the callback secrets of
+// the inference workers behind the same address (a NAT, RunPod's egress),
+// nor the other way round.
+const (
+	failedAPIKey         = "api key"
+	failedCallbackSecret = "callback secret"
+)
+
+// authFailed counts a failed authentication of kind from r's client
+// address. Past the limit it answers 429 with Retry-After and reports true
+// (the caller answers 401 otherwise). Only failures are counted and only
+// failures are refused: a request whose credential is valid is served
+// whatever its address did before. The log gets one WARN line when an
+// address reaches the limit, not one per attempt.
+func (s *Server) authFailed(w http.ResponseWriter, r *http.Request, kind string) (throttled bool) {
+	if s.AuthFailures == nil {
+		return false
+	}
+	ctx := r.Context()
+	addr := httpx.ClientAddr(r, -1)
 	if s.ClientAddr != nil {
 		addr = s.ClientAddr(r)
-	} else {
-		addr = httpx.ClientAddr(r, -1)
 	}
-	if s.AuthFailures == nil {
-		return addr, false
-	}
-	if d := s.AuthFailures.Check(addr); !d.Allowed {
+	d, _ := s.AuthFailures.Allow(ctx, kind+" from "+addr)
+	switch {
+	case !d.Allowed:
 		httpx.WriteError(w, httpx.AuthThrottled(d.Limit, d.RetryAfter))
-		return addr, true
+		return true
+	case d.Remaining == 0:
+		s.logger().WarnContext(ctx, "failed authentications from one address: throttling its further failures", "client", addr,
+			"what", kind, "failures", d.Limit, "window", "1m", "until", d.Reset.UTC().Format(time.RFC3339))
+	default:
+		s.logger().DebugContext(ctx, "authentication failed", "client", addr, "what", kind)
 	}
-	return addr, false
-}
-
-// authFailed counts a failed authentication from addr. The log gets one
-// WARN line when an address reaches the limit, not one per attempt.
-func (s *Server) authFailed(ctx context.Context, addr, what string) {
-	if s.AuthFailures == nil {
-		return
-	}
-	d, _ := s.AuthFailures.Allow(ctx, addr)
-	if d.Allowed && d.Remaining == 0 {
-		s.logger().WarnContext(ctx, "failed authentications from one address: throttling it", "client", addr, "failures", d.Limit,
-			"window", "1m", "last", what, "until", d.Reset.UTC().Format(time.RFC3339))
-		return
-	}
-	s.logger().DebugContext(ctx, "authentication failed", "client", addr, "what", what)
+	return false
 }
 
 // internalError logs err with the request id and answers the contract's 500.
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	if errors.Is(err, store.ErrFull) {
+		s.logger().ErrorContext(r.Context(), what+": the store's disk is full", "error", err.Error())
+		httpx.WriteError(w, httpx.StorageFull(storageFullRetry))
+		return
+	}
 	s.logger().ErrorContext(r.Context(), what, "error", err.Error())
 	httpx.WriteError(w, httpx.Internal(logging.RequestID(r.Context())))
 }
+
+// storageFullRetry is the Retry-After of a write refused for want of space.
+const storageFullRetry = 30 * time.Second
 
 // Route says which function serves a path, and with which methods.
 type Route struct {

@@ -188,10 +188,11 @@ func TestQueryOnRoutesWithoutParameters(t *testing.T) {
 		t.Fatalf("create: %d %s", rec.Code, rec.Body)
 	}
 	id := body(t, rec)["deployment_id"].(string)
-	for _, q := range []string{"?x=1", "?%zz=1", "?a;b=c"} {
+	for _, q := range []string{"?x=1", "?%zz=1", "?a;b=c", "?&", "?&&&"} {
 		for _, c := range []struct{ method, path, body string }{
 			{"POST", "/v1/deployments", createWith(t, map[string]any{"hf_model_id": "org/other"})},
 			{"GET", "/v1/deployments/" + id, ""},
+			{"PATCH", "/v1/deployments/" + id, `{"max_workers":3}`},
 			{"DELETE", "/v1/deployments/" + id, ""},
 			{"GET", "/v1/webhook-secret", ""},
 			{"GET", "/v1/gpus", ""},
@@ -203,11 +204,19 @@ func TestQueryOnRoutesWithoutParameters(t *testing.T) {
 			}
 		}
 	}
+	for _, path := range []string{"/v1/gpus?", "/v1/deployments/" + id + "?"} {
+		if rec := f.do(t, "GET", path, keyA, ""); rec.Code != 200 {
+			t.Errorf("GET %s (a bare '?', no query) = %d %s, want 200", path, rec.Code, rec.Body)
+		}
+	}
 	rec = f.do(t, "GET", "/v1/deployments?include_deleted=true", keyA, "")
 	if n := len(body(t, rec)["deployments"].([]any)); n != 1 {
 		t.Errorf("after the refused calls: %d deployments, want the one made first", n)
 	}
-	if rec := f.do(t, "GET", "/v1/deployments/"+id, keyA, ""); body(t, rec)["status"] == "deleted" {
+	rec = f.do(t, "GET", "/v1/deployments/"+id, keyA, "")
+	if b := body(t, rec); b["status"] == "deleted" {
 		t.Errorf("a refused DELETE deleted the deployment: %s", rec.Body)
+	} else if sc, _ := b["scaling"].(map[string]any); sc != nil && sc["max_workers"] == 3.0 {
+		t.Errorf("a refused PATCH changed the deployment: %s", rec.Body)
 	}
 }

@@ -107,7 +107,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		Hub:              huggingface.NewClient(cfg.HFAPIURL, nil),
 		RunPod:           a.runpod,
 		GPUs:             gpu.Default(),
-		Sender:           webhook.NewSender(webhook.Options{AllowPrivate: cfg.WebhookAllowPrivate}),
+		Sender:           webhook.NewSender(webhook.Options{AllowPrivate: cfg.WebhookAllowPrivate, PrivateOnly: cfg.WebhookPrivateOnly}),
 		SigningKey:       signingKey,
 		Images:           cfg.Images,
 		CallbackBase:     cfg.PublicBaseURL,
@@ -147,11 +147,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		RateLimit:            cfg.RateLimitPerMinute,
 		AuthFailures:         ratelimit.NewMemory(cfg.AuthFailuresPerMinute, time.Minute, nil),
 		ClientAddr:           clientAddr(cfg),
+		ProgressReports:      ratelimit.NewMemory(api.ProgressReportsPerMinute, time.Minute, nil),
 		Models:               catalog.Default(),
 		GPUs:                 gpu.Default(),
 		LiveGPUs:             a.Steps.LiveGPUs,
 		SigningKey:           signingKey,
 		AllowPrivateWebhooks: cfg.WebhookAllowPrivate,
+		PrivateWebhooksOnly:  cfg.WebhookPrivateOnly,
 		DefaultTTL:           cfg.DefaultTTL,
 		Docs:                 openapi.Handler(),
 		Log:                  log,
@@ -216,7 +218,7 @@ func (a *App) StartReconciler(every time.Duration) {
 			rep, err := r.Run(ctx)
 			if err != nil && ctx.Err() == nil {
 				a.Log.Error("reconcile", "error", err.Error(), "report", rep)
-			} else if rep.Resumed+rep.Failed+rep.OrphansDeleted > 0 {
+			} else if rep.Resumed+rep.Failed+rep.OrphansDeleted+rep.ScalingMended > 0 {
 				a.Log.Info("reconcile", "report", rep)
 			}
 		}

@@ -247,7 +247,7 @@ func TestReconcileFinishesALostTask(t *testing.T) {
 	lq := s.triggerQueue
 	lq.losing.Store(true)
 	code, m := s.call(t, "POST", "/v1/deployments",
-		`{"hf_model_id":"stabilityai/sdxl-turbo","user_runpod_key":"rpa_gcp","user_webhook_url":"https://example.com/hook"}`)
+		`{"hf_model_id":"stabilityai/sdxl-turbo","user_runpod_key":"rpa_gcp","user_webhook_url":"http://127.0.0.1:9/hook"}`)
 	if code != 202 {
 		t.Fatalf("POST = %d %v", code, m)
 	}

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -10,8 +11,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/config"
+	"github.com/visgate/deployment-orchestrator/shared/secret"
+	"github.com/visgate/deployment-orchestrator/shared/webhook"
 )
 
 // wiredHandler wires the embedded runtime with the Hub and RunPod at a closed
@@ -84,5 +88,73 @@ func TestWiredCallbackAnswersStrangersAlike(t *testing.T) {
 	}
 	if known, unknown := answer(created.ID), answer("dep_2026_00000000"); known != unknown {
 		t.Errorf("known id: %s; unknown id: %s; want the same answer", known, unknown)
+	}
+}
+
+// TestWiredSimulatorsKeepWebhooksLocal: with SIMULATE=1 the wired service
+// refuses a webhook URL on a public host at create (422, nothing stored)
+// and its sender never reaches one; a loopback receiver works.
+// WEBHOOK_ALLOW_PUBLIC=1 opts back in (checked with an otherwise invalid
+// request, so that nothing is stored and nothing is sent).
+func TestWiredSimulatorsKeepWebhooksLocal(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String()
+	ln.Close()
+	public := []string{"https://example.com/webhook", "https://fuzzed-host-7f3a.com/x", "http://93.184.215.14/hook"}
+	for _, allowPublic := range []string{"", "1"} {
+		env := map[string]string{"DATA_DIR": t.TempDir(), "API_KEYS": "wired-key-0123456789", "HF_API_URL": closed, "RUNPOD_API_URL": closed,
+			"SIMULATE": "1", "WEBHOOK_ALLOW_PUBLIC": allowPublic}
+		a := embeddedApp(t, env)
+		h := a.Handler()
+		create := func(hook, tier string) (int, map[string]string) {
+			rec := serve(h, "POST", "/v1/deployments", "127.0.0.1:5000",
+				`{"hf_model_id":"openai-community/gpt2","user_runpod_key":"rpa_x","gpu_tier":"`+tier+`","user_webhook_url":"`+hook+`"}`,
+				"Authorization", "Bearer wired-key-0123456789")
+			var e struct {
+				Details map[string]string `json:"details"`
+			}
+			_ = json.Unmarshal(rec.Body.Bytes(), &e)
+			return rec.Code, e.Details
+		}
+		for _, hook := range public {
+			// Z9000 is no GPU: the request is a 422 whatever the URL.
+			code, details := create(hook, "Z9000")
+			reason, refused := details["user_webhook_url"]
+			if code != http.StatusUnprocessableEntity || refused != (allowPublic == "") {
+				t.Errorf("SIMULATE=1 WEBHOOK_ALLOW_PUBLIC=%q, webhook %s: %d %v; want user_webhook_url refused: %v", allowPublic, hook, code, details, allowPublic == "")
+			}
+			if allowPublic != "" {
+				continue
+			}
+			if !strings.Contains(reason, "WEBHOOK_ALLOW_PUBLIC=1") {
+				t.Errorf("the refusal of %s does not say how to opt in: %q", hook, reason)
+			}
+			if code, _ := create(hook, "A40"); code != http.StatusUnprocessableEntity {
+				t.Errorf("SIMULATE=1, webhook %s, otherwise valid: %d, want 422", hook, code)
+			}
+			// A stored deployment of an opted-in run, resumed without the
+			// opt-in: its webhook is refused before any request. The context
+			// is cancelled, so that a sender that would try anyway sends
+			// nothing either.
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			r := a.Steps.Sender.Send(ctx, hook, secret.New("whsec_d2lyZWQtdGVzdC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2Q="), "msg_1", time.Now(), []byte(`{}`))
+			if !errors.Is(r.Err, webhook.ErrNotLocal) || r.Retryable {
+				t.Errorf("SIMULATE=1: the sender's answer for %s = %+v, want a final ErrNotLocal", hook, r)
+			}
+		}
+		if allowPublic != "" {
+			continue
+		}
+		if code, details := create("http://127.0.0.1:9/hook", "A40"); code != http.StatusAccepted {
+			t.Errorf("SIMULATE=1, a loopback webhook: %d %v; want 202", code, details)
+		}
+		rec := serve(h, "GET", "/v1/deployments?include_deleted=true", "127.0.0.1:5000", "", "Authorization", "Bearer wired-key-0123456789")
+		if n := strings.Count(rec.Body.String(), `"deployment_id"`); n != 1 {
+			t.Errorf("SIMULATE=1: %d deployments stored, want only the loopback one", n)
+		}
 	}
 }

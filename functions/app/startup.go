@@ -46,16 +46,27 @@ func LogStartup(ctx context.Context, log *slog.Logger, cfg *config.Config, geten
 			"api_keys", plain+hashed)
 	}
 
-	if cfg.WebhookAllowPrivate {
+	switch {
+	case cfg.WebhookPrivateOnly:
+		why := "WEBHOOK_ALLOW_PUBLIC=0"
+		if cfg.Simulate {
+			why = "SIMULATE=1"
+		}
+		log.WarnContext(ctx, why+": webhooks go only to loopback and private addresses (by address, or localhost), over plain http too; WEBHOOK_ALLOW_PUBLIC=1 lets them reach public hosts")
+	case cfg.WebhookAllowPrivate:
 		why := "WEBHOOK_ALLOW_PRIVATE=1"
 		if cfg.Simulate {
-			why = "SIMULATE=1 implies WEBHOOK_ALLOW_PRIVATE"
+			why = "SIMULATE=1 with WEBHOOK_ALLOW_PUBLIC=1"
 		}
 		log.WarnContext(ctx, why+": webhooks may go to loopback and private addresses over plain http; for local runs only")
 	}
 
 	if cfg.Simulate {
-		log.InfoContext(ctx, "SIMULATE=1: RunPod and the Hugging Face Hub are simulated on this machine; nothing leaves this machine but the webhooks you ask for")
+		what := "nothing leaves this machine and its private networks"
+		if !cfg.WebhookPrivateOnly {
+			what = "nothing leaves this machine but the webhooks you ask for"
+		}
+		log.InfoContext(ctx, "SIMULATE=1: RunPod and the Hugging Face Hub are simulated on this machine; "+what)
 	} else {
 		log.InfoContext(ctx, "RunPod ("+cfg.RunPodAPIURL+") and the Hugging Face Hub ("+cfg.HFAPIURL+") are real: deployments need the internet and a real RunPod key (SIMULATE=1 runs offline)",
 			"runpod", cfg.RunPodAPIURL, "hub", cfg.HFAPIURL)

@@ -25,8 +25,14 @@ func TestLogStartupSaysWhatTheConfigurationMeans(t *testing.T) {
 		{"simulate", map[string]string{"SIMULATE": "1", "API_KEYS": "k1,k2", "API_KEY_HASHES": "bob:" + strings.Repeat("a", 64)}, []string{
 			"INFO data lives in /",
 			"INFO API keys accepted: 2 from API_KEYS (plain), 1 from API_KEY_HASHES (hashed)",
-			"WARN SIMULATE=1 implies WEBHOOK_ALLOW_PRIVATE",
-			"INFO SIMULATE=1: RunPod and the Hugging Face Hub are simulated",
+			"WARN SIMULATE=1: webhooks go only to loopback and private addresses",
+			"INFO SIMULATE=1: RunPod and the Hugging Face Hub are simulated on this machine; nothing leaves this machine and its private networks",
+		}},
+		{"simulate, public webhooks", map[string]string{"SIMULATE": "1", "WEBHOOK_ALLOW_PUBLIC": "1", "API_KEYS": "k1"}, []string{
+			"INFO data lives in /",
+			"INFO API keys accepted: 1 from API_KEYS (plain)",
+			"WARN SIMULATE=1 with WEBHOOK_ALLOW_PUBLIC=1: webhooks may go to loopback and private addresses",
+			"INFO SIMULATE=1: RunPod and the Hugging Face Hub are simulated on this machine; nothing leaves this machine but the webhooks you ask for",
 		}},
 		{"private webhooks", map[string]string{"WEBHOOK_ALLOW_PRIVATE": "1", "API_KEY_HASHES": "bob:" + strings.Repeat("a", 64)}, []string{
 			"INFO data lives in /",

@@ -305,7 +305,7 @@ func TestEndToEndSimulated(t *testing.T) {
 		{"bad json", "POST", "/v1/deployments", "key-alice-0123456789", `{"hf_model_id":`, 400, "BadRequestError", nil},
 		{"not an object", "POST", "/v1/deployments", "key-alice-0123456789", `["a"]`, 400, "BadRequestError", nil},
 		{"too large", "POST", "/v1/deployments", "key-alice-0123456789", big, 413, "PayloadTooLargeError", nil},
-		{"missing fields", "POST", "/v1/deployments", "key-alice-0123456789", `{}`, 422, "ValidationError", []string{"hf_model_id", "user_runpod_key", "user_webhook_url"}},
+		{"missing fields", "POST", "/v1/deployments", "key-alice-0123456789", `{}`, 422, "ValidationError", []string{"hf_model_id", "user_runpod_key"}},
 		{"both models", "POST", "/v1/deployments", "key-alice-0123456789", `{"hf_model_id":"a/b","model_name":"veo3","user_runpod_key":"k","user_webhook_url":"https://example.com/"}`, 422, "ValidationError", []string{"hf_model_id", "model_name"}},
 		{"wrong types", "POST", "/v1/deployments", "key-alice-0123456789", `{"hf_model_id":7,"user_runpod_key":"k","user_webhook_url":"https://example.com/","max_workers":"x","extra":1}`, 422, "ValidationError", []string{"hf_model_id", "max_workers", "extra"}},
 		{"unknown catalogue name", "POST", "/v1/deployments", "key-alice-0123456789", `{"model_name":"nope","provider":"fal","user_runpod_key":"k","user_webhook_url":"https://example.com/"}`, 422, "ValidationError", []string{"model_name"}},

@@ -87,8 +87,10 @@ func Start(log *slog.Logger, getenv func(string) string) (*Simulators, error) {
 	}
 	// The container's three callbacks take 0.3 of the boot each, as with the
 	// simulator's defaults (1 s, 300 ms).
+	// Endpoint URLs point at the simulator's job API (the watch step's
+	// health checks reach it there), not at RunPod's.
 	opts := []runpodsim.Option{runpodsim.WithAnyKey(), runpodsim.WithCallbackClient(&http.Client{Timeout: 10 * time.Second}),
-		runpodsim.WithBootDelay(boot), runpodsim.WithCallbackInterval(boot * 3 / 10)}
+		runpodsim.WithBootDelay(boot), runpodsim.WithCallbackInterval(boot * 3 / 10), runpodsim.WithRequestURLBase("")}
 	venv := strings.TrimSpace(getenv("VISGATE_INFERENCE_VENV"))
 	built := strings.TrimSpace(getenv("VISGATE_INFERENCE_IMAGE"))
 	var worker runpodsim.WorkerProcess
@@ -108,7 +110,7 @@ func Start(log *slog.Logger, getenv func(string) string) (*Simulators, error) {
 		log.Info("the RunPod simulator runs the inference worker from its built image for the tiny models (simulated workers for the others)",
 			"image", image, "built_image", built, "runpod_volume", worker.Container.Volume)
 	case werr == nil:
-		opts = append(opts, runpodsim.WithWorkerProcess(worker), runpodsim.WithRequestURLBase(""))
+		opts = append(opts, runpodsim.WithWorkerProcess(worker))
 		log.Info("the RunPod simulator runs the inference worker as local processes for the tiny models (simulated workers for the others)", "image", image, "python", worker.Python)
 	case built != "":
 		log.Warn("simulated inference workers: the worker's image is not usable", "image", built, "error", werr.Error())
@@ -217,9 +219,10 @@ func (s *Simulators) Close() {
 
 // Overrides are the variables that point a run at the simulators: the two
 // base URLs, a poll interval of at most MaxPollInterval, the inference
-// image when none is set (the simulator runs any image), and loopback
-// webhooks allowed (what SIMULATE implies, for processes that do not see
-// SIMULATE).
+// image when none is set (the simulator runs any image), and webhooks
+// allowed to loopback and private addresses and, unless
+// WEBHOOK_ALLOW_PUBLIC is set, to nothing else (what SIMULATE implies, for
+// processes that do not see SIMULATE).
 func (s *Simulators) Overrides(getenv func(string) string) map[string]string {
 	o := map[string]string{"HF_API_URL": s.Hub.URL, "RUNPOD_API_URL": s.RunPod.URL, "WEBHOOK_ALLOW_PRIVATE": "1"}
 	switch v := strings.TrimSpace(getenv("POLL_INTERVAL")); {
@@ -232,6 +235,9 @@ func (s *Simulators) Overrides(getenv func(string) string) map[string]string {
 	}
 	if strings.TrimSpace(getenv("INFERENCE_IMAGE")) == "" {
 		o["INFERENCE_IMAGE"] = s.Image
+	}
+	if strings.TrimSpace(getenv("WEBHOOK_ALLOW_PUBLIC")) == "" {
+		o["WEBHOOK_ALLOW_PUBLIC"] = "0"
 	}
 	return o
 }

@@ -319,10 +319,4 @@ func (s *Steps) endpointSpec(ctx context.Context, d *deployment.Deployment) (run
 }
 
 // runpodMessage is the message a user sees for a RunPod failure.
-func runpodMessage(err error) string {
-	var re *runpod.Error
-	if errors.As(err, &re) {
-		return re.Error()
-	}
-	return "Could not reach RunPod"
-}
+func runpodMessage(err error) string { return runpod.Message(err) }

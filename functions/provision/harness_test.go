@@ -129,6 +129,7 @@ func newEnv(t *testing.T, o options) *env {
 	rpOpts := append([]runpodsim.Option{
 		runpodsim.WithBootDelay(20 * time.Millisecond),
 		runpodsim.WithCallbackInterval(3 * time.Millisecond),
+		runpodsim.WithRequestURLBase(""), // endpoint URLs reach the simulator's job API
 	}, o.rpOpts...)
 	e.rp = runpodsim.New(rpOpts...)
 	t.Cleanup(e.rp.Close)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
@@ -158,9 +159,10 @@ func TestLimitPathTwice(t *testing.T) {
 	}
 }
 
-// TestResumedExpireCopies: a resume's copy of the expire task (another Seq)
-// acts once the expiry has passed, and ends when it comes early; only the
-// task owed for the current expiry waits on.
+// TestResumedExpireCopies: every early copy of the expire task (the one
+// owed for the expiry, a resume's with another Seq) schedules the next hop
+// of the wait under one name derived from the expiry, so the copies merge
+// into one wait and none ends it; any copy acts once the expiry has passed.
 func TestResumedExpireCopies(t *testing.T) {
 	q := &heldQueue{seen: map[string]bool{}}
 	e := newEnv(t, options{newQueue: func(queue.Handler) (queue.Queue, func()) { return q, func() {} }})
@@ -176,15 +178,16 @@ func TestResumedExpireCopies(t *testing.T) {
 	if err := e.handle(ctx, resumed, queue.Delivery{Attempt: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if ts := q.take(); len(ts) != 0 {
-		t.Errorf("an early resumed copy scheduled %v", ts)
+	ts := q.take()
+	if len(ts) != 1 || ts[0].Seq != 0 || ts[0].Delay <= 59*time.Minute || ts[0].Delay > time.Hour {
+		t.Fatalf("an early resumed copy scheduled %v, want the expiry's hop in about an hour", ts)
 	}
 	owed := queue.Task{DeploymentID: d.ID, Step: deployment.StepExpire, Seq: 0}
 	if err := e.handle(ctx, owed, queue.Delivery{Attempt: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if ts := q.take(); len(ts) != 1 || ts[0].Name() != owed.Next(0).Name() || ts[0].Delay <= 59*time.Minute {
-		t.Errorf("the owed task scheduled %v, want its next run in about an hour", ts)
+	if again := q.take(); len(again) != 0 {
+		t.Errorf("the owed copy scheduled %v besides the resumed copy's %s: want the same hop, once", again, ts[0].Name())
 	}
 	if _, err := e.store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
 		d.Limits.ExpiresAt = time.Now().Add(-time.Second) // time passes
@@ -197,5 +200,52 @@ func TestResumedExpireCopies(t *testing.T) {
 	}
 	if d = e.get(d.ID); d.Status != deployment.StatusDeleted || d.DeletedReason != deployment.ReasonExpired {
 		t.Errorf("status %s, reason %q after a due resumed copy", d.Status, d.DeletedReason)
+	}
+}
+
+// TestFarExpiryOutlivesARestart (issue 23, item 3): after a restart only a
+// resume's copy of the expire task is left (another Seq); with the expiry
+// three days ahead (DEFAULT_TTL=72h) it must wait on in hops of at most
+// queue.MaxDelay and delete the deployment at its time.
+func TestFarExpiryOutlivesARestart(t *testing.T) {
+	q := &heldQueue{seen: map[string]bool{}}
+	clock := time.Now().UTC()
+	e := newEnv(t, options{
+		newQueue: func(queue.Handler) (queue.Queue, func()) { return q, func() {} },
+		steps:    func(s *provision.Steps) { s.Now = func() time.Time { return clock } },
+	})
+	ctx := context.Background()
+	d := readyWithEndpoint(t, e, deployment.Limits{ExpiresAt: clock.Add(72 * time.Hour), ExpiryDefaulted: true})
+	wait.Until(t, settleTimeout, "the expire task owed", func() bool {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return len(q.tasks) == 2
+	})
+	q.take() // the restart: the queue forgot them
+	next := queue.Resumed(e.get(d.ID), clock, int(clock.Unix()))
+	for hops := 0; ; hops++ {
+		var task queue.Task
+		for _, tk := range next {
+			if tk.Step == deployment.StepExpire {
+				task = tk
+			}
+		}
+		if task.Step == "" {
+			t.Fatalf("after %d hops nothing waits for the expiry (tasks %v)\n%s", hops, next, logText(e.get(d.ID)))
+		}
+		if task.Delay > queue.MaxDelay {
+			t.Fatalf("hop %d is delayed %s, more than queue.MaxDelay", hops, task.Delay)
+		}
+		clock = clock.Add(task.Delay) // the hop comes due
+		if err := e.handle(ctx, task, queue.Delivery{Attempt: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.get(d.ID); got.Status == deployment.StatusDeleted {
+			if got.DeletedReason != deployment.ReasonExpired || hops > 4 {
+				t.Errorf("deleted (%s) after %d hops", got.DeletedReason, hops)
+			}
+			return
+		}
+		next = q.take()
 	}
 }

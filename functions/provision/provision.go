@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/config"
@@ -53,6 +54,8 @@ type RunPod interface {
 	Workers(ctx context.Context, key secret.Secret, endpointID string) ([]runpod.Worker, error)
 	UpdateScaling(ctx context.Context, key secret.Secret, id string, workersMin, workersMax, idleTimeout int) error
 	EndpointSpend(ctx context.Context, key secret.Secret, id string, since time.Time) (runpod.ServerlessSpend, error)
+	RunSync(ctx context.Context, key secret.Secret, endpointURL string, input any, wait time.Duration) (*runpod.JobResult, error)
+	CancelJob(ctx context.Context, key secret.Secret, endpointURL, id string) error
 }
 
 // Sender delivers webhooks.
@@ -97,6 +100,13 @@ type Steps struct {
 	// SpendInterval is how often the spend of a deployment with
 	// max_spend_usd is read (DefaultSpendInterval when zero).
 	SpendInterval time.Duration
+	// SpendTimeout bounds one read of RunPod's billing API
+	// (DefaultSpendTimeout when zero); SpendReaders bounds the reads that
+	// wait on it at once (DefaultSpendReaders when zero).
+	SpendTimeout time.Duration
+	SpendReaders int
+	spendOnce    sync.Once
+	spendSlots   chan struct{}
 
 	// LateCreateWindow is how long after a create got no answer RunPod may
 	// still make its endpoint (DefaultLateCreateWindow when zero).
@@ -167,6 +177,19 @@ func (s *Steps) Handle(ctx context.Context, t queue.Task, dl queue.Delivery) err
 		s.logger().WarnContext(ctx, "task for a deployment that does not exist dropped", "step", t.Step, "deployment_id", t.DeploymentID)
 		return nil
 	}
+	if errors.Is(err, store.ErrFull) {
+		// The store's disk is full: no write can pass until space returns,
+		// which may take longer than the queue's retry budget. The step
+		// runs again later, for as long as it takes, so the chain goes on
+		// within StorageFullRetry of the space's return.
+		delay := s.storageFullRetry()
+		s.logger().WarnContext(ctx, "the store's disk is full; the step runs again later", "step", t.Step, "deployment_id", t.DeploymentID,
+			"retry_in", delay.String())
+		if aerr := s.again(ctx, t, delay); aerr != nil {
+			return fmt.Errorf("provision %s %s: %w", t.Step, t.DeploymentID, errors.Join(err, aerr))
+		}
+		return nil
+	}
 	if err != nil {
 		s.logger().WarnContext(ctx, "step failed; the queue will retry", "step", t.Step, "deployment_id", t.DeploymentID,
 			"attempt", dl.Attempt, "error", err.Error())
@@ -174,6 +197,10 @@ func (s *Steps) Handle(ctx context.Context, t queue.Task, dl queue.Delivery) err
 	}
 	return nil
 }
+
+// storageFullRetry is how long a step whose write found the store's disk
+// full waits before it runs again: RetryBase·32 (32 s by default).
+func (s *Steps) storageFullRetry() time.Duration { return backoff(s.RetryBase, 5, 0) }
 
 // again schedules the next run of t's step after delay (polling, backoff,
 // waiting out a lease): the step continues, so no status change and no

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,7 +14,9 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/config"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/huggingface/hubsim"
+	"github.com/visgate/deployment-orchestrator/shared/runpod"
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
+	"github.com/visgate/deployment-orchestrator/shared/secret"
 	"github.com/visgate/deployment-orchestrator/shared/workerenv"
 )
 
@@ -181,21 +184,67 @@ func TestInferenceImageUnsetFailsInValidate(t *testing.T) {
 	}
 }
 
+// noJobs is a RunPod whose endpoints take no jobs: a health check stays in
+// the queue, as with a worker that is up but still loading.
+type noJobs struct {
+	provision.RunPod
+	mu               sync.Mutex
+	asked, cancelled int
+}
+
+func (n *noJobs) CancelJob(context.Context, secret.Secret, string, string) error {
+	n.mu.Lock()
+	n.cancelled++
+	n.mu.Unlock()
+	return nil
+}
+
+func (n *noJobs) RunSync(context.Context, secret.Secret, string, any, time.Duration) (*runpod.JobResult, error) {
+	n.mu.Lock()
+	n.asked++
+	n.mu.Unlock()
+	return &runpod.JobResult{ID: "job1", Status: runpod.JobInQueue}, nil
+}
+
 // For the inference worker's families ready means its warm-up succeeded:
-// an idle worker that never reports is not ready, and the failure says
-// where to look.
+// an idle worker that neither reports nor answers a health check is not
+// ready, and the failure says where to look.
 func TestInferenceWorkerReadyOnlyFromItsReport(t *testing.T) {
+	deaf := &noJobs{}
 	e := newEnv(t, options{
-		rpOpts: []runpodsim.Option{runpodsim.WithSilentContainer()},
-		steps:  func(s *provision.Steps) { s.ReadyDeadline = 300 * time.Millisecond },
+		rpOpts:     []runpodsim.Option{runpodsim.WithSilentContainer()},
+		steps:      func(s *provision.Steps) { s.ReadyDeadline = 300 * time.Millisecond },
+		wrapRunPod: func(rp provision.RunPod) provision.RunPod { deaf.RunPod = rp; return deaf },
 	})
 	id := e.start("stabilityai/sdxl-turbo", createOpts{})
-	d := e.expectFailed(id, "The inference worker is up but did not report its model ready within 300ms of the endpoint's creation; check that it can reach the callback URL (PUBLIC_BASE_URL)")
+	d := e.expectFailed(id, "The inference worker is up but neither reported its model ready nor answered a health check within 300ms of the endpoint's creation; check that it can reach the callback URL (PUBLIC_BASE_URL)")
 	if !strings.Contains(logText(d), "1 idle") {
 		t.Errorf("the worker was never seen idle\n%s", logText(d))
 	}
 	if d.ReadyAt != (time.Time{}) || slices.ContainsFunc(d.Logs, func(l deployment.LogEntry) bool { return strings.Contains(l.Message, "Model loaded") }) {
 		t.Errorf("an idle worker made the deployment ready\n%s", logText(d))
+	}
+	deaf.mu.Lock()
+	defer deaf.mu.Unlock()
+	if deaf.asked == 0 || deaf.cancelled != deaf.asked {
+		t.Errorf("%d health checks, %d cancelled: want some, each unanswered one cancelled (a queued job starts a worker)", deaf.asked, deaf.cancelled)
+	}
+}
+
+// TestLostReadyReportIsAnsweredByTheWorker (issue 23, item 1): the inference
+// worker's ready report never arrives (the orchestrator was down while the
+// worker tried); the worker is up, idle, healthy and serves jobs, so the
+// watch's health check finds it ready instead of failing it at the
+// deadline and tearing its endpoint down.
+func TestLostReadyReportIsAnsweredByTheWorker(t *testing.T) {
+	e := newEnv(t, options{rpOpts: []runpodsim.Option{runpodsim.WithSilentContainer()}})
+	id := e.start("stabilityai/sdxl-turbo", createOpts{})
+	d := e.expectReady(id)
+	if !hasLog(d, "answered a health check") {
+		t.Errorf("no log line says how readiness was known\n%s", logText(d))
+	}
+	if !d.Webhook.Delivered || len(e.endpointsOf(id)) != 1 {
+		t.Errorf("webhook %+v, %d endpoints: want the ready webhook and the endpoint kept", d.Webhook, len(e.endpointsOf(id)))
 	}
 }
 

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -11,7 +12,9 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/queue"
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
+	"github.com/visgate/deployment-orchestrator/shared/secret"
 	"github.com/visgate/deployment-orchestrator/shared/serving"
+	"github.com/visgate/deployment-orchestrator/shared/workerenv"
 )
 
 // UnhealthyPolls is how many consecutive polls with unhealthy workers (and
@@ -68,8 +71,17 @@ func (s *Steps) watch(ctx context.Context, t queue.Task) error {
 	sum := summarise(workers)
 	// The inference worker is ready when it says so (its warm-up inference
 	// succeeded), not when a worker is merely up; RunPod's vLLM worker
-	// loads the model before it takes jobs, so an idle one is ready.
-	callbackOnly := planOf(d).Worker == serving.Inference
+	// loads the model before it takes jobs, so an idle one is ready
+	// (deployment.ProvesReady).
+	ownWord := planOf(d).Worker == serving.Inference
+	// Its word is its ready report or its answer to a health check: once
+	// a worker has been up for a poll without a report arriving (lost to
+	// an outage of ours, say), ask it, outside the transaction.
+	healthy, asked := false, false
+	if ownWord && sum.ready != "" && d.Watch.WorkerUp && d.Progress.Phase != deployment.StatusReady &&
+		now.Sub(d.Watch.HealthAskedAt) >= s.healthEvery() {
+		healthy, asked = s.askHealth(ctx, key, d), true
+	}
 	var failMsg string
 	d, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
 		if !watching(d.Status) {
@@ -81,14 +93,17 @@ func (s *Steps) watch(ctx context.Context, t queue.Task) error {
 			d.Log(now, deployment.LevelInfo, "Workers: %s", sum.text)
 		}
 		w.LastSeen = sum.text
+		if asked {
+			w.HealthAskedAt = now
+		}
 		switch {
-		case callbackOnly && d.Progress.Phase == deployment.StatusReady:
+		case ownWord && d.Progress.Phase == deployment.StatusReady:
 			// The worker reported ready before its endpoint was recorded.
-			d.Log(now, deployment.LevelInfo, "Model ready: the inference container had reported it before its endpoint was recorded")
-			return d.Transition(now, deployment.StatusReady)
-		case sum.ready != "" && !callbackOnly:
-			d.Log(now, deployment.LevelInfo, "Model loaded: worker %s is %s", sum.ready, sum.readyStatus)
-			return d.Transition(now, deployment.StatusReady)
+			return d.WorkerReady(now, deployment.SignReported, "")
+		case healthy:
+			return d.WorkerReady(now, deployment.SignHealth, sum.ready)
+		case sum.ready != "" && deployment.ProvesReady(deployment.SignWorkerUp, ownWord):
+			return d.WorkerReady(now, deployment.SignWorkerUp, fmt.Sprintf("%s is %s", sum.ready, sum.readyStatus))
 		case sum.ready != "":
 			w.UnhealthyPolls = 0
 			w.WorkerUp = true
@@ -109,8 +124,8 @@ func (s *Steps) watch(ctx context.Context, t queue.Task) error {
 			failMsg = fmt.Sprintf("Inference workers are crash-looping (unhealthy on %d consecutive checks); check that the image can serve %s", w.UnhealthyPolls, d.ModelID)
 		case !w.ThrottledSince.IsZero() && now.Sub(w.ThrottledSince) >= s.CapacityDeadline:
 			failMsg = fmt.Sprintf("No GPU capacity in pools %s for %s; try another gpu_tier or try again later", strings.Join(d.GPUPools, ", "), s.CapacityDeadline)
-		case now.Sub(w.StartedAt) >= s.ReadyDeadline && w.WorkerUp && callbackOnly:
-			failMsg = fmt.Sprintf("The inference worker is up but did not report its model ready within %s of the endpoint's creation; check that it can reach the callback URL (PUBLIC_BASE_URL)", s.ReadyDeadline)
+		case now.Sub(w.StartedAt) >= s.ReadyDeadline && w.WorkerUp && ownWord:
+			failMsg = fmt.Sprintf("The inference worker is up but neither reported its model ready nor answered a health check within %s of the endpoint's creation; check that it can reach the callback URL (PUBLIC_BASE_URL)", s.ReadyDeadline)
 		case now.Sub(w.StartedAt) >= s.ReadyDeadline:
 			failMsg = fmt.Sprintf("Model not loaded within %s of the endpoint's creation", s.ReadyDeadline)
 		}
@@ -132,6 +147,43 @@ func (s *Steps) watch(ctx context.Context, t queue.Task) error {
 }
 
 var errStop = errors.New("provision: deployment moved on")
+
+// healthWait is how long a health check waits for the worker's answer.
+const healthWait = 5 * time.Second
+
+// healthEvery is how often the watch asks an inference worker that is up
+// without having reported ready: every three polls.
+func (s *Steps) healthEvery() time.Duration { return 3 * s.PollInterval }
+
+// askHealth runs the health check on d's endpoint (workerenv.HealthCheck)
+// and reports whether the worker answered that its model is ready. Any
+// failure is only a "not yet": the report, or the next check, may still
+// come, and the deadlines still hold.
+func (s *Steps) askHealth(ctx context.Context, key secret.Secret, d *deployment.Deployment) bool {
+	if d.EndpointURL == "" {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, healthWait+5*time.Second)
+	defer cancel()
+	res, err := s.RunPod.RunSync(ctx, key, d.EndpointURL, map[string]any{workerenv.HealthCheck: true}, healthWait)
+	if err != nil {
+		s.logger().InfoContext(ctx, "health check not answered", "deployment_id", d.ID, "error", runpodMessage(err))
+		return false
+	}
+	if res.Status == runpod.JobInQueue || res.Status == runpod.JobInProgress {
+		// Not answered in time: a job left queued would make RunPod start
+		// another worker for it. The next check asks again.
+		if err := s.RunPod.CancelJob(ctx, key, d.EndpointURL, res.ID); err != nil {
+			s.logger().InfoContext(ctx, "health check not cancelled", "deployment_id", d.ID, "error", runpodMessage(err))
+		}
+		return false
+	}
+	if res.Status != runpod.JobCompleted {
+		return false
+	}
+	var out map[string]any
+	return json.Unmarshal(res.Output, &out) == nil && out[workerenv.HealthCheck] == workerenv.HealthReady
+}
 
 func watching(st deployment.Status) bool {
 	return st == deployment.StatusDownloadingModel || st == deployment.StatusLoadingModel

@@ -53,8 +53,10 @@ type Reconciler struct {
 	// SpendReads bounds the reads of one pass (DefaultSpendReads when zero).
 	SpendInterval time.Duration
 	SpendReads    int
-	Now           func() time.Time
-	Log           *slog.Logger
+	// SpendTimeout bounds one billing read (DefaultSpendTimeout when zero).
+	SpendTimeout time.Duration
+	Now          func() time.Time
+	Log          *slog.Logger
 }
 
 // DefaultOrphanHorizon is the OrphanHorizon when none is set.
@@ -67,6 +69,9 @@ type Report struct {
 	Failed         int `json:"failed"`
 	OrphansDeleted int `json:"orphans_deleted"`
 	SpendsRead     int `json:"spends_read"`
+	// ScalingMended counts the endpoints whose scaling on RunPod was not
+	// the record's: their scale step is owed again.
+	ScalingMended int `json:"scaling_mended"`
 }
 
 func (r *Reconciler) now() time.Time {
@@ -110,10 +115,11 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 					keys[sha256.Sum256([]byte(k.Reveal()))] = keyRef{key: k}
 				}
 			}
-			// Stuck: owed work was due StuckAfter ago and nothing wrote
-			// since. Work due later (an expiry, the next spend read) has
-			// its task waiting in the queue.
-			if !d.OwesDueBy(now.Add(-r.StuckAfter)) || now.Sub(d.UpdatedAt) < r.StuckAfter {
+			// Stuck: owed work was due StuckAfter ago and made no progress
+			// since, each piece judged on its own (deployment.Overdue).
+			// Work due later (an expiry, the next spend read) has its task
+			// waiting in the queue.
+			if len(d.Overdue(now, r.StuckAfter)) == 0 {
 				continue
 			}
 			if d.Status.Provisioning() && now.Sub(d.CreatedAt) > r.Deadline {
@@ -136,8 +142,8 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 		}
 		q.Cursor = next
 	}
-	n, err := r.deleteOrphans(ctx, keys, live)
-	rep.OrphansDeleted = n
+	n, mended, err := r.sweepEndpoints(ctx, keys, live)
+	rep.OrphansDeleted, rep.ScalingMended = n, mended
 	errs = append(errs, err)
 	n, err = r.refreshSpends(ctx, stale)
 	rep.SpendsRead = n
@@ -174,11 +180,13 @@ func (r *Reconciler) fail(ctx context.Context, d *deployment.Deployment, now tim
 	return nil // the failure owes its webhook and teardown: the change feed enqueues them
 }
 
-// deleteOrphans deletes endpoints marked with a deployment id whose
-// deployment does not exist or no longer owns them.
-func (r *Reconciler) deleteOrphans(ctx context.Context, keys map[[32]byte]keyRef, live map[string]*deployment.Deployment) (int, error) {
+// sweepEndpoints deletes endpoints marked with a deployment id whose
+// deployment does not exist or no longer owns them, and mends the scaling
+// of the others: an endpoint whose scaling is not its record's owes a scale
+// run again (a write RunPod applied late, or a change in the console).
+func (r *Reconciler) sweepEndpoints(ctx context.Context, keys map[[32]byte]keyRef, live map[string]*deployment.Deployment) (orphans, mended int, _ error) {
 	if r.RunPod == nil {
-		return 0, nil
+		return 0, 0, nil
 	}
 	n := 0
 	var errs []error
@@ -194,6 +202,12 @@ func (r *Reconciler) deleteOrphans(ctx context.Context, keys map[[32]byte]keyRef
 				continue // not ours
 			}
 			if d, ok := live[id]; ok && owns(d, ep.ID) {
+				ok, err := r.mendScaling(ctx, id, ep)
+				if err != nil {
+					errs = append(errs, err)
+				} else if ok {
+					mended++
+				}
 				continue
 			}
 			// The scan is older than the list of endpoints: a deployment
@@ -215,7 +229,28 @@ func (r *Reconciler) deleteOrphans(ctx context.Context, keys map[[32]byte]keyRef
 			r.Log.InfoContext(ctx, "reconcile: deleted orphan endpoint", "endpoint_id", ep.ID, "deployment_id", id)
 		}
 	}
-	return n, errors.Join(errs...)
+	return n, mended, errors.Join(errs...)
+}
+
+// mendScaling compares endpoint ep's scaling with its deployment's current
+// record and, when they differ on a deployment whose scaling was applied,
+// owes the scale step again (deployment.ScalingDrifted).
+func (r *Reconciler) mendScaling(ctx context.Context, id string, ep runpod.Endpoint) (bool, error) {
+	now := r.now()
+	_, err := r.Store.Update(ctx, id, func(d *deployment.Deployment) error {
+		if d.RunPodEndpointID != ep.ID || !d.ScalingDrifted(now, ep.WorkersMin, ep.WorkersMax, ep.IdleTimeout) {
+			return store.ErrNoChange
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, store.ErrNoChange), errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("reconcile: mend the scaling of %s: %w", id, err)
+	}
+	r.Log.WarnContext(ctx, "reconcile: endpoint scaling differed from the record; scaling again", "deployment_id", id, "endpoint_id", ep.ID)
+	return true, nil
 }
 
 // owns reports whether d may hold RunPod endpoint epID: it is alive, and

@@ -80,7 +80,7 @@ func TestReconcile(t *testing.T) {
 
 	mkEndpoint := func(depID string) string {
 		ep, err := rp.CreateEndpoint(ctx, secret.New(key), runpod.EndpointSpec{Name: "x", Image: "img",
-			Env: map[string]string{deployment.EndpointMarker: depID}, Pools: []string{"AMPERE_48"}})
+			Env: map[string]string{deployment.EndpointMarker: depID}, Pools: []string{"AMPERE_48"}, WorkersMax: 1, IdleTimeout: 5})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,7 +93,8 @@ func TestReconcile(t *testing.T) {
 		}
 		d := &deployment.Deployment{ID: id, Owner: "o", Status: st0, StatusChangedAt: updated, CreatedAt: created,
 			UpdatedAt: updated, RunPodKey: sealed, RunPodEndpointID: endpoint, ModelID: "m",
-			Webhook: deployment.Webhook{Delivered: true}, Scaled: true, Watch: deployment.Watch{StartedAt: created}}
+			Webhook: deployment.Webhook{Delivered: true}, Scaled: true, Watch: deployment.Watch{StartedAt: created},
+			Scaling: deployment.Scaling{MinWorkers: 0, MaxWorkers: 1, IdleTimeoutSeconds: 5}}
 		if err := st.Create(ctx, d); err != nil {
 			t.Fatal(err)
 		}

@@ -23,14 +23,32 @@ func (r *Reconciler) spendStale(d *deployment.Deployment, now time.Time) bool {
 		d.Limits.MaxSpendUSD == 0 && now.Sub(d.Spend.ReadAt) >= r.SpendInterval
 }
 
+// DefaultSpendTimeout bounds one billing read of a pass when SpendTimeout
+// is zero.
+const DefaultSpendTimeout = 5 * time.Second
+
+// spendGiveUp is how many reads in a row that time out end a pass's reads:
+// a billing API that hangs is tried again by the next pass.
+const spendGiveUp = 3
+
 // refreshSpends reads what each endpoint of ds has cost from RunPod's
 // billing API and records it with the time read (off the request path: GET
-// shows the figure, never asks RunPod). A failed read is recorded as such
-// and the previous figure kept.
+// shows the figure, never asks RunPod), by deployment.RecordSpend, the rule
+// the spend step follows too. A failed read is recorded as such and the
+// previous figure kept. Each read waits at most SpendTimeout; after a few
+// in a row that time out, the pass leaves the rest to the next one.
 func (r *Reconciler) refreshSpends(ctx context.Context, ds []*deployment.Deployment) (int, error) {
-	n := 0
+	timeout := r.SpendTimeout
+	if timeout <= 0 {
+		timeout = DefaultSpendTimeout
+	}
+	n, timedOut := 0, 0
 	var errs []error
-	for _, d := range ds {
+	for i, d := range ds {
+		if timedOut >= spendGiveUp {
+			r.Log.WarnContext(ctx, "reconcile: RunPod's billing API does not answer; the next pass reads the remaining spends", "left", len(ds)-i)
+			break
+		}
 		key, err := r.Sealer.Open(ctx, d.RunPodKey, deployment.AssociatedData(d.ID, deployment.FieldRunPodKey))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("reconcile: open the key of %s: %w", d.ID, err))
@@ -40,24 +58,28 @@ func (r *Reconciler) refreshSpends(ctx context.Context, ds []*deployment.Deploym
 		if since.IsZero() {
 			since = d.CreatedAt
 		}
-		spent, rerr := r.RunPod.EndpointSpend(ctx, key, d.RunPodEndpointID, since)
+		rctx, cancel := context.WithTimeout(ctx, timeout)
+		spent, rerr := r.RunPod.EndpointSpend(rctx, key, d.RunPodEndpointID, since)
+		cancel()
 		if rerr != nil && ctx.Err() != nil {
 			return n, errors.Join(append(errs, rerr)...)
 		}
+		if errors.Is(rerr, context.DeadlineExceeded) {
+			timedOut++
+		} else {
+			timedOut = 0
+		}
 		read := r.now()
+		sr := deployment.SpendRead{USD: spent.TotalUSD, Since: since.UTC().Truncate(runpod.BillingBucket), BucketSeconds: int(runpod.BillingBucket / time.Second)}
+		if rerr != nil {
+			sr.Err = runpod.Message(rerr)
+		}
 		endpointID := d.RunPodEndpointID
 		_, err = r.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
 			if d.RunPodEndpointID != endpointID || !d.Live() || d.Limits.MaxSpendUSD > 0 {
 				return store.ErrNoChange // changed since the scan: the next pass, or the step, reads it
 			}
-			if rerr != nil {
-				d.Spend.LastError = spendError(rerr)
-				return nil
-			}
-			d.Spend.USD, d.Spend.ReadAt, d.Spend.LastError = spent.TotalUSD, read, ""
-			d.Spend.Since = since.UTC().Truncate(runpod.BillingBucket)
-			d.Spend.BucketSeconds = int(runpod.BillingBucket / time.Second)
-			return nil
+			return d.RecordSpend(read, sr)
 		})
 		if err != nil && !errors.Is(err, store.ErrNoChange) {
 			errs = append(errs, fmt.Errorf("reconcile: record the spend of %s: %w", d.ID, err))
@@ -68,14 +90,4 @@ func (r *Reconciler) refreshSpends(ctx context.Context, ds []*deployment.Deploym
 		}
 	}
 	return n, errors.Join(errs...)
-}
-
-// spendError is what the owner is told of a failed read: RunPod's own
-// answer, or that RunPod could not be reached (never a transport detail).
-func spendError(err error) string {
-	var re *runpod.Error
-	if errors.As(err, &re) {
-		return re.Error()
-	}
-	return "Could not reach RunPod"
 }

@@ -133,3 +133,59 @@ func (r *raceRunPod) ListEndpoints(ctx context.Context, key secret.Secret) ([]ru
 	}
 	return r.RunPod.ListEndpoints(ctx, key)
 }
+
+// Issue 23, item 2: an endpoint whose scaling on RunPod is not its
+// record's (a write RunPod applied after a newer one) is mended: the scale
+// step is owed again, under a name of its own.
+func TestSweepMendsAnEndpointsScaling(t *testing.T) {
+	ctx := context.Background()
+	st, sealer := openStore(t)
+	sim := newSim(t, runpodsim.WithSilentContainer())
+	const key = "rpa_scaling_account"
+	sim.AddAccount(key, 100)
+	rp := runpod.NewClient(sim.URL, nil)
+	now := time.Now().UTC()
+	const id = "dep_2026_0000cafe"
+	ep, err := rp.CreateEndpoint(ctx, secret.New(key), runpod.EndpointSpec{Name: "warm", Image: "img",
+		Env: map[string]string{workerenv.DeploymentID: id}, Pools: []string{"AMPERE_48"}, WorkersMin: 1, WorkersMax: 2, IdleTimeout: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := sealer.Seal(ctx, secret.New(key), deployment.AssociatedData(id, deployment.FieldRunPodKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &deployment.Deployment{ID: id, Owner: "o", Status: deployment.StatusReady, StatusChangedAt: now,
+		CreatedAt: now, UpdatedAt: now, RunPodKey: sealed, ModelID: "m", RunPodEndpointID: ep.ID,
+		Scaling: deployment.Scaling{MinWorkers: 0, MaxWorkers: 3, IdleTimeoutSeconds: 5}, Scaled: true, ScalingChanges: 2,
+		Webhook: deployment.Webhook{Delivered: true}}
+	if err := st.Create(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	r := &Reconciler{Store: st, Queue: &recQueue{}, Sealer: sealer, RunPod: rp,
+		StuckAfter: time.Hour, Deadline: time.Hour, Log: slog.New(slog.DiscardHandler)}
+	rep, err := r.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ScalingMended != 1 || got.Scaled || got.ScalingChanges != 3 {
+		t.Errorf("report %+v, scaled %v, scaling changes %d: want the scale owed again (3)", rep, got.Scaled, got.ScalingChanges)
+	}
+	// A second pass over an endpoint that matches changes nothing.
+	if _, err := rp.GetEndpoint(ctx, secret.New(key), ep.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := rp.UpdateScaling(ctx, secret.New(key), ep.ID, 0, 3, 5); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Update(ctx, id, func(d *deployment.Deployment) error { d.Scaled = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err = r.Run(ctx); err != nil || rep.ScalingMended != 0 {
+		t.Errorf("second pass: report %+v, %v; want nothing mended", rep, err)
+	}
+}

@@ -103,7 +103,7 @@ def test_reporter_throttles_progress_but_sends_first_and_last(callback):
     clock.now = 4
     r.downloading(100, 100, force=True)
     r.loading()
-    r.ready(1.23456, 2, 3)
+    r.ready(1.23456, 2, 3).join(5)
     assert state.received == [
         {"status": "downloading_model", "bytes_done": 0, "bytes_total": 100},
         {"status": "downloading_model", "bytes_done": 40, "bytes_total": 100},
@@ -129,3 +129,35 @@ def test_reporter_without_url_only_logs(caplog):
     caplog.set_level(logging.INFO)
     Reporter(None).failed("it broke")
     assert "failed: it broke" in caplog.text
+
+
+def test_ready_is_reported_until_acknowledged(callback):
+    """Issue 23, item 1: an orchestrator down longer than a progress report's
+    retries (six attempts) must not lose the ready report."""
+    url, state = callback
+    state.script = [503] * 12  # down for 12 attempts, then back
+    sleeps: list[float] = []
+    client = CallbackClient(url, "cb-secret", sleep=sleeps.append, timeout=5)
+    reporter = Reporter(client)
+    reporter.ready(1, 2, 3).join(5)
+    assert state.statuses() == ["ready"]
+    assert len(state.headers) == 13
+    assert max(sleeps) <= 30
+
+
+def test_handler_answers_the_health_check():
+    """Issue 23, item 1: the orchestrator asks a worker that is up whether
+    its model is ready; a worker that serves jobs is."""
+    from visgate_worker.config import Config
+    from visgate_worker.handler import make_handler
+
+    class Model:
+        def __call__(self, inputs):
+            raise AssertionError("the health check runs no inference")
+
+        def warmup(self) -> None:
+            pass
+
+    cfg = Config(model="m/m", task="fill-mask", library="transformers")
+    out = make_handler(Model(), cfg)({"id": "j", "input": {"visgate_health": True}})
+    assert out == {"visgate_health": "ready", "model": "m/m", "task": "fill-mask"}

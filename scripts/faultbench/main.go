@@ -1,9 +1,11 @@
-// Command faultbench measures the five defects of issue 11 against a server
-// binary (functions/local), so that a build of main and a build of a fix can
-// be compared with the same command:
+// Command faultbench measures the five defects of issue 11, and those of
+// issue 23 (-issue 23, issue23.go), against a server binary
+// (functions/local), so that a build of main and a build of a fix can be
+// compared with the same command:
 //
 //	go build -o /tmp/after ./functions/local
 //	go run ./scripts/faultbench -bin /tmp/after -defect 2 -n 10
+//	go run ./scripts/faultbench -bin /tmp/after -issue 23 -defect 1 -n 6
 //
 // RunPod and the Hugging Face Hub are the simulators, on loopback, outliving
 // the server's processes; webhooks go to a receiver on loopback. It prints
@@ -45,9 +47,22 @@ const (
 
 func main() {
 	bin := flag.String("bin", "", "server binary (go build -o BIN ./functions/local)")
-	defect := flag.Int("defect", 0, "which defect of issue 11 to measure (1-5)")
+	issue := flag.Int("issue", 11, "the issue whose defects to measure: 11 or 23")
+	defect := flag.Int("defect", 0, "which defect of the issue to measure (issue 11: 1-5; issue 23: 1, 2, 4, 5)")
 	n := flag.Int("n", 10, "deployments per scenario")
 	flag.Parse()
+	if *issue == 23 {
+		run := map[int]func(string, int) error{1: issue23Ready, 2: issue23Patch, 4: issue23Billing, 5: issue23DiskFull}[*defect]
+		if *bin == "" || run == nil {
+			fmt.Fprintln(os.Stderr, "usage: faultbench -bin PATH -issue 23 -defect 1|2|4|5 [-n 6]")
+			os.Exit(2)
+		}
+		if err := run(*bin, *n); err != nil {
+			fmt.Fprintln(os.Stderr, "faultbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *bin == "" || *defect < 1 || *defect > 5 {
 		fmt.Fprintln(os.Stderr, "usage: faultbench -bin PATH -defect 1..5 [-n 10]")
 		os.Exit(2)

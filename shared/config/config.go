@@ -41,8 +41,9 @@ type Config struct {
 	DefaultKeyUsed bool
 
 	RateLimitPerMinute int
-	// AuthFailuresPerMinute is how many failed authentications (API key or
-	// callback secret) one client address may make a minute before 429s.
+	// AuthFailuresPerMinute is how many failed authentications of one kind
+	// (API key, callback secret) one client address may make a minute
+	// before its further failures get 429s.
 	AuthFailuresPerMinute int
 	// ForwardedHops says where the client's address is in X-Forwarded-For
 	// (BACKEND=gcp; see httpx.ClientAddr). The embedded runtime uses the
@@ -54,7 +55,12 @@ type Config struct {
 	// load its model (make bench sets 0: simulators that answer at once).
 	SimulateBootDelay   time.Duration
 	WebhookAllowPrivate bool
-	WebhookSigningKey   string // master key the per-owner signing secrets derive from
+	// WebhookPrivateOnly: webhooks go only to loopback and private
+	// addresses (WEBHOOK_ALLOW_PUBLIC=0; SIMULATE=1's default, so that an
+	// offline run sends nothing off the machine). It implies
+	// WebhookAllowPrivate.
+	WebhookPrivateOnly bool
+	WebhookSigningKey  string // master key the per-owner signing secrets derive from
 
 	RunPodAPIURL string
 	HFAPIURL     string
@@ -140,11 +146,12 @@ var Vars = []Var{
 	{"API_KEYS", "", "plain API keys, comma-separated, one owner each (local runs)", false},
 	{"API_KEY_HASHES", "", "owner:sha256hex entries, comma-separated (scripts/mintkey prints them)", true},
 	{"RATE_LIMIT_PER_MINUTE", "100", "requests a minute per API key", true},
-	{"AUTH_FAILURES_PER_MINUTE", "20", "failed authentications (API key or callback secret) a minute per client address before 429", false},
+	{"AUTH_FAILURES_PER_MINUTE", "20", "failed authentications a minute per client address (API keys and callback secrets apart) before further failures get 429; valid credentials never do", false},
 	{"FORWARDED_HOPS", "0", "BACKEND=gcp: entries Google's proxies append to X-Forwarded-For after the client's address (0 direct to Cloud Run, 1 behind the load balancer)", true},
-	{"SIMULATE", "", "1: make run and make dev start the built-in RunPod and Hugging Face simulators (no network); implies WEBHOOK_ALLOW_PRIVATE; a deployed function refuses it", false},
+	{"SIMULATE", "", "1: make run and make dev start the built-in RunPod and Hugging Face simulators (no network); webhooks then go only to loopback and private addresses (see WEBHOOK_ALLOW_PUBLIC); a deployed function refuses it", false},
 	{"SIMULATE_BOOT_DELAY", "1s", "with SIMULATE=1: how long a simulated worker takes to load its model (0s: at once)", false},
 	{"WEBHOOK_ALLOW_PRIVATE", "", "1: allow webhooks to loopback and private addresses, and plain http (local runs only)", false},
+	{"WEBHOOK_ALLOW_PUBLIC", "", "0: webhooks go only to loopback and private addresses (named by address or as localhost, never resolved); 1: public ones too. Unset: 0 with SIMULATE=1, else 1", false},
 	{"WEBHOOK_SIGNING_KEY", "", "master key for the per-owner webhook signing secrets (embedded: generated under DATA_DIR when empty)", true},
 	{"RUNPOD_API_URL", "https://api.runpod.io/v2", "RunPod REST v2 base URL", false},
 	{"HF_API_URL", "https://huggingface.co", "Hugging Face Hub base URL", false},
@@ -216,8 +223,20 @@ func Load(getenv func(string) string) (*Config, error) {
 		// Set by Google's runtimes; an alias, not a variable of ours.
 		c.ProjectID = strings.TrimSpace(getenv("GOOGLE_CLOUD_PROJECT"))
 	}
-	if c.Simulate {
-		// Offline, the only webhook receiver there can be is on this machine.
+	// Offline (SIMULATE=1) a webhook goes to this machine or a private
+	// network only, unless the user opts in: the simulators promise no
+	// network, and a made-up URL must not reach (or even resolve) a
+	// stranger's host.
+	switch v := strings.ToLower(get("WEBHOOK_ALLOW_PUBLIC")); v {
+	case "":
+		c.WebhookPrivateOnly = c.Simulate
+	case "1", "true", "yes", "on":
+	case "0", "false", "no", "off":
+		c.WebhookPrivateOnly = true
+	default:
+		errs = append(errs, fmt.Errorf("WEBHOOK_ALLOW_PUBLIC=%q: want 1 or 0", v))
+	}
+	if c.Simulate || c.WebhookPrivateOnly {
 		c.WebhookAllowPrivate = true
 	}
 	switch c.Backend {

@@ -142,6 +142,36 @@ func TestSimulateAllowsPrivateWebhooks(t *testing.T) {
 	}
 }
 
+// TestSimulateKeepsWebhooksLocal: with the simulators on, webhooks go only
+// to loopback and private addresses unless WEBHOOK_ALLOW_PUBLIC=1 opts in;
+// without them, only WEBHOOK_ALLOW_PUBLIC=0 restricts them so.
+func TestSimulateKeepsWebhooksLocal(t *testing.T) {
+	for _, tc := range []struct {
+		env                   map[string]string
+		allowPrivate, private bool
+	}{
+		{nil, false, false},
+		{map[string]string{"SIMULATE": "1"}, true, true},
+		{map[string]string{"SIMULATE": "1", "WEBHOOK_ALLOW_PRIVATE": "1"}, true, true},
+		{map[string]string{"SIMULATE": "1", "WEBHOOK_ALLOW_PUBLIC": "1"}, true, false},
+		{map[string]string{"SIMULATE": "1", "WEBHOOK_ALLOW_PUBLIC": "yes"}, true, false},
+		{map[string]string{"WEBHOOK_ALLOW_PRIVATE": "1"}, true, false},
+		{map[string]string{"WEBHOOK_ALLOW_PUBLIC": "0"}, true, true},
+		{map[string]string{"WEBHOOK_ALLOW_PUBLIC": "1"}, false, false},
+	} {
+		c, err := Load(env(tc.env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.WebhookAllowPrivate != tc.allowPrivate || c.WebhookPrivateOnly != tc.private {
+			t.Errorf("%v: WebhookAllowPrivate %v, WebhookPrivateOnly %v; want %v, %v", tc.env, c.WebhookAllowPrivate, c.WebhookPrivateOnly, tc.allowPrivate, tc.private)
+		}
+	}
+	if _, err := Load(env(map[string]string{"WEBHOOK_ALLOW_PUBLIC": "maybe"})); err == nil || !strings.Contains(err.Error(), "WEBHOOK_ALLOW_PUBLIC") {
+		t.Errorf("WEBHOOK_ALLOW_PUBLIC=maybe: %v, want an error naming it", err)
+	}
+}
+
 // TestLoadReadsEveryVar: the table and what Load reads are one list. Load
 // panics on a name the table lacks; this checks the other direction, for
 // a configuration that takes every branch Load has (the Google Cloud one).

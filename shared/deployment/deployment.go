@@ -70,6 +70,9 @@ type Watch struct {
 	DownloadReported bool `json:"download_reported,omitempty"`
 	// WorkerUp is set once a worker was seen idle or running.
 	WorkerUp bool `json:"worker_up,omitempty"`
+	// HealthAskedAt is when the watch last asked the inference worker
+	// whether its model is ready (a health check job).
+	HealthAskedAt time.Time `json:"health_asked_at,omitzero"`
 }
 
 // Progress is the inference container's last report: its phase

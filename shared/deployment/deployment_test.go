@@ -126,3 +126,34 @@ func TestEndpointURLOnlyWhileTheEndpointExists(t *testing.T) {
 		}
 	}
 }
+
+// TestPublicTaskAndWebhook: the owner's view says the model's task once
+// validate has read it, and null for a webhook URL that was never given.
+func TestPublicTaskAndWebhook(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		d                 Deployment
+		wantTask, wantURL string // "" means null
+	}{
+		{"before validate, no webhook", Deployment{ID: "dep_2026_0a1b2c3d"}, "", ""},
+		{"validated, with webhook", Deployment{ID: "dep_2026_0a1b2c3d", PipelineTag: "text-to-image",
+			Webhook: Webhook{URL: "https://example.com/h"}}, "text-to-image", "https://example.com/h"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := tc.d.Public(false)
+			if got := deref(p.Task); got != tc.wantTask || (p.Task == nil) != (tc.wantTask == "") {
+				t.Errorf("task = %v, want %q", p.Task, tc.wantTask)
+			}
+			if got := deref(p.WebhookURL); got != tc.wantURL || (p.WebhookURL == nil) != (tc.wantURL == "") {
+				t.Errorf("webhook_url = %v, want %q", p.WebhookURL, tc.wantURL)
+			}
+		})
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -40,6 +40,15 @@ type Spend struct {
 	NextReadAt time.Time `json:"next_read_at,omitzero"`
 	// LastError is why the last read failed, if it did.
 	LastError string `json:"last_error,omitempty"`
+	// FailingSince is when the reads began to fail (zero while the last
+	// one succeeded).
+	FailingSince time.Time `json:"failing_since,omitzero"`
+	// Version is the record's Version after the last write of a read, and
+	// WorkAt the record's UpdatedAt before the reads began to write it:
+	// the reads write the record every few minutes, which is no progress
+	// of the other work it owes (see Deployment.Overdue).
+	Version int64     `json:"version,omitempty"`
+	WorkAt  time.Time `json:"work_at,omitzero"`
 }
 
 // Deletion reasons.

@@ -108,16 +108,43 @@ func (d *Deployment) Owes() []Owed {
 // NeedsWork reports whether d owes anything.
 func (d *Deployment) NeedsWork() bool { return len(d.Owes()) > 0 }
 
-// OwesDueBy reports whether d owes work that was due at t: work without a
-// time, or due then or earlier. Work due later (an expiry days ahead, the
-// next spend read) is not late yet.
-func (d *Deployment) OwesDueBy(t time.Time) bool {
+// Overdue lists the work d owes that is late by grace at now: due grace
+// ago or earlier, with no progress since. Each piece is judged on its own
+// due time and progress, never on the record's last write alone (the spend
+// reads write it every few minutes, which would hide any other lost task):
+//   - an expiry, a spend read or a webhook attempt by its own due time,
+//     which each run moves on (a read sets the next, an attempt the next
+//     one, an expiry deletes the deployment); when it has none (the first
+//     read or attempt), by the write that made it owed;
+//   - the step of a provisioning status, scale and teardown by the last
+//     write that was not a spend read (entering the status, a poll, a
+//     retry).
+//
+// The reconciler resumes what is overdue.
+func (d *Deployment) Overdue(now time.Time, grace time.Duration) []Owed {
+	cutoff := now.Add(-grace)
+	var late []Owed
 	for _, o := range d.Owes() {
-		if !o.NotBefore.After(t) {
-			return true
+		since := d.workAt()
+		switch o.Step {
+		case StepExpire, StepSpend, StepWebhook:
+			if !o.NotBefore.IsZero() {
+				since = o.NotBefore
+			}
+		}
+		if !since.After(cutoff) {
+			late = append(late, o)
 		}
 	}
-	return false
+	return late
+}
+
+// workAt is when d was last written by anything but a spend read.
+func (d *Deployment) workAt() time.Time {
+	if d.Spend.Version != 0 && d.Spend.Version == d.Version && !d.Spend.WorkAt.IsZero() {
+		return d.Spend.WorkAt
+	}
+	return d.UpdatedAt
 }
 
 // MayHaveEndpoint reports whether a RunPod endpoint of d may exist: one is
@@ -167,4 +194,24 @@ func (d *Deployment) WebhookPending() bool {
 func (d *Deployment) EndpointLearnt() {
 	d.EndpointDeleted = false
 	d.EndpointChanges++
+}
+
+// ScalingDrifted records what RunPod says the endpoint's scaling is (lo to
+// hi workers, idle timeout idle seconds; 0: not said) on a deployment whose
+// record says the owner's scaling was applied. When it differs, the scaling
+// is owed again (a scale run of its own, by ScalingChanges) and the log
+// says so. It reports whether d changed.
+func (d *Deployment) ScalingDrifted(now time.Time, lo, hi, idle int) bool {
+	if !d.Scaled || d.RunPodEndpointID == "" || d.EndpointDeleted || (d.Status != StatusReady && d.Status != StatusWebhookFailed) {
+		return false
+	}
+	sc := d.Scaling
+	if lo == sc.MinWorkers && hi == sc.MaxWorkers && (idle == 0 || sc.IdleTimeoutSeconds == 0 || idle == sc.IdleTimeoutSeconds) {
+		return false
+	}
+	d.Scaled = false
+	d.ScalingChanges++
+	d.Log(now, LevelWarn, "RunPod scales endpoint %s between %d and %d workers (idle timeout %ds), not as asked (%d to %d, %ds): setting it again",
+		d.RunPodEndpointID, lo, hi, idle, sc.MinWorkers, sc.MaxWorkers, sc.IdleTimeoutSeconds)
+	return true
 }

@@ -61,6 +61,8 @@ func TestOwes(t *testing.T) {
 
 		// failed owes the failure webhook and the teardown of what may exist.
 		{"failed before any endpoint", rec(StatusFailed, nil), []Owed{{Step: StepWebhook}}},
+		{"failed with no webhook URL", rec(StatusFailed, func(d *Deployment) { withEndpoint(d); d.Webhook.URL = "" }),
+			[]Owed{{Step: StepTeardown}}},
 		{"failed with an endpoint", rec(StatusFailed, withEndpoint), []Owed{{Step: StepWebhook}, {Step: StepTeardown}}},
 		{"failed while a create held the lease", rec(StatusFailed, func(d *Deployment) { d.EndpointLease = lease }),
 			[]Owed{{Step: StepWebhook}, {Step: StepTeardown}}},
@@ -219,29 +221,60 @@ func TestPublicPrice(t *testing.T) {
 	}
 }
 
-func TestOwesDueBy(t *testing.T) {
+// TestOverdue: each piece of owed work is judged on its own due time and
+// progress, and the spend reads' writes are no progress of the rest (issue
+// 23, item 3: a deployment with max_spend_usd, written by every read, was
+// never found stuck).
+func TestOverdue(t *testing.T) {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	const grace = 5 * time.Minute
+	long := now.Add(-2 * time.Hour)
 	ready := func(change func(d *Deployment)) *Deployment {
 		d := &Deployment{ID: "dep_2026_0a1b2c3d", Status: StatusReady, RunPodEndpointID: "ep1", Scaled: true,
-			Webhook: Webhook{URL: "https://example.com/hook", Delivered: true}}
+			Webhook: Webhook{URL: "https://example.com/hook", Delivered: true}, UpdatedAt: long, Version: 7}
 		change(d)
 		return d
+	}
+	// spendWrote is the record after a spend read wrote it just now.
+	spendWrote := func(d *Deployment) {
+		d.Limits.MaxSpendUSD = 100
+		if err := d.RecordSpend(now.Add(-time.Minute), SpendRead{USD: 0, Since: long}); err != nil {
+			t.Fatal(err)
+		}
+		d.Spend.NextReadAt = now.Add(4 * time.Minute)
+		d.Version++
+		d.UpdatedAt = now.Add(-time.Minute)
 	}
 	for _, tc := range []struct {
 		name string
 		d    *Deployment
-		want bool
+		want []Step
 	}{
-		{"nothing owed", ready(func(*Deployment) {}), false},
-		{"an expiry in three days", ready(func(d *Deployment) { d.Limits.ExpiresAt = now.Add(72 * time.Hour) }), false},
-		{"an expiry passed", ready(func(d *Deployment) { d.Limits.ExpiresAt = now.Add(-time.Second) }), true},
-		{"an expiry due exactly now", ready(func(d *Deployment) { d.Limits.ExpiresAt = now }), true},
-		{"a spend read due later", ready(func(d *Deployment) { d.Limits.MaxSpendUSD, d.Spend.NextReadAt = 1, now.Add(time.Minute) }), false},
-		{"the first spend read", ready(func(d *Deployment) { d.Limits.MaxSpendUSD = 1 }), true},
-		{"scaling owed", ready(func(d *Deployment) { d.Scaled = false; d.Limits.ExpiresAt = now.Add(time.Hour) }), true},
+		{"nothing owed", ready(func(*Deployment) {}), nil},
+		{"an expiry in three days", ready(func(d *Deployment) { d.Limits.ExpiresAt = now.Add(72 * time.Hour) }), nil},
+		{"an expiry just passed", ready(func(d *Deployment) { d.Limits.ExpiresAt = now.Add(-time.Second) }), nil},
+		{"an expiry passed long ago", ready(func(d *Deployment) { d.Limits.ExpiresAt = now.Add(-grace) }), []Step{StepExpire}},
+		{"an expiry passed long ago, spend read just now", ready(func(d *Deployment) {
+			d.Limits.ExpiresAt = now.Add(-time.Hour)
+			spendWrote(d)
+		}), []Step{StepExpire}},
+		{"a spend read due later", ready(func(d *Deployment) { d.Limits.MaxSpendUSD, d.Spend.NextReadAt = 1, now.Add(time.Minute) }), nil},
+		{"a spend read overdue", ready(func(d *Deployment) { d.Limits.MaxSpendUSD, d.Spend.NextReadAt = 1, now.Add(-time.Hour) }), []Step{StepSpend}},
+		{"the first spend read, owed long ago", ready(func(d *Deployment) { d.Limits.MaxSpendUSD = 1 }), []Step{StepSpend}},
+		{"scaling owed, record written long ago", ready(func(d *Deployment) { d.Scaled = false }), []Step{StepScale}},
+		{"scaling owed, record written just now", ready(func(d *Deployment) { d.Scaled = false; d.UpdatedAt = now }), nil},
+		{"scaling owed, only spend reads since", ready(func(d *Deployment) { d.Scaled = false; spendWrote(d) }), []Step{StepScale}},
+		{"downloading for two hours, spend read just now", ready(func(d *Deployment) {
+			d.Status, d.StatusChangedAt, d.Scaled = StatusDownloadingModel, long, false
+			spendWrote(d)
+		}), []Step{StepWatch}},
 	} {
-		if got := tc.d.OwesDueBy(now); got != tc.want {
-			t.Errorf("%s: OwesDueBy = %v, want %v (owes %v)", tc.name, got, tc.want, tc.d.Owes())
+		var got []Step
+		for _, o := range tc.d.Overdue(now, grace) {
+			got = append(got, o.Step)
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%s: overdue (-want +got):\n%s", tc.name, diff)
 		}
 	}
 }

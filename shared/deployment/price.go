@@ -1,6 +1,9 @@
 package deployment
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Price is what one worker of the chosen GPU pool costs, from the GPU
 // catalogue at the time the pool was chosen.
@@ -86,13 +89,27 @@ const SpendNote = "Sum of RunPod's serverless billing records for the endpoint (
 	"hourly buckets from the endpoint's creation up to the current, in-progress one, as RunPod reported them at read_at; " +
 	"RunPod's own metering may lag by a few minutes, so the true cost can be a little higher"
 
+// SpendEstimateNote says what an estimated spend figure is.
+const SpendEstimateNote = "Estimate, not RunPod's billing (which has not been read yet, or could not be: see last_error): " +
+	"the preferred pool's price per second times the time of the workers known to run (one while the model loads, " +
+	"min_workers once ready); workers started for jobs are not counted, so the true cost may be higher"
+
+// Spend sources.
+const (
+	SpendSourceBilling  = "runpod_billing"
+	SpendSourceEstimate = "estimate"
+)
+
 // PublicSpend is the spend as the owner sees it.
 type PublicSpend struct {
-	USD           float64    `json:"usd"`
-	ReadAt        time.Time  `json:"read_at"`
+	USD float64 `json:"usd"`
+	// Source is SpendSourceBilling or SpendSourceEstimate.
+	Source        string     `json:"source"`
+	ReadAt        *time.Time `json:"read_at"`
 	Since         *time.Time `json:"since"`
 	BucketSeconds int        `json:"bucket_seconds"`
 	LastError     *string    `json:"last_error"`
+	FailingSince  *time.Time `json:"failing_since"`
 	Note          string     `json:"note"`
 }
 
@@ -113,12 +130,19 @@ func (d *Deployment) publicLimits() PublicLimits {
 	return l
 }
 
-func (d *Deployment) publicSpend() *PublicSpend {
-	if d.Spend.ReadAt.IsZero() {
-		return nil
+func (d *Deployment) publicSpend(now time.Time) *PublicSpend {
+	sp := &d.Spend
+	if !sp.ReadAt.IsZero() {
+		return &PublicSpend{
+			USD: sp.USD, Source: SpendSourceBilling, ReadAt: tm(sp.ReadAt), Since: tm(sp.Since),
+			BucketSeconds: sp.BucketSeconds, LastError: str(sp.LastError), FailingSince: tm(sp.FailingSince), Note: SpendNote,
+		}
+	}
+	if d.Price == nil || d.Watch.StartedAt.IsZero() {
+		return nil // no endpoint yet: nothing spent
 	}
 	return &PublicSpend{
-		USD: d.Spend.USD, ReadAt: d.Spend.ReadAt.UTC(), Since: tm(d.Spend.Since),
-		BucketSeconds: d.Spend.BucketSeconds, LastError: str(d.Spend.LastError), Note: SpendNote,
+		USD: math.Round(d.SpendEstimate(now)*1e6) / 1e6, Source: SpendSourceEstimate, Since: tm(d.Watch.StartedAt),
+		LastError: str(sp.LastError), FailingSince: tm(sp.FailingSince), Note: SpendEstimateNote,
 	}
 }

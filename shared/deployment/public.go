@@ -8,6 +8,7 @@ type Public struct {
 	DeploymentID          string          `json:"deployment_id"`
 	Status                Status          `json:"status"`
 	ModelID               string          `json:"model_id"`
+	Task                  *string         `json:"task"` // the Hub's pipeline_tag, once validated
 	RequestedModel        string          `json:"requested_model"`
 	Provider              *string         `json:"provider"`
 	GPUTier               *string         `json:"gpu_tier"`
@@ -16,7 +17,7 @@ type Public struct {
 	GPUAllocated          *string         `json:"gpu_allocated"`
 	ModelVRAMGB           *int            `json:"model_vram_gb"`
 	EstimatedReadySeconds int             `json:"estimated_ready_seconds"`
-	WebhookURL            string          `json:"webhook_url"`
+	WebhookURL            *string         `json:"webhook_url"` // nil: no webhook configured
 	Webhook               PublicWebhook   `json:"webhook"`
 	Scaling               Scaling         `json:"scaling"`
 	Progress              *PublicProgress `json:"progress"`
@@ -49,12 +50,17 @@ type PublicWebhook struct {
 	DeliveredAt    *time.Time `json:"delivered_at"`
 }
 
-// Public returns the owner's view; logs only when withLogs.
-func (d *Deployment) Public(withLogs bool) Public {
+// Public returns the owner's view now; logs only when withLogs.
+func (d *Deployment) Public(withLogs bool) Public { return d.PublicAt(time.Now(), withLogs) }
+
+// PublicAt returns the owner's view at now (the time an estimated spend is
+// made up to); logs only when withLogs.
+func (d *Deployment) PublicAt(now time.Time, withLogs bool) Public {
 	p := Public{
 		DeploymentID:          d.ID,
 		Status:                d.Status,
 		ModelID:               d.ModelID,
+		Task:                  str(d.PipelineTag),
 		RequestedModel:        d.RequestedModel,
 		Provider:              str(d.Provider),
 		GPUTier:               str(d.GPUTier),
@@ -62,7 +68,7 @@ func (d *Deployment) Public(withLogs bool) Public {
 		EndpointURL:           str(d.liveEndpointURL()),
 		GPUAllocated:          str(d.GPUAllocated),
 		EstimatedReadySeconds: d.EstimatedReadySeconds,
-		WebhookURL:            d.Webhook.URL,
+		WebhookURL:            str(d.Webhook.URL),
 		Webhook: PublicWebhook{
 			Delivered:     d.Webhook.Delivered,
 			Attempts:      d.Webhook.Attempts,
@@ -73,7 +79,7 @@ func (d *Deployment) Public(withLogs bool) Public {
 		Scaling:       d.Scaling,
 		Limits:        d.publicLimits(),
 		Price:         PublicPriceOf(d.Price, d.Scaling),
-		Spend:         d.publicSpend(),
+		Spend:         d.publicSpend(now),
 		DeletedReason: str(d.DeletedReason),
 		Error:         str(d.Error),
 		CreatedAt:     d.CreatedAt.UTC(),

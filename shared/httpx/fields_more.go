@@ -64,3 +64,36 @@ func (f *Fields) Time(name string) (t time.Time, ok bool) {
 	}
 	return t.UTC(), true
 }
+
+// Object returns a reader of the object field name, whose reasons the
+// caller merges back with Nested. ok is false when it is absent or invalid
+// (then the reason is recorded): not a JSON object (null included), or an
+// object that repeats a key (Go would keep the last one silently).
+func (f *Fields) Object(name string) (sub *Fields, ok bool) {
+	raw, given := f.raw[name]
+	if !given {
+		return nil, false
+	}
+	if isNull(raw) {
+		f.Errs.Add(name, "must be an object, not null")
+		return nil, false
+	}
+	t := bytes.TrimSpace(raw)
+	var m map[string]json.RawMessage
+	if len(t) == 0 || t[0] != '{' || json.Unmarshal(t, &m) != nil {
+		f.Errs.Add(name, "must be an object")
+		return nil, false
+	}
+	if dupe := duplicateKey(t); dupe != "" {
+		f.Errs.Add(name, "repeats the field "+strconv.Quote(dupe))
+		return nil, false
+	}
+	return NewFields(m), true
+}
+
+// Nested records sub's reasons as those of name's fields ("name.field").
+func (f *Fields) Nested(name string, sub *Fields) {
+	for k, v := range sub.Errs {
+		f.Errs.Add(name+"."+k, v)
+	}
+}

@@ -41,3 +41,43 @@ func TestFieldsNumberAndTime(t *testing.T) {
 		}
 	}
 }
+
+// TestFieldsObject: a nested object is read as strictly as the body: no
+// null, no repeated key, and its fields' reasons come back under
+// "name.field".
+func TestFieldsObject(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		ok   bool
+		errs FieldErrors
+	}{
+		{`{"o": {"a": 1}}`, true, FieldErrors{}},
+		{`{"o": {}}`, true, FieldErrors{}},
+		{`{}`, false, FieldErrors{}},
+		{`{"o": null}`, false, FieldErrors{"o": "must be an object, not null"}},
+		{`{"o": [1]}`, false, FieldErrors{"o": "must be an object"}},
+		{`{"o": "x"}`, false, FieldErrors{"o": "must be an object"}},
+		{`{"o": {"a": 1, "a": 2}}`, false, FieldErrors{"o": `repeats the field "a"`}},
+		{`{"o": {"a": null}}`, true, FieldErrors{"o.a": "must be a number, not null"}},
+	} {
+		var raw map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(tc.body), &raw); err != nil {
+			t.Fatal(err)
+		}
+		f := NewFields(raw)
+		sub, ok := f.Object("o")
+		if ok {
+			sub.Number("a", 0, 10)
+			f.Nested("o", sub)
+		}
+		if ok != tc.ok || len(f.Errs) != len(tc.errs) {
+			t.Errorf("%s: ok %v, errors %v; want %v, %v", tc.body, ok, f.Errs, tc.ok, tc.errs)
+			continue
+		}
+		for k, v := range tc.errs {
+			if f.Errs[k] != v {
+				t.Errorf("%s: errors %v, want %v", tc.body, f.Errs, tc.errs)
+			}
+		}
+	}
+}

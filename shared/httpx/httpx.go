@@ -91,6 +91,16 @@ func AuthThrottled(limit int, retryAfter time.Duration) *Error {
 		RetryAfter: retryAfter}
 }
 
+// StorageFull is the 503 of a write the store refused for want of space:
+// nothing was changed, and the client may retry.
+func StorageFull(retryAfter time.Duration) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Name: "StorageFullError",
+		Message: fmt.Sprintf("The service cannot store anything right now: the disk that holds its data is full. Nothing was changed; retry in %d seconds.",
+			retryAfterSeconds(retryAfter)),
+		Details:    map[string]any{"retry_after_seconds": retryAfterSeconds(retryAfter)},
+		RetryAfter: retryAfter}
+}
+
 // Internal is the 500: no internals, only the request id.
 func Internal(requestID string) *Error {
 	return &Error{Status: http.StatusInternalServerError, Name: "InternalError",

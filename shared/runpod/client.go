@@ -60,7 +60,11 @@ var ErrNoKey = errors.New("runpod: no RunPod API key was given")
 // receives a 2xx JSON body. Non-2xx answers become *Error; failures to reach
 // RunPod become *TransportError.
 func (c *Client) do(ctx context.Context, key secret.Secret, method, path string, in, out any) error {
-	op := method + " " + path
+	return c.doURL(ctx, key, method, c.base+path, method+" "+path, in, out)
+}
+
+// doURL is do for a full URL (an endpoint's job API), named op in errors.
+func (c *Client) doURL(ctx context.Context, key secret.Secret, method, target, op string, in, out any) error {
 	if key.Empty() {
 		return ErrNoKey
 	}
@@ -72,7 +76,7 @@ func (c *Client) do(ctx context.Context, key secret.Secret, method, path string,
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, target, body)
 	if err != nil {
 		return fmt.Errorf("runpod: %s: building the request: %w", op, err)
 	}

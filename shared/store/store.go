@@ -14,7 +14,10 @@ import (
 // Errors every implementation returns (wrapped or not; test with errors.Is).
 var (
 	ErrNotFound = errors.New("store: not found")
-	ErrExists   = errors.New("store: already exists")
+	// ErrFull wraps a write refused for want of space (the embedded
+	// store's disk is full): nothing was written; a later retry may pass.
+	ErrFull   = errors.New("store: no space left for the write")
+	ErrExists = errors.New("store: already exists")
 	// ErrNoChange may be returned by an UpdateFunc to abort an update
 	// without writing; Update then returns the current record and ErrNoChange.
 	ErrNoChange = errors.New("store: no change")

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"code.dny.dev/ssrf"
@@ -38,6 +39,10 @@ var (
 	// public (loopback, private, link-local, metadata, CGNAT...). Checked when
 	// dialling, so DNS names that resolve there are caught too. Not retryable.
 	ErrRefused = errors.New("webhook destination refused: not a public address")
+	// ErrNotLocal: a sender with Options.PrivateOnly was given a destination
+	// that is not a loopback or private address, or a name other than
+	// localhost (which it does not resolve). Not retryable.
+	ErrNotLocal = errors.New("webhook destination refused: not a loopback or private address")
 	// ErrRedirect: the receiver answered 3xx. Redirects are never followed,
 	// since a public URL could otherwise hand the request to a private one.
 	// Not retryable: the same URL would redirect again; the owner must fix it.
@@ -55,6 +60,11 @@ type Options struct {
 	// AllowPrivate permits http URLs and non-public destinations (loopback,
 	// private networks, localhost): the local demo, never production.
 	AllowPrivate bool
+	// PrivateOnly permits only loopback and private destinations (http
+	// too), named by address or as localhost, which is not looked up: the
+	// simulators' default, so that an offline run sends nothing off the
+	// machine and its private networks. It implies AllowPrivate.
+	PrivateOnly bool
 	// Timeout bounds one whole attempt: connect, TLS, request, response
 	// headers and the capped body read. Zero means DefaultTimeout.
 	Timeout time.Duration
@@ -90,6 +100,7 @@ type Result struct {
 // connections alive between deliveries; make one and share it.
 type Sender struct {
 	allowPrivate bool
+	privateOnly  bool
 	maxResponse  int64
 	userAgent    string
 	client       *http.Client
@@ -120,11 +131,26 @@ func newSender(opts Options, hooks testHooks) *Sender {
 	if opts.LookupNetIP == nil {
 		opts.LookupNetIP = net.DefaultResolver.LookupNetIP
 	}
-	d := &dialer{
-		lookup: opts.LookupNetIP,
-		net:    &net.Dialer{Timeout: opts.Timeout},
+	if opts.PrivateOnly {
+		opts.AllowPrivate = true
 	}
-	if !opts.AllowPrivate {
+	d := &dialer{
+		lookup:      opts.LookupNetIP,
+		net:         &net.Dialer{Timeout: opts.Timeout},
+		privateOnly: opts.PrivateOnly,
+	}
+	switch {
+	case opts.PrivateOnly:
+		// Control runs before connect(2): a public address never sees a
+		// packet, whatever led the dialer to it.
+		d.net.Control = func(_, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil || !localAddr(ap.Addr()) {
+				return ErrNotLocal
+			}
+			return nil
+		}
+	case !opts.AllowPrivate:
 		var v4, v6 []netip.Prefix
 		for _, p := range hooks.allowed {
 			if p.Addr().Is4() {
@@ -155,6 +181,7 @@ func newSender(opts Options, hooks testHooks) *Sender {
 	}
 	return &Sender{
 		allowPrivate: opts.AllowPrivate,
+		privateOnly:  opts.PrivateOnly,
 		maxResponse:  opts.MaxResponseBytes,
 		userAgent:    opts.UserAgent,
 		client: &http.Client{
@@ -178,7 +205,11 @@ func newSender(opts Options, hooks testHooks) *Sender {
 // followed. Result.Err never contains the URL's path or query, which may carry
 // a token.
 func (s *Sender) Send(ctx context.Context, rawURL string, whsec secret.Secret, msgID string, ts time.Time, body []byte) Result {
-	if err := ValidateURL(rawURL, s.allowPrivate); err != nil {
+	if s.privateOnly {
+		if err := ValidatePrivateURL(rawURL); err != nil {
+			return Result{Err: fmt.Errorf("%w: %w", ErrNotLocal, err)}
+		}
+	} else if err := ValidateURL(rawURL, s.allowPrivate); err != nil {
 		return Result{Err: fmt.Errorf("%w: %w", ErrInvalidURL, err)}
 	}
 	sig, err := Sign(whsec, msgID, ts, body)
@@ -203,6 +234,9 @@ func (s *Sender) Send(ctx context.Context, rawURL string, whsec secret.Secret, m
 	resp, err := s.client.Do(req)
 	if err != nil {
 		err = unwrapURLError(err)
+		if errors.Is(err, ErrNotLocal) {
+			return Result{Err: fmt.Errorf("%w: %s", ErrNotLocal, host)}
+		}
 		if isRefusal(err) {
 			return Result{Err: fmt.Errorf("%w: %s: %w", ErrRefused, host, err)}
 		}
@@ -262,6 +296,8 @@ func isRefusal(err error) bool {
 type dialer struct {
 	lookup func(ctx context.Context, network, host string) ([]netip.Addr, error)
 	net    *net.Dialer
+	// privateOnly: no lookup at all; localhost is the loopback addresses.
+	privateOnly bool
 }
 
 // DialContext implements http.Transport.DialContext.
@@ -277,6 +313,11 @@ func (d *dialer) DialContext(ctx context.Context, network, address string) (net.
 	var addrs []netip.Addr
 	if a, err := netip.ParseAddr(host); err == nil {
 		addrs = []netip.Addr{a}
+	} else if d.privateOnly {
+		if !localhostName(host) {
+			return nil, fmt.Errorf("dial %s: %w", host, ErrNotLocal)
+		}
+		addrs = []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1}), netip.IPv6Loopback()}
 	} else {
 		addrs, err = d.lookup(ctx, "ip", host)
 		if err != nil {

@@ -24,6 +24,8 @@ func (r Result) Summary() string {
 		return fmt.Sprintf("the receiver answered HTTP %d", r.StatusCode)
 	case errors.Is(r.Err, ErrInvalidURL):
 		return "the webhook URL is not a valid https URL"
+	case errors.Is(r.Err, ErrNotLocal):
+		return "the webhook host is not a loopback or private address, the only ones this server sends webhooks to"
 	case errors.Is(r.Err, ErrRefused):
 		return "the webhook host is not a public address (loopback, private and metadata addresses are refused)"
 	case errors.Is(r.Err, ErrRedirect):

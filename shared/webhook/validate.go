@@ -163,3 +163,45 @@ func isNumericish(label string) bool {
 	}
 	return true
 }
+
+// ValidatePrivateURL checks a webhook URL for a sender that reaches only
+// this machine and private networks (Options.PrivateOnly, the simulators'
+// default): ValidateURL's checks with http and private addresses allowed,
+// and a host that is a loopback or private address (127.0.0.0/8, ::1, 10/8,
+// 172.16/12, 192.168/16, fc00::/7) or "localhost" ("*.localhost"). Any
+// other name is refused without being resolved: a lookup would itself leave
+// the machine. Link-local addresses (and with them the metadata server,
+// 169.254.169.254) are refused too.
+func ValidatePrivateURL(raw string) error {
+	if err := ValidateURL(raw, true); err != nil {
+		return err
+	}
+	u, err := url.Parse(raw)
+	if err != nil { // ValidateURL parsed it already
+		return errors.New("webhook URL is not a valid URL")
+	}
+	host := u.Hostname()
+	if addr, err := netip.ParseAddr(host); err == nil {
+		if !localAddr(addr) {
+			return fmt.Errorf("webhook URL host %s is not a loopback or private address", addr)
+		}
+		return nil
+	}
+	if !localhostName(host) {
+		return fmt.Errorf("webhook URL host %q is a name other than localhost: only loopback and private addresses are allowed, and names are not resolved", host)
+	}
+	return nil
+}
+
+// localAddr reports whether a is a loopback or private address.
+func localAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	return a.IsLoopback() || a.IsPrivate()
+}
+
+// localhostName reports whether host names this machine ("localhost",
+// "*.localhost": RFC 6761 keeps them on the loopback interface).
+func localhostName(host string) bool {
+	name := strings.ToLower(strings.TrimSuffix(host, "."))
+	return name == "localhost" || strings.HasSuffix(name, ".localhost")
+}

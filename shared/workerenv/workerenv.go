@@ -40,3 +40,13 @@ const (
 	// endpoint's execution timeout is set a little above it.
 	JobTimeout = "VISGATE_JOB_TIMEOUT"
 )
+
+// The health check: the job input with which the orchestrator asks the
+// inference worker whether its model is loaded, {"visgate_health": true},
+// and the answer's value, {"visgate_health": "ready"}. The worker takes jobs
+// only once its warm-up inference succeeded, so an answer shows the model
+// ready even when the worker's ready report was lost.
+const (
+	HealthCheck = "visgate_health"
+	HealthReady = "ready"
+)

@@ -1,7 +1,10 @@
 """Reports the worker's start-up to the orchestrator (POST VISGATE_CALLBACK_URL).
 
 Network errors, 5xx and 429 are retried with exponential backoff (Retry-After
-is honoured when the server sends it); any other 4xx is final.
+is honoured when the server sends it); any other 4xx is final. The ready
+report is retried until the orchestrator acknowledges it (for up to about
+two hours), in the background while the worker serves jobs: an outage of the
+orchestrator when the model becomes ready must not lose it.
 """
 
 from __future__ import annotations
@@ -41,6 +44,11 @@ class Backoff:
         return random.uniform(ceiling / 2, ceiling)
 
 
+# The ready report's retries: until acknowledged, every 30 s at most, for
+# about two hours.
+READY_BACKOFF = Backoff(attempts=240, initial=0.5, maximum=30.0)
+
+
 class CallbackClient:
     def __init__(
         self,
@@ -62,8 +70,12 @@ class CallbackClient:
         self._redact = redact or Redactor([secret])
         self._lock = threading.Lock()
 
-    def send(self, status: str, **fields: Any) -> dict[str, Any]:
-        """POSTs one report; returns the orchestrator's JSON answer."""
+    def send(self, status: str, *, backoff: Backoff | None = None, **fields: Any) -> dict[str, Any]:
+        """POSTs one report; returns the orchestrator's JSON answer.
+
+        `backoff` replaces the client's own for this report.
+        """
+        policy = backoff or self._backoff
         body: dict[str, Any] = {"status": status, **fields}
         for key in ("message", "error"):
             if isinstance(body.get(key), str):
@@ -71,7 +83,7 @@ class CallbackClient:
         headers = {SECRET_HEADER: self._secret, "Content-Type": "application/json"}
         last = ""
         with self._lock:  # reports arrive in the order they were made
-            for attempt in range(self._backoff.attempts):
+            for attempt in range(policy.attempts):
                 wait: float | None = None
                 try:
                     resp = self._session.post(self._url, json=body, headers=headers, timeout=self._timeout)
@@ -90,13 +102,12 @@ class CallbackClient:
                             f"the orchestrator refused the {status!r} report ({last}): not retrying"
                         )
                     wait = _retry_after(resp)
-                if attempt + 1 < self._backoff.attempts:
-                    delay = wait if wait is not None else self._backoff.delay(attempt)
+                if attempt + 1 < policy.attempts:
+                    delay = wait if wait is not None else policy.delay(attempt)
                     log.warning("callback %s failed (%s); retrying in %.1f s", status, last, delay)
                     self._sleep(delay)
         raise CallbackError(
-            f"the orchestrator did not take the {status!r} report "
-            f"after {self._backoff.attempts} attempts ({last})"
+            f"the orchestrator did not take the {status!r} report after {policy.attempts} attempts ({last})"
         )
 
 
@@ -122,17 +133,19 @@ class Reporter:
         *,
         interval: float = 3.0,
         clock: Callable[[], float] = time.monotonic,
+        ready_backoff: Backoff = READY_BACKOFF,
     ) -> None:
         self._client = client
         self._interval = interval
         self._clock = clock
+        self._ready_backoff = ready_backoff
         self._last_progress: float | None = None
 
-    def _send(self, status: str, **fields: Any) -> None:
+    def _send(self, status: str, backoff: Backoff | None = None, **fields: Any) -> None:
         if self._client is None:
             return
         try:
-            self._client.send(status, **fields)
+            self._client.send(status, backoff=backoff, **fields)
         except CallbackError as exc:
             # Start-up goes on: the orchestrator also watches the endpoint's
             # workers, and a lost progress report is not worth a dead worker.
@@ -150,14 +163,28 @@ class Reporter:
         log.info("loading_model")
         self._send("loading_model")
 
-    def ready(self, download_seconds: float, load_seconds: float, warmup_seconds: float) -> None:
+    def ready(self, download_seconds: float, load_seconds: float, warmup_seconds: float) -> threading.Thread:
+        """Reports ready until the orchestrator acknowledges it, in the background.
+
+        Returns the reporting thread; the worker serves jobs meanwhile (the
+        orchestrator's health check can find it ready before the report
+        gets through).
+        """
         timings = {
             "download_seconds": round(download_seconds, 3),
             "load_seconds": round(load_seconds, 3),
             "warmup_seconds": round(warmup_seconds, 3),
         }
         log.info("ready: %s", timings)
-        self._send("ready", timings=timings)
+        thread = threading.Thread(
+            target=self._send,
+            args=("ready", self._ready_backoff),
+            kwargs={"timings": timings},
+            name="report-ready",
+            daemon=True,
+        )
+        thread.start()
+        return thread
 
     def failed(self, error: str) -> None:
         log.error("failed: %s", error)

@@ -19,12 +19,21 @@ log = logging.getLogger(__name__)
 Handler = Callable[..., dict[str, Any]]
 AsyncHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
+# The orchestrator's health check (Go: workerenv.HealthCheck, HealthReady):
+# a job whose input is {"visgate_health": true}. The handler runs only once
+# start-up and the warm-up inference succeeded, so answering it says the
+# model is ready, even when the ready report was lost.
+HEALTH_CHECK = "visgate_health"
+HEALTH_READY = "ready"
+
 
 def make_handler(model: Model, config: Config) -> Handler:
     """The job function: validated input in, output or {"error"} out; never raises."""
 
     def handler(job: dict[str, Any], stop: Stop | None = None) -> dict[str, Any]:
         job_id = job.get("id", "?") if isinstance(job, dict) else "?"
+        if isinstance(job, dict) and job.get("input") == {HEALTH_CHECK: True}:
+            return {HEALTH_CHECK: HEALTH_READY, "model": config.model, "task": config.task}
         started = time.monotonic()
         stop = stop or Stop(config.job_timeout)
         try:

@@ -66,8 +66,16 @@ def start(
         log.exception("start-up failed in the %s phase", phase)
         reporter.failed(message)
         raise StartupError(message) from exc
-    reporter.ready(t1 - t0, t2 - t1, t3 - t2)
+    # Usually acknowledged at once; when the orchestrator is unreachable the
+    # report keeps trying in the background and the worker serves jobs (the
+    # orchestrator's health check finds it ready meanwhile).
+    reporter.ready(t1 - t0, t2 - t1, t3 - t2).join(timeout=READY_WAIT)
     return model
+
+
+# How long start-up waits for the ready report's acknowledgement before the
+# worker serves jobs anyway.
+READY_WAIT = 30.0
 
 
 # What each loader imports first; diffusers and transformers import lazily,

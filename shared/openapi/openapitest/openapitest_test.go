@@ -20,6 +20,7 @@ func deployment() map[string]any {
 		"deployment_id":           "dep_2026_a3686d66",
 		"status":                  "creating_endpoint",
 		"model_id":                "black-forest-labs/FLUX.1-schnell",
+		"task":                    "text-to-image",
 		"provider":                "fal",
 		"requested_model":         "veo3",
 		"gpu_tier":                nil,
@@ -52,8 +53,8 @@ func priced(d map[string]any) map[string]any {
 	d["price"] = map[string]any{"pool": "AMPERE_48", "per_hour_usd": 1.22, "per_second_usd": 1.22 / 3600,
 		"loading_per_hour_usd": 1.22, "idle_per_hour_usd": 0, "max_per_hour_usd": 1.22, "fallback_max_per_hour_usd": 1.9,
 		"catalog_source": "runpod", "catalog_at": "2026-02-14T13:00:00Z", "assumes": "one worker"}
-	d["spend"] = map[string]any{"usd": 0.42, "read_at": "2026-02-14T14:00:00Z", "since": "2026-02-14T13:00:00Z",
-		"bucket_seconds": 3600, "last_error": nil, "note": "hourly buckets"}
+	d["spend"] = map[string]any{"usd": 0.42, "source": "runpod_billing", "read_at": "2026-02-14T14:00:00Z", "since": "2026-02-14T13:00:00Z",
+		"bucket_seconds": 3600, "last_error": nil, "failing_since": nil, "note": "hourly buckets"}
 	d["limits"] = map[string]any{"max_spend_usd": 0.4, "expires_at": "2026-02-15T13:00:00Z", "expiry_source": "owner"}
 	return d
 }
@@ -127,6 +128,10 @@ func TestValidResponses(t *testing.T) {
 		}},
 		{"deleted at the spend limit", "GET", "/v1/deployments/dep_2026_a3686d66", response{status: 200,
 			body: with(with(priced(deployment()), "status", "deleted"), "deleted_reason", "max_spend_reached")}},
+		{"spend estimated while the billing cannot be read", "GET", "/v1/deployments/dep_2026_a3686d66", response{status: 200,
+			body: with(priced(deployment()), "spend", map[string]any{"usd": 0.03, "source": "estimate", "read_at": nil,
+				"since": "2026-02-14T13:00:00Z", "bucket_seconds": 0, "last_error": "RunPod did not answer in time",
+				"failing_since": "2026-02-14T13:05:00Z", "note": "estimate"})}},
 		{"patched", "PATCH", "/v1/deployments/dep_2026_a3686d66", response{status: 200, body: priced(deployment())}},
 		{"patch refused", "PATCH", "/v1/deployments/dep_2026_a3686d66", response{status: 409,
 			body: errorBody("ConflictError", map[string]any{"deployment_id": "dep_2026_a3686d66", "status": "deleted"})}},
@@ -250,6 +255,15 @@ func TestRequests(t *testing.T) {
 		{"create with scaling and key", "POST", "/v1/deployments",
 			http.Header{"Authorization": {"Bearer k"}, "Content-Type": {"application/json"}, "Idempotency-Key": {"abc"}},
 			`{"model_name":"veo3","user_runpod_key":"r","user_webhook_url":"https://e.com/h","min_workers":0,"max_workers":100,"idle_timeout_seconds":3600}`, true},
+		{"create without a webhook", "POST", "/v1/deployments", bearer, `{"hf_model_id":"a/b","user_runpod_key":"r"}`, true},
+		{"create by name with a ttl", "POST", "/v1/deployments", bearer, `{"model_name":"veo3","user_runpod_key":"r","ttl_seconds":3600}`, true},
+		{"create with ttl and expiry", "POST", "/v1/deployments", bearer,
+			`{"hf_model_id":"a/b","user_runpod_key":"r","ttl_seconds":3600,"expires_at":"2027-06-30T12:00:00Z"}`, false},
+		{"create by name with ttl and expiry", "POST", "/v1/deployments", bearer,
+			`{"model_name":"veo3","user_runpod_key":"r","ttl_seconds":3600,"expires_at":"2027-06-30T12:00:00Z"}`, false},
+		{"patch with ttl and expiry", "PATCH", "/v1/deployments/dep_2026_a3686d66", bearer,
+			`{"ttl_seconds":3600,"expires_at":"2027-06-30T12:00:00Z"}`, false},
+		{"patch with a ttl", "PATCH", "/v1/deployments/dep_2026_a3686d66", bearer, `{"ttl_seconds":3600}`, true},
 		{"create without auth", "POST", "/v1/deployments", http.Header{"Content-Type": {"application/json"}}, byID, false},
 		{"create with both models", "POST", "/v1/deployments", bearer,
 			`{"hf_model_id":"a/b","model_name":"veo3","user_runpod_key":"r","user_webhook_url":"https://e.com/h"}`, false},

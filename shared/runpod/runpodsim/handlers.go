@@ -240,12 +240,19 @@ func (s *Server) takeFaultLocked(op string) (fault, bool) {
 }
 
 func (s *Server) authenticate(r *http.Request) (string, *apiError) {
-	h := r.Header.Get("Authorization")
-	scheme, key, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
+	// RunPod takes the key as a Bearer token or raw (its operation
+	// reference sends `authorization: $RUNPOD_API_KEY`).
+	h := strings.TrimSpace(r.Header.Get("Authorization"))
+	key := h
+	if scheme, rest, ok := strings.Cut(h, " "); ok {
+		if !strings.EqualFold(scheme, "Bearer") {
+			return "", &apiError{status: http.StatusUnauthorized, detail: "missing bearer token"}
+		}
+		key = strings.TrimSpace(rest)
+	}
+	if key == "" {
 		return "", &apiError{status: http.StatusUnauthorized, detail: "missing bearer token"}
 	}
-	key = strings.TrimSpace(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.accounts[key]; ok {

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
+	"github.com/visgate/deployment-orchestrator/shared/workerenv"
 )
 
 // The job API of a queue endpoint (api.runpod.ai/v2/{endpoint_id}/...), with
@@ -17,7 +19,12 @@ import (
 //
 //	POST /v2/{id}/run               queue a job: {"id", "status": "IN_QUEUE"}
 //	POST /v2/{id}/runsync[?wait=ms] queue a job and wait for it (default 90 s)
-//	GET  /v2/{id}/status/{job_id}   {"id", "status", "output"|"error", "delayTime", "executionTime"}
+//	GET  /v2/{id}/status/{job_id}   {"id", "status", "output"|"error", "delayTime", "executionTime"} (POST too)
+//	GET  /v2/{id}/status-sync/{job_id}[?wait=ms] the same, once the job ends or wait passes (default 90 s)
+//	GET  /v2/{id}/stream/{job_id}   {"status", "stream": [{"output"}...]}: the partial outputs not read yet
+//	POST /v2/{id}/cancel/{job_id}   cancel a queued or running job
+//	POST /v2/{id}/retry/{job_id}    requeue a FAILED or TIMED_OUT job: {"id", "status": "IN_QUEUE"}
+//	POST /v2/{id}/purge-queue       drop the jobs still queued: {"removed": n, "status": "completed"}
 //	GET  /v2/{id}/health            {"jobs": {...}, "workers": {...}}
 //
 // and the worker side, as the runpod SDK (runpod.serverless.start) speaks
@@ -30,6 +37,7 @@ import (
 //	POST /v2/{id}/job-stream/{worker}/{job_id}?..&isStream=true     a streamed partial output
 //	GET  /v2/{id}/ping/{worker}?job_id=..&runpod_version=..         heartbeat
 //
+// The job API takes the owner's key as `Bearer KEY` or raw, as RunPod does.
 // Worker requests carry the worker's own RUNPOD_AI_API_KEY in Authorization.
 
 // Job statuses, as the job API reports them.
@@ -39,6 +47,7 @@ const (
 	JobCompleted  = "COMPLETED"
 	JobFailed     = "FAILED"
 	JobCancelled  = "CANCELLED"
+	JobTimedOut   = "TIMED_OUT"
 )
 
 // Timings of the job protocol.
@@ -64,6 +73,7 @@ type job struct {
 	status     string
 	output     json.RawMessage
 	stream     []json.RawMessage
+	streamRead int // how many of stream /stream has handed out
 	errMsg     json.RawMessage
 	workerID   string
 	createdAt  time.Time
@@ -140,9 +150,9 @@ func parseJobRoute(path string) (jobRoute, bool) {
 	r := jobRoute{endpointID: parts[1], action: parts[2]}
 	rest := parts[3:]
 	switch r.action {
-	case "run", "runsync", "health":
+	case "run", "runsync", "health", "purge-queue":
 		return r, len(rest) == 0
-	case "status", "cancel":
+	case "status", "status-sync", "stream", "cancel", "retry":
 		if len(rest) == 1 && rest[0] != "" {
 			r.jobID = rest[0]
 			return r, true
@@ -164,7 +174,7 @@ func parseJobRoute(path string) (jobRoute, bool) {
 // serveJobs answers the job API and the worker protocol.
 func (s *Server) serveJobs(w http.ResponseWriter, r *http.Request, jr jobRoute) {
 	switch jr.action {
-	case "run", "runsync", "status", "health", "cancel":
+	case "run", "runsync", "status", "status-sync", "stream", "health", "cancel", "retry", "purge-queue":
 		s.serveJobAPI(w, r, jr)
 	default:
 		s.serveWorkerProtocol(w, r, jr)
@@ -172,9 +182,9 @@ func (s *Server) serveJobs(w http.ResponseWriter, r *http.Request, jr jobRoute) 
 }
 
 func (s *Server) serveJobAPI(w http.ResponseWriter, r *http.Request, jr jobRoute) {
-	want := map[string]string{"run": http.MethodPost, "runsync": http.MethodPost, "status": http.MethodGet,
-		"health": http.MethodGet, "cancel": http.MethodPost}[jr.action]
-	if r.Method != want {
+	want := map[string]string{"run": "POST", "runsync": "POST", "status": "GET, POST", "status-sync": "GET, POST",
+		"stream": "GET, POST", "health": "GET", "cancel": "POST", "retry": "POST", "purge-queue": "POST"}[jr.action]
+	if !slices.Contains(strings.Split(want, ", "), r.Method) {
 		writeProblem(w, &apiError{status: http.StatusMethodNotAllowed, detail: "The requested method is not allowed for this path.", allow: want})
 		return
 	}
@@ -195,6 +205,20 @@ func (s *Server) serveJobAPI(w http.ResponseWriter, r *http.Request, jr jobRoute
 		s.submit(w, r, e, jr.action == "runsync")
 	case "status":
 		s.answerJob(w, e, jr.jobID, nil)
+	case "status-sync":
+		s.statusSync(w, r, e, jr.jobID)
+	case "stream":
+		s.streamJob(w, e, jr.jobID)
+	case "retry":
+		s.retryJob(w, e, jr.jobID)
+	case "purge-queue":
+		s.mu.Lock()
+		queued := slices.Clone(e.queue)
+		for _, j := range queued {
+			s.finishLocked(e, j, JobCancelled, nil, nil)
+		}
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]any{"removed": len(queued), "status": "completed"})
 	case "cancel":
 		s.answerJob(w, e, jr.jobID, func(j *job) {
 			if j.status == JobInQueue || j.status == JobInProgress {
@@ -251,14 +275,10 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, e *endpoint, wai
 		writeProblem(w, badRequest("input is required"))
 		return
 	}
-	timeout := DefaultRunsyncWait
-	if v := r.URL.Query().Get("wait"); v != "" {
-		ms, err := strconv.Atoi(v)
-		if err != nil || ms < 1000 || time.Duration(ms)*time.Millisecond > maxRunsyncWait {
-			writeProblem(w, badRequest("wait must be a number of milliseconds between 1000 and 300000"))
-			return
-		}
-		timeout = time.Duration(ms) * time.Millisecond
+	timeout, aerr := runsyncWait(r)
+	if aerr != nil {
+		writeProblem(w, aerr)
+		return
 	}
 
 	s.mu.Lock()
@@ -275,6 +295,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, e *endpoint, wai
 	s.pruneJobsLocked(e)
 	s.demandLocked(e)
 	s.notifyJobsLocked(e)
+	s.answerHealthLocked(e, j)
 	out := j.wire()
 	s.mu.Unlock()
 	if !wait {
@@ -292,6 +313,100 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, e *endpoint, wai
 	}
 	s.mu.Lock()
 	out = j.wire()
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+// runsyncWait reads ?wait= (ms) of /runsync and /status-sync.
+func runsyncWait(r *http.Request) (time.Duration, *apiError) {
+	v := r.URL.Query().Get("wait")
+	if v == "" {
+		return DefaultRunsyncWait, nil
+	}
+	ms, err := strconv.Atoi(v)
+	if err != nil || ms < 1000 || time.Duration(ms)*time.Millisecond > maxRunsyncWait {
+		return 0, badRequest("wait must be a number of milliseconds between 1000 and 300000")
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
+
+// statusSync answers /status once the job has ended, or when ?wait passes.
+func (s *Server) statusSync(w http.ResponseWriter, r *http.Request, e *endpoint, id string) {
+	timeout, aerr := runsyncWait(r)
+	if aerr != nil {
+		writeProblem(w, aerr)
+		return
+	}
+	s.mu.Lock()
+	j, ok := e.jobs[id]
+	var done chan struct{}
+	if ok {
+		done = j.done
+	}
+	s.mu.Unlock()
+	if !ok {
+		writeProblem(w, notFound(fmt.Sprintf("job %s not found", id)))
+		return
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	case <-r.Context().Done():
+		return
+	case <-e.ctx.Done():
+	}
+	s.answerJob(w, e, id, nil)
+}
+
+// streamJob hands out the partial outputs (job-stream) not read yet, with
+// the job's status: {"status", "stream": [{"output": ...}, ...]}.
+func (s *Server) streamJob(w http.ResponseWriter, e *endpoint, id string) {
+	s.mu.Lock()
+	j, ok := e.jobs[id]
+	var out map[string]any
+	if ok {
+		chunks := []map[string]any{}
+		for _, c := range j.stream[j.streamRead:] {
+			chunks = append(chunks, map[string]any{"output": c})
+		}
+		j.streamRead = len(j.stream)
+		out = map[string]any{"id": j.id, "status": j.status, "stream": chunks}
+		if j.status == JobFailed && j.errMsg != nil {
+			out["error"] = j.errMsg
+		}
+	}
+	s.mu.Unlock()
+	if !ok {
+		writeProblem(w, notFound(fmt.Sprintf("job %s not found", id)))
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// retryJob requeues a FAILED or TIMED_OUT job under its id with its input;
+// its previous output and error are dropped.
+func (s *Server) retryJob(w http.ResponseWriter, e *endpoint, id string) {
+	s.mu.Lock()
+	j, ok := e.jobs[id]
+	if !ok {
+		s.mu.Unlock()
+		writeProblem(w, notFound(fmt.Sprintf("job %s not found", id)))
+		return
+	}
+	if j.status != JobFailed && j.status != JobTimedOut {
+		st := j.status
+		s.mu.Unlock()
+		writeProblem(w, badRequest(fmt.Sprintf("job %s is %s: only a FAILED or TIMED_OUT job can be retried", id, st)))
+		return
+	}
+	j.status, j.output, j.errMsg, j.stream, j.streamRead = JobInQueue, nil, nil, nil, 0
+	j.workerID, j.startedAt, j.finishedAt, j.done = "", time.Time{}, time.Time{}, make(chan struct{})
+	e.queue = append(e.queue, j)
+	s.demandLocked(e)
+	s.notifyJobsLocked(e)
+	out := map[string]any{"id": j.id, "status": j.status}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, out)
 }
@@ -548,4 +663,27 @@ func (s *Server) jobResult(w http.ResponseWriter, r *http.Request, e *endpoint, 
 
 func newJobID() string {
 	return newID() + "-" + newID()[:4] + "-" + newID()[:4] + "-" + newID()[:4] + "-" + newID() + newID()[:4]
+}
+
+// answerHealthLocked answers the orchestrator's health check (see
+// workerenv.HealthCheck) on an endpoint of simulated workers, as the
+// inference worker's handler does: a worker idle or running has loaded its
+// model, so the job completes at once; otherwise it waits in the queue. A
+// process worker's own handler answers it.
+func (s *Server) answerHealthLocked(e *endpoint, j *job) {
+	if s.isProcess(e) {
+		return
+	}
+	var in map[string]json.RawMessage
+	if json.Unmarshal(j.input, &in) != nil || string(in[workerenv.HealthCheck]) != "true" {
+		return
+	}
+	for _, w := range e.workers {
+		if w.status.Ready() {
+			j.workerID = w.id
+			out, _ := json.Marshal(map[string]string{workerenv.HealthCheck: workerenv.HealthReady, "model": e.env[workerenv.ModelName]})
+			s.finishLocked(e, j, JobCompleted, out, nil)
+			return
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,7 +35,9 @@ import (
 //
 // A process worker is INITIALIZING from its start until the SDK first asks
 // for a job (our worker starts the SDK only after its warm-up), then IDLE,
-// RUNNING while it holds a job, and UNHEALTHY if the process exits. Workers
+// RUNNING while it holds a job, and UNHEALTHY if the process exits or, as
+// on RunPod, is still starting after the endpoint's RUNPOD_INIT_TIMEOUT
+// (seconds; 7 minutes when unset), when it is stopped. Workers
 // start on demand when a job arrives and none is free (up to workers.max),
 // and stop once idle for the endpoint's idleTimeout while more than
 // workers.min run, as on RunPod. Processes are stopped (SIGTERM to their
@@ -243,6 +246,17 @@ func (s *Server) runProcess(ctx context.Context, e *endpoint, w *worker, env map
 			<-waitErr
 			return
 		case <-idle.C:
+			if limit, late := s.initTooLong(e, w); late {
+				// RunPod's own rule: a worker not serving within
+				// RUNPOD_INIT_TIMEOUT is unhealthy, and is stopped.
+				s.logf(e.id, w.id, "the worker did not start serving within RUNPOD_INIT_TIMEOUT (%s): unhealthy, stopping it", limit)
+				stopGroup(cmd, st.done)
+				<-waitErr
+				s.mu.Lock()
+				w.status = runpod.WorkerUnhealthy
+				s.mu.Unlock()
+				return
+			}
 			if s.idleTooLong(e, w) {
 				s.logf(e.id, w.id, "idle for the endpoint's idle timeout: stopping the worker")
 				s.removeWorker(e, w)
@@ -322,6 +336,28 @@ func exitText(err error) string {
 		return "exit status 0"
 	}
 	return err.Error()
+}
+
+// DefaultInitTimeout is how long RunPod lets a worker start (download,
+// load, warm-up: until its SDK first asks for a job) when the endpoint's
+// env sets no RUNPOD_INIT_TIMEOUT (seconds).
+const DefaultInitTimeout = 7 * time.Minute
+
+// initTimeout is the endpoint's RUNPOD_INIT_TIMEOUT, or the default.
+func initTimeout(env map[string]string) time.Duration {
+	if n, err := strconv.Atoi(strings.TrimSpace(env[workerenv.InitTimeout])); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	return DefaultInitTimeout
+}
+
+// initTooLong reports whether w is still starting past the endpoint's
+// RUNPOD_INIT_TIMEOUT, and that limit.
+func (s *Server) initTooLong(e *endpoint, w *worker) (time.Duration, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	limit := initTimeout(e.env)
+	return limit, w.status == runpod.WorkerInitializing && !w.startedAt.IsZero() && time.Since(w.startedAt) >= limit
 }
 
 // idleTooLong reports whether w has been idle past the endpoint's idle

@@ -46,6 +46,15 @@ func goWorker() int {
 	}
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM)
+	// GO_WORKER_START_DELAY plays a slow start (a download): no job is
+	// asked for until it has passed.
+	if d, err := time.ParseDuration(os.Getenv("GO_WORKER_START_DELAY")); err == nil {
+		select {
+		case <-time.After(d):
+		case <-stop:
+			return 0
+		}
+	}
 	hc := &http.Client{Timeout: 40 * time.Second}
 	call := func(method, url string, body []byte) (*http.Response, error) {
 		req, err := http.NewRequest(method, url, bytes.NewReader(body))
@@ -228,4 +237,32 @@ func TestJobOfDeadWorkerFails(t *testing.T) {
 	if a.body["status"] != runpodsim.JobInQueue {
 		t.Errorf("run on a dead endpoint: %s", a.rawBody)
 	}
+}
+
+// A worker still starting after the endpoint's RUNPOD_INIT_TIMEOUT is
+// unhealthy and stopped, as on RunPod; one that starts within it serves.
+func TestInitTimeout(t *testing.T) {
+	s, logs := goSim(t)
+	create := func(env string) string {
+		t.Helper()
+		created := call(t, s, "POST", "/v2/serverless", "Bearer "+key, with(t,
+			`{"image":"go/worker","env":`+env+`,"workers":{"min":1,"max":1,"idleTimeout":5}}`))
+		if created.status != 201 {
+			t.Fatalf("create: %d %s", created.status, created.rawBody)
+		}
+		return created.body["id"].(string)
+	}
+	slow := create(`{"RUNPOD_INIT_TIMEOUT":"1","GO_WORKER_START_DELAY":"1m"}`)
+	fits := create(`{"RUNPOD_INIT_TIMEOUT":"60","GO_WORKER_START_DELAY":"1500ms"}`)
+	waitFor(t, "the slow worker unhealthy", 20*time.Second, func() bool {
+		st := workerStatuses(s, slow)
+		return len(st) == 1 && st[0] == runpod.WorkerUnhealthy
+	})
+	if !strings.Contains(logs.String(), "did not start serving within RUNPOD_INIT_TIMEOUT (1s)") {
+		t.Errorf("no log line names RUNPOD_INIT_TIMEOUT:\n%s", logs.String())
+	}
+	waitFor(t, "the worker that fits IDLE", 20*time.Second, func() bool {
+		st := workerStatuses(s, fits)
+		return len(st) == 1 && st[0] == runpod.WorkerIdle
+	})
 }

@@ -20,7 +20,9 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -439,7 +441,20 @@ func (s *Store) view(fn func(*bbolt.Tx) error) error {
 }
 
 func (s *Store) update(fn func(*bbolt.Tx) error) error {
-	return safely(func() error { return s.db.Update(fn) })
+	err := safely(func() error { return s.db.Update(fn) })
+	if full(err) {
+		// bbolt rolls the transaction back: the file keeps the last
+		// committed state.
+		return fmt.Errorf("%w: %w", store.ErrFull, err)
+	}
+	return err
+}
+
+// full reports whether err is the file system's "no space left" (or a
+// quota): bbolt passes the write's error on, sometimes only as text.
+func full(err error) bool {
+	return err != nil && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) ||
+		strings.Contains(err.Error(), syscall.ENOSPC.Error()))
 }
 
 func matches(q store.ListQuery, m indexMeta) bool {
