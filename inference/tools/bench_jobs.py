@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps({"case": name, "error": first["error"]}), flush=True)
             continue
         jobs, t0 = 0, time.perf_counter()
-        while jobs < 200 and time.perf_counter() - t0 < args.seconds:
+        while jobs < args.max_jobs and time.perf_counter() - t0 < args.seconds:
             handler({"id": str(jobs), "input": raw})
             jobs += 1
         elapsed = time.perf_counter() - t0
