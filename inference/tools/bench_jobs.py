@@ -109,9 +109,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--tiny", required=True, type=Path, help="the tiny models (make_tiny_models.py --out)"
     )
-    parser.add_argument(
-        "--seconds", type=float, default=5.0, help="time per case (bounded: at most 200 jobs)"
-    )
+    parser.add_argument("--seconds", type=float, default=5.0, help="time per case")
+    parser.add_argument("--max-jobs", type=int, default=200, help="jobs per case at most")
     parser.add_argument("--only", default="", help="run only cases whose name contains this")
     args = parser.parse_args(argv)
 
