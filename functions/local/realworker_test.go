@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
+	"image"
+	"image/color"
 	"image/png"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -130,19 +134,25 @@ func runTinyModels(t *testing.T, workerEnv map[string]string, ready func(t *test
 		}
 		return dep
 	}
-	// runsync calls the deployed endpoint, as a user would, with the RunPod key.
-	runsync := func(t *testing.T, dep map[string]any, input string) map[string]any {
+	// runsyncResult calls the deployed endpoint, as a user would, with the
+	// RunPod key, and returns RunPod's whole answer.
+	runsyncResult := func(t *testing.T, dep map[string]any, input string) map[string]any {
 		t.Helper()
 		ep := &client{t: t, base: dep["endpoint_url"].(string)}
 		start := time.Now()
 		code, _, body := ep.do("POST", "/runsync", runpodKey, []byte(`{"input":`+input+`}`), nil)
 		t.Logf("runsync answered in %s", time.Since(start).Round(time.Millisecond))
 		if code != 200 {
-			t.Fatalf("runsync = %d %s", code, body)
+			t.Fatalf("runsync = %d %.300s", code, body)
 		}
-		res := decode(t, body)
+		return decode(t, body)
+	}
+	// runsync is runsyncResult of a job that must complete; it returns the output.
+	runsync := func(t *testing.T, dep map[string]any, input string) map[string]any {
+		t.Helper()
+		res := runsyncResult(t, dep, input)
 		if res["status"] != "COMPLETED" {
-			t.Fatalf("runsync = %s", body)
+			t.Fatalf("runsync = %v", res)
 		}
 		return res["output"].(map[string]any)
 	}
@@ -165,6 +175,15 @@ func runTinyModels(t *testing.T, workerEnv map[string]string, ready func(t *test
 		if b := img.Bounds(); b.Dx() != 64 || b.Dy() != 64 {
 			t.Errorf("image is %dx%d, want 64x64", b.Dx(), b.Dy())
 		}
+		p, _ := out["parameters"].(map[string]any)
+		if p["num_inference_steps"] != float64(2) || p["width"] != float64(64) || p["scheduler"] != "DDIMScheduler" || p["seed"] != out["seed"] {
+			t.Errorf("parameters = %v", out["parameters"])
+		}
+		// A 5000-digit seed: FAILED with a sentence, not IN_PROGRESS for ever.
+		res := runsyncResult(t, dep, `{"prompt":"a red square","seed":`+strings.Repeat("9", 5000)+`}`)
+		if res["status"] != "FAILED" || !strings.Contains(fmt.Sprint(res["error"]), "seed must be a whole number between 0 and 4294967295.") {
+			t.Errorf("a 5000-digit seed: %.300v", res)
+		}
 	})
 	t.Run(hubsim.TinySentenceEmbeddings, func(t *testing.T) {
 		dep := deploy(t, hubsim.TinySentenceEmbeddings)
@@ -180,6 +199,62 @@ func runTinyModels(t *testing.T, workerEnv map[string]string, ready func(t *test
 			}
 		}
 	})
+	// Every other family: one tiny model each, one request each.
+	t.Run(hubsim.TinySpeechRecognition, func(t *testing.T) {
+		dep := deploy(t, hubsim.TinySpeechRecognition)
+		out := runsync(t, dep, fmt.Sprintf(`{"audio":%q,"language":"en","return_timestamps":true}`, tinyWAV(16000, 1)))
+		if _, ok := out["text"].(string); !ok {
+			t.Errorf("output = %v, want a text", out)
+		}
+		p, _ := out["parameters"].(map[string]any)
+		if p["language"] != "en" || p["task"] != "transcribe" || p["return_timestamps"] != true {
+			t.Errorf("parameters = %v", out["parameters"])
+		}
+		if _, ok := out["chunks"].([]any); !ok {
+			t.Errorf("output = %v, want chunks", out)
+		}
+	})
+	for _, tc := range []struct {
+		model, input string
+		n            int
+	}{
+		{hubsim.TinyTextClassification, `{"inputs":["a red square","hello world"]}`, 2},
+		{hubsim.TinyTokenClassification, `{"inputs":"hello red world"}`, 1},
+		{hubsim.TinyFillMask, `{"inputs":["a red [MASK]","the [MASK] is small"]}`, 2},
+	} {
+		t.Run(tc.model, func(t *testing.T) {
+			dep := deploy(t, tc.model)
+			out := runsync(t, dep, tc.input)
+			preds, _ := out["predictions"].([]any)
+			if len(preds) != tc.n {
+				t.Fatalf("output = %v, want %d predictions", out, tc.n)
+			}
+			if tr, ok := out["truncated"].([]any); !ok || len(tr) != 0 || out["max_tokens"] != float64(128) {
+				t.Errorf("truncated = %v, max_tokens = %v; want [] and 128", out["truncated"], out["max_tokens"])
+			}
+		})
+	}
+	t.Run(hubsim.TinyImageClassification, func(t *testing.T) {
+		dep := deploy(t, hubsim.TinyImageClassification)
+		out := runsync(t, dep, fmt.Sprintf(`{"image":%q}`, tinyPNG(t, 40, 30)))
+		preds, _ := out["predictions"].([]any)
+		if len(preds) == 0 {
+			t.Fatalf("output = %v, want predictions", out)
+		}
+		for _, p := range preds {
+			if label, _ := p.(map[string]any)["label"].(string); label == "" {
+				t.Errorf("prediction %v has no label", p)
+			}
+		}
+	})
+	t.Run(hubsim.TinyFeatureExtraction, func(t *testing.T) {
+		dep := deploy(t, hubsim.TinyFeatureExtraction)
+		out := runsync(t, dep, `{"inputs":["a red square","a blue circle"]}`)
+		vecs, _ := out["embeddings"].([]any)
+		if len(vecs) != 2 || len(vecs[0].([]any)) != 32 || len(vecs[1].([]any)) != 32 {
+			t.Fatalf("output = %v, want 2 vectors of 32", out)
+		}
+	})
 	// No secret reached a response or a log line.
 	for _, s := range []string{runpodKey} {
 		if strings.Contains(srv.logs.String(), s) {
@@ -192,4 +267,39 @@ func runTinyModels(t *testing.T, workerEnv map[string]string, ready func(t *test
 		}
 	}
 	return srv.logs.String()
+}
+
+// tinyWAV is seconds of a 440 Hz tone, 16-bit mono PCM at rate, as base64.
+func tinyWAV(rate, seconds int) string {
+	n := rate * seconds
+	var b bytes.Buffer
+	le := binary.LittleEndian
+	b.WriteString("RIFF")
+	_ = binary.Write(&b, le, uint32(36+2*n))
+	b.WriteString("WAVEfmt ")
+	for _, v := range []any{uint32(16), uint16(1), uint16(1), uint32(rate), uint32(2 * rate), uint16(2), uint16(16)} {
+		_ = binary.Write(&b, le, v)
+	}
+	b.WriteString("data")
+	_ = binary.Write(&b, le, uint32(2*n))
+	for i := 0; i < n; i++ {
+		_ = binary.Write(&b, le, int16(8000*math.Sin(2*math.Pi*440*float64(i)/float64(rate))))
+	}
+	return base64.StdEncoding.EncodeToString(b.Bytes())
+}
+
+// tinyPNG is a w x h red PNG, as base64.
+func tinyPNG(t *testing.T, w, h int) string {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for x := 0; x < w; x++ {
+		for y := 0; y < h; y++ {
+			img.Set(x, y, color.RGBA{R: 200, A: 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(b.Bytes())
 }

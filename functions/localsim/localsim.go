@@ -145,6 +145,7 @@ func workerProcess(venv, image, hubURL string, out io.Writer) (runpodsim.WorkerP
 		PythonPath: filepath.Join(root, "inference", "src"),
 		HubURL:     hubURL,
 		Log:        out,
+		Env:        map[string]string{workerenv.AllowCPU: "1"}, // no GPU here
 	}
 	return p, runpodsim.CheckWorkerProcess(p)
 }
@@ -157,6 +158,7 @@ func workerContainer(built, volume, image, hubURL string, out io.Writer) (runpod
 		Image:     image,
 		HubURL:    hubURL,
 		Log:       out,
+		Env:       map[string]string{workerenv.AllowCPU: "1"}, // no GPU here
 		Container: &runpodsim.Container{Image: built, Volume: volume},
 	}
 	return p, runpodsim.CheckWorkerProcess(p)

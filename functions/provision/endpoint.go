@@ -269,6 +269,7 @@ func (s *Steps) endpointSpec(ctx context.Context, d *deployment.Deployment) (run
 		env[workerenv.Files] = string(files)
 		env[workerenv.GPU] = d.GPUAllocated
 		env[workerenv.VRAMGB] = strconv.Itoa(d.ModelVRAMGB)
+		env[workerenv.JobTimeout] = strconv.Itoa(JobTimeoutSeconds(plan.Task))
 	}
 	if len(d.HFToken) > 0 {
 		tok, err := s.open(ctx, d.HFToken, d.ID, deployment.FieldHFToken)
@@ -293,6 +294,10 @@ func (s *Steps) endpointSpec(ctx context.Context, d *deployment.Deployment) (run
 	}
 	// Room for the weights twice (download and cache) plus the image's own files.
 	disk := int(d.DownloadBytes*2>>30) + 20
+	execMs := 0 // vLLM: RunPod's default
+	if plan.Worker == serving.Inference {
+		execMs = ExecutionTimeoutMs(plan.Task)
+	}
 	return runpod.EndpointSpec{
 		Name:                "visgate-" + d.ID,
 		Image:               img,
@@ -308,6 +313,8 @@ func (s *Steps) endpointSpec(ctx context.Context, d *deployment.Deployment) (run
 		IdleTimeout:     d.Scaling.IdleTimeoutSeconds,
 		ContainerDiskGB: disk,
 		Flashboot:       true,
+		// The job's wall-clock limit, enforced by RunPod too.
+		ExecutionTimeoutMs: execMs,
 	}, nil
 }
 

@@ -26,6 +26,25 @@ func loadSecondsPerGB(pool string) float64 {
 	return 2
 }
 
+// JobTimeoutSeconds is the inference worker's wall-clock limit for one job of
+// task (VISGATE_JOB_TIMEOUT; the worker's own default table in
+// inference/src/visgate_worker/config.py is the same): ten minutes for
+// images and speech, two for the text and image-classification tasks.
+func JobTimeoutSeconds(task string) int {
+	switch task {
+	case "text-to-image", "automatic-speech-recognition":
+		return 600
+	}
+	return 120
+}
+
+// ExecutionTimeoutMs is the endpoint's executionTimeoutMs for the inference
+// worker's task: RunPod stops a job that runs longer. A minute above the
+// worker's own limit, so the worker's sentence is what the user sees.
+func ExecutionTimeoutMs(task string) int {
+	return (JobTimeoutSeconds(task) + 60) * 1000
+}
+
 // InitTimeoutSeconds is RUNPOD_INIT_TIMEOUT for a worker that downloads
 // downloadBytes and loads vramGB of weights: how long RunPod lets a worker
 // start (download, load, warm-up) before it marks it unhealthy and starts

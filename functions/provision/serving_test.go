@@ -127,6 +127,35 @@ func TestEndpointsCarryAnInitTimeout(t *testing.T) {
 	}
 }
 
+// The inference worker's endpoints carry the job's wall-clock limit: the
+// worker's (VISGATE_JOB_TIMEOUT) and RunPod's execution timeout a minute
+// above it; vLLM's keep RunPod's default.
+func TestInferenceEndpointsCarryAJobTimeout(t *testing.T) {
+	e := newEnv(t, options{})
+	for _, tc := range []struct {
+		model     string
+		env       string
+		timeoutMs int
+	}{
+		{"stabilityai/sdxl-turbo", "600", 660000},
+		{"openai-community/gpt2", "", 300000}, // RunPod's default
+	} {
+		id := e.start(tc.model, createOpts{})
+		e.expectReady(id)
+		ep := e.endpointsOf(id)[0]
+		if got := ep.Env[workerenv.JobTimeout]; got != tc.env {
+			t.Errorf("%s: %s = %q, want %q", tc.model, workerenv.JobTimeout, got, tc.env)
+		}
+		if ep.TimeoutMs != tc.timeoutMs {
+			t.Errorf("%s: executionTimeoutMs = %d, want %d", tc.model, ep.TimeoutMs, tc.timeoutMs)
+		}
+	}
+	if provision.JobTimeoutSeconds("fill-mask") != 120 || provision.JobTimeoutSeconds("automatic-speech-recognition") != 600 {
+		t.Errorf("JobTimeoutSeconds: fill-mask %d, speech %d; want 120 and 600",
+			provision.JobTimeoutSeconds("fill-mask"), provision.JobTimeoutSeconds("automatic-speech-recognition"))
+	}
+}
+
 // A family neither worker serves fails in validate: no GPU chosen, no
 // endpoint created, a sentence that names the family.
 func TestUnservedFamilyFailsInValidate(t *testing.T) {

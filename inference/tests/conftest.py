@@ -17,10 +17,13 @@ TINY_EMB = "visgate-tiny/sentence-embeddings"
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny models: VISGATE_TINY_MODELS (made by scripts/inference-env.sh),
     else generated here by the same tool."""
-    given = os.environ.get("VISGATE_TINY_MODELS")
-    if given and (Path(given) / TINY_T2I / "model_index.json").is_file():
-        return Path(given)
     import make_tiny_models
+
+    given = os.environ.get("VISGATE_TINY_MODELS")
+    if given and all(
+        (Path(given) / repo / "visgate-repo.json").is_file() for repo, _ in make_tiny_models.MAKERS
+    ):
+        return Path(given)
 
     out = tmp_path_factory.mktemp("tiny-models")
     make_tiny_models.main(["--out", str(out)])

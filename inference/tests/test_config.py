@@ -96,3 +96,19 @@ def test_runpod_cached_models_are_found_on_the_volume(tmp_path):
     assert from_env(BASE, volume=tmp_path).cached_models is None
     (tmp_path / "huggingface-cache" / "hub").mkdir(parents=True)
     assert from_env(BASE, volume=tmp_path).cached_models == tmp_path / "huggingface-cache" / "hub"
+
+
+def test_allow_cpu_only_when_set(tmp_path):
+    assert not from_env(BASE, volume=tmp_path / "absent").allow_cpu
+    assert from_env({**BASE, "VISGATE_ALLOW_CPU": "1"}, volume=tmp_path / "absent").allow_cpu
+
+
+def test_job_timeout_from_the_env_else_the_tasks_default(tmp_path):
+    absent = tmp_path / "absent"
+    assert from_env(BASE, volume=absent).job_timeout == 600
+    emb = {**BASE, "VISGATE_TASK": "sentence-similarity", "VISGATE_LIBRARY": "sentence-transformers"}
+    assert from_env(emb, volume=absent).job_timeout == 120
+    assert from_env({**BASE, "VISGATE_JOB_TIMEOUT": "900"}, volume=absent).job_timeout == 900
+    for bad in ("ten", "0", "-5"):
+        with pytest.raises(ConfigError, match="VISGATE_JOB_TIMEOUT"):
+            from_env({**BASE, "VISGATE_JOB_TIMEOUT": bad}, volume=absent)

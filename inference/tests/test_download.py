@@ -164,3 +164,25 @@ def test_not_enough_disk_fails_before_downloading(hub, tmp_path, monkeypatch):
         download(_config(url, tmp_path, files=("model_index.json",)), lambda d, t: None)
     assert info.value.free == 10
     assert state.downloaded() == []
+
+
+def test_progress_counts_hf_xets_two_bars_once():
+    """hf-xet opens two bars per file from the worker's class (received and
+    written): 400 received and 300 written of 1,000 is 400, not 700."""
+    from visgate_worker.download import _Progress
+
+    progress = _Progress({"model.safetensors": 1000, "config.json": 10})
+    bar = progress.bar_class("model.safetensors")
+    received, written = bar(total=1000), bar(total=1000)
+    received.update(400)
+    written.update(300)
+    assert progress.done() == 400
+    written.update(300)  # written overtakes received
+    assert progress.done() == 600
+    received.update(900)  # a bar that over-counts stops at the file's size
+    assert progress.done() == 1000
+    progress.finish("config.json")
+    assert progress.done() == progress.total == 1010
+    seen = [progress.done() for _ in range(3)]
+    assert seen == sorted(seen)
+    assert max(seen) <= progress.total

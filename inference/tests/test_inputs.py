@@ -94,19 +94,33 @@ def test_texts_bad_input(raw, needle):
 
 def test_audio():
     data = base64.b64encode(b"RIFF....").decode()
-    assert validate("automatic-speech-recognition", {"audio": data}).data == b"RIFF...."
+    assert validate("automatic-speech-recognition", {"audio": data}).media.data == b"RIFF...."
     assert (
-        validate("automatic-speech-recognition", {"audio": "data:audio/wav;base64," + data}).data
+        validate("automatic-speech-recognition", {"audio": "data:audio/wav;base64," + data}).media.data
         == b"RIFF...."
     )
     got = validate("automatic-speech-recognition", {"audio_url": "https://example.org/a.wav"})
-    assert got.url == "https://example.org/a.wav"
+    assert got.media.url == "https://example.org/a.wav"
+    assert (got.language, got.task, got.batch_size, got.return_timestamps) == (None, "transcribe", 1, False)
+    whisper = validate(
+        "automatic-speech-recognition",
+        {"audio": data, "language": "fr", "task": "translate", "batch_size": 8, "return_timestamps": True},
+    )
+    assert (whisper.language, whisper.task, whisper.batch_size, whisper.return_timestamps) == (
+        "fr",
+        "translate",
+        8,
+        True,
+    )
 
 
 @pytest.mark.parametrize(
     ("raw", "needle"),
     [
         ({}, "exactly one of audio"),
+        ({"audio": "eA==", "task": "summarise"}, "task must be transcribe or translate"),
+        ({"audio": "eA==", "batch_size": 64}, "batch_size must be between 1 and 32"),
+        ({"audio": "eA==", "return_timestamps": "yes"}, "return_timestamps must be true or false"),
         ({"audio": "eA==", "audio_url": "https://x/a"}, "exactly one of audio"),
         ({"audio": "not base64!"}, "not valid base64"),
         ({"audio_url": "http://example.org/a.wav"}, "https URL"),

@@ -216,3 +216,145 @@ def test_decode_audio_resamples_to_the_model_rate():
 def test_media_url_must_be_https():
     with pytest.raises(inputs.InputError):
         inputs.validate("image-classification", {"image_url": "http://127.0.0.1/x.png"})
+
+
+@pytest.fixture(scope="module")
+def unbounded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Text models whose tokenizer declares no limit (as many Hub repos'
+    don't): only the 64 position embeddings bound the input."""
+    from transformers import (
+        BertForMaskedLM,
+        BertForSequenceClassification,
+        BertForTokenClassification,
+        BertModel,
+        BertTokenizer,
+    )
+
+    root = tmp_path_factory.mktemp("tiny-unbounded")
+    tok = _bert_tokenizer()
+    tok.save_pretrained(root / "tok")
+    tok = BertTokenizer.from_pretrained(root / "tok", model_max_length=int(1e30))
+    torch.manual_seed(0)
+    cls_cfg = _bert_config(tok, id2label=LABELS, label2id={v: k for k, v in LABELS.items()})
+    tok_cfg = _bert_config(tok, id2label=ENTITIES, label2id={v: k for k, v in ENTITIES.items()})
+    return {
+        "text-classification": _save(BertForSequenceClassification(cls_cfg), tok, root / "cls"),
+        "token-classification": _save(BertForTokenClassification(tok_cfg), tok, root / "tok-cls"),
+        "fill-mask": _save(BertForMaskedLM(_bert_config(tok)), tok, root / "fill-mask"),
+        "feature-extraction": _save(BertModel(_bert_config(tok)), tok, root / "features"),
+    }
+
+
+LONG = " ".join(["paris is a red city"] * 40)  # 200 words: past the 64 positions
+
+
+@pytest.mark.parametrize("task", ["text-classification", "token-classification", "feature-extraction"])
+def test_long_text_is_truncated_and_said(unbounded, task):
+    out = _run(task, unbounded[task], {"inputs": ["hello world", LONG]})
+    assert "error" not in out, out
+    key = "embeddings" if task == "feature-extraction" else "predictions"
+    assert len(out[key]) == 2
+    assert out["truncated"] == [1]
+    assert out["max_tokens"] == 64
+
+
+def test_fill_mask_long_text_is_truncated_and_said(unbounded):
+    out = _run("fill-mask", unbounded["fill-mask"], {"inputs": ["hello [MASK]", "the [MASK] " + LONG]})
+    assert "error" not in out, out
+    assert len(out["predictions"]) == 2
+    assert out["truncated"] == [1]
+    late = _run("fill-mask", unbounded["fill-mask"], {"inputs": LONG + " [MASK]"})
+    assert late["error"].startswith("The mask token is token ")
+    assert "limit of 64 tokens" in late["error"]
+
+
+def test_batch_gives_what_one_by_one_gives(tiny):
+    """One forward pass for the whole list: padding changes nothing."""
+    texts = ["hello world", "paris is a red city", "a"]
+    for task in ("text-classification", "feature-extraction", "token-classification"):
+        together = _run(task, tiny[task], {"inputs": texts})
+        alone = [_run(task, tiny[task], {"inputs": t}) for t in texts]
+        key = "embeddings" if task == "feature-extraction" else "predictions"
+        for i, single in enumerate(alone):
+            assert np.allclose(
+                np.asarray(_scores(together[key][i])), np.asarray(_scores(single[key][0])), atol=1e-5
+            ), task
+
+
+def _scores(value):
+    if isinstance(value, dict):
+        return [value["score"]]
+    if isinstance(value, list) and value and not isinstance(value[0], float):
+        return [s for v in value for s in _scores(v)]
+    return value
+
+
+@pytest.mark.parametrize("task", ["text-classification", "fill-mask", "feature-extraction"])
+def test_one_forward_pass_per_request(tiny, task):
+    cfg = Config(model=f"tiny/{task}", task=task, library="transformers")
+    model = loaders.load(cfg, tiny[task], ())
+    net = model.model if task == "feature-extraction" else model.pipe.model
+    calls = []
+    net.register_forward_hook(lambda *_: calls.append(1))
+    texts = ["hello [MASK]", "paris is a [MASK]", "the red [MASK]", "a [MASK]"]
+    out = make_handler(model, cfg)({"id": "j", "input": {"inputs": texts}})
+    assert "error" not in out, out
+    assert len(calls) == 1
+
+
+def _mono_wav(seconds: float, rate: int = 16000) -> str:
+    t = np.arange(int(rate * seconds)) / rate
+    samples = (0.3 * np.sin(2 * np.pi * 440 * t) * 32767).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.tobytes())
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def test_whisper_options(tiny_models):
+    path = tiny_models / "visgate-tiny" / "speech-recognition"
+    cfg = Config(
+        model="visgate-tiny/speech-recognition", task="automatic-speech-recognition", library="transformers"
+    )
+    model = loaders.load(cfg, path, ())
+    handler = make_handler(model, cfg)
+    out = handler({"id": "j", "input": {"audio": _mono_wav(1.0)}})
+    assert isinstance(out["text"], str)
+    assert out["parameters"] == {
+        "language": None,
+        "task": "transcribe",
+        "batch_size": 1,
+        "return_timestamps": False,
+        "chunk_length_s": None,
+        "seconds": 1.0,
+    }
+    raw = {"audio": _mono_wav(1.0), "language": "fr", "task": "translate", "return_timestamps": True}
+    stamped = handler({"id": "j", "input": raw})
+    assert "error" not in stamped, stamped
+    assert isinstance(stamped["chunks"], list)
+    for chunk in stamped["chunks"]:
+        assert set(chunk) == {"text", "timestamp"}
+    assert (stamped["parameters"]["language"], stamped["parameters"]["task"]) == ("fr", "translate")
+    unknown = handler({"id": "j", "input": {"audio": _mono_wav(1.0), "language": "tlh"}})
+    assert "error" in unknown
+    # Long audio: 30 s chunks (3 for 65 s), batch_size of them per forward pass.
+    calls: list[int] = []
+    model.pipe.model.model.encoder.register_forward_hook(lambda *_: calls.append(1))
+    counts = {}
+    for batch in (1, 4):
+        calls.clear()
+        raw = {"audio": _mono_wav(65), "batch_size": batch, "language": "en"}
+        long = handler({"id": "j", "input": raw})
+        assert "error" not in long, long
+        assert long["parameters"]["chunk_length_s"] == 30
+        counts[batch] = len(calls)
+    assert counts[1] == 3 * counts[4] > 0
+
+
+def test_whisper_options_refused_by_other_models(tiny):
+    raw = {"audio": _mono_wav(1.0), "language": "fr"}
+    out = _run("automatic-speech-recognition", tiny["automatic-speech-recognition"], raw)
+    assert out == {"error": "language and task are Whisper options; this model takes neither."}

@@ -66,7 +66,18 @@ def test_text_to_image_start_up_and_job(hub, callback, tmp_path):
         "input": {"prompt": "a red square", "width": 64, "height": 64, "num_inference_steps": 2},
     }
     out = handler(job)
-    assert set(out) == {"images", "seed"}
+    assert set(out) == {"images", "seed", "parameters"}
+    assert out["parameters"] == {
+        "num_inference_steps": 2,
+        "guidance_scale": 7.5,  # the pipeline's own default: no few-step family
+        "width": 64,
+        "height": 64,
+        "seed": out["seed"],
+        "num_images": 1,
+        "scheduler": "DDIMScheduler",
+        "output_format": "png",
+        "defaults": "default",
+    }
     assert len(out["images"]) == 1
     png = base64.b64decode(out["images"][0])
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
@@ -198,7 +209,7 @@ def test_task_routing(task, library, module, monkeypatch, tmp_path):
 
 def test_handler_maps_exceptions_to_errors():
     class Broken:
-        def __call__(self, inputs):
+        def __call__(self, inputs, stop=None):
             raise RuntimeError("CUDA out of memory. Tried to allocate 1 GiB")
 
         def warmup(self) -> None:

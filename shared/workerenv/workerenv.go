@@ -31,6 +31,14 @@ const (
 	Files   = "VISGATE_FILES"
 	GPU     = "VISGATE_GPU"
 	VRAMGB  = "VISGATE_VRAM_GB"
+	// AllowCPU ("1") lets the worker serve from the CPU although GPU names
+	// a card: set by the GPU-free local simulation only, never on RunPod,
+	// where a worker without CUDA reports failed instead.
+	AllowCPU = "VISGATE_ALLOW_CPU"
+	// JobTimeout is a job's wall-clock limit in seconds: the worker stops a
+	// job's computation past it and fails the job with a sentence; the
+	// endpoint's execution timeout is set a little above it.
+	JobTimeout = "VISGATE_JOB_TIMEOUT"
 )
 
 // The health check: the job input with which the orchestrator asks the

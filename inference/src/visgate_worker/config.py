@@ -21,6 +21,16 @@ TASKS = frozenset(
         "image-classification",
     }
 )
+# A job's wall-clock limit per task when the env sets none (VISGATE_JOB_TIMEOUT);
+# the orchestrator sets the same table (functions/provision, JobTimeoutSeconds).
+DEFAULT_TIMEOUTS = {"text-to-image": 600, "automatic-speech-recognition": 600}
+DEFAULT_TIMEOUT = 120
+
+
+def default_timeout(task: str) -> int:
+    return DEFAULT_TIMEOUTS.get(task, DEFAULT_TIMEOUT)
+
+
 LIBRARIES = frozenset({"diffusers", "transformers", "sentence-transformers"})
 
 # Where a RunPod network volume is mounted; its huggingface/ folder is the
@@ -55,6 +65,12 @@ class Config:
     # RunPod's cached models (/runpod-volume/huggingface-cache/hub), when
     # present: looked in before any download.
     cached_models: Path | None = None
+    # VISGATE_ALLOW_CPU=1: serve from the CPU although VISGATE_GPU names a
+    # card (the GPU-free local simulation only; never set by create_endpoint).
+    allow_cpu: bool = False
+    # VISGATE_JOB_TIMEOUT: a job's wall-clock limit in seconds (the endpoint's
+    # execution timeout is set a little above it); else the task's default.
+    job_timeout: float | None = None
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -106,6 +122,18 @@ def from_env(env: Mapping[str, str] | None = None, volume: Path = RUNPOD_VOLUME)
         except ValueError:
             raise ConfigError(f"VISGATE_VRAM_GB is {vram!r}, not a whole number of GB.") from None
 
+    job_timeout = float(default_timeout(task))
+    raw_timeout = get("VISGATE_JOB_TIMEOUT")
+    if raw_timeout is not None:
+        try:
+            job_timeout = float(int(raw_timeout))
+        except ValueError:
+            raise ConfigError(
+                f"VISGATE_JOB_TIMEOUT is {raw_timeout!r}, not a whole number of seconds."
+            ) from None
+        if job_timeout <= 0:
+            raise ConfigError("VISGATE_JOB_TIMEOUT must be a positive number of seconds.")
+
     hf_home: Path | None = None
     if get("HF_HOME"):
         hf_home = Path(env["HF_HOME"].strip())
@@ -134,6 +162,8 @@ def from_env(env: Mapping[str, str] | None = None, volume: Path = RUNPOD_VOLUME)
         vram_gb=vram_gb,
         hub_endpoint=(get("HF_ENDPOINT") or "").rstrip("/") or None,
         cached_models=cached if cached.is_dir() else None,
+        allow_cpu=get("VISGATE_ALLOW_CPU") in ("1", "true"),
+        job_timeout=job_timeout,
     )
 
 

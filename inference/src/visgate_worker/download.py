@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import shutil
@@ -45,43 +46,61 @@ class Downloaded:
 
 
 class _Progress:
-    """Bytes received per file, from every download thread."""
+    """Bytes received per file, from every download thread.
+
+    With hf-xet, huggingface_hub opens two bars for one file from the same
+    class (bytes received and bytes written), so each bar counts on its own
+    and a file's progress is its furthest bar, never their sum; a file never
+    counts past its size, and done() never goes backwards.
+    """
 
     def __init__(self, sizes: dict[str, int]) -> None:
         self._sizes = sizes
-        self._done = dict.fromkeys(sizes, 0)
+        self._bars: dict[str, dict[int, int]] = {name: {} for name in sizes}
+        self._finished: set[str] = set()
         self._lock = threading.Lock()
+        self._reported = 0
 
     @property
     def total(self) -> int:
         return sum(self._sizes.values())
 
+    def _file_done(self, name: str) -> int:
+        if name in self._finished:
+            return self._sizes[name]
+        return min(self._sizes[name], max(self._bars[name].values(), default=0))
+
     def done(self) -> int:
         with self._lock:
-            return sum(self._done.values())
+            now = sum(self._file_done(name) for name in self._sizes)
+            self._reported = max(self._reported, min(now, self.total))
+            return self._reported
 
-    def advance(self, name: str, n: int) -> None:
+    def advance(self, name: str, n: int, bar: int = 0) -> None:
         with self._lock:
-            self._done[name] = min(self._sizes[name], self._done[name] + n)
+            bars = self._bars[name]
+            bars[bar] = bars.get(bar, 0) + max(0, n)
 
     def finish(self, name: str) -> None:
         with self._lock:
-            self._done[name] = self._sizes[name]
+            self._finished.add(name)
 
     def bar_class(self, name: str) -> type[tqdm]:
         """A tqdm class that counts one file's bytes (shown or not)."""
         progress = self
+        numbers = itertools.count()
 
         class _Bar(tqdm):  # type: ignore[misc]
             def __init__(self, *args: Any, **kwargs: Any) -> None:
+                self._visgate_bar = next(numbers)
                 kwargs["disable"] = True
                 super().__init__(*args, **kwargs)
                 initial = kwargs.get("initial") or 0
                 if initial:
-                    progress.advance(name, int(initial))
+                    progress.advance(name, int(initial), self._visgate_bar)
 
             def update(self, n: float | None = 1) -> bool | None:
-                progress.advance(name, int(n or 0))
+                progress.advance(name, int(n or 0), self._visgate_bar)
                 return super().update(n)
 
         return _Bar

@@ -11,6 +11,10 @@ from .config import Config, ConfigError
 from .download import DiskSpaceError
 
 
+class ExplainedError(RuntimeError):
+    """An error whose message is already the sentence the user sees."""
+
+
 def _gb(n: int) -> str:
     return f"{n / 1e9:.1f} GB"
 
@@ -52,7 +56,7 @@ def describe(exc: BaseException, config: Config, phase: str) -> str:
     """The user's sentence for an exception raised while `phase` ("download",
     "load", "warm-up" or "inference") ran for config.model."""
     model = config.model
-    if isinstance(exc, ConfigError):
+    if isinstance(exc, ConfigError | ExplainedError):
         return str(exc)
     if is_out_of_memory(exc):
         return out_of_memory(config)

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 MAX_TEXTS = 256
 MAX_TEXT_CHARS = 100_000
 MAX_MEDIA_BYTES = 50 * 1024 * 1024
+OUTPUT_FORMATS = ("png", "jpeg", "webp")
 
 
 class InputError(ValueError):
@@ -34,12 +35,22 @@ class TextToImageInput:
     height: int | None
     seed: int
     num_images: int
+    output_format: str = "png"
 
 
 @dataclass(frozen=True)
 class MediaInput:
     data: bytes | None  # decoded from base64
     url: str | None  # an https URL to fetch
+
+
+@dataclass(frozen=True)
+class SpeechInput:
+    media: MediaInput
+    language: str | None = None  # Whisper: e.g. "en", "french"; None: detected
+    task: str = "transcribe"  # Whisper: or "translate" (to English)
+    batch_size: int = 1  # 30 s chunks per forward pass on long audio
+    return_timestamps: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,7 +77,8 @@ def _int(raw: Mapping[str, Any], name: str, low: int, high: int) -> int | None:
         else:
             raise InputError(f"{name} must be a whole number between {low} and {high}.")
     if not low <= value <= high:
-        raise InputError(f"{name} must be between {low} and {high}; got {value}.")
+        shown = str(value) if abs(value) < 10**18 else f"a number of {len(str(abs(value)))} digits"
+        raise InputError(f"{name} must be between {low} and {high}; got {shown}.")
     return value
 
 
@@ -108,6 +120,7 @@ def text_to_image(raw: Mapping[str, Any]) -> TextToImageInput:
             "height",
             "seed",
             "num_images",
+            "output_format",
         },
     )
     prompt = _str(raw, "prompt", required=True)
@@ -119,6 +132,9 @@ def text_to_image(raw: Mapping[str, Any]) -> TextToImageInput:
             raise InputError(f"{name} must be a multiple of 8; got {value}.")
         dims[name] = value
     seed = _int(raw, "seed", 0, 2**32 - 1)
+    output_format = _str(raw, "output_format", required=False) or "png"
+    if output_format not in OUTPUT_FORMATS:
+        raise InputError(f"output_format must be one of {', '.join(OUTPUT_FORMATS)}.")
     return TextToImageInput(
         prompt=prompt,
         negative_prompt=_str(raw, "negative_prompt", required=False),
@@ -128,6 +144,7 @@ def text_to_image(raw: Mapping[str, Any]) -> TextToImageInput:
         height=dims["height"],
         seed=seed if seed is not None else random.randrange(2**32),
         num_images=_int(raw, "num_images", 1, 4) or 1,
+        output_format=output_format,
     )
 
 
@@ -157,9 +174,25 @@ def _media(raw: Mapping[str, Any], data_field: str, url_field: str) -> MediaInpu
     return MediaInput(data=None, url=url)
 
 
-def speech(raw: Mapping[str, Any]) -> MediaInput:
-    _check_fields(raw, {"audio", "audio_url"})
-    return _media(raw, "audio", "audio_url")
+def speech(raw: Mapping[str, Any]) -> SpeechInput:
+    _check_fields(raw, {"audio", "audio_url", "language", "task", "batch_size", "return_timestamps"})
+    media = _media({k: v for k, v in raw.items() if k in ("audio", "audio_url")}, "audio", "audio_url")
+    language = _str(raw, "language", required=False)
+    if language is not None and not (0 < len(language) <= 32):
+        raise InputError("language must be a language name or code, e.g. en or french.")
+    task = _str(raw, "task", required=False) or "transcribe"
+    if task not in ("transcribe", "translate"):
+        raise InputError("task must be transcribe or translate.")
+    stamps = raw.get("return_timestamps", False)
+    if not isinstance(stamps, bool):
+        raise InputError("return_timestamps must be true or false.")
+    return SpeechInput(
+        media=media,
+        language=language,
+        task=task,
+        batch_size=_int(raw, "batch_size", 1, 32) or 1,
+        return_timestamps=stamps,
+    )
 
 
 def image(raw: Mapping[str, Any]) -> MediaInput:

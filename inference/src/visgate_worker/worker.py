@@ -22,6 +22,11 @@ from .loaders.runtime import Runtime
 log = logging.getLogger("visgate_worker")
 
 
+# Jobs a worker takes at once: the embedding tasks are short forward passes
+# whose HTTP round trips with RunPod overlap the next job's computation.
+CONCURRENT_JOBS = {"sentence-similarity": 4, "feature-extraction": 4}
+
+
 class StartupError(RuntimeError):
     """Start-up failed; the message was reported as the deployment's error."""
 
@@ -156,7 +161,15 @@ def main() -> int:
 
     import runpod
 
-    from .handler import make_handler
+    from . import sdk
+    from .handler import make_async_handler, make_handler
 
-    runpod.serverless.start({"handler": make_handler(model, config)})
+    sdk.install()
+    limit = config.job_timeout or 600.0
+    settings: dict[str, object] = {"handler": make_async_handler(make_handler(model, config), limit)}
+    jobs = CONCURRENT_JOBS.get(config.task, 1)
+    if jobs > 1:
+        settings["concurrency_modifier"] = sdk.concurrency(jobs)
+    log.info("serving: jobs limited to %g s, %d at once", limit, jobs)
+    runpod.serverless.start(settings)
     return 0

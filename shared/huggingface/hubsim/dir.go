@@ -14,9 +14,16 @@ import (
 )
 
 // The ids of the tiny real models, fixed by the worker contract.
+// One per family the worker serves (inference/tools/make_tiny_models.py).
 const (
-	TinyTextToImage        = "visgate-tiny/text-to-image"
-	TinySentenceEmbeddings = "visgate-tiny/sentence-embeddings"
+	TinyTextToImage         = "visgate-tiny/text-to-image"
+	TinySentenceEmbeddings  = "visgate-tiny/sentence-embeddings"
+	TinySpeechRecognition   = "visgate-tiny/speech-recognition"
+	TinyTextClassification  = "visgate-tiny/text-classification"
+	TinyTokenClassification = "visgate-tiny/token-classification"
+	TinyFillMask            = "visgate-tiny/fill-mask"
+	TinyImageClassification = "visgate-tiny/image-classification"
+	TinyFeatureExtraction   = "visgate-tiny/feature-extraction"
 )
 
 const (

@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..config import Config
+from ..jobs import Stop
 from .runtime import Runtime
 
 
 class Model(Protocol):
-    def __call__(self, inputs: Any) -> dict[str, Any]:
+    def __call__(self, inputs: Any, stop: Stop = ...) -> dict[str, Any]:
         """Runs one validated input (see inputs.py); returns the job's output."""
         ...
 
@@ -21,12 +22,12 @@ class Model(Protocol):
 
 def load(config: Config, path: Path, files: tuple[str, ...], runtime: Runtime | None = None) -> Model:
     """Loads the model in `path` (a local snapshot) for config.task."""
-    runtime = runtime or Runtime.detect()
+    runtime = runtime or Runtime.detect(config.gpu, allow_cpu=config.allow_cpu)
     task = config.task
     if task == "text-to-image":
         from .text_to_image import load as load_text_to_image
 
-        return load_text_to_image(path, files, runtime)
+        return load_text_to_image(path, files, runtime, config.model)
     if task == "sentence-similarity" or (
         task == "feature-extraction" and config.library == "sentence-transformers"
     ):
