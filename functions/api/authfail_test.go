@@ -151,13 +151,7 @@ func TestFailedAuthenticationIsThrottled(t *testing.T) {
 func TestValidCredentialsPassTheThrottle(t *testing.T) {
 	const limit = 10
 	f, _ := throttledFixture(t, limit, nil)
-	id := body(t, f.do(t, "POST", "/v1/deployments", keyA, validCreate))["deployment_id"].(string)
-	if _, err := f.store.Update(context.Background(), id, func(d *deployment.Deployment) error {
-		d.RunPodEndpointID, d.Status = "ep123", deployment.StatusDownloadingModel
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	id := f.downloading(t)
 	const shared = "198.51.100.7"
 	from := func(method, path, b string, hdr ...string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(method, path, strings.NewReader(b))

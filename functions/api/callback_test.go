@@ -108,14 +108,7 @@ func (c *countingWrites) Update(ctx context.Context, id string, fn store.UpdateF
 // that completes the download; a status change is never limited.
 func TestProgressReportsAreThrottled(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
-	id := body(t, f.do(t, "POST", "/v1/deployments", keyA, validCreate))["deployment_id"].(string)
-	if _, err := f.store.Update(ctx, id, func(d *deployment.Deployment) error {
-		d.RunPodEndpointID, d.Status = "ep123", deployment.StatusDownloadingModel
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	id := f.downloading(t)
 	st := &countingWrites{Store: f.srv.Store}
 	f.srv.Store = st
 	f.srv.ProgressReports = ratelimit.NewMemory(ProgressReportsPerMinute, time.Minute, func() time.Time { return *f.clock })
@@ -187,14 +180,7 @@ func TestProgressReportsAreThrottled(t *testing.T) {
 // a refused report changes nothing.
 func TestProgressIsBounded(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
-	id := body(t, f.do(t, "POST", "/v1/deployments", keyA, validCreate))["deployment_id"].(string)
-	if _, err := f.store.Update(ctx, id, func(d *deployment.Deployment) error {
-		d.RunPodEndpointID, d.Status = "ep123", deployment.StatusDownloadingModel
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	id := f.downloading(t)
 	sec := auth.CallbackSecret(f.srv.SigningKey, id).Reveal()
 	for body_, field := range map[string]string{
 		`{"status":"downloading_model","bytes_done":5}`:                  "bytes_total",
@@ -214,4 +200,18 @@ func TestProgressIsBounded(t *testing.T) {
 	if p := body(t, f.do(t, "GET", "/v1/deployments/"+id, keyA, ""))["progress"]; p != nil {
 		t.Errorf("refused reports changed progress to %v", p)
 	}
+}
+
+// downloading creates a deployment of keyA's whose endpoint exists and whose
+// model is downloading: what a worker's reports apply to.
+func (f *fixture) downloading(t *testing.T) string {
+	t.Helper()
+	id := body(t, f.do(t, "POST", "/v1/deployments", keyA, validCreate))["deployment_id"].(string)
+	if _, err := f.store.Update(context.Background(), id, func(d *deployment.Deployment) error {
+		d.RunPodEndpointID, d.Status = "ep123", deployment.StatusDownloadingModel
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

@@ -101,7 +101,7 @@ func issue23Patch(bin string, n int) error {
 	if err != nil {
 		return err
 	}
-	if !w.waitAll(ids, 60*time.Second, func(m map[string]any) bool { return status(m) == "ready" }) {
+	if !w.waitAll(ids, 60*time.Second, isReady) {
 		return errors.New("the deployments did not become ready")
 	}
 	time.Sleep(2 * time.Second) // their first scale runs
@@ -143,7 +143,7 @@ func issue23Billing(bin string, n int) error {
 	if err != nil {
 		return err
 	}
-	if !w.waitAll(ids, 3*time.Minute, func(m map[string]any) bool { return status(m) == "ready" }) {
+	if !w.waitAll(ids, 3*time.Minute, isReady) {
 		return errors.New("the deployments did not become ready")
 	}
 	time.Sleep(2 * time.Second) // their spend reads hang
@@ -152,7 +152,7 @@ func issue23Billing(bin string, n int) error {
 	if err != nil {
 		return err
 	}
-	w.waitAll(fresh, 5*time.Minute, func(m map[string]any) bool { return status(m) == "ready" })
+	w.waitAll(fresh, 5*time.Minute, isReady)
 	toReady := time.Since(start)
 	start = time.Now()
 	w.call("DELETE", "/v1/deployments/"+ids[0], "")
@@ -194,7 +194,7 @@ func issue23DiskFull(bin string, n int) error {
 	if err != nil {
 		return err
 	}
-	w.waitAll(ids, 60*time.Second, func(m map[string]any) bool { return status(m) == "ready" })
+	w.waitAll(ids, 60*time.Second, isReady)
 	ballast := filepath.Join(w.dir, "ballast")
 	f, err := os.Create(ballast)
 	if err != nil {

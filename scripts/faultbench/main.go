@@ -396,7 +396,7 @@ func defect3(bin string, n int) error {
 	const outage = 100 * time.Second
 	w.rp.FailFor(outage, http.StatusInternalServerError)
 	start := time.Now()
-	w.waitAll(ids, 30*time.Second, func(m map[string]any) bool { return status(m) == "ready" })
+	w.waitAll(ids, 30*time.Second, isReady)
 	deleted := ids[:n/2]
 	for _, id := range deleted {
 		w.call("DELETE", "/v1/deployments/"+id, "")
@@ -483,6 +483,9 @@ func defect4(bin string, n int) error {
 	return nil
 }
 
+// isReady reports whether a GET answer is a ready deployment.
+func isReady(m map[string]any) bool { return status(m) == "ready" }
+
 // Defect 5: the server on damaged data.
 func defect5(bin string, n int) error {
 	w, err := newWorld(bin, runpodsim.WithBootDelay(time.Second), runpodsim.WithCallbackInterval(100*time.Millisecond))
@@ -497,7 +500,7 @@ func defect5(bin string, n int) error {
 	if err != nil {
 		return err
 	}
-	w.waitAll(ids, 60*time.Second, func(m map[string]any) bool { return status(m) == "ready" })
+	w.waitAll(ids, 60*time.Second, isReady)
 	// Two in flight: their keys are needed to finish.
 	w.rp.SetWorkersNeverStart(true)
 	inflight, err := w.create(2)

@@ -247,23 +247,12 @@ func (s *Store) Create(ctx context.Context, d *deployment.Deployment) error {
 
 // Get returns the deployment with id, or store.ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (*deployment.Deployment, error) {
-	var d *deployment.Deployment
-	err := s.view(func(tx *bbolt.Tx) error {
-		raw := tx.Bucket(bucketDeployments).Get([]byte(id))
-		if raw == nil {
-			return store.ErrNotFound
-		}
-		if d = s.decoded.get(id, raw); d != nil {
-			return nil
-		}
-		var err error
-		if d, err = decode(raw); err == nil {
-			s.decoded.put(id, raw, d)
-		}
-		return err
-	})
+	d, kept, err := s.read(id)
 	if err != nil {
-		return nil, fmt.Errorf("bolt: get %s: %w", id, err)
+		return nil, err
+	}
+	if kept {
+		d = d.Clone() // the caller may change it
 	}
 	return d, nil
 }
@@ -272,13 +261,24 @@ func (s *Store) Get(ctx context.Context, id string) (*deployment.Deployment, err
 // the decoded record kept for its stored bytes, not a copy. fn runs outside
 // the read transaction.
 func (s *Store) View(ctx context.Context, id string, fn func(d *deployment.Deployment) error) error {
-	var d *deployment.Deployment
-	err := s.view(func(tx *bbolt.Tx) error {
+	d, _, err := s.read(id)
+	if err != nil {
+		return err
+	}
+	return fn(d)
+}
+
+// read returns the stored deployment id: the decoded record kept for its
+// stored bytes (kept: the caller must not change it), or one decoded now
+// (and kept from then on).
+func (s *Store) read(id string) (d *deployment.Deployment, kept bool, err error) {
+	err = s.view(func(tx *bbolt.Tx) error {
 		raw := tx.Bucket(bucketDeployments).Get([]byte(id))
 		if raw == nil {
 			return store.ErrNotFound
 		}
 		if d = s.decoded.kept(id, raw); d != nil {
+			kept = true
 			return nil
 		}
 		var err error
@@ -288,9 +288,9 @@ func (s *Store) View(ctx context.Context, id string, fn func(d *deployment.Deplo
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("bolt: get %s: %w", id, err)
+		return nil, false, fmt.Errorf("bolt: get %s: %w", id, err)
 	}
-	return fn(d)
+	return d, kept, nil
 }
 
 // fnError marks an error returned by an UpdateFunc, so that Update returns it
