@@ -41,12 +41,13 @@ func shorten(id string) string {
 func (s *Server) get(w http.ResponseWriter, r *http.Request, owner string) {
 	id := r.PathValue("id")
 	var body []byte
+	var length []string                // its Content-Length, when kept
 	var unencodable *deployment.Public // only when encoding failed
 	err := store.View(r.Context(), s.Store, id, func(d *deployment.Deployment) error {
 		if d.Owner != owner {
 			return store.ErrNotFound
 		}
-		if body = s.encoded.get(d); body != nil {
+		if body, length = s.encoded.answer(d); body != nil {
 			return nil
 		}
 		p := d.Public(true) // a copy: usable after View
@@ -65,6 +66,8 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, owner string) {
 		s.internalError(w, r, "get deployment", err)
 	case unencodable != nil:
 		httpx.WriteJSON(w, http.StatusOK, *unencodable) // its answer to a failed encoding, as before
+	case length != nil:
+		httpx.WriteEncodedLength(w, http.StatusOK, body, length)
 	default:
 		httpx.WriteEncoded(w, http.StatusOK, body)
 	}
@@ -73,15 +76,16 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, owner string) {
 // writeDeployment answers 200 with d.Public(true), encoded once per record
 // version (see encodedCache).
 func (s *Server) writeDeployment(w http.ResponseWriter, d *deployment.Deployment) {
-	body := s.encoded.get(d)
-	if body == nil {
-		var err error
-		if body, err = httpx.EncodeJSON(d.Public(true)); err != nil {
-			httpx.WriteJSON(w, http.StatusOK, d.Public(true)) // its answer to a failed encoding, as before
-			return
-		}
-		s.encoded.put(d, body)
+	if body, length := s.encoded.answer(d); body != nil {
+		httpx.WriteEncodedLength(w, http.StatusOK, body, length)
+		return
 	}
+	body, err := httpx.EncodeJSON(d.Public(true))
+	if err != nil {
+		httpx.WriteJSON(w, http.StatusOK, d.Public(true)) // its answer to a failed encoding, as before
+		return
+	}
+	s.encoded.put(d, body)
 	httpx.WriteEncoded(w, http.StatusOK, body)
 }
 

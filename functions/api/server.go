@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/auth"
@@ -85,6 +86,8 @@ type Server struct {
 	encoded, listed encodedCache
 	// reads counts the successful reads logged at debug level.
 	reads readCounter
+	// limitValue is the last RateLimit-Limit header value (limitHeader).
+	limitValue atomic.Pointer[limitValue]
 }
 
 func (s *Server) now() time.Time {
@@ -243,7 +246,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		ctx := logging.WithRequest(r.Context(), id, trace)
 		r = r.WithContext(ctx)
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
-		rec.Header().Set("X-Request-Id", id)
+		rec.Header()["X-Request-Id"] = []string{id} // canonical: no Set (see httpx.SetJSONHeaders)
 		defer func() {
 			if p := recover(); p != nil {
 				s.logger().ErrorContext(ctx, "panic serving request", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -298,8 +301,9 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, owner str
 				// The limiter's store is down: serve rather than lock every user out.
 				s.logger().WarnContext(r.Context(), "rate limiter unavailable; request allowed", "error", err.Error())
 			} else {
-				w.Header().Set("RateLimit-Limit", strconv.Itoa(dec.Limit))
-				w.Header().Set("RateLimit-Remaining", strconv.Itoa(max(dec.Remaining, 0)))
+				h := w.Header() // canonical keys: no Set (see httpx.SetJSONHeaders)
+				h["Ratelimit-Limit"] = s.limitHeader(dec.Limit)
+				h["Ratelimit-Remaining"] = []string{strconv.Itoa(max(dec.Remaining, 0))}
 				if !dec.Allowed {
 					httpx.WriteError(w, httpx.RateLimited(s.RateLimit, dec.RetryAfter))
 					return
@@ -308,6 +312,22 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, owner str
 		}
 		h(w, r, owner)
 	}
+}
+
+// limitHeader is the RateLimit-Limit value of limit, made once: the limit
+// is the same for every request (a shared slice, never changed).
+func (s *Server) limitHeader(limit int) []string {
+	if v := s.limitValue.Load(); v != nil && v.limit == limit {
+		return v.header
+	}
+	v := &limitValue{limit: limit, header: []string{strconv.Itoa(limit)}}
+	s.limitValue.Store(v)
+	return v.header
+}
+
+type limitValue struct {
+	limit  int
+	header []string
 }
 
 // What failed to authenticate: each kind is counted on its own, so that

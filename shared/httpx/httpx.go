@@ -163,15 +163,46 @@ func EncodeJSON(v any) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
+// Header values every JSON answer shares. They are assigned to a
+// response's header map, never changed in place: a handler that wants
+// another value replaces the slice (Header.Set, or an Add, which appends
+// to a full slice: a copy), and net/http copies the values it sends.
+var (
+	jsonType = []string{"application/json"}
+	noStore  = []string{"no-store"}
+	nosniff  = []string{"nosniff"}
+)
+
+// SetJSONHeaders sets the headers of every JSON answer: Content-Type,
+// Cache-Control: no-store and X-Content-Type-Options: nosniff. The keys
+// are canonical and assigned directly: Header.Set canonicalises its key and
+// allocates a slice for its value, which under make bench's GET load was a
+// fifth of the handler's CPU (pprof).
+func SetJSONHeaders(h http.Header) {
+	h["Content-Type"] = jsonType
+	h["Cache-Control"] = noStore
+	h["X-Content-Type-Options"] = nosniff
+}
+
+// ContentLength is the Content-Length header value of body, made once for
+// a body answered many times (see WriteEncodedLength).
+func ContentLength(body []byte) []string {
+	return []string{strconv.Itoa(len(body))}
+}
+
 // WriteEncoded writes body, made by EncodeJSON, with WriteJSON's headers
 // and its Content-Length (so that a body above net/http's 2 KB buffer is
 // not sent chunked: one framing less for the server and the client).
 func WriteEncoded(w http.ResponseWriter, status int, body []byte) {
+	WriteEncodedLength(w, status, body, ContentLength(body))
+}
+
+// WriteEncodedLength is WriteEncoded with the Content-Length value made
+// already (ContentLength(body)); it is shared, never changed.
+func WriteEncodedLength(w http.ResponseWriter, status int, body []byte, length []string) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	SetJSONHeaders(h)
+	h["Content-Length"] = length
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
