@@ -239,14 +239,16 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := httpx.NewRequestID()
+		// Canonical keys: Get canonicalises "traceparent" into a new
+		// string on every request.
 		trace := r.Header.Get("X-Cloud-Trace-Context")
 		if trace == "" {
-			trace = r.Header.Get("traceparent")
+			trace = r.Header.Get("Traceparent")
 		}
 		ctx := logging.WithRequest(r.Context(), id, trace)
 		r = r.WithContext(ctx)
-		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
-		rec.Header()["X-Request-Id"] = []string{id} // canonical: no Set (see httpx.SetJSONHeaders)
+		rec := &recorder{ResponseWriter: w, status: http.StatusOK, id: [1]string{id}}
+		rec.Header()["X-Request-Id"] = rec.id[:] // canonical: no Set (see httpx.SetJSONHeaders)
 		defer func() {
 			if p := recover(); p != nil {
 				s.logger().ErrorContext(ctx, "panic serving request", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -267,6 +269,7 @@ type recorder struct {
 	http.ResponseWriter
 	status int
 	wrote  bool
+	id     [1]string // the X-Request-Id header's value (in the recorder's allocation)
 }
 
 func (r *recorder) WriteHeader(code int) {

@@ -3,6 +3,7 @@ package httpx
 import (
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -39,5 +40,20 @@ func TestWriteEncodedHeaders(t *testing.T) {
 	WriteEncodedLength(rec, http.StatusCreated, body, length)
 	if diff := cmp.Diff(want, rec.Header()); diff != "" || rec.Code != http.StatusCreated {
 		t.Fatalf("WriteEncodedLength: %d, headers (-Set +got):\n%s", rec.Code, diff)
+	}
+}
+
+func TestNewRequestID(t *testing.T) {
+	re := regexp.MustCompile(`^req_[0-9a-f]{16}$`)
+	seen := map[string]bool{}
+	for range 10000 {
+		id := NewRequestID()
+		if !re.MatchString(id) {
+			t.Fatalf("request id %q, want req_ and 16 hex digits", id)
+		}
+		if seen[id] {
+			t.Fatalf("request id %q made twice", id)
+		}
+		seen[id] = true
 	}
 }
