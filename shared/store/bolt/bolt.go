@@ -250,8 +250,10 @@ func (s *Store) Create(ctx context.Context, d *deployment.Deployment) error {
 		return fmt.Errorf("bolt: create %s: %w", d.ID, err)
 	}
 	d.Version = 1
+	// Kept before it is published: a subscriber reading the record it is
+	// told of must find this version (or a later one), not none older.
+	s.cache.store(d.ID, raw)
 	s.feed.publish(change{new: raw})
-	s.cache.store(d.ID, raw) // the first GET, which follows at once, finds it
 	return nil
 }
 
@@ -371,8 +373,11 @@ func (s *Store) Update(ctx context.Context, id string, fn store.UpdateFunc) (*de
 		s.cache.forget(id) // whatever the file holds now is read from it
 		return nil, fmt.Errorf("bolt: update %s: %w", id, err)
 	}
+	// Kept before it is published (a subscriber reads the record it is
+	// told of) and before Update returns: no read after either sees the
+	// record older.
+	s.cache.store(id, newRaw)
 	s.feed.publish(change{old: oldRaw, new: newRaw})
-	s.cache.store(id, newRaw) // before Update returns: no read after it sees the old record
 	return next, nil
 }
 

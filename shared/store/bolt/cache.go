@@ -24,8 +24,9 @@ const recordCacheSize = 1024
 //   - Every write goes through this Store (bbolt locks the file: no other
 //     process can open it while this one has it) and is serialised by
 //     Store.mu. Create and Update store the record they committed before
-//     they return; a write that fails after it may have reached the file
-//     forgets the id, so that the next read takes the file's word.
+//     they publish it to the change feed (whose subscribers read it) and
+//     before they return; a write that fails after it may have reached
+//     the file forgets the id, so that the next read takes the file's word.
 //   - A read that misses reads the file in a transaction and fills the
 //     cache from it (fill), but only when no write was stored or forgotten
 //     since before that transaction began (gen): otherwise its snapshot may
@@ -99,7 +100,7 @@ func (c *recordCache) fill(id string, raw []byte, d *deployment.Deployment, gen 
 // store keeps the record of id just committed, raw being its stored
 // bytes, decoded from them (so that it is exactly what a read of the file
 // returns). Only a writer holding Store.mu calls it, after the commit and
-// before the write returns.
+// before the write is published or returns.
 func (c *recordCache) store(id string, raw []byte) {
 	d, err := decode(raw)
 	if err != nil { // not what json.Marshal made: read it from the file

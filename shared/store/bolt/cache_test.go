@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/store"
 	"github.com/visgate/deployment-orchestrator/shared/store/storetest"
+	"github.com/visgate/deployment-orchestrator/shared/wait"
 )
 
 // TestReadsNeverSeeARecordOlderThanACompletedWrite: readers (Get, View,
@@ -263,5 +265,50 @@ func TestReadsFailAfterClose(t *testing.T) {
 	}
 	if err := s.View(ctx, id, func(*deployment.Deployment) error { return nil }); err == nil {
 		t.Error("View after Close succeeded")
+	}
+}
+
+// TestSubscribersReadWhatTheyAreToldOf: a change feed subscriber that
+// reads the record it is told of (as the local trigger does) gets that
+// version or a later one, never an older one kept by the cache.
+func TestSubscribersReadWhatTheyAreToldOf(t *testing.T) {
+	s := open(t)
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	const id = "dep_2026_0000c4c4"
+	var (
+		mu    sync.Mutex
+		stale []string
+		seen  int
+	)
+	s.Subscribe(func(ctx context.Context, c store.Change) {
+		d, err := s.Get(ctx, c.New.ID)
+		mu.Lock()
+		defer mu.Unlock()
+		seen++
+		if err != nil {
+			stale = append(stale, err.Error())
+		} else if d.Version < c.New.Version {
+			stale = append(stale, fmt.Sprintf("told of version %d, read %d", c.New.Version, d.Version))
+		}
+	})
+	if err := s.Create(ctx, storetest.Filled(t, id, "owner", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	const writes = 300
+	for i := range writes {
+		if _, err := s.Update(ctx, id, func(d *deployment.Deployment) error { d.Error = fmt.Sprint(i); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait.Until(t, 30*time.Second, "the subscriber to see every change", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen == writes+1
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(stale) > 0 {
+		t.Errorf("%d of %d reads by the subscriber were stale; first: %s", len(stale), seen, stale[0])
 	}
 }
