@@ -9,8 +9,8 @@
 #   scheduler  the Cloud Scheduler job's identity: may invoke Reconcile
 #   build      Cloud Build's identity when it builds the functions' images
 #              and the inference image
-#   gateway    API Gateway's identity (it calls the public functions
-#              without a token: it needs no role)
+#   gateway    API Gateway's identity: the only invoker of the six API
+#              functions (it sends an ID token of this account)
 #
 # The api and worker runtimes have the same data permissions: every function
 # wires the same configuration (config.Load), enqueues steps (CreateDeployment,

@@ -151,6 +151,17 @@ variable "api_gateway_region" {
   default     = null
 }
 
+variable "gateway_forwarded_hops" {
+  description = "FORWARDED_HOPS behind API Gateway: how many entries follow the client's address in the X-Forwarded-For the functions receive (failed-auth throttling). 1: the gateway's own address is last. Google documents no layout: check it as the README says (\"Only the gateway is public\") and raise it if the throttle's log names a Google address instead of yours."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.gateway_forwarded_hops >= 0 && var.gateway_forwarded_hops <= 10 && floor(var.gateway_forwarded_hops) == var.gateway_forwarded_hops
+    error_message = "gateway_forwarded_hops: a whole number from 0 to 10."
+  }
+}
+
 variable "enable_load_balancer" {
   description = "Serve the API at https://<domain> from one global external HTTPS load balancer (routes by path and method; fixed hourly cost) instead of API Gateway."
   type        = bool

@@ -229,9 +229,10 @@ type Want struct {
 	Secret []string
 	// Allowed: every name the configuration may set (the code reads it).
 	Allowed []string
-	// Public: entry points anyone may invoke (allUsers). Private: entry
-	// points nobody but their service accounts may invoke; each needs at
-	// least one invoker.
+	// Public: the API's entry points, reached through the base URL: each
+	// needs an invoker (CheckWiring checks that it is API Gateway's
+	// account when a gateway calls it). Private: entry points nobody but
+	// their service accounts may invoke; each needs at least one invoker.
 	Public, Private []string
 }
 
@@ -293,8 +294,8 @@ func Check(fns []*Function, w Want) []error {
 	}
 	for _, ep := range w.Public {
 		for _, f := range byEntry[ep] {
-			if !hasPublic(f.Invokers) {
-				fail("%s (%s): public API function without an allUsers invoker", f.Address, ep)
+			if len(f.Invokers) == 0 {
+				fail("%s (%s): API function with no invoker: the base URL (API Gateway's account, or the load balancer through allUsers) cannot reach it", f.Address, ep)
 			}
 		}
 	}
