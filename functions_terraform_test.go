@@ -312,8 +312,18 @@ func TestTerraformCheckCatchesMistakes(t *testing.T) {
 		{"functions given another image", "functions.tf", `INFERENCE_IMAGE = local.inference_image`, `INFERENCE_IMAGE = "runpod/worker:latest"`, `INFERENCE_IMAGE is "runpod/worker:latest", not the image terraform builds`},
 
 		// The defects of issue 14.
-		{"defect 1: build account reads only our bucket", "iam.tf", `, "roles/storage.objectViewer"\]`, `]`, `cannot read Cloud Storage project-wide: Cloud Build reads the source from Google's gcf-v2-sources-PROJECT_NUMBER-REGION bucket`},
-		{"defect 1: no wait for IAM", "functions.tf", `time_sleep.build_iam, # the build account's roles, propagated`, `google_project_iam_member.build,`, `does not wait for its build account's grant (google_project_iam_member.build) to propagate`},
+		{"defect 1: build account reads only our bucket", "iam.tf", `(?s)resource "google_project_iam_member" "build_gcf_sources" \{.*?\n\}\n`, "", `cannot read Google's gcf-v2-sources-123456789012-europe-west1 bucket, where Cloud Build reads the source`},
+		{"defect 1: no wait for IAM", "functions.tf", `time_sleep.build_iam, # the build account's roles, propagated`, `google_project_iam_member.build,`, `does not wait for its build account's grant (google_project_iam_member.build_gcf_sources) to propagate`},
+
+		// Issue 24: the build account reads two buckets, not every bucket.
+		// Issue 24: the data can be restored.
+		{"no point-in-time recovery", "firestore.tf", `point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"`, `point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_DISABLED"`, `google_firestore_database.default: point_in_time_recovery_enablement "POINT_IN_TIME_RECOVERY_DISABLED"`},
+		{"no backup schedule", "firestore.tf", `(?s)resource "google_firestore_backup_schedule" "daily" \{.*?\n\}\n`, "", `google_firestore_database.default: no google_firestore_backup_schedule with daily_recurrence backs up database "(default)"`},
+		{"weekly backups only", "firestore.tf", `daily_recurrence \{\}`, "weekly_recurrence {\n    day = \"SUNDAY\"\n  }", `google_firestore_backup_schedule.daily: no daily_recurrence`},
+		{"backup retention past Firestore's limit", "firestore.tf", `retention = "\$\{var.firestore_backup_retention_days \* 86400\}s"`, `retention = "${var.firestore_backup_retention_days * 86400 * 10}s"`, `google_firestore_backup_schedule.daily: retention 12096000s: Firestore keeps a backup from 1 day to 14 weeks`},
+		{"build account reads every bucket", "iam.tf", `(?s)\n  condition \{\n    title       = "gcf-v2-sources only".*?\n  \}\n`, "\n", `may read every bucket of the project (roles/storage.objectViewer on the project, google_project_iam_member.build_gcf_sources)`},
+		{"build condition names another bucket", "iam.tf", `gcf_sources_bucket = "gcf-v2-sources-\$\{data.google_project.this.number\}-\$\{var.region\}"`, `gcf_sources_bucket = "gcf-v2-sources-${data.google_project.this.number}"`, `cannot read Google's gcf-v2-sources-123456789012-europe-west1 bucket`},
+		{"build account cannot read the source bucket", "iam.tf", `(?s)resource "google_storage_bucket_iam_member" "build_source" \{.*?\n\}\n`, "", `cannot read the source bucket test-project-orchestrator-source`},
 		{"defect 3: key ring destroyable", "kms_secrets.tf", `(?s)(resource "google_kms_key_ring".*?)lifecycle \{\s*prevent_destroy = true\s*\}`, `${1}`, `google_kms_key_ring.this: no lifecycle prevent_destroy`},
 		{"defect 3: key destroyable", "kms_secrets.tf", `(?s)(resource "google_kms_crypto_key".*?)lifecycle \{\s*prevent_destroy = true[^}]*\}`, `${1}`, `google_kms_crypto_key.secrets: no lifecycle prevent_destroy`},
 		{"defect 4: URL check on uri only", "functions.tf", `contains\(svc.urls, local.run_urls\[k\]\)`, `svc.uri == local.run_urls[k]`, `no check compares the deterministic URLs with a google_cloud_run_v2_service's urls`},

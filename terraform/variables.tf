@@ -139,6 +139,17 @@ variable "firestore_deletion_policy" {
   }
 }
 
+variable "firestore_backup_retention_days" {
+  description = "Days each daily Firestore backup is kept (1 to 98, Firestore's limit of 14 weeks). Point-in-time recovery covers the last 7 days besides."
+  type        = number
+  default     = 14
+
+  validation {
+    condition     = var.firestore_backup_retention_days >= 1 && var.firestore_backup_retention_days <= 98 && floor(var.firestore_backup_retention_days) == var.firestore_backup_retention_days
+    error_message = "firestore_backup_retention_days: a whole number of days from 1 to 98 (14 weeks)."
+  }
+}
+
 variable "max_instances" {
   description = "Per-function overrides of max instances, keyed by function key (service, create_deployment, get_deployment, delete_deployment, update_deployment, deployment_ready, provision_task, deployment_changed, reconcile)."
   type        = map(number)

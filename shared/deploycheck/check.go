@@ -23,6 +23,9 @@ type Function struct {
 	// BuildServiceAccount is build_config.service_account ("" when unset
 	// or not known offline).
 	BuildServiceAccount string
+	// SourceBucket is build_config.source.storage_source.bucket ("" when
+	// not known offline).
+	SourceBucket string
 	// DependsOn lists the depends_on references ("TYPE.NAME").
 	DependsOn []string
 	// Invokers are the members granted an invoker role on the function;
@@ -59,6 +62,9 @@ func (m *Module) Functions() (fns []*Function, problems []error, err error) {
 		}
 		if v, _, err := Nested(in.Body, in.Ctx, "build_config", "service_account"); err == nil {
 			f.BuildServiceAccount, _ = KnownString(v)
+		}
+		if v, _, err := Nested(in.Body, in.Ctx, "build_config", "source", "storage_source", "bucket"); err == nil {
+			f.SourceBucket, _ = KnownString(v)
 		}
 		f.ref = in.Name + "|"
 		if s, ok := KnownString(in.Key); ok {
