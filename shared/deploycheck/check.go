@@ -26,6 +26,9 @@ type Function struct {
 	// SourceBucket is build_config.source.storage_source.bucket ("" when
 	// not known offline).
 	SourceBucket string
+	// Ingress is service_config.ingress_settings ("" when unset or not
+	// known offline).
+	Ingress string
 	// DependsOn lists the depends_on references ("TYPE.NAME").
 	DependsOn []string
 	// Invokers are the members granted an invoker role on the function;
@@ -65,6 +68,9 @@ func (m *Module) Functions() (fns []*Function, problems []error, err error) {
 		}
 		if v, _, err := Nested(in.Body, in.Ctx, "build_config", "source", "storage_source", "bucket"); err == nil {
 			f.SourceBucket, _ = KnownString(v)
+		}
+		if v, _, err := Nested(in.Body, in.Ctx, "service_config", "ingress_settings"); err == nil {
+			f.Ingress, _ = KnownString(v)
 		}
 		f.ref = in.Name + "|"
 		if s, ok := KnownString(in.Key); ok {
@@ -302,6 +308,11 @@ func Check(fns []*Function, w Want) []error {
 		for _, f := range byEntry[ep] {
 			if len(f.Invokers) == 0 {
 				fail("%s (%s): API function with no invoker: the base URL (API Gateway's account, or the load balancer through allUsers) cannot reach it", f.Address, ep)
+			}
+			// allUsers is for the load balancer, whose serverless NEG sends
+			// no token: ingress must then admit nothing else.
+			if hasPublic(f.Invokers) && f.Ingress != "ALLOW_INTERNAL_AND_GCLB" && f.Ingress != "ALLOW_INTERNAL_ONLY" {
+				fail("%s (%s): granted to allUsers with ingress %q: anyone can call its own URL, around the base URL; allUsers only behind the load balancer, with ingress ALLOW_INTERNAL_AND_GCLB", f.Address, ep, f.Ingress)
 			}
 		}
 	}
