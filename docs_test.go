@@ -285,3 +285,54 @@ func goTestNames(t *testing.T) map[string]bool {
 	}
 	return names
 }
+
+// TestSourcesCiteDocsThatExist: a comment, message or help text that sends
+// the reader to docs/PAGE.md names a page that exists, and a section it
+// quotes ("...") is on that page. Tests are left out: their paths are data.
+func TestSourcesCiteDocsThatExist(t *testing.T) {
+	cite := regexp.MustCompile(`docs/([a-z-]+\.md)(?:, \\?"([^"\\]+)\\?")?`)
+	exts := []string{".go", ".tf", ".sh", ".py", ".toml", ".example", ".tftpl", ".yaml", ".yml"}
+	pages := map[string]string{}
+	cites := 0
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules" || d.Name() == "testdata" || d.Name() == "docs") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.Name() != "Makefile" && !slices.Contains(exts, filepath.Ext(path)) || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range cite.FindAllStringSubmatch(string(b), -1) {
+			cites++
+			page, ok := pages[m[1]]
+			if !ok {
+				p, err := os.ReadFile(filepath.Join("docs", m[1]))
+				if err != nil {
+					t.Errorf("%s cites docs/%s, which does not exist", path, m[1])
+					continue
+				}
+				page = string(p)
+				pages[m[1]] = page
+			}
+			if m[2] != "" && !strings.Contains(page, m[2]) {
+				t.Errorf("%s cites the section %q of docs/%s, which has no such text", path, m[2], m[1])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cites < 10 {
+		t.Errorf("only %d citations of docs/ found: is the pattern still right?", cites)
+	}
+}
