@@ -1,4 +1,4 @@
-# The Deployment Orchestrator in one Google Cloud project: eight Cloud Run
+# The Deployment Orchestrator in one Google Cloud project: nine Cloud Run
 # functions (gen2) built from this repository, Firestore, the Cloud Tasks
 # queue of the provisioning chain, the Eventarc trigger on deployments, the
 # Reconcile schedule, one service account per role, the secrets and the KMS
