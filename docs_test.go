@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -219,10 +220,14 @@ func TestDocsNameWhatExists(t *testing.T) {
 		targets[m[1]] = true
 	}
 	tests := goTestNames(t)
+	testList := slices.Collect(maps.Keys(tests))
 
 	makeCmd := regexp.MustCompile(`\bmake (?:-s )?([a-z][a-z-]*)`)
 	repoPath := regexp.MustCompile(`^(?:cmd|docs|functions|inference|scripts|shared|terraform|tools)/[A-Za-z0-9_./-]*$`)
 	testName := regexp.MustCompile(`^(?:Test|Fuzz)[A-Z][A-Za-z0-9]*$`)
+	goCmd := regexp.MustCompile(`\bgo (?:test|run|build|install)\b[^#;)]*`)
+	goPkg := regexp.MustCompile(`(?:^|\s)\./[A-Za-z0-9_./-]+`)
+	runFlag := regexp.MustCompile(`-run '?([^' ]+)'?`)
 	var paths, names, cmds int
 	for _, page := range docPages(t) {
 		md := readMarkdown(t, page)
@@ -232,6 +237,23 @@ func TestDocsNameWhatExists(t *testing.T) {
 				cmds++
 				if !targets[m[1]] {
 					t.Errorf("%s: `make %s` names no target of the Makefile", page, m[1])
+				}
+			}
+			for _, m := range goCmd.FindAllStringSubmatch(c, -1) {
+				cmds++
+				for _, pkg := range goPkg.FindAllString(m[0], -1) {
+					pkg = strings.TrimSpace(pkg)
+					if _, err := os.Stat(filepath.FromSlash(strings.TrimSuffix(pkg, "/"))); err != nil {
+						t.Errorf("%s: `%s` names the package %s, which does not exist", page, m[0], pkg)
+					}
+				}
+				if r := runFlag.FindStringSubmatch(m[0]); r != nil {
+					for _, alt := range strings.Split(r[1], "|") {
+						alt = strings.Trim(alt, "^$")
+						if alt != "" && !slices.ContainsFunc(testList, func(n string) bool { return strings.HasPrefix(n, alt) }) {
+							t.Errorf("%s: `%s` runs %s, which no test's name starts with", page, m[0], alt)
+						}
+					}
 				}
 			}
 		}
