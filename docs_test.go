@@ -227,6 +227,7 @@ func TestDocsNameWhatExists(t *testing.T) {
 	testName := regexp.MustCompile(`^(?:Test|Fuzz)[A-Z][A-Za-z0-9]*$`)
 	goCmd := regexp.MustCompile(`\bgo (?:test|run|build|install)\b[^#;)]*`)
 	goPkg := regexp.MustCompile(`(?:^|\s)\./[A-Za-z0-9_./-]+`)
+	script := regexp.MustCompile(`\b(?:scripts|inference/tools)/[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*`)
 	runFlag := regexp.MustCompile(`-run '?([^' ]+)'?`)
 	var paths, names, cmds int
 	for _, page := range docPages(t) {
@@ -254,6 +255,14 @@ func TestDocsNameWhatExists(t *testing.T) {
 							t.Errorf("%s: `%s` runs %s, which no test's name starts with", page, m[0], alt)
 						}
 					}
+				}
+			}
+		}
+		for _, line := range md.fenced {
+			for _, s := range script.FindAllString(line, -1) {
+				paths++
+				if _, err := os.Stat(filepath.FromSlash(s)); err != nil {
+					t.Errorf("%s: the command %q runs %s, which does not exist", page, strings.TrimSpace(line), s)
 				}
 			}
 		}
