@@ -285,6 +285,20 @@ func issue23Resume(bin string, n int, full time.Duration) error {
 		}
 	}
 	_ = f.Close()
+	// The store's file still has room for a few writes: POSTs use it up,
+	// until five in a row are refused. Those accepted are in flight too.
+	var during []string
+	for refused, tries := 0, 0; refused < 5 && tries < 300; tries++ {
+		code, m := w.call("POST", "/v1/deployments", fmt.Sprintf(
+			`{"hf_model_id":"openai-community/gpt2","user_runpod_key":%q,"user_webhook_url":%q}`, runpodKey, w.hook.URL+"/hook"))
+		if code == http.StatusAccepted {
+			during = append(during, m["deployment_id"].(string))
+			refused = 0
+		} else {
+			refused++
+		}
+	}
+	all = append(all, during...)
 	time.Sleep(full) // the outage itself: time is the point
 	gaveUp := strings.Count(w.logs.String(), "giving up")
 	if err := os.Remove(ballast); err != nil {
@@ -309,7 +323,7 @@ func issue23Resume(bin string, n int, full time.Duration) error {
 		}
 		return fmt.Sprintf("%d of %d ready, the last %.0f s after space returned", ready, len(ids), slowest.Seconds())
 	}
-	fmt.Printf("issue 23 items 3 and 5 (disk full %s with %d deployments in flight, %d tasks given up): without max_spend_usd %s; with max_spend_usd %s (waited at most 20 min)\n",
-		full, len(all), gaveUp, describe(plain), describe(spend))
+	fmt.Printf("issue 23 items 3 and 5 (disk full %s with %d deployments in flight, %d tasks given up): without max_spend_usd %s; with max_spend_usd %s; accepted while the disk filled %s (waited at most 20 min)\n",
+		full, len(all), gaveUp, describe(plain), describe(spend), describe(during))
 	return nil
 }
