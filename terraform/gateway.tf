@@ -1,6 +1,7 @@
 # One base URL for the whole API by default: API Gateway, billed per call
-# with no fixed cost (README, "What costs money"), in front of the six
-# API functions, which only the gateway's service account may invoke. Its routing document, gateway-openapi.json.tftpl, is
+# with no fixed cost (docs/cloud.md, "What costs money"), in front of the six
+# API functions, which only the gateway's service account may invoke. Its
+# routing document, gateway-openapi.json.tftpl, is
 # generated from api.Routes() by scripts/gatewayspec (`make gateway-spec`);
 # a test fails when the committed file drifts from the code. With the load
 # balancer (lb.tf) the API functions take traffic only from it, so there
