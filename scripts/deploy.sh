@@ -57,10 +57,10 @@ grep -qx "$go_runtime" <<<"$runtimes" ||
 if policy=$(gcloud resource-manager org-policies describe iam.allowedPolicyMemberDomains \
   --project="$project" --effective --format=json 2>/dev/null); then
   if grep -Eq '"allowedValues"|"allValues": *"DENY"' <<<"$policy"; then
-    die "the organisation policy iam.allowedPolicyMemberDomains (domain-restricted sharing) applies to $project, so Google would refuse the allUsers read access that the inference image's repository needs (RunPod pulls the image into your users' accounts). Ask your organisation administrator to exempt this project from the constraint (a project-level policy that allows all values), or see README, \"Only the gateway is public\", for the other ways to serve the image."
+    die "the organisation policy iam.allowedPolicyMemberDomains (domain-restricted sharing) applies to $project, so Google would refuse the allUsers read access that the inference image's repository needs (RunPod pulls the image into your users' accounts). Ask your organisation administrator to exempt this project from the constraint (a project-level policy that allows all values), or see docs/cloud.md, \"Only the gateway is public\", for the other ways to serve the image."
   fi
 else
-  echo "deploy: could not read the organisation policy iam.allowedPolicyMemberDomains of $project (no permission to read organisation policies?); if domain-restricted sharing applies, the apply stops at google_artifact_registry_repository_iam_member.inference_public (README, \"Only the gateway is public\")" >&2
+  echo "deploy: could not read the organisation policy iam.allowedPolicyMemberDomains of $project (no permission to read organisation policies?); if domain-restricted sharing applies, the apply stops at google_artifact_registry_repository_iam_member.inference_public (docs/cloud.md, \"Only the gateway is public\")" >&2
 fi
 
 # Secrets given neither to Terraform nor out of band would make every

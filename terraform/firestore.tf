@@ -11,15 +11,15 @@ resource "google_firestore_database" "default" {
   deletion_policy         = var.firestore_deletion_policy
 
   # Every version of the last 7 days stays readable: a bad write or delete
-  # can be read, exported or cloned as of any minute before it (README,
-  # "Restore the data").
+  # can be read, exported or cloned as of any minute before it
+  # (docs/operations.md, "Backup and recovery (Google Cloud)").
   point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
 
   depends_on = [google_project_service.api]
 }
 
 # A backup every day, kept firestore_backup_retention_days; restored into
-# a new database (README, "Restore the data"). Backups outlive the database
+# a new database (docs/operations.md, "Backup and recovery (Google Cloud)"). Backups outlive the database
 # and the schedule; the KMS key that opens the sealed secrets in them is
 # never destroyed (kms_secrets.tf).
 resource "google_firestore_backup_schedule" "daily" {

@@ -163,7 +163,7 @@ variable "api_gateway_region" {
 }
 
 variable "gateway_forwarded_hops" {
-  description = "FORWARDED_HOPS behind API Gateway: how many entries follow the client's address in the X-Forwarded-For the functions receive (failed-auth throttling). 1: the gateway's own address is last. Google documents no layout: check it as the README says (\"Only the gateway is public\") and raise it if the throttle's log names a Google address instead of yours."
+  description = "FORWARDED_HOPS behind API Gateway: how many entries follow the client's address in the X-Forwarded-For the functions receive (failed-auth throttling). 1: the gateway's own address is last. Google documents no layout: check it as docs/cloud.md says (\"Only the gateway is public\") and raise it if the throttle's log names a Google address instead of yours."
   type        = number
   default     = 1
 
