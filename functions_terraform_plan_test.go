@@ -491,6 +491,12 @@ func TestTerraformValidateAndPlan(t *testing.T) {
 	}
 }
 
+// containsWords reports whether want is in out, whatever the line wrapping:
+// terraform wraps its diagnostics to the width of a terminal.
+func containsWords(out, want string) bool {
+	return strings.Contains(strings.Join(strings.Fields(out), " "), strings.Join(strings.Fields(want), " "))
+}
+
 // TestTerraformToolsCatchMistakes: each mutation of terraform/ that the
 // provider's schema or terraform's evaluation refuses fails validate or
 // plan, and the message names it. (What only Google's API would refuse, like
@@ -542,7 +548,7 @@ func TestTerraformToolsCatchMistakes(t *testing.T) {
 			}
 			out, verr := r.run(ctx, dir, "validate", "-no-color")
 			if c.tool == "validate" {
-				if verr == nil || !strings.Contains(out, c.want) {
+				if verr == nil || !containsWords(out, c.want) {
 					t.Fatalf("want terraform validate to refuse it with %q; it said (err %v):\n%s", c.want, verr, out)
 				}
 				return
@@ -551,7 +557,7 @@ func TestTerraformToolsCatchMistakes(t *testing.T) {
 				t.Fatalf("validate refused it; the table says only plan does (move it to \"validate\"):\n%s", out)
 			}
 			_, out, perr := r.plan(ctx, dir, map[string]string{"project_id": "test-project"})
-			if perr == nil || !strings.Contains(out, c.want) {
+			if perr == nil || !containsWords(out, c.want) {
 				t.Fatalf("want terraform plan to refuse it with %q; it said (err %v):\n%s", c.want, perr, out)
 			}
 		})

@@ -194,6 +194,7 @@ func checkModule(t *testing.T, dir string, vars map[string]cty.Value) ([]*deploy
 	}
 	problems = append(problems, deploycheck.Check(fns, want(t))...)
 	problems = append(problems, deploycheck.CheckWiring(m, fns, wiring)...)
+	problems = append(problems, checkRuntimeIAM(m, fns)...)
 	return fns, append(problems, deploycheck.CheckFirstApply(m, fns)...)
 }
 
@@ -282,6 +283,13 @@ func TestTerraformCheckCatchesMistakes(t *testing.T) {
 		{"defect 6: certificate replaced in place", "lb.tf", `create_before_destroy = true`, `create_before_destroy = false`, `google_compute_managed_ssl_certificate.lb[0]: no create_before_destroy`},
 		{"defect 6: certificate name fixed", "lb.tf", `name = "\$\{var.name_prefix\}-lb-\$\{substr\(sha256\(var.domain\), 0, 8\)\}"`, `name = "${var.name_prefix}-lb"`, `its name does not change with the domain`},
 		{"defect 6: no HTTP redirect", "lb.tf", `https_redirect         = true`, `https_redirect         = false`, `the load balancer does not redirect http:// to https://`},
+		// What only Google's API refuses (issue 24): the roles each
+		// runtime needs, derived from the clients the code links.
+		{"tasks account's actAs dropped", "iam.tf", `(resource "google_service_account_iam_member" "runtime_acts_as_tasks" \{(?s:.*?))role               = "roles/iam.serviceAccountUser"`, `${1}role               = "roles/iam.serviceAccountTokenCreator"`, `its runtime account serviceAccount:orchestrator-api@test-project.iam.gserviceaccount.com has no roles/iam.serviceAccountUser on it`},
+		{"datastore.user dropped", "iam.tf", `role    = "roles/datastore.user"`, `role    = "roles/datastore.viewer"`, `the code reads and writes Firestore (cloud.google.com/go/firestore), but its runtime account serviceAccount:orchestrator-api@test-project.iam.gserviceaccount.com has no roles/datastore.user`},
+		{"enqueuer dropped", "iam.tf", `role     = "roles/cloudtasks.enqueuer"`, `role     = "roles/cloudtasks.viewer"`, `has no roles/cloudtasks.enqueuer`},
+		{"KMS role dropped", "iam.tf", `role          = "roles/cloudkms.cryptoKeyEncrypterDecrypter"`, `role          = "roles/cloudkms.viewer"`, `has no roles/cloudkms.cryptoKeyEncrypterDecrypter`},
+		{"worker account loses Firestore", "iam.tf", `runtime_service_accounts = toset\(\["api", "worker"\]\)`, `runtime_service_accounts = toset(["api"])`, `runtime account serviceAccount:orchestrator-worker@test-project.iam.gserviceaccount.com has no roles/datastore.user`},
 		{"defect 6: API list defers the project number", "main.tf", `depends_on = \[google_project_service.resourcemanager\]`, `depends_on = [google_project_service.api]`, `data.google_project.this depends on google_project_service.api (the API list)`},
 	}
 	for _, c := range cases {
