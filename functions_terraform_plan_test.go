@@ -180,6 +180,13 @@ func newTFRunner(t *testing.T) *tfRunner {
 	if missing := missingProviders(mirror, pins); len(missing) > 0 {
 		unavailable("the provider mirror %s lacks %s: make terraform-providers makes it once per machine (it needs registry.terraform.io), or point VISGATE_TERRAFORM_MIRROR at one", mirror, strings.Join(missing, ", "))
 	}
+	return mirrorRunner(t, bin, mirror)
+}
+
+// mirrorRunner runs bin with a CLI configuration that installs providers
+// from mirror only.
+func mirrorRunner(t *testing.T, bin, mirror string) *tfRunner {
+	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "terraform.rc")
 	rc := fmt.Sprintf("provider_installation {\n  filesystem_mirror {\n    path    = %q\n    include = [\"registry.terraform.io/hashicorp/*\"]\n  }\n}\n", mirror)
 	if err := os.WriteFile(cfg, []byte(rc), 0o644); err != nil {
@@ -428,13 +435,25 @@ func tfInitDir(ctx context.Context, t *testing.T, r *tfRunner) string {
 // symbolic link to the original's.
 func tfCopy(t *testing.T, initialised string) string {
 	t.Helper()
-	dir := copyTerraform(t)
-	lock, err := os.ReadFile(filepath.Join(initialised, ".terraform.lock.hcl"))
+	dir := t.TempDir()
+	entries, err := os.ReadDir(initialised)
 	if err != nil {
-		t.Fatalf("init made no lock file: %v", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, ".terraform.lock.hcl"), lock, 0o644); err != nil {
 		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || strings.HasSuffix(e.Name(), ".tfplan") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(initialised, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".terraform.lock.hcl")); err != nil {
+		t.Fatalf("init made no lock file: %v", err)
 	}
 	if err := os.MkdirAll(filepath.Join(dir, ".terraform"), 0o755); err != nil {
 		t.Fatal(err)
