@@ -40,6 +40,8 @@ func CheckReferences(m *Module, typePrefixes []string) []error {
 			})
 		}
 	}
+	// Attributes are a map: sort for a stable report.
+	sort.Slice(problems, func(i, j int) bool { return problems[i].Error() < problems[j].Error() })
 	return problems
 }
 
