@@ -25,8 +25,12 @@ var clientRoles = []struct {
 	{"cloud.google.com/go/firestore", "roles/datastore.user", "google_project_iam_member", "reads and writes Firestore"},
 	{"cloud.google.com/go/cloudtasks/apiv2", "roles/cloudtasks.enqueuer", "google_cloud_tasks_queue_iam_member", "creates Cloud Tasks"},
 	{"cloud.google.com/go/kms/apiv1", "roles/cloudkms.cryptoKeyEncrypterDecrypter", "google_kms_crypto_key_iam_member", "seals and opens secrets with Cloud KMS"},
-	{"cloud.google.com/go/secretmanager/apiv1", "roles/secretmanager.secretAccessor", "google_secret_manager_secret_iam_member", "reads Secret Manager"},
+	{"cloud.google.com/go/secretmanager/apiv1", secretAccessorRole, "google_secret_manager_secret_iam_member", "reads Secret Manager"},
 }
+
+// secretAccessorRole lets an account read a secret's versions: Cloud Run
+// reads a function's secret environment variables as its runtime account.
+const secretAccessorRole = "roles/secretmanager.secretAccessor"
 
 // actAsRole lets an account attach another account's OIDC token to the
 // tasks it creates (iam.serviceAccounts.actAs on that account).
@@ -118,8 +122,12 @@ func checkRuntimeIAM(m *deploycheck.Module, fns []*deploycheck.Function) []error
 				continue
 			}
 			on := in.Address()
-			if typ == "google_service_account_iam_member" {
+			switch typ {
+			case "google_service_account_iam_member":
 				id, _, _ := deploycheck.Attr(in.Body, in.Ctx, "service_account_id")
+				on, _ = deploycheck.KnownString(id)
+			case "google_secret_manager_secret_iam_member":
+				id, _, _ := deploycheck.Attr(in.Body, in.Ctx, "secret_id")
 				on, _ = deploycheck.KnownString(id)
 			}
 			if grants[typ] == nil {
@@ -159,6 +167,7 @@ func checkRuntimeIAM(m *deploycheck.Module, fns []*deploycheck.Function) []error
 				problems = append(problems, fmt.Errorf("%s (%s): the code %s (%s), but its runtime account %s has no %s granted by a %s", f.Address, f.EntryPoint, c.what, c.pkg, member, c.role, c.grantType))
 			}
 		}
+		problems = append(problems, secretAccess(in, f, member, grants["google_secret_manager_secret_iam_member"][member][secretAccessorRole])...)
 		if n.oidcToken && n.pkgs["cloud.google.com/go/cloudtasks/apiv2"] {
 			tasksAccount, ok := deploycheck.KnownString(f.EnvValues[wiring.TaskAccountEnv])
 			if !ok {
@@ -172,6 +181,40 @@ func checkRuntimeIAM(m *deploycheck.Module, fns []*deploycheck.Function) []error
 			if !found {
 				problems = append(problems, fmt.Errorf("%s (%s): the code attaches %s's OIDC token to the tasks it creates, but its runtime account %s has no %s on it: every task creation would get 403", f.Address, f.EntryPoint, tasksAccount, member, actAsRole))
 			}
+		}
+	}
+	return problems
+}
+
+// secretAccess checks that the runtime account may read every secret the
+// function's environment takes from Secret Manager (granted lists the
+// secret ids it may read): Cloud Run reads them as that account when it
+// starts a revision, and refuses the deployment otherwise.
+func secretAccess(in deploycheck.Instance, f *deploycheck.Function, member string, granted []string) []error {
+	cfgs, err := deploycheck.Blocks(in.Body, in.Ctx, "service_config")
+	if err != nil || len(cfgs) != 1 {
+		return nil // Functions() reports a function without one service_config
+	}
+	secrets, err := deploycheck.Blocks(cfgs[0].Body, cfgs[0].Ctx, "secret_environment_variables")
+	if err != nil {
+		return []error{fmt.Errorf("%s (%s): secret_environment_variables: %w", f.Address, f.EntryPoint, err)}
+	}
+	var problems []error
+	for _, b := range secrets {
+		key, _, _ := deploycheck.Attr(b.Body, b.Ctx, "key")
+		secret, _, _ := deploycheck.Attr(b.Body, b.Ctx, "secret")
+		k, _ := deploycheck.KnownString(key)
+		id, ok := deploycheck.KnownString(secret)
+		if !ok {
+			problems = append(problems, fmt.Errorf("%s (%s): the secret of %s is not known offline", f.Address, f.EntryPoint, k))
+			continue
+		}
+		found := false
+		for _, g := range granted {
+			found = found || g == id || strings.HasSuffix(g, "/secrets/"+id)
+		}
+		if !found {
+			problems = append(problems, fmt.Errorf("%s (%s): %s comes from secret %s, but its runtime account %s has no %s on it", f.Address, f.EntryPoint, k, id, member, secretAccessorRole))
 		}
 	}
 	return problems

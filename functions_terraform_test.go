@@ -298,6 +298,7 @@ func TestTerraformCheckCatchesMistakes(t *testing.T) {
 		{"datastore.user dropped", "iam.tf", `role    = "roles/datastore.user"`, `role    = "roles/datastore.viewer"`, `the code reads and writes Firestore (cloud.google.com/go/firestore), but its runtime account serviceAccount:orchestrator-api@test-project.iam.gserviceaccount.com has no roles/datastore.user`},
 		{"enqueuer dropped", "iam.tf", `role     = "roles/cloudtasks.enqueuer"`, `role     = "roles/cloudtasks.viewer"`, `has no roles/cloudtasks.enqueuer`},
 		{"KMS role dropped", "iam.tf", `role          = "roles/cloudkms.cryptoKeyEncrypterDecrypter"`, `role          = "roles/cloudkms.viewer"`, `has no roles/cloudkms.cryptoKeyEncrypterDecrypter`},
+		{"secret accessor dropped", "iam.tf", `role      = "roles/secretmanager.secretAccessor"`, `role      = "roles/secretmanager.viewer"`, `API_KEY_HASHES comes from secret orchestrator-api-key-hashes, but its runtime account serviceAccount:orchestrator-api@test-project.iam.gserviceaccount.com has no roles/secretmanager.secretAccessor on it`},
 		{"worker account loses Firestore", "iam.tf", `runtime_service_accounts = toset\(\["api", "worker"\]\)`, `runtime_service_accounts = toset(["api"])`, `runtime account serviceAccount:orchestrator-worker@test-project.iam.gserviceaccount.com has no roles/datastore.user`},
 		{"defect 6: API list defers the project number", "main.tf", `depends_on = \[google_project_service.resourcemanager\]`, `depends_on = [google_project_service.api]`, `data.google_project.this depends on google_project_service.api (the API list)`},
 	}
