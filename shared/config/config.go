@@ -127,7 +127,7 @@ const DefaultVLLMCuda = "13.0"
 // lock.
 const InferenceMinCuda = "13.0"
 
-// DefaultAPIKey is the README's test key, accepted when no key is configured.
+// DefaultAPIKey is the documentation's test key, accepted when no key is configured.
 const DefaultAPIKey = "test-api-key-12345"
 
 // Var describes one environment variable.
