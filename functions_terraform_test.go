@@ -189,12 +189,19 @@ func checkModule(t *testing.T, dir string, vars map[string]cty.Value) ([]*deploy
 	if err != nil {
 		return nil, []error{err}
 	}
+	// What needs no evaluation of the functions comes first: a reference to
+	// nothing makes their evaluation fail.
+	static := deploycheck.CheckReferences(m, []string{"google_", "time_", "archive_"})
+	// The types that only the beta provider has (versions.tf).
+	static = append(static, deploycheck.CheckProvider(m, "google-beta", []string{"google_api_gateway_", "google_project_service_identity"})...)
 	fns, problems, err := m.Functions()
 	if err != nil {
-		return nil, []error{err}
+		return nil, append(static, err)
 	}
+	problems = append(static, problems...)
 	problems = append(problems, deploycheck.Check(fns, want(t))...)
 	problems = append(problems, deploycheck.CheckWiring(m, fns, wiring)...)
+	problems = append(problems, checkRuntimeIAM(m, fns)...)
 	return fns, append(problems, deploycheck.CheckFirstApply(m, fns)...)
 }
 
@@ -334,6 +341,17 @@ func TestTerraformCheckCatchesMistakes(t *testing.T) {
 		{"defect 6: certificate replaced in place", "lb.tf", `create_before_destroy = true`, `create_before_destroy = false`, `google_compute_managed_ssl_certificate.lb[0]: no create_before_destroy`},
 		{"defect 6: certificate name fixed", "lb.tf", `name = "\$\{var.name_prefix\}-lb-\$\{substr\(sha256\(var.domain\), 0, 8\)\}"`, `name = "${var.name_prefix}-lb"`, `its name does not change with the domain`},
 		{"defect 6: no HTTP redirect", "lb.tf", `https_redirect         = true`, `https_redirect         = false`, `the load balancer does not redirect http:// to https://`},
+		// What only Google's API refuses (issue 24): the roles each
+		// runtime needs, derived from the clients the code links.
+		{"reference to a resource that does not exist", "functions.tf", `TASKS_SERVICE_ACCOUNT = google_service_account.sa\["tasks"\].email`, `TASKS_SERVICE_ACCOUNT = google_service_account.tasks.email`, `references google_service_account.tasks, which no block declares`},
+		{"reference to a data source that does not exist", "main.tf", `\z`, "\noutput \"oops\" {\n  value = data.google_project.other.number\n}\n", `references data.google_project.other, which no block declares`},
+		{"API Gateway on the GA provider", "gateway.tf", `(resource "google_api_gateway_api" "api" \{)\n  provider = google-beta\n`, "${1}\n", `google_api_gateway_api.api: provider "", but only google-beta has this resource type`},
+		{"tasks account's actAs dropped", "iam.tf", `(resource "google_service_account_iam_member" "runtime_acts_as_tasks" \{(?s:.*?))role               = "roles/iam.serviceAccountUser"`, `${1}role               = "roles/iam.serviceAccountTokenCreator"`, `its runtime account serviceAccount:orchestrator-api@test-project.iam.gserviceaccount.com has no roles/iam.serviceAccountUser on it`},
+		{"datastore.user dropped", "iam.tf", `role    = "roles/datastore.user"`, `role    = "roles/datastore.viewer"`, `the code reads and writes Firestore (cloud.google.com/go/firestore), but its runtime account serviceAccount:orchestrator-api@test-project.iam.gserviceaccount.com has no roles/datastore.user`},
+		{"enqueuer dropped", "iam.tf", `role     = "roles/cloudtasks.enqueuer"`, `role     = "roles/cloudtasks.viewer"`, `has no roles/cloudtasks.enqueuer`},
+		{"KMS role dropped", "iam.tf", `role          = "roles/cloudkms.cryptoKeyEncrypterDecrypter"`, `role          = "roles/cloudkms.viewer"`, `has no roles/cloudkms.cryptoKeyEncrypterDecrypter`},
+		{"secret accessor dropped", "iam.tf", `role      = "roles/secretmanager.secretAccessor"`, `role      = "roles/secretmanager.viewer"`, `API_KEY_HASHES comes from secret orchestrator-api-key-hashes, but its runtime account serviceAccount:orchestrator-api@test-project.iam.gserviceaccount.com has no roles/secretmanager.secretAccessor on it`},
+		{"worker account loses Firestore", "iam.tf", `runtime_service_accounts = toset\(\["api", "worker"\]\)`, `runtime_service_accounts = toset(["api"])`, `runtime account serviceAccount:orchestrator-worker@test-project.iam.gserviceaccount.com has no roles/datastore.user`},
 		{"defect 6: API list defers the project number", "main.tf", `depends_on = \[google_project_service.resourcemanager\]`, `depends_on = [google_project_service.api]`, `data.google_project.this depends on google_project_service.api (the API list)`},
 	}
 	for _, c := range cases {
