@@ -6,7 +6,7 @@ GO ?= go
 PORT ?= 8080
 export TF_CLI_CONFIG_FILE ?= /dev/null
 
-.PHONY: run dev test test-short chaos lint fmt bench bench-health quick-test mint-key emulators-start emulators-stop build clean deploy gateway-spec inference-env test-inference inference-image
+.PHONY: run dev test test-short chaos lint fmt bench bench-health quick-test mint-key emulators-start emulators-stop build clean deploy gateway-spec inference-env test-inference inference-image terraform-providers
 
 run: ## serve every function on 127.0.0.1:$(PORT), embedded store and queue (with the inference worker's environment when it exists; VISGATE_INFERENCE_VENV and VISGATE_TINY_MODELS you set win)
 	@user_venv="$${VISGATE_INFERENCE_VENV:-}" user_tiny="$${VISGATE_TINY_MODELS:-}"; \
@@ -46,7 +46,7 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 	@if command -v terraform >/dev/null; then terraform fmt -recursive terraform; fi
 
-bench: ## the performance figures against their targets, loopback only, under 10 minutes; writes BENCHMARKS.md (README "Performance")
+bench: ## the performance figures against their targets, loopback only, under 10 minutes; writes BENCHMARKS.md (docs/development.md, "Performance")
 	$(GO) run ./scripts/bench
 
 bench-health: ## GET /health latency from a second process on loopback (budget: p99 < 10 ms)
@@ -75,10 +75,13 @@ test-inference: ## ruff and pytest for inference/ in that env (creates it first 
 		"$$VISGATE_INFERENCE_VENV/bin/ruff" format --check . && \
 		"$$VISGATE_INFERENCE_VENV/bin/python" -m pytest
 
+terraform-providers: ## the providers terraform/versions.tf pins, as a filesystem mirror in the user's cache, once per set of versions (needs registry.terraform.io once); prints the export (eval it)
+	@bash scripts/terraform-providers.sh
+
 inference-image: ## the worker's image from the same lock (docker, else buildah as root), once per content; prints the exports (INFERENCE_IMAGE_TAG=name:tag tags it too)
 	@bash scripts/inference-image.sh
 
-deploy: ## terraform apply in terraform/ (see README "Deploy to Google Cloud")
+deploy: ## terraform apply in terraform/ (see docs/cloud.md)
 	bash scripts/deploy.sh
 
 gateway-spec: ## regenerate terraform/gateway-openapi.json.tftpl (API Gateway routes) from api.Routes()
