@@ -7,7 +7,7 @@
 # Needs: gcloud (application-default credentials), terraform >= 1.5, and
 # terraform/terraform.tfvars (copy terraform/terraform.tfvars.example), or
 # TF_VAR_project_id. Secrets: TF_VAR_api_key_hashes / TF_VAR_webhook_signing_key,
-# or secret versions added out of band (README, "Deploy to Google Cloud").
+# or secret versions added out of band (docs/cloud.md, "Secrets, URLs and permissions").
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

@@ -159,8 +159,8 @@ locals {
 }
 
 # Source: the repository root, minus everything the functions' build does
-# not compile, so that a README, script, test or terraform edit does not
-# redeploy all eight functions. Glob patterns (archive provider >= 2.5,
+# not compile, so that a documentation, script, test or terraform edit does not
+# redeploy all nine functions. Glob patterns (archive provider >= 2.5,
 # doublestar syntax) are matched against paths relative to the repository
 # root; a matching directory is skipped whole. functions_source_test.go
 # checks that every file `go list -deps .` needs stays in and that tests,

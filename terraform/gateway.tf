@@ -1,5 +1,5 @@
 # One base URL for the whole API by default: API Gateway, billed per call
-# with no fixed cost (README, "What costs money"), in front of the five
+# with no fixed cost (docs/cloud.md, "What costs money"), in front of the six
 # public functions. Its routing document, gateway-openapi.json.tftpl, is
 # generated from api.Routes() by scripts/gatewayspec (`make gateway-spec`);
 # a test fails when the committed file drifts from the code. With the load

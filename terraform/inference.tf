@@ -51,7 +51,7 @@ resource "google_artifact_registry_repository" "inference" {
 
 # Anyone may pull from this repository, and only from this one (the
 # functions' images stay private). An organization policy restricting
-# allUsers (iam.allowedPolicyMemberDomains) refuses this binding: see README.
+# allUsers (iam.allowedPolicyMemberDomains) refuses this binding: see docs/cloud.md, "Who may call what".
 resource "google_artifact_registry_repository_iam_member" "inference_public" {
   project    = var.project_id
   location   = google_artifact_registry_repository.inference.location

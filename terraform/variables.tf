@@ -103,21 +103,21 @@ variable "reconcile_schedule" {
 }
 
 variable "api_key_hashes" {
-  description = "API_KEY_HASHES (owner:sha256hex, comma-separated; `make mint-key` prints one). Null: Terraform creates no secret version and you add one out of band (see README). A value given here is stored in the Terraform state."
+  description = "API_KEY_HASHES (owner:sha256hex, comma-separated; `make mint-key` prints one). Null: Terraform creates no secret version and you add one out of band (see docs/cloud.md, \"Secrets\"). A value given here is stored in the Terraform state."
   type        = string
   default     = null
   sensitive   = true
 }
 
 variable "webhook_signing_key" {
-  description = "WEBHOOK_SIGNING_KEY, the master key of the per-owner webhook secrets (e.g. `openssl rand -base64 32`). Null: add the secret version out of band (see README). A value given here is stored in the Terraform state."
+  description = "WEBHOOK_SIGNING_KEY, the master key of the per-owner webhook secrets (e.g. `openssl rand -base64 32`). Null: add the secret version out of band (see docs/cloud.md, \"Secrets\"). A value given here is stored in the Terraform state."
   type        = string
   default     = null
   sensitive   = true
 }
 
 variable "kms_key_ring_name" {
-  description = "Name of the KMS key ring. Key rings and keys can never be deleted and Terraform keeps them (prevent_destroy): after a teardown, import them again before applying (README, \"Tear it all down\")."
+  description = "Name of the KMS key ring. Key rings and keys can never be deleted and Terraform keeps them (prevent_destroy): after a teardown, import them again before applying (docs/cloud.md, quickstart step 11)."
   type        = string
   default     = "orchestrator"
 }

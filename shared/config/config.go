@@ -153,7 +153,7 @@ const DefaultVLLMCuda = "13.0"
 // lock.
 const InferenceMinCuda = "13.0"
 
-// DefaultAPIKey is the README's test key, accepted when no key is configured.
+// DefaultAPIKey is the documentation's test key, accepted when no key is configured.
 const DefaultAPIKey = "test-api-key-12345"
 
 // Load reads the configuration from getenv (os.Getenv when nil): every
