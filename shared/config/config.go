@@ -56,7 +56,12 @@ type Config struct {
 	// ForwardedHops says where the client's address is in X-Forwarded-For
 	// (BACKEND=gcp; see httpx.ClientAddr). The embedded runtime uses the
 	// connection's address.
-	ForwardedHops int `env:"FORWARDED_HOPS" default:"0" cloud:"true" min:"0" max:"10" want:"an integer from 0 to 10" help:"BACKEND=gcp: entries Google's proxies append to X-Forwarded-For after the client's address (0 direct to Cloud Run, 1 behind the load balancer; Terraform sets it)"`
+	ForwardedHops int `env:"FORWARDED_HOPS" default:"0" cloud:"true" min:"0" max:"10" want:"an integer from 0 to 10" help:"BACKEND=gcp: entries Google's proxies append to X-Forwarded-For after the client's address (0 direct to Cloud Run, 1 behind the load balancer or API Gateway; Terraform sets it)"`
+	// BehindGateway: the function is invoked by API Gateway, which replaces
+	// the caller's Authorization header with its own Google ID token (that
+	// Cloud Run verified before the request arrived) and moves the caller's
+	// header to X-Forwarded-Authorization: the API key is read from there.
+	BehindGateway bool `env:"BEHIND_GATEWAY" default:"0" cloud:"true" oneof:"0 1" want:"0 or 1" help:"1: the function is invoked by API Gateway, which puts its own ID token in Authorization; the caller's API key is read from X-Forwarded-Authorization instead (Terraform sets it when the gateway is the base URL)"`
 
 	Simulate bool `env:"SIMULATE" help:"1: make run and make dev start the built-in RunPod and Hugging Face simulators (no network); webhooks then go only to loopback and private addresses (see WEBHOOK_ALLOW_PUBLIC); a deployed function refuses it"`
 	// SimulateBootDelay is how long a simulated RunPod worker takes to

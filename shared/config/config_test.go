@@ -37,6 +37,21 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+func TestBehindGateway(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  bool
+	}{{"", false}, {"0", false}, {"1", true}} {
+		c, err := Load(env(map[string]string{"BEHIND_GATEWAY": tc.value}))
+		if err != nil {
+			t.Fatalf("BEHIND_GATEWAY=%q: %v", tc.value, err)
+		}
+		if c.BehindGateway != tc.want {
+			t.Errorf("BEHIND_GATEWAY=%q: BehindGateway = %v, want %v", tc.value, c.BehindGateway, tc.want)
+		}
+	}
+}
+
 func TestSimulateBootDelayTakesZero(t *testing.T) {
 	c, err := Load(env(map[string]string{"SIMULATE": "1", "SIMULATE_BOOT_DELAY": "0s"}))
 	if err != nil {
@@ -98,6 +113,7 @@ func TestInvalid(t *testing.T) {
 		{map[string]string{"SIMULATE_BOOT_DELAY": "fast"}, "SIMULATE_BOOT_DELAY"},
 		{map[string]string{"RUNPOD_API_URL": "ftp://x"}, "RUNPOD_API_URL"},
 		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{map[string]string{"BEHIND_GATEWAY": "yes"}, "BEHIND_GATEWAY"},
 		{map[string]string{"BACKEND": "gcp"}, "GCP_PROJECT_ID"},
 		{map[string]string{"BACKEND": "gcp", "GCP_PROJECT_ID": "p"}, "PROVISION_TASK_URL"},
 		{map[string]string{"BACKEND": "gcp", "GCP_PROJECT_ID": "p", "PROVISION_TASK_URL": "https://p.example"}, "API_KEY_HASHES"},

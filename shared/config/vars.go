@@ -132,6 +132,9 @@ func (v Var) set(c *Config, s string) error {
 			return bad()
 		}
 	case f.Kind() == reflect.Bool:
+		if v.oneof != nil && !slices.Contains(v.oneof, s) {
+			return bad()
+		}
 		f.SetBool(truthy(s))
 	case f.Kind() == reflect.String:
 		if v.lower {
