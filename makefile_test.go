@@ -30,11 +30,12 @@ func TestMakeRunHonoursTheWorkerEnv(t *testing.T) {
 	// the test's own.
 	cache := t.TempDir()
 	base := filepath.Join(cache, "visgate-orchestrator", "inference-"+sum("inference/requirements.lock")[:12])
-	venv, tiny := filepath.Join(base, "venv"), filepath.Join(base, "tiny-models")
+	generator := sum("inference/tools/make_tiny_models.py")
+	venv, tiny := filepath.Join(base, "venv"), filepath.Join(base, "tiny-models-"+generator[:12])
 	for path, content := range map[string]string{
 		filepath.Join(venv, ".visgate-complete"):  "",
 		filepath.Join(venv, "bin", "python"):      "#!/bin/sh\n",
-		filepath.Join(tiny, ".visgate-generator"): sum("inference/tools/make_tiny_models.py") + "\n",
+		filepath.Join(tiny, ".visgate-generator"): generator + "\n",
 	} {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)

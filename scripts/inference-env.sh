@@ -9,7 +9,9 @@
 # on this machine shares it and a changed lock gets a new one:
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/visgate-orchestrator/inference-<12 hex>/venv
 # and the tiny models that inference/tools/make_tiny_models.py generates go
-# beside it in tiny-models/ (regenerated when the generator changes).
+# beside it in tiny-models-<12 hex of the generator>/: clones whose
+# generators differ each keep their own (the newest three are kept), instead
+# of regenerating one folder under each other's running tests.
 # Use: eval "$(bash scripts/inference-env.sh)". Everything but the two export
 # lines goes to stderr. PYTHON picks the interpreter (default python3, 3.11).
 set -euo pipefail
@@ -24,10 +26,10 @@ log() { echo "inference-env: $*" >&2; }
 key=$(sha256sum "$lock" | cut -c1-12)
 base="${XDG_CACHE_HOME:-$HOME/.cache}/visgate-orchestrator/inference-$key"
 venv="$base/venv"
-tiny="$base/tiny-models"
+generator_sum=$(sha256sum "$generator" | cut -d' ' -f1)
+tiny="$base/tiny-models-${generator_sum:0:12}"
 venv_stamp="$venv/.visgate-complete"
 tiny_stamp="$tiny/.visgate-generator"
-generator_sum=$(sha256sum "$generator" | cut -d' ' -f1)
 
 present() {
 	[ -f "$venv_stamp" ] && [ -x "$venv/bin/python" ] &&
@@ -89,6 +91,10 @@ if [ ! -f "$tiny_stamp" ] || [ "$(cat "$tiny_stamp")" != "$generator_sum" ]; the
 	echo "$generator_sum" >"$tiny.tmp/.visgate-generator"
 	mv "$tiny.tmp" "$tiny"
 	log "tiny models ready in $(($(date +%s) - start)) s"
+	# Older generators' models: keep the newest three (another clone may be
+	# testing with one), and the folder of the unkeyed layout.
+	rm -rf "$base/tiny-models"
+	ls -1dt "$base"/tiny-models-* 2>/dev/null | tail -n +4 | xargs -r rm -rf
 fi
 
 print_env
