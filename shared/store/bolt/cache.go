@@ -7,9 +7,15 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 )
 
-// recordCacheSize bounds the records recordCache keeps (a record and its
-// stored bytes: a few KB each, so a few MB when full).
-const recordCacheSize = 1024
+// recordCache keeps at most recordCacheSize records, and at most
+// recordCacheBytes of their stored bytes (a record's decoded form takes
+// about as much again). A record is a few KB, but one with its 200 log
+// lines, files and pools can take tens of KB: the byte bound holds the
+// cache to a few tens of MB whatever the records hold.
+const (
+	recordCacheSize  = 1024
+	recordCacheBytes = 16 << 20
+)
 
 // recordCache is a write-through cache of the deployment records, each
 // with the bytes it was decoded from. GET /v1/deployments/{id} is the
@@ -41,6 +47,8 @@ type recordCache struct {
 	m  map[string]cacheEntry
 	// gen counts the writes stored or forgotten (under mu).
 	gen uint64
+	// size is the sum of the kept entries' len(raw) (under mu).
+	size int
 }
 
 type cacheEntry struct {
@@ -119,20 +127,34 @@ func (c *recordCache) forget(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	delete(c.m, id)
+	c.drop(id)
 }
 
-// insert keeps e under id, dropping an arbitrary other entry when full.
-// The caller holds mu.
+// drop removes id's entry, if kept. The caller holds mu.
+func (c *recordCache) drop(id string) {
+	if e, ok := c.m[id]; ok {
+		c.size -= len(e.raw)
+		delete(c.m, id)
+	}
+}
+
+// insert keeps e under id, dropping arbitrary other entries while the
+// cache is full by count or by bytes; a record larger than the whole byte
+// budget is not kept (its reads take the file's). The caller holds mu.
 func (c *recordCache) insert(id string, e cacheEntry) {
 	if c.m == nil {
 		c.m = make(map[string]cacheEntry, recordCacheSize)
 	}
-	if _, ok := c.m[id]; !ok && len(c.m) >= recordCacheSize {
-		for k := range c.m {
-			delete(c.m, k)
+	c.drop(id)
+	if len(e.raw) > recordCacheBytes {
+		return
+	}
+	for k := range c.m {
+		if len(c.m) < recordCacheSize && c.size+len(e.raw) <= recordCacheBytes {
 			break
 		}
+		c.drop(k)
 	}
 	c.m[id] = e
+	c.size += len(e.raw)
 }

@@ -312,3 +312,40 @@ func TestSubscribersReadWhatTheyAreToldOf(t *testing.T) {
 		t.Errorf("%d of %d reads by the subscriber were stale; first: %s", len(stale), seen, stale[0])
 	}
 }
+
+// TestRecordCacheBoundsBytes: however large the records, the kept bytes
+// stay within recordCacheBytes, size is the sum of what is kept, a record
+// written again is counted once, and one larger than the budget is not kept.
+func TestRecordCacheBoundsBytes(t *testing.T) {
+	var c recordCache
+	sum := func() int {
+		n := 0
+		for _, e := range c.m {
+			n += len(e.raw)
+		}
+		return n
+	}
+	big := make([]byte, 1<<20)
+	for i := range 40 {
+		c.insert(fmt.Sprintf("d%d", i), cacheEntry{raw: big, d: &deployment.Deployment{}})
+		if c.size > recordCacheBytes || c.size != sum() {
+			t.Fatalf("after %d inserts: size %d, sum %d, budget %d", i+1, c.size, sum(), recordCacheBytes)
+		}
+	}
+	if len(c.m) != recordCacheBytes/len(big) {
+		t.Errorf("kept %d records of 1 MiB, want %d", len(c.m), recordCacheBytes/len(big))
+	}
+	before := c.size
+	c.insert("d39", cacheEntry{raw: big, d: &deployment.Deployment{}}) // the same id again
+	if c.size != before || c.size != sum() {
+		t.Errorf("writing a kept id again: size %d, was %d, sum %d", c.size, before, sum())
+	}
+	c.insert("huge", cacheEntry{raw: make([]byte, recordCacheBytes+1), d: &deployment.Deployment{}})
+	if _, ok := c.m["huge"]; ok || c.size != sum() {
+		t.Errorf("a record larger than the budget is kept (size %d, sum %d)", c.size, sum())
+	}
+	c.forget("d39")
+	if _, ok := c.m["d39"]; ok || c.size != sum() {
+		t.Errorf("forget: size %d, sum %d", c.size, sum())
+	}
+}
