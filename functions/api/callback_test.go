@@ -151,8 +151,8 @@ func TestProgressReportsAreThrottled(t *testing.T) {
 		{0, 500_000_000, 500_000_000}, // a minute later: written
 		{time.Second, 600_000_000, 500_000_000},
 		{deployment.ProgressWriteInterval, 700_000_000, 700_000_000},
-		{deployment.ProgressWriteInterval, 10, 700_000_000},    // backwards: kept
-		{time.Second, 1_000_000_000, 1_000_000_000}, // complete: written at once
+		{deployment.ProgressWriteInterval, 10, 700_000_000}, // backwards: kept
+		{time.Second, 1_000_000_000, 1_000_000_000},         // complete: written at once
 	} {
 		*f.clock = f.clock.Add(step.advance)
 		if rec := report(step.done); rec.Code != 200 {

@@ -515,7 +515,7 @@ func (w *chaosWorld) settle(ids []string) map[string]*deployment.Deployment {
 				w.t.Fatalf("%s: %v", id, err)
 			}
 			out[id] = d
-			if !d.Status.Final() || d.NeedsWork() {
+			if !d.Status.Final() || !d.Settled() {
 				done = false
 			}
 		}
@@ -526,7 +526,7 @@ func (w *chaosWorld) settle(ids []string) map[string]*deployment.Deployment {
 	}, func() string {
 		var b strings.Builder
 		for _, d := range out {
-			if !d.Status.Final() || d.NeedsWork() {
+			if !d.Status.Final() || !d.Settled() {
 				fmt.Fprintf(&b, "%s: status %s, endpoint %q deleted %v, webhook %+v\n%s",
 					d.ID, d.Status, d.RunPodEndpointID, d.EndpointDeleted, d.Webhook, logText(d))
 			}

@@ -345,7 +345,7 @@ func (e *env) waitFor(id, what string, cond func(d *deployment.Deployment) bool)
 func (e *env) settle(id string) *deployment.Deployment {
 	e.t.Helper()
 	return e.waitFor(id, "settled", func(d *deployment.Deployment) bool {
-		return d.Status.Final() && !d.NeedsWork()
+		return d.Status.Final() && d.Settled()
 	})
 }
 

@@ -113,12 +113,13 @@ func TestReconcile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(Report{Scanned: 4, Resumed: 1, Failed: 1, OrphansDeleted: 1}, rep); diff != "" {
+	if diff := cmp.Diff(Report{Scanned: 4, Resumed: 2, Failed: 1, OrphansDeleted: 1}, rep); diff != "" {
 		t.Errorf("report (-want +got):\n%s", diff)
 	}
-	// The stuck deployment is resumed; the overdue one is failed, and what
-	// that owes (its teardown) is the change feed's to enqueue.
-	if diff := cmp.Diff([]string{"dep_2026_00000002/validate"}, q.got()); diff != "" {
+	// The stuck deployment is resumed, and so is the live one's first spend
+	// read, owed since its write an hour ago; the overdue one is failed,
+	// and what that owes (its teardown) is the change feed's to enqueue.
+	if diff := cmp.Diff([]string{"dep_2026_00000001/spend", "dep_2026_00000002/validate"}, q.got()); diff != "" {
 		t.Errorf("enqueued (-want +got):\n%s", diff)
 	}
 	d, _ := st.Get(ctx, "dep_2026_00000004")
