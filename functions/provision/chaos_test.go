@@ -454,12 +454,16 @@ func (w *chaosWorld) create(behavior string) string {
 	w.hooks.behavior[id] = behavior
 	w.hooks.mu.Unlock()
 	d := &deployment.Deployment{
-		ID: id, Owner: owner, Status: deployment.StatusValidating, StatusChangedAt: now,
-		RequestedModel: "openai-community/gpt2", ModelID: "openai-community/gpt2",
-		Scaling:   deployment.Scaling{MinWorkers: 0, MaxWorkers: 2, IdleTimeoutSeconds: 5},
-		RunPodKey: sealOne(secret.New(runpodKey), deployment.FieldRunPodKey),
-		Webhook:   deployment.Webhook{URL: w.hooks.URL + "/hooks/" + id},
-		CreatedAt: now, UpdatedAt: now,
+		ID:              id,
+		Owner:           owner,
+		Status:          deployment.StatusValidating,
+		StatusChangedAt: now,
+		RunPodKey:       sealOne(secret.New(runpodKey), deployment.FieldRunPodKey),
+		Webhook:         deployment.Webhook{URL: w.hooks.URL + "/hooks/" + id},
+		CreatedAt:       now,
+		UpdatedAt:       now,
+		Request:         deployment.Request{RequestedModel: "openai-community/gpt2", Scaling: deployment.Scaling{MinWorkers: 0, MaxWorkers: 2, IdleTimeoutSeconds: 5}},
+		Model:           deployment.Model{ModelID: "openai-community/gpt2"},
 	}
 	if err := n.store.Create(ctx, d); err != nil {
 		t.Fatal(err)

@@ -20,8 +20,17 @@ func TestReconcileLeavesWorkDueLater(t *testing.T) {
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	old := now.Add(-24 * time.Hour)
 	for id, expires := range map[string]time.Time{"dep_2026_0000000a": now.Add(72 * time.Hour), "dep_2026_0000000b": now.Add(-time.Hour)} {
-		d := &deployment.Deployment{ID: id, Owner: "o", Status: deployment.StatusReady, StatusChangedAt: old, CreatedAt: old,
-			UpdatedAt: old, ModelID: "m", Scaled: true, Limits: deployment.Limits{ExpiresAt: expires}}
+		d := &deployment.Deployment{
+			ID:              id,
+			Owner:           "o",
+			Status:          deployment.StatusReady,
+			StatusChangedAt: old,
+			CreatedAt:       old,
+			UpdatedAt:       old,
+			Limits:          deployment.Limits{ExpiresAt: expires},
+			Model:           deployment.Model{ModelID: "m"},
+			Runs:            deployment.Runs{Scaled: true},
+		}
 		if err := st.Create(ctx, d); err != nil {
 			t.Fatal(err)
 		}
@@ -50,7 +59,7 @@ func TestReconcileSeesLostWorkBehindSpendReads(t *testing.T) {
 	long := now.Add(-2 * time.Hour)
 	for id, d := range map[string]*deployment.Deployment{
 		"dep_2026_0000000c": {Status: deployment.StatusDownloadingModel, Limits: deployment.Limits{MaxSpendUSD: 50}},
-		"dep_2026_0000000d": {Status: deployment.StatusReady, Scaled: true, Limits: deployment.Limits{MaxSpendUSD: 50, ExpiresAt: now.Add(-time.Hour)}},
+		"dep_2026_0000000d": {Status: deployment.StatusReady, Runs: deployment.Runs{Scaled: true}, Limits: deployment.Limits{MaxSpendUSD: 50, ExpiresAt: now.Add(-time.Hour)}},
 	} {
 		d.ID, d.Owner, d.ModelID, d.RunPodEndpointID = id, "o", "m", "ep_"+id
 		d.StatusChangedAt, d.CreatedAt, d.UpdatedAt, d.Watch.StartedAt = long, long, long, long

@@ -91,10 +91,21 @@ func TestReconcile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := &deployment.Deployment{ID: id, Owner: "o", Status: st0, StatusChangedAt: updated, CreatedAt: created,
-			UpdatedAt: updated, RunPodKey: sealed, RunPodEndpointID: endpoint, ModelID: "m",
-			Webhook: deployment.Webhook{Delivered: true}, Scaled: true, Watch: deployment.Watch{StartedAt: created},
-			Scaling: deployment.Scaling{MinWorkers: 0, MaxWorkers: 1, IdleTimeoutSeconds: 5}}
+		d := &deployment.Deployment{
+			ID:              id,
+			Owner:           "o",
+			Status:          st0,
+			StatusChangedAt: updated,
+			CreatedAt:       created,
+			UpdatedAt:       updated,
+			RunPodKey:       sealed,
+			Webhook:         deployment.Webhook{Delivered: true},
+			Watch:           deployment.Watch{StartedAt: created},
+			Request:         deployment.Request{Scaling: deployment.Scaling{MinWorkers: 0, MaxWorkers: 1, IdleTimeoutSeconds: 5}},
+			Model:           deployment.Model{ModelID: "m"},
+			Endpoint:        deployment.Endpoint{RunPodEndpointID: endpoint},
+			Runs:            deployment.Runs{Scaled: true},
+		}
 		if err := st.Create(ctx, d); err != nil {
 			t.Fatal(err)
 		}

@@ -172,8 +172,12 @@ func TestStepValid(t *testing.T) {
 
 func TestLimitReached(t *testing.T) {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	d := &Deployment{ID: "dep_2026_0a1b2c3d", Status: StatusReady, RunPodEndpointID: "ep1",
-		Webhook: Webhook{URL: "https://example.com/hook", Event: EventReady, Delivered: true, Attempts: 1, MessageID: "m"}}
+	d := &Deployment{
+		ID:       "dep_2026_0a1b2c3d",
+		Status:   StatusReady,
+		Webhook:  Webhook{URL: "https://example.com/hook", Event: EventReady, Delivered: true, Attempts: 1, MessageID: "m"},
+		Endpoint: Endpoint{RunPodEndpointID: "ep1"},
+	}
 	if err := d.LimitReached(now, ReasonExpired, "expires_at passed"); err != nil {
 		t.Fatal(err)
 	}
@@ -209,8 +213,11 @@ func TestLimitReached(t *testing.T) {
 
 func TestPublicPrice(t *testing.T) {
 	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
-	d := &Deployment{Status: StatusReady, Scaling: Scaling{MinWorkers: 1, MaxWorkers: 3},
-		Price: &Price{Pool: "AMPERE_48", PerHourUSD: 1.8, FallbackMaxPerHourUSD: 2.7, CatalogAt: at, CatalogSource: "runpod"}}
+	d := &Deployment{
+		Status:  StatusReady,
+		Price:   &Price{Pool: "AMPERE_48", PerHourUSD: 1.8, FallbackMaxPerHourUSD: 2.7, CatalogAt: at, CatalogSource: "runpod"},
+		Request: Request{Scaling: Scaling{MinWorkers: 1, MaxWorkers: 3}},
+	}
 	p := d.Public(false).Price
 	f := 2.7
 	want := &PublicPrice{Pool: "AMPERE_48", PerHourUSD: 1.8, PerSecondUSD: 0.0005, LoadingPerHourUSD: 1.8,
@@ -232,8 +239,15 @@ func TestOverdue(t *testing.T) {
 	const grace = 5 * time.Minute
 	long := now.Add(-2 * time.Hour)
 	ready := func(change func(d *Deployment)) *Deployment {
-		d := &Deployment{ID: "dep_2026_0a1b2c3d", Status: StatusReady, RunPodEndpointID: "ep1", Scaled: true,
-			Webhook: Webhook{URL: "https://example.com/hook", Delivered: true}, UpdatedAt: long, Version: 7}
+		d := &Deployment{
+			ID:        "dep_2026_0a1b2c3d",
+			Status:    StatusReady,
+			Webhook:   Webhook{URL: "https://example.com/hook", Delivered: true},
+			UpdatedAt: long,
+			Version:   7,
+			Endpoint:  Endpoint{RunPodEndpointID: "ep1"},
+			Runs:      Runs{Scaled: true},
+		}
 		d.Spend.NextReadAt = now.Add(time.Minute) // every live endpoint owes spend reads: the next one is due later
 		change(d)
 		return d

@@ -12,7 +12,7 @@ var t0 = time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 
 // watched is a deployment whose endpoint exists, in status st.
 func watched(st Status, change func(d *Deployment)) *Deployment {
-	d := &Deployment{ID: "dep_2026_0000abcd", Status: st, StatusChangedAt: t0, ModelID: "org/model"}
+	d := &Deployment{ID: "dep_2026_0000abcd", Status: st, StatusChangedAt: t0, Model: Model{ModelID: "org/model"}}
 	d.RunPodEndpointID = "ep1"
 	d.Watch.StartedAt = t0
 	d.GPUPools = []string{"ADA_24"}

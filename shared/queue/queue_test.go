@@ -17,7 +17,7 @@ const id = "dep_2026_0a1b2c3d"
 var now = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
 func rec(st deployment.Status, fns ...func(d *deployment.Deployment)) *deployment.Deployment {
-	d := &deployment.Deployment{ID: id, Status: st, RunPodEndpointID: "ep1", Webhook: deployment.Webhook{URL: "https://example.com/h"}}
+	d := &deployment.Deployment{ID: id, Status: st, Webhook: deployment.Webhook{URL: "https://example.com/h"}, Endpoint: deployment.Endpoint{RunPodEndpointID: "ep1"}}
 	for _, fn := range fns {
 		fn(d)
 	}
