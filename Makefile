@@ -46,7 +46,7 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 	@if command -v terraform >/dev/null; then terraform fmt -recursive terraform; fi
 
-bench: ## the performance figures against their targets, loopback only, under 10 minutes; writes BENCHMARKS.md (README "Performance")
+bench: ## the performance figures against their targets, loopback only, under 10 minutes; writes BENCHMARKS.md (docs/development.md, "Performance")
 	$(GO) run ./scripts/bench
 
 bench-health: ## GET /health latency from a second process on loopback (budget: p99 < 10 ms)
@@ -78,7 +78,7 @@ test-inference: ## ruff and pytest for inference/ in that env (creates it first 
 inference-image: ## the worker's image from the same lock (docker, else buildah as root), once per content; prints the exports (INFERENCE_IMAGE_TAG=name:tag tags it too)
 	@bash scripts/inference-image.sh
 
-deploy: ## terraform apply in terraform/ (see README "Deploy to Google Cloud")
+deploy: ## terraform apply in terraform/ (see docs/cloud.md)
 	bash scripts/deploy.sh
 
 gateway-spec: ## regenerate terraform/gateway-openapi.json.tftpl (API Gateway routes) from api.Routes()

@@ -115,7 +115,7 @@ func TestSourceArchiveHoldsTheBuildAndNothingElse(t *testing.T) {
 		}
 	}
 	for _, f := range []string{
-		"README.md", "Makefile", "functions_terraform_test.go", "functions/api/api_test.go",
+		"README.md", "docs/api.md", "Makefile", "functions_terraform_test.go", "functions/api/api_test.go",
 		"shared/huggingface/hubsim/testdata/x.json", "shared/store/firestore/INDEXES.md",
 		"scripts/quick-test.sh", "terraform/main.tf", "inference/Dockerfile", "inference/worker/handler.py",
 		"tools/go.mod", ".ci/run", "functions/local/main.go", ".git/HEAD",

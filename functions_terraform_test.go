@@ -144,6 +144,7 @@ var wiring = deploycheck.Wiring{
 	BaseURLOutput: "api_base_url",
 	ImageEnv:      "INFERENCE_IMAGE",
 	ImageOutput:   "inference_image",
+	GatewayEnv:    "BEHIND_GATEWAY",
 }
 
 // variableSets are the configurations checked: the defaults, a
@@ -214,6 +215,38 @@ func TestTerraformMatchesCode(t *testing.T) {
 	}
 }
 
+// TestOnlyTheGatewayInvokesTheAPI (issue 24): with the default base URL no
+// function grants allUsers or allAuthenticatedUsers, and each API function
+// is invocable by API Gateway's service account alone.
+func TestOnlyTheGatewayInvokesTheAPI(t *testing.T) {
+	fns, problems := checkModule(t, "terraform", map[string]cty.Value{"project_id": cty.StringVal("test-project")})
+	for _, p := range problems {
+		t.Error(p)
+	}
+	const gateway = "serviceAccount:orchestrator-gateway@test-project.iam.gserviceaccount.com"
+	api := map[string]bool{}
+	for _, ep := range want(t).Public {
+		api[ep] = true
+	}
+	n := 0
+	for _, f := range fns {
+		for _, m := range f.Invokers {
+			if m == "allUsers" || m == "allAuthenticatedUsers" {
+				t.Errorf("%s (%s) grants roles/run.invoker to %s", f.Address, f.EntryPoint, m)
+			}
+		}
+		if api[f.EntryPoint] {
+			n++
+			if len(f.Invokers) != 1 || f.Invokers[0] != gateway {
+				t.Errorf("%s (%s): invokers %q, want only %s", f.Address, f.EntryPoint, f.Invokers, gateway)
+			}
+		}
+	}
+	if n != len(api) || n != 6 {
+		t.Errorf("%d API functions checked, want the six of api.Functions() (%d)", n, len(api))
+	}
+}
+
 // TestTerraformCheckCatchesMistakes proves the check is not vacuous: each
 // mutation of a copy of terraform/ must make it fail with the named problem.
 func TestTerraformCheckCatchesMistakes(t *testing.T) {
@@ -232,7 +265,7 @@ func TestTerraformCheckCatchesMistakes(t *testing.T) {
 		{"task handler public", "functions.tf", `invokers    = \["tasks"\]`, `invokers    = ["tasks", "public"]`, `ProvisionTask): private function granted to allUsers`},
 		{"trigger public", "functions.tf", `invokers    = \["trigger"\]`, `invokers    = ["public"]`, `DeploymentChanged): private function granted to allUsers`},
 		{"reconcile without invoker", "functions.tf", `invokers    = \["scheduler"\]`, `invokers    = []`, `Reconcile): no invoker binding`},
-		{"api not public", "functions.tf", `(entry_point = "GetDeployment"(?s:.*?))invokers    = \["public"\]`, `${1}invokers    = []`, `GetDeployment): public API function without an allUsers invoker`},
+		{"api not public", "functions.tf", `(entry_point = "GetDeployment"(?s:.*?))invokers    = \["public"\]`, `${1}invokers    = []`, `GetDeployment): API function with no invoker`},
 		{"allUsers granted directly", "functions.tf", `\z`, "\nresource \"google_cloud_run_v2_service_iam_member\" \"oops\" {\n  name   = google_cloudfunctions2_function.fn[\"reconcile\"].name\n  role   = \"roles/run.invoker\"\n  member = \"allUsers\"\n}\n", `Reconcile): private function granted to allUsers`},
 
 		// Each private function is invocable by exactly the service that calls it.
@@ -262,7 +295,16 @@ func TestTerraformCheckCatchesMistakes(t *testing.T) {
 		// The gateway sends each operation to its function.
 		{"gateway backends mixed up", "gateway.tf", `f.entry_point => local.run_urls\[k\]`, `f.entry_point => local.run_urls["service"]`, `POST /v1/deployments: sent to "https://orchestrator-service-123456789012.europe-west1.run.app", not to CreateDeployment`},
 		{"gateway drops the path", "gateway-openapi.json.tftpl", `"APPEND_PATH_TO_ADDRESS"`, `"CONSTANT_ADDRESS"`, `path_translation "CONSTANT_ADDRESS"`},
-		{"gateway replaces the API key", "gateway-openapi.json.tftpl", `"disable_auth": true`, `"disable_auth": false`, `without disable_auth the gateway replaces the client's Authorization header`},
+		{"gateway sends no token", "gateway-openapi.json.tftpl", `"jwt_audience": "\$\{backend.Service\}"`, `"disable_auth": true`, `disable_auth: the gateway sends no ID token`},
+		{"gateway token for another function", "gateway-openapi.json.tftpl", `"jwt_audience": "\$\{backend.Service\}"`, `"jwt_audience": "${backend.GetDeployment}"`, `jwt_audience "https://orchestrator-get-deployment-123456789012.europe-west1.run.app": Cloud Run accepts a token for the function's URL https://orchestrator-service-`},
+
+		// Issue 24: only the gateway is public.
+		{"API functions public again", "functions.tf", `public    = var.enable_load_balancer \? "allUsers" : google_service_account.sa\["gateway"\].member`, `public    = "allUsers"`, `allUsers may invoke it, but only google_api_gateway_api_config.api[0] as serviceAccount:orchestrator-gateway@test-project.iam.gserviceaccount.com calls it`},
+		{"API invoked by another account", "functions.tf", `public    = var.enable_load_balancer \? "allUsers" : google_service_account.sa\["gateway"\].member`, `public    = var.enable_load_balancer ? "allUsers" : google_service_account.sa["api"].member`, `google_api_gateway_api_config.api[0] calls it as serviceAccount:orchestrator-gateway@test-project.iam.gserviceaccount.com, which has no invoker binding`},
+		{"load balancer's functions reachable directly", "functions.tf", `"ALLOW_INTERNAL_AND_GCLB" : "ALLOW_ALL"`, `"ALLOW_ALL" : "ALLOW_ALL"`, `[load balancer] google_cloudfunctions2_function.fn["create_deployment"] (CreateDeployment): granted to allUsers with ingress "ALLOW_ALL"`},
+		{"gateway without its own account", "gateway.tf", `(?s)\n  gateway_config \{.*?\n  \}\n`, "\n", `no gateway_config.backend_config.google_service_account known offline`},
+		{"key read from Authorization behind the gateway", "functions.tf", `BEHIND_GATEWAY = var.enable_load_balancer \? "0" : "1"`, `BEHIND_GATEWAY = "0"`, `BEHIND_GATEWAY is "0", but API Gateway calls the functions`},
+		{"forwarded key read behind the load balancer", "functions.tf", `BEHIND_GATEWAY = var.enable_load_balancer \? "0" : "1"`, `BEHIND_GATEWAY = "1"`, `[load balancer] BEHIND_GATEWAY is "1" without an API Gateway`},
 
 		// The inference image: built, public, alone public.
 		{"inference repository private", "inference.tf", `member     = "allUsers"`, `member     = "group:ops@example.com"`, `google_artifact_registry_repository.inference holds the inference image but is not readable by allUsers`},
@@ -271,8 +313,18 @@ func TestTerraformCheckCatchesMistakes(t *testing.T) {
 		{"functions given another image", "functions.tf", `INFERENCE_IMAGE = local.inference_image`, `INFERENCE_IMAGE = "runpod/worker:latest"`, `INFERENCE_IMAGE is "runpod/worker:latest", not the image terraform builds`},
 
 		// The defects of issue 14.
-		{"defect 1: build account reads only our bucket", "iam.tf", `, "roles/storage.objectViewer"\]`, `]`, `cannot read Cloud Storage project-wide: Cloud Build reads the source from Google's gcf-v2-sources-PROJECT_NUMBER-REGION bucket`},
-		{"defect 1: no wait for IAM", "functions.tf", `time_sleep.build_iam, # the build account's roles, propagated`, `google_project_iam_member.build,`, `does not wait for its build account's grant (google_project_iam_member.build) to propagate`},
+		{"defect 1: build account reads only our bucket", "iam.tf", `(?s)resource "google_project_iam_member" "build_gcf_sources" \{.*?\n\}\n`, "", `cannot read Google's gcf-v2-sources-123456789012-europe-west1 bucket, where Cloud Build reads the source`},
+		{"defect 1: no wait for IAM", "functions.tf", `time_sleep.build_iam, # the build account's roles, propagated`, `google_project_iam_member.build,`, `does not wait for its build account's grant (google_project_iam_member.build_gcf_sources) to propagate`},
+
+		// Issue 24: the build account reads two buckets, not every bucket.
+		// Issue 24: the data can be restored.
+		{"no point-in-time recovery", "firestore.tf", `point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"`, `point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_DISABLED"`, `google_firestore_database.default: point_in_time_recovery_enablement "POINT_IN_TIME_RECOVERY_DISABLED"`},
+		{"no backup schedule", "firestore.tf", `(?s)resource "google_firestore_backup_schedule" "daily" \{.*?\n\}\n`, "", `google_firestore_database.default: no google_firestore_backup_schedule with daily_recurrence backs up database "(default)"`},
+		{"weekly backups only", "firestore.tf", `daily_recurrence \{\}`, "weekly_recurrence {\n    day = \"SUNDAY\"\n  }", `google_firestore_backup_schedule.daily: no daily_recurrence`},
+		{"backup retention past Firestore's limit", "firestore.tf", `retention = "\$\{var.firestore_backup_retention_days \* 86400\}s"`, `retention = "${var.firestore_backup_retention_days * 86400 * 10}s"`, `google_firestore_backup_schedule.daily: retention 12096000s: Firestore keeps a backup from 1 day to 14 weeks`},
+		{"build account reads every bucket", "iam.tf", `(?s)\n  condition \{\n    title       = "gcf-v2-sources only".*?\n  \}\n`, "\n", `may read every bucket of the project (roles/storage.objectViewer on the project, google_project_iam_member.build_gcf_sources)`},
+		{"build condition names another bucket", "iam.tf", `gcf_sources_bucket = "gcf-v2-sources-\$\{data.google_project.this.number\}-\$\{var.region\}"`, `gcf_sources_bucket = "gcf-v2-sources-${data.google_project.this.number}"`, `cannot read Google's gcf-v2-sources-123456789012-europe-west1 bucket`},
+		{"build account cannot read the source bucket", "iam.tf", `(?s)resource "google_storage_bucket_iam_member" "build_source" \{.*?\n\}\n`, "", `cannot read the source bucket test-project-orchestrator-source`},
 		{"defect 3: key ring destroyable", "kms_secrets.tf", `(?s)(resource "google_kms_key_ring".*?)lifecycle \{\s*prevent_destroy = true\s*\}`, `${1}`, `google_kms_key_ring.this: no lifecycle prevent_destroy`},
 		{"defect 3: key destroyable", "kms_secrets.tf", `(?s)(resource "google_kms_crypto_key".*?)lifecycle \{\s*prevent_destroy = true[^}]*\}`, `${1}`, `google_kms_crypto_key.secrets: no lifecycle prevent_destroy`},
 		{"defect 4: URL check on uri only", "functions.tf", `contains\(svc.urls, local.run_urls\[k\]\)`, `svc.uri == local.run_urls[k]`, `no check compares the deterministic URLs with a google_cloud_run_v2_service's urls`},

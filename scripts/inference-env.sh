@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The inference worker's Python environment (see inference/ and the README).
+# The inference worker's Python environment (see inference/ and docs/worker.md).
 #
 #   scripts/inference-env.sh              create it once, then print the exports
 #   scripts/inference-env.sh --if-present print the exports only if it exists

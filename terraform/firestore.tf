@@ -10,7 +10,24 @@ resource "google_firestore_database" "default" {
   delete_protection_state = var.firestore_delete_protection ? "DELETE_PROTECTION_ENABLED" : "DELETE_PROTECTION_DISABLED"
   deletion_policy         = var.firestore_deletion_policy
 
+  # Every version of the last 7 days stays readable: a bad write or delete
+  # can be read, exported or cloned as of any minute before it
+  # (docs/operations.md, "Backup and recovery (Google Cloud)").
+  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
+
   depends_on = [google_project_service.api]
+}
+
+# A backup every day, kept firestore_backup_retention_days; restored into
+# a new database (docs/operations.md, "Backup and recovery (Google Cloud)"). Backups outlive the database
+# and the schedule; the KMS key that opens the sealed secrets in them is
+# never destroyed (kms_secrets.tf).
+resource "google_firestore_backup_schedule" "daily" {
+  project   = var.project_id
+  database  = google_firestore_database.default.name
+  retention = "${var.firestore_backup_retention_days * 86400}s"
+
+  daily_recurrence {}
 }
 
 locals {

@@ -2,9 +2,13 @@
 # functions.go, all built from the same source archive of the repository.
 
 locals {
-  # key => entry point and sizing. public: anyone may invoke it (the API;
-  # it authenticates with API keys or the per-deployment callback secret);
-  # invokers: who else may (Cloud Run IAM, roles/run.invoker).
+  # key => entry point and sizing. invokers: who may invoke it (Cloud Run
+  # IAM, roles/run.invoker). "public" is the API, reached only through the
+  # base URL: API Gateway's service account invokes it (the gateway mints
+  # the ID token), or with the load balancer allUsers (a serverless NEG
+  # sends no token; ingress then admits the load balancer alone). The API
+  # authenticates callers itself, with API keys or the per-deployment
+  # callback secret.
   functions = {
     service = {
       entry_point = "Service"
@@ -136,9 +140,14 @@ locals {
     PUBLIC_BASE_URL       = local.public_base_url
     RATE_LIMIT_PER_MINUTE = tostring(var.rate_limit_per_minute)
     DEFAULT_TTL           = var.default_ttl
-    # Where the client's address is in X-Forwarded-For (failed-auth throttling):
-    # the last entry when called directly, the one before the load balancer's.
-    FORWARDED_HOPS = var.enable_load_balancer ? "1" : "0"
+    # Where the client's address is in X-Forwarded-For (failed-auth
+    # throttling): the entry before the load balancer's own, or before the
+    # gateway's (gateway_forwarded_hops; the functions take requests from
+    # the gateway alone, so no caller writes the entries on its right).
+    FORWARDED_HOPS = var.enable_load_balancer ? "1" : tostring(var.gateway_forwarded_hops)
+    # Behind API Gateway, Authorization holds the gateway's ID token and the
+    # caller's key arrives in X-Forwarded-Authorization.
+    BEHIND_GATEWAY = var.enable_load_balancer ? "0" : "1"
     LOG_LEVEL      = var.log_level
     # The inference worker image terraform builds (inference.tf): the
     # endpoints of every family but text generation run it.
@@ -146,7 +155,7 @@ locals {
   }
 
   invoker_members = {
-    public    = "allUsers"
+    public    = var.enable_load_balancer ? "allUsers" : google_service_account.sa["gateway"].member
     tasks     = google_service_account.sa["tasks"].member
     trigger   = google_service_account.sa["trigger"].member
     scheduler = google_service_account.sa["scheduler"].member
@@ -159,8 +168,8 @@ locals {
 }
 
 # Source: the repository root, minus everything the functions' build does
-# not compile, so that a README, script, test or terraform edit does not
-# redeploy all eight functions. Glob patterns (archive provider >= 2.5,
+# not compile, so that a documentation, script, test or terraform edit does not
+# redeploy all nine functions. Glob patterns (archive provider >= 2.5,
 # doublestar syntax) are matched against paths relative to the repository
 # root; a matching directory is skipped whole. functions_source_test.go
 # checks that every file `go list -deps .` needs stays in and that tests,
@@ -299,7 +308,8 @@ resource "google_cloudfunctions2_function" "fn" {
   ]
 }
 
-# Who may invoke which function. Public: the API functions only.
+# Who may invoke which function. The API functions: the gateway's account
+# (or, with the load balancer, allUsers); the others: their one caller.
 resource "google_cloud_run_v2_service_iam_member" "invoker" {
   for_each = local.invoker_bindings
 

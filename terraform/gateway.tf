@@ -1,9 +1,10 @@
 # One base URL for the whole API by default: API Gateway, billed per call
-# with no fixed cost (README, "What costs money"), in front of the five
-# public functions. Its routing document, gateway-openapi.json.tftpl, is
+# with no fixed cost (docs/cloud.md, "What costs money"), in front of the six
+# API functions, which only the gateway's service account may invoke. Its
+# routing document, gateway-openapi.json.tftpl, is
 # generated from api.Routes() by scripts/gatewayspec (`make gateway-spec`);
 # a test fails when the committed file drifts from the code. With the load
-# balancer (lb.tf) the public functions take traffic only from it, so there
+# balancer (lb.tf) the API functions take traffic only from it, so there
 # is no gateway.
 #
 # API Gateway resources are in the google-beta provider only.
@@ -48,9 +49,12 @@ resource "google_api_gateway_api_config" "api" {
     }
   }
 
-  # The gateway's own identity. Every operation sets disable_auth (the
-  # functions are public and check API keys themselves; a gateway token
-  # would replace the client's Authorization header), so it needs no role.
+  # The gateway's own identity, the only one allowed to invoke the API
+  # functions (roles/run.invoker, functions.tf). For each request the
+  # gateway mints a Google ID token of this account for the function's URL
+  # (jwt_audience in the routing document), puts it in Authorization and
+  # moves the client's Authorization header (the API key) to
+  # X-Forwarded-Authorization, where the functions read it (BEHIND_GATEWAY).
   gateway_config {
     backend_config {
       google_service_account = google_service_account.sa["gateway"].email

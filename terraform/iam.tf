@@ -9,8 +9,8 @@
 #   scheduler  the Cloud Scheduler job's identity: may invoke Reconcile
 #   build      Cloud Build's identity when it builds the functions' images
 #              and the inference image
-#   gateway    API Gateway's identity (it calls the public functions
-#              without a token: it needs no role)
+#   gateway    API Gateway's identity: the only invoker of the six API
+#              functions (it sends an ID token of this account)
 #
 # The api and worker runtimes have the same data permissions: every function
 # wires the same configuration (config.Load), enqueues steps (CreateDeployment,
@@ -100,18 +100,41 @@ resource "google_project_iam_member" "trigger_event_receiver" {
 }
 
 # Builds (the functions' images and the inference image): write logs and
-# images, and read the source. Cloud Run functions copy the uploaded archive
-# into Google's own gcf-v2-sources-PROJECT_NUMBER-REGION bucket and Cloud
-# Build reads it there, so read access on our bucket alone fails every build
-# (hashicorp/terraform-provider-google#20571); `gcloud builds submit` stages
-# the inference source in PROJECT_cloudbuild. Hence storage.objectViewer on
-# the project, as the provider's own cloudfunctions2 builder example does.
+# images, and read the source: ours (the functions' archive, and the
+# inference build's upload, staged there by inference.tf) and Google's
+# gcf-v2-sources-PROJECT_NUMBER-REGION, where Cloud Run functions copy the
+# archive and Cloud Build reads it (hashicorp/terraform-provider-google#20571).
+# That bucket exists only once the first function is created, too late for
+# a grant on the bucket itself, so it is read through a project grant whose
+# condition names it alone: no other bucket of the project is readable.
 resource "google_project_iam_member" "build" {
-  for_each = toset(["roles/logging.logWriter", "roles/artifactregistry.writer", "roles/storage.objectViewer"])
+  for_each = toset(["roles/logging.logWriter", "roles/artifactregistry.writer"])
 
   project = var.project_id
   role    = each.value
   member  = google_service_account.sa["build"].member
+}
+
+resource "google_storage_bucket_iam_member" "build_source" {
+  bucket = google_storage_bucket.source.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.sa["build"].member
+}
+
+locals {
+  gcf_sources_bucket = "gcf-v2-sources-${data.google_project.this.number}-${var.region}"
+}
+
+resource "google_project_iam_member" "build_gcf_sources" {
+  project = var.project_id
+  role    = "roles/storage.objectViewer"
+  member  = google_service_account.sa["build"].member
+
+  condition {
+    title       = "gcf-v2-sources only"
+    description = "Cloud Build reads the functions' source where Cloud Run functions copied it."
+    expression  = "resource.name == \"projects/_/buckets/${local.gcf_sources_bucket}\" || resource.name.startsWith(\"projects/_/buckets/${local.gcf_sources_bucket}/\")"
+  }
 }
 
 # IAM grants take a while to reach Cloud Build; the provider's builder
@@ -119,7 +142,11 @@ resource "google_project_iam_member" "build" {
 resource "time_sleep" "build_iam" {
   create_duration = "60s"
 
-  depends_on = [google_project_iam_member.build]
+  depends_on = [
+    google_project_iam_member.build,
+    google_storage_bucket_iam_member.build_source,
+    google_project_iam_member.build_gcf_sources,
+  ]
 }
 
 # Google's service agents for the Firestore trigger. Eventarc creates its

@@ -51,7 +51,7 @@ resource "google_artifact_registry_repository" "inference" {
 
 # Anyone may pull from this repository, and only from this one (the
 # functions' images stay private). An organization policy restricting
-# allUsers (iam.allowedPolicyMemberDomains) refuses this binding: see README.
+# allUsers (iam.allowedPolicyMemberDomains) refuses this binding: see docs/cloud.md, "Who may call what".
 resource "google_artifact_registry_repository_iam_member" "inference_public" {
   project    = var.project_id
   location   = google_artifact_registry_repository.inference.location
@@ -61,8 +61,9 @@ resource "google_artifact_registry_repository_iam_member" "inference_public" {
 }
 
 # Cloud Build, as the build service account, from the operator's machine
-# (`gcloud builds submit` uploads inference/ only). Runs again when the
-# hash of inference/ changes.
+# (`gcloud builds submit` uploads inference/ only, into our source bucket,
+# the one the build account may read, rather than PROJECT_cloudbuild). Runs
+# again when the hash of inference/ changes.
 resource "terraform_data" "inference_image" {
   triggers_replace = [local.inference_image]
 
@@ -75,6 +76,7 @@ resource "terraform_data" "inference_image" {
         --config='${abspath(path.module)}/inference-cloudbuild.yaml' \
         --ignore-file='${abspath(path.module)}/inference.gcloudignore' \
         --service-account='${google_service_account.sa["build"].id}' \
+        --gcs-source-staging-dir='gs://${google_storage_bucket.source.name}/inference-staging' \
         --substitutions='_IMAGE=${local.inference_image}'
     EOT
   }

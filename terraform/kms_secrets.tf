@@ -8,8 +8,8 @@ resource "google_kms_key_ring" "this" {
 
   # Firestore keeps the data on destroy (firestore_deletion_policy), so the
   # key that opens the sealed secrets in it must stay too: a destroyed key
-  # version leaves them unreadable 30 days later. README, "Tear it all
-  # down", says how to really delete everything.
+  # version leaves them unreadable 30 days later. docs/cloud.md, quickstart
+  # step 11, says how to really delete everything.
   lifecycle {
     prevent_destroy = true
   }

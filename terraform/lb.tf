@@ -1,7 +1,7 @@
 # Optional (enable_load_balancer): one global external Application Load
 # Balancer at https://<domain> in front of the public functions, instead of
 # API Gateway (gateway.tf): a custom domain and Google Cloud Armor, for a
-# fixed cost (README, "What costs money").
+# fixed cost (docs/cloud.md, "What costs money").
 #
 # Path matching alone cannot tell POST /v1/deployments (CreateDeployment)
 # from GET /v1/deployments (GetDeployment), nor GET from DELETE on

@@ -1,9 +1,9 @@
-# The Deployment Orchestrator in one Google Cloud project: eight Cloud Run
+# The Deployment Orchestrator in one Google Cloud project: nine Cloud Run
 # functions (gen2) built from this repository, Firestore, the Cloud Tasks
 # queue of the provisioning chain, the Eventarc trigger on deployments, the
 # Reconcile schedule, one service account per role, the secrets and the KMS
 # key, one base URL (API Gateway, or the optional load balancer) and the
-# inference worker image. See README.md, "Deploy to Google Cloud".
+# inference worker image. See docs/cloud.md.
 
 # The project number makes the functions' deterministic URLs (functions.tf)
 # and names Google's service agents. It waits for the Resource Manager API

@@ -103,21 +103,21 @@ variable "reconcile_schedule" {
 }
 
 variable "api_key_hashes" {
-  description = "API_KEY_HASHES (owner:sha256hex, comma-separated; `make mint-key` prints one). Null: Terraform creates no secret version and you add one out of band (see README). A value given here is stored in the Terraform state."
+  description = "API_KEY_HASHES (owner:sha256hex, comma-separated; `make mint-key` prints one). Null: Terraform creates no secret version and you add one out of band (see docs/cloud.md, \"Secrets\"). A value given here is stored in the Terraform state."
   type        = string
   default     = null
   sensitive   = true
 }
 
 variable "webhook_signing_key" {
-  description = "WEBHOOK_SIGNING_KEY, the master key of the per-owner webhook secrets (e.g. `openssl rand -base64 32`). Null: add the secret version out of band (see README). A value given here is stored in the Terraform state."
+  description = "WEBHOOK_SIGNING_KEY, the master key of the per-owner webhook secrets (e.g. `openssl rand -base64 32`). Null: add the secret version out of band (see docs/cloud.md, \"Secrets\"). A value given here is stored in the Terraform state."
   type        = string
   default     = null
   sensitive   = true
 }
 
 variable "kms_key_ring_name" {
-  description = "Name of the KMS key ring. Key rings and keys can never be deleted and Terraform keeps them (prevent_destroy): after a teardown, import them again before applying (README, \"Tear it all down\")."
+  description = "Name of the KMS key ring. Key rings and keys can never be deleted and Terraform keeps them (prevent_destroy): after a teardown, import them again before applying (docs/cloud.md, quickstart step 11)."
   type        = string
   default     = "orchestrator"
 }
@@ -139,6 +139,17 @@ variable "firestore_deletion_policy" {
   }
 }
 
+variable "firestore_backup_retention_days" {
+  description = "Days each daily Firestore backup is kept (1 to 98, Firestore's limit of 14 weeks). Point-in-time recovery covers the last 7 days besides."
+  type        = number
+  default     = 14
+
+  validation {
+    condition     = var.firestore_backup_retention_days >= 1 && var.firestore_backup_retention_days <= 98 && floor(var.firestore_backup_retention_days) == var.firestore_backup_retention_days
+    error_message = "firestore_backup_retention_days: a whole number of days from 1 to 98 (14 weeks)."
+  }
+}
+
 variable "max_instances" {
   description = "Per-function overrides of max instances, keyed by function key (service, create_deployment, get_deployment, delete_deployment, update_deployment, deployment_ready, provision_task, deployment_changed, reconcile)."
   type        = map(number)
@@ -149,6 +160,17 @@ variable "api_gateway_region" {
   description = "Region of the API Gateway (the default base URL). Null: region. API Gateway runs in fewer regions than Cloud Run: see `gcloud api-gateway locations list`."
   type        = string
   default     = null
+}
+
+variable "gateway_forwarded_hops" {
+  description = "FORWARDED_HOPS behind API Gateway: how many entries follow the client's address in the X-Forwarded-For the functions receive (failed-auth throttling). 1: the gateway's own address is last. Google documents no layout: check it as docs/cloud.md says (\"Only the gateway is public\") and raise it if the throttle's log names a Google address instead of yours."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.gateway_forwarded_hops >= 0 && var.gateway_forwarded_hops <= 10 && floor(var.gateway_forwarded_hops) == var.gateway_forwarded_hops
+    error_message = "gateway_forwarded_hops: a whole number from 0 to 10."
+  }
 }
 
 variable "enable_load_balancer" {

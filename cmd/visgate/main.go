@@ -26,7 +26,7 @@ import (
 	"syscall"
 )
 
-// Exit codes (documented in the package comment and the README).
+// Exit codes (documented in the package comment and docs/api.md).
 const (
 	exitOK          = 0
 	exitError       = 1

@@ -61,8 +61,16 @@ type Server struct {
 	// ClientAddr is the address a request is counted under (see
 	// httpx.ClientAddr); nil means the connection's.
 	ClientAddr func(*http.Request) string
-	Models     *catalog.Catalog
-	GPUs       *gpu.Catalog
+	// BehindGateway: the API key is read from X-Forwarded-Authorization,
+	// never from Authorization. API Gateway, when it mints the ID token the
+	// function requires, puts that token in Authorization and moves the
+	// caller's header to X-Forwarded-Authorization; Cloud Run checked the
+	// token (the gateway's account alone may invoke the function) before
+	// the request arrived. The key is verified there like anywhere else, so
+	// a caller that writes X-Forwarded-Authorization itself gains nothing.
+	BehindGateway bool
+	Models        *catalog.Catalog
+	GPUs          *gpu.Catalog
 	// LiveGPUs, when set, is each account's GPU catalogue, the one
 	// select_gpu chooses from: gpu_tier is validated against it.
 	LiveGPUs *gpu.Live
@@ -283,7 +291,7 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 // authed checks the Bearer key and the owner's rate limit.
 func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, owner string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		owner, ok := s.Keys.Authenticate(r.Header.Get("Authorization"))
+		owner, ok := s.Keys.Authenticate(r.Header.Get(s.keyHeader()))
 		if !ok {
 			if s.authFailed(w, r, failedAPIKey) {
 				return
@@ -308,6 +316,18 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, owner str
 		}
 		h(w, r, owner)
 	}
+}
+
+// ForwardedAuthorizationHeader is where API Gateway puts the caller's
+// Authorization header when it replaces it with its own ID token.
+const ForwardedAuthorizationHeader = "X-Forwarded-Authorization"
+
+// keyHeader is the header that carries the caller's "Bearer <API key>".
+func (s *Server) keyHeader() string {
+	if s.BehindGateway {
+		return ForwardedAuthorizationHeader
+	}
+	return "Authorization"
 }
 
 // What failed to authenticate: each kind is counted on its own, so that

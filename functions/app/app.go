@@ -147,6 +147,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		RateLimit:            cfg.RateLimitPerMinute,
 		AuthFailures:         ratelimit.NewMemory(cfg.AuthFailuresPerMinute, time.Minute, nil),
 		ClientAddr:           clientAddr(cfg),
+		BehindGateway:        cfg.BehindGateway,
 		ProgressReports:      ratelimit.NewMemory(api.ProgressReportsPerMinute, time.Minute, nil),
 		Models:               catalog.Default(),
 		GPUs:                 gpu.Default(),

@@ -29,7 +29,7 @@ func openKeyset(ctx context.Context, st *bolt.Store, path string) (seal.Sealer, 
 	hasData := len(sample) > 0 || len(st.Unreadable()) > 0
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) && hasData {
 		return nil, fmt.Errorf("local keyset: %s is missing, but the store holds deployments sealed with it: restore it from "+
-			"the backup made with orchestrator.db (see README, Backup and recovery); a new key could not open their "+
+			"the backup made with orchestrator.db (see docs/operations.md, Backup and recovery); a new key could not open their "+
 			"RunPod keys, so their endpoints could not be deleted", path)
 	}
 	sealer, err := seal.LocalKeyset(path)
@@ -48,7 +48,7 @@ func openKeyset(ctx context.Context, st *bolt.Store, path string) (seal.Sealer, 
 	}
 	if tried > 0 {
 		return nil, fmt.Errorf("local keyset: %s does not belong to the store: none of the %d newest deployments' secrets "+
-			"opens with it; restore the keyset.json from the backup made with this orchestrator.db (see README, Backup and recovery)", path, tried)
+			"opens with it; restore the keyset.json from the backup made with this orchestrator.db (see docs/operations.md, Backup and recovery)", path, tried)
 	}
 	return sealer, nil
 }

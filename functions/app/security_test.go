@@ -20,7 +20,7 @@ import (
 
 // wiredHandler wires the embedded runtime with the Hub and RunPod at a closed
 // loopback port: nothing leaves the machine.
-func wiredHandler(t *testing.T) http.Handler {
+func wiredHandler(t *testing.T, extraEnv ...string) http.Handler {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -29,6 +29,9 @@ func wiredHandler(t *testing.T) http.Handler {
 	closed := "http://" + ln.Addr().String()
 	ln.Close()
 	env := map[string]string{"DATA_DIR": t.TempDir(), "API_KEYS": "wired-key-0123456789", "HF_API_URL": closed, "RUNPOD_API_URL": closed}
+	for i := 0; i+1 < len(extraEnv); i += 2 {
+		env[extraEnv[i]] = extraEnv[i+1]
+	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
@@ -50,6 +53,31 @@ func serve(h http.Handler, method, path, remote string, body string, hdr ...stri
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return rec
+}
+
+// TestWiredBehindGateway: with BEHIND_GATEWAY=1 the wired service reads the
+// caller's key from X-Forwarded-Authorization, where API Gateway moves it,
+// and never from Authorization, which then holds the gateway's ID token.
+func TestWiredBehindGateway(t *testing.T) {
+	const idToken = "Bearer eyJhbGciOiJSUzI1NiJ9.gateway.token"
+	for _, tc := range []struct {
+		name string
+		env  []string
+		hdr  []string
+		want int
+	}{
+		{"gateway layout, valid key", []string{"BEHIND_GATEWAY", "1"}, []string{"Authorization", idToken, "X-Forwarded-Authorization", "Bearer wired-key-0123456789"}, http.StatusOK},
+		{"gateway layout, no key", []string{"BEHIND_GATEWAY", "1"}, []string{"Authorization", idToken}, http.StatusUnauthorized},
+		{"key in Authorization behind the gateway", []string{"BEHIND_GATEWAY", "1"}, []string{"Authorization", "Bearer wired-key-0123456789"}, http.StatusUnauthorized},
+		{"direct, key in Authorization", nil, []string{"Authorization", "Bearer wired-key-0123456789"}, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := wiredHandler(t, tc.env...)
+			if rec := serve(h, "GET", "/v1/deployments", "198.51.100.7:5000", "", tc.hdr...); rec.Code != tc.want {
+				t.Errorf("status %d, want %d: %s", rec.Code, tc.want, rec.Body)
+			}
+		})
+	}
 }
 
 // TestWiredServiceThrottlesWrongKeys: the wired service answers a run of

@@ -14,7 +14,7 @@ import (
 
 // startProfiler serves net/http/pprof on 127.0.0.1:PPROF_PORT when the
 // binary is built with -tags pprof and PPROF_PORT is set (how the read
-// path was profiled under make bench's load; see README "Performance").
+// path was profiled under make bench's load; see docs/development.md, "Performance").
 // The block and mutex profiles sample every event (rate 1, fraction 1):
 // a profiling build only, never a served one.
 func startProfiler(getenv func(string) string, log *slog.Logger) (stop func(), err error) {

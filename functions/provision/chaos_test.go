@@ -541,7 +541,7 @@ func (w *chaosWorld) settle(ids []string) map[string]*deployment.Deployment {
 }
 
 // documentedFailures are the reasons a deployment may fail under these
-// faults (see README, Statuses).
+// faults (see docs/api.md, Statuses).
 var documentedFailures = []string{
 	"Model not loaded within",   // a worker that never starts
 	"gave up after",             // transient failures past the retry budget

@@ -2,7 +2,7 @@
 
     python inference/tools/make_tiny_models.py --out DIR
 
-produces, laid out as Hub repositories (README, "Local environment and tests"):
+produces, laid out as Hub repositories (docs/worker.md, "Local environment and tests"):
 
     DIR/visgate-tiny/text-to-image/             a diffusers StableDiffusionPipeline
     DIR/visgate-tiny/sentence-embeddings/       a sentence-transformers BERT model

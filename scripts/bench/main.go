@@ -3,7 +3,7 @@
 // time (about four minutes; everything has a deadline under ten), prints a
 // table of each figure with its target and whether it holds, and writes the
 // table with the machine's date, cores and memory to BENCHMARKS.md, which the
-// README's Performance section quotes.
+// Performance section of docs/development.md quotes.
 //
 //  1. A bare net/http server answering the same bytes, and the local server
 //     (`make run`'s binary), loaded by the same closed-loop load generator

@@ -128,7 +128,7 @@ func missed(figs []Figure) []string {
 	return out
 }
 
-// writeReport writes the file the README's Performance section quotes.
+// writeReport writes the file docs/development.md's Performance section quotes.
 func writeReport(w io.Writer, m Machine, figs []Figure, notes []string, took time.Duration) {
 	fmt.Fprintf(w, "# Benchmarks\n\n")
 	fmt.Fprintf(w, "Written by `make bench` (scripts/bench) on %s: %d cores (%s), %.1f GB of memory, %s, commit %s; the run took %s,\n",

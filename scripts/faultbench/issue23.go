@@ -239,3 +239,91 @@ func issue23DiskFull(bin string, n int) error {
 		codes[500], codes[503], retryAfter, codes[202], codes[0], after, intact, n)
 	return nil
 }
+
+// Issue 23, items 3 and 5: deployments in flight when the embedded store's
+// disk fills, half of them with max_spend_usd (written by every spend read,
+// which hid lost work from the reconciler). The disk stays full for `full`,
+// longer than the queue's retry budget (about four minutes), so their tasks
+// run out of retries; then space returns. How long does each wait to be
+// ready, and is any never resumed?
+func issue23Resume(bin string, n int, full time.Duration) error {
+	w, err := newWorld(bin, runpodsim.WithBootDelay(20*time.Second), runpodsim.WithCallbackInterval(time.Second))
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	w.env = append(w.env, "SPEND_REFRESH_INTERVAL=1m")
+	if err := syscall.Mount("tmpfs", w.dir, "tmpfs", 0, "size=16777216"); err != nil {
+		return fmt.Errorf("a full disk needs a small file system: mounting a tmpfs on %s needs root: %w", w.dir, err)
+	}
+	defer func() { _ = syscall.Unmount(w.dir, syscall.MNT_DETACH) }()
+	if err := w.start(); err != nil {
+		return err
+	}
+	plain, err := w.createModel(n, "openai-community/gpt2", "")
+	if err != nil {
+		return err
+	}
+	spend, err := w.createModel(n, "openai-community/gpt2", `,"max_spend_usd":50`)
+	if err != nil {
+		return err
+	}
+	all := append(append([]string{}, plain...), spend...)
+	// Fill the disk once every endpoint exists: the workers are still booting.
+	hasEndpoint := func(m map[string]any) bool { s, _ := m["runpod_endpoint_id"].(string); return s != "" }
+	if !w.waitAll(all, 60*time.Second, hasEndpoint) {
+		return fmt.Errorf("not every deployment had its endpoint within 60 s")
+	}
+	ballast := filepath.Join(w.dir, "ballast")
+	f, err := os.Create(ballast)
+	if err != nil {
+		return err
+	}
+	for chunk := make([]byte, 64<<10); ; {
+		if _, err := f.Write(chunk); err != nil {
+			break
+		}
+	}
+	_ = f.Close()
+	// The store's file still has room for a few writes: POSTs use it up,
+	// until five in a row are refused. Those accepted are in flight too.
+	var during []string
+	for refused, tries := 0, 0; refused < 5 && tries < 300; tries++ {
+		code, m := w.call("POST", "/v1/deployments", fmt.Sprintf(
+			`{"hf_model_id":"openai-community/gpt2","user_runpod_key":%q,"user_webhook_url":%q}`, runpodKey, w.hook.URL+"/hook"))
+		if code == http.StatusAccepted {
+			during = append(during, m["deployment_id"].(string))
+			refused = 0
+		} else {
+			refused++
+		}
+	}
+	all = append(all, during...)
+	time.Sleep(full) // the outage itself: time is the point
+	gaveUp := strings.Count(w.logs.String(), "giving up")
+	if err := os.Remove(ballast); err != nil {
+		return err
+	}
+	back := time.Now()
+	waited := map[string]time.Duration{}
+	for deadline := back.Add(20 * time.Minute); len(waited) < len(all) && time.Now().Before(deadline); time.Sleep(time.Second) {
+		for _, id := range all {
+			if _, ok := waited[id]; !ok && isReady(w.get(id)) {
+				waited[id] = time.Since(back)
+			}
+		}
+	}
+	describe := func(ids []string) string {
+		ready, slowest := 0, time.Duration(0)
+		for _, id := range ids {
+			if d, ok := waited[id]; ok {
+				ready++
+				slowest = max(slowest, d)
+			}
+		}
+		return fmt.Sprintf("%d of %d ready, the last %.0f s after space returned", ready, len(ids), slowest.Seconds())
+	}
+	fmt.Printf("issue 23 items 3 and 5 (disk full %s with %d deployments in flight, %d tasks given up): without max_spend_usd %s; with max_spend_usd %s; accepted while the disk filled %s (waited at most 20 min)\n",
+		full, len(all), gaveUp, describe(plain), describe(spend), describe(during))
+	return nil
+}

@@ -48,13 +48,15 @@ const (
 func main() {
 	bin := flag.String("bin", "", "server binary (go build -o BIN ./functions/local)")
 	issue := flag.Int("issue", 11, "the issue whose defects to measure: 11 or 23")
-	defect := flag.Int("defect", 0, "which defect of the issue to measure (issue 11: 1-5; issue 23: 1, 2, 4, 5)")
+	defect := flag.Int("defect", 0, "which defect of the issue to measure (issue 11: 1-5; issue 23: 1-5)")
 	n := flag.Int("n", 10, "deployments per scenario")
+	full := flag.Duration("full", 5*time.Minute, "issue 23, defect 3: how long the disk stays full")
 	flag.Parse()
 	if *issue == 23 {
-		run := map[int]func(string, int) error{1: issue23Ready, 2: issue23Patch, 4: issue23Billing, 5: issue23DiskFull}[*defect]
+		resume := func(bin string, n int) error { return issue23Resume(bin, n, *full) }
+		run := map[int]func(string, int) error{1: issue23Ready, 2: issue23Patch, 3: resume, 4: issue23Billing, 5: issue23DiskFull}[*defect]
 		if *bin == "" || run == nil {
-			fmt.Fprintln(os.Stderr, "usage: faultbench -bin PATH -issue 23 -defect 1|2|4|5 [-n 6]")
+			fmt.Fprintln(os.Stderr, "usage: faultbench -bin PATH -issue 23 -defect 1..5 [-n 6] [-full 5m]")
 			os.Exit(2)
 		}
 		if err := run(*bin, *n); err != nil {

@@ -30,9 +30,13 @@ func Placeholder(function string) string { return "${backend." + function + "}" 
 //   - path_translation APPEND_PATH_TO_ADDRESS: the function receives the
 //     request's own path (it routes by path); the default for an
 //     operation-level backend, CONSTANT_ADDRESS, would drop it;
-//   - disable_auth: no Google ID token is minted and the client's
-//     Authorization header (the API key) reaches the function unchanged;
-//     the functions are public and authenticate callers themselves;
+//   - no disable_auth: the gateway mints a Google ID token of its own
+//     service account for the function (only that account may invoke the
+//     API functions), puts it in Authorization and moves the client's
+//     Authorization header (the API key) to X-Forwarded-Authorization,
+//     where the functions read it (BEHIND_GATEWAY=1);
+//   - jwt_audience: the function's URL, the audience Cloud Run accepts
+//     (said outright rather than left to the default);
 //   - a prefix route (/docs/) becomes /docs/{path=**}, the double wildcard
 //     (zero or more characters, slashes included).
 func Document(routes []api.Route) ([]byte, error) {
@@ -58,7 +62,7 @@ func Document(routes []api.Route) ([]byte, error) {
 				"x-google-backend": map[string]any{
 					"address":          Placeholder(r.Function),
 					"path_translation": "APPEND_PATH_TO_ADDRESS",
-					"disable_auth":     true,
+					"jwt_audience":     Placeholder(r.Function),
 					"deadline":         Deadline,
 				},
 			}

@@ -31,7 +31,8 @@ type operation struct {
 	Backend struct {
 		Address         string  `json:"address"`
 		PathTranslation string  `json:"path_translation"`
-		DisableAuth     bool    `json:"disable_auth"`
+		DisableAuth     *bool   `json:"disable_auth"`
+		JWTAudience     string  `json:"jwt_audience"`
 		Deadline        float64 `json:"deadline"`
 	} `json:"x-google-backend"`
 	OperationID string `json:"operationId"`
@@ -99,8 +100,8 @@ func TestDocumentRoutesEveryPathToItsFunction(t *testing.T) {
 			}
 			ids[op.OperationID] = true
 			b := op.Backend
-			if b.PathTranslation != "APPEND_PATH_TO_ADDRESS" || !b.DisableAuth || b.Deadline < 60 {
-				t.Errorf("%s %s: backend %+v: want APPEND_PATH_TO_ADDRESS, disable_auth, deadline >= 60", method, tmpl, b)
+			if b.PathTranslation != "APPEND_PATH_TO_ADDRESS" || b.DisableAuth != nil || b.JWTAudience != b.Address || b.Deadline < 60 {
+				t.Errorf("%s %s: backend %+v: want APPEND_PATH_TO_ADDRESS, no disable_auth (the gateway's ID token), jwt_audience = address, deadline >= 60", method, tmpl, b)
 			}
 			for _, seg := range strings.Split(tmpl, "/") {
 				if name, ok := strings.CutPrefix(seg, "{"); ok {

@@ -49,6 +49,11 @@ type Config struct {
 	// (BACKEND=gcp; see httpx.ClientAddr). The embedded runtime uses the
 	// connection's address.
 	ForwardedHops int
+	// BehindGateway: the function is invoked by API Gateway, which replaces
+	// the caller's Authorization header with its own Google ID token (that
+	// Cloud Run verified before the request arrived) and moves the caller's
+	// header to X-Forwarded-Authorization: the API key is read from there.
+	BehindGateway bool
 
 	Simulate bool
 	// SimulateBootDelay is how long a simulated RunPod worker takes to
@@ -127,7 +132,7 @@ const DefaultVLLMCuda = "13.0"
 // lock.
 const InferenceMinCuda = "13.0"
 
-// DefaultAPIKey is the README's test key, accepted when no key is configured.
+// DefaultAPIKey is the documentation's test key, accepted when no key is configured.
 const DefaultAPIKey = "test-api-key-12345"
 
 // Var describes one environment variable.
@@ -147,7 +152,8 @@ var Vars = []Var{
 	{"API_KEY_HASHES", "", "owner:sha256hex entries, comma-separated (scripts/mintkey prints them)", true},
 	{"RATE_LIMIT_PER_MINUTE", "100", "requests a minute per API key", true},
 	{"AUTH_FAILURES_PER_MINUTE", "20", "failed authentications a minute per client address (API keys and callback secrets apart) before further failures get 429; valid credentials never do", false},
-	{"FORWARDED_HOPS", "0", "BACKEND=gcp: entries Google's proxies append to X-Forwarded-For after the client's address (0 direct to Cloud Run, 1 behind the load balancer)", true},
+	{"FORWARDED_HOPS", "0", "BACKEND=gcp: entries Google's proxies append to X-Forwarded-For after the client's address (0 direct to Cloud Run, 1 behind the load balancer or API Gateway)", true},
+	{"BEHIND_GATEWAY", "0", "1: the function is invoked by API Gateway with its own ID token in Authorization; the caller's API key is read from X-Forwarded-Authorization (where the gateway moves the caller's Authorization header). 0: from Authorization", true},
 	{"SIMULATE", "", "1: make run and make dev start the built-in RunPod and Hugging Face simulators (no network); webhooks then go only to loopback and private addresses (see WEBHOOK_ALLOW_PUBLIC); a deployed function refuses it", false},
 	{"SIMULATE_BOOT_DELAY", "1s", "with SIMULATE=1: how long a simulated worker takes to load its model (0s: at once)", false},
 	{"WEBHOOK_ALLOW_PRIVATE", "", "1: allow webhooks to loopback and private addresses, and plain http (local runs only)", false},
@@ -256,6 +262,13 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	if c.ForwardedHops, err = strconv.Atoi(get("FORWARDED_HOPS")); err != nil || c.ForwardedHops < 0 || c.ForwardedHops > 10 {
 		errs = append(errs, fmt.Errorf("FORWARDED_HOPS=%q: want an integer from 0 to 10", get("FORWARDED_HOPS")))
+	}
+	switch v := get("BEHIND_GATEWAY"); v {
+	case "0":
+	case "1":
+		c.BehindGateway = true
+	default:
+		errs = append(errs, fmt.Errorf("BEHIND_GATEWAY=%q: want 0 or 1", v))
 	}
 	for _, d := range []struct {
 		name string

@@ -36,6 +36,21 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+func TestBehindGateway(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  bool
+	}{{"", false}, {"0", false}, {"1", true}} {
+		c, err := Load(env(map[string]string{"BEHIND_GATEWAY": tc.value}))
+		if err != nil {
+			t.Fatalf("BEHIND_GATEWAY=%q: %v", tc.value, err)
+		}
+		if c.BehindGateway != tc.want {
+			t.Errorf("BEHIND_GATEWAY=%q: BehindGateway = %v, want %v", tc.value, c.BehindGateway, tc.want)
+		}
+	}
+}
+
 func TestSimulateBootDelayTakesZero(t *testing.T) {
 	c, err := Load(env(map[string]string{"SIMULATE": "1", "SIMULATE_BOOT_DELAY": "0s"}))
 	if err != nil {
@@ -97,6 +112,7 @@ func TestInvalid(t *testing.T) {
 		{map[string]string{"SIMULATE_BOOT_DELAY": "fast"}, "SIMULATE_BOOT_DELAY"},
 		{map[string]string{"RUNPOD_API_URL": "ftp://x"}, "RUNPOD_API_URL"},
 		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{map[string]string{"BEHIND_GATEWAY": "yes"}, "BEHIND_GATEWAY"},
 		{map[string]string{"BACKEND": "gcp"}, "GCP_PROJECT_ID"},
 		{map[string]string{"BACKEND": "gcp", "GCP_PROJECT_ID": "p"}, "PROVISION_TASK_URL"},
 		{map[string]string{"BACKEND": "gcp", "GCP_PROJECT_ID": "p", "PROVISION_TASK_URL": "https://p.example"}, "API_KEY_HASHES"},
@@ -108,16 +124,45 @@ func TestInvalid(t *testing.T) {
 	}
 }
 
-// TestREADMEListsEveryVariable keeps the README's configuration table true.
+// TestREADMEListsEveryVariable keeps the configuration table of
+// docs/operations.md (the README links to it) true: a row for every variable,
+// with its default, and no row for a variable Load does not read.
 func TestREADMEListsEveryVariable(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "README.md"))
+	const page = "docs/operations.md"
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", filepath.FromSlash(page)))
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, section, ok := strings.Cut(string(b), "\n## Configuration\n")
+	if !ok {
+		t.Fatalf("%s has no Configuration section", page)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	rows := map[string]string{} // variable → default cell
+	for _, line := range strings.Split(section, "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 5 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+			continue
+		}
+		rows[strings.Trim(strings.TrimSpace(cells[1]), "`")] = strings.TrimSpace(cells[2])
+	}
+	known := map[string]bool{}
 	for _, v := range Vars {
-		if !strings.Contains(string(b), "`"+v.Name+"`") {
-			t.Errorf("README.md does not document %s", v.Name)
+		known[v.Name] = true
+		def, ok := rows[v.Name]
+		switch {
+		case !ok:
+			t.Errorf("%s has no row for %s in its configuration table", page, v.Name)
+		case v.Default != "" && def != "`"+v.Default+"`":
+			t.Errorf("%s gives %s the default %s, Load's is %q", page, v.Name, def, v.Default)
+		case v.Default == "" && !strings.HasPrefix(def, "(unset"):
+			t.Errorf("%s gives %s the default %s, Load has none", page, v.Name, def)
+		}
+	}
+	for name := range rows {
+		if !known[name] && strings.ToUpper(name) == name && !strings.ContainsAny(name, " .") {
+			t.Errorf("%s documents %s, which Load does not read", page, name)
 		}
 	}
 }

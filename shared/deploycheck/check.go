@@ -23,6 +23,12 @@ type Function struct {
 	// BuildServiceAccount is build_config.service_account ("" when unset
 	// or not known offline).
 	BuildServiceAccount string
+	// SourceBucket is build_config.source.storage_source.bucket ("" when
+	// not known offline).
+	SourceBucket string
+	// Ingress is service_config.ingress_settings ("" when unset or not
+	// known offline).
+	Ingress string
 	// DependsOn lists the depends_on references ("TYPE.NAME").
 	DependsOn []string
 	// Invokers are the members granted an invoker role on the function;
@@ -59,6 +65,12 @@ func (m *Module) Functions() (fns []*Function, problems []error, err error) {
 		}
 		if v, _, err := Nested(in.Body, in.Ctx, "build_config", "service_account"); err == nil {
 			f.BuildServiceAccount, _ = KnownString(v)
+		}
+		if v, _, err := Nested(in.Body, in.Ctx, "build_config", "source", "storage_source", "bucket"); err == nil {
+			f.SourceBucket, _ = KnownString(v)
+		}
+		if v, _, err := Nested(in.Body, in.Ctx, "service_config", "ingress_settings"); err == nil {
+			f.Ingress, _ = KnownString(v)
 		}
 		f.ref = in.Name + "|"
 		if s, ok := KnownString(in.Key); ok {
@@ -229,9 +241,10 @@ type Want struct {
 	Secret []string
 	// Allowed: every name the configuration may set (the code reads it).
 	Allowed []string
-	// Public: entry points anyone may invoke (allUsers). Private: entry
-	// points nobody but their service accounts may invoke; each needs at
-	// least one invoker.
+	// Public: the API's entry points, reached through the base URL: each
+	// needs an invoker (CheckWiring checks that it is API Gateway's
+	// account when a gateway calls it). Private: entry points nobody but
+	// their service accounts may invoke; each needs at least one invoker.
 	Public, Private []string
 }
 
@@ -293,8 +306,13 @@ func Check(fns []*Function, w Want) []error {
 	}
 	for _, ep := range w.Public {
 		for _, f := range byEntry[ep] {
-			if !hasPublic(f.Invokers) {
-				fail("%s (%s): public API function without an allUsers invoker", f.Address, ep)
+			if len(f.Invokers) == 0 {
+				fail("%s (%s): API function with no invoker: the base URL (API Gateway's account, or the load balancer through allUsers) cannot reach it", f.Address, ep)
+			}
+			// allUsers is for the load balancer, whose serverless NEG sends
+			// no token: ingress must then admit nothing else.
+			if hasPublic(f.Invokers) && f.Ingress != "ALLOW_INTERNAL_AND_GCLB" && f.Ingress != "ALLOW_INTERNAL_ONLY" {
+				fail("%s (%s): granted to allUsers with ingress %q: anyone can call its own URL, around the base URL; allUsers only behind the load balancer, with ingress ALLOW_INTERNAL_AND_GCLB", f.Address, ep, f.Ingress)
 			}
 		}
 	}

@@ -3,14 +3,15 @@ package deploycheck
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 )
 
-// storageReadRoles let a member read the objects of every bucket of the
-// project, Google's gcf-v2-sources-PROJECT_NUMBER-REGION among them.
+// storageReadRoles let a member read a bucket's objects (granted on the
+// project without a condition: every bucket's).
 var storageReadRoles = map[string]bool{"roles/storage.objectViewer": true, "roles/storage.objectAdmin": true, "roles/storage.admin": true}
 
 // CheckFirstApply checks what a first `terraform apply` and its later
@@ -24,8 +25,9 @@ func CheckFirstApply(m *Module, fns []*Function) []error {
 	var errs []error
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	// Project-wide grants by member.
+	// Project-wide grants by member, with their conditions.
 	grants := map[string]map[string]string{} // member => role => resource name
+	conditions := map[string]string{}        // resource name => condition expression
 	iam, err := m.Instances("google_project_iam_member")
 	if err != nil {
 		return []error{err}
@@ -37,6 +39,29 @@ func CheckFirstApply(m *Module, fns []*Function) []error {
 			grants[member] = map[string]string{}
 		}
 		grants[member][role] = in.Name
+		if v, _, err := Nested(in.Body, in.Ctx, "condition", "expression"); err == nil {
+			if e, ok := KnownString(v); ok {
+				conditions[in.Name] = e
+			}
+		}
+	}
+	// Bucket grants: bucket => member => resource name.
+	bucketReaders := map[string]map[string]string{}
+	bucketIAM, err := m.Instances("google_storage_bucket_iam_member")
+	if err != nil {
+		return []error{err}
+	}
+	for _, in := range bucketIAM {
+		role, _ := stringAttr(in, "role")
+		member, _ := stringAttr(in, "member")
+		bucket, _ := stringAttr(in, "bucket")
+		if !storageReadRoles[role] {
+			continue
+		}
+		if bucketReaders[bucket] == nil {
+			bucketReaders[bucket] = map[string]string{}
+		}
+		bucketReaders[bucket][member] = "google_storage_bucket_iam_member." + in.Name
 	}
 
 	// 1. The build account reads the source where Cloud Build reads it, and
@@ -64,28 +89,51 @@ func CheckFirstApply(m *Module, fns []*Function) []error {
 			fail("%s: build_config.service_account %q is no google_service_account of the configuration", f.Address, f.BuildServiceAccount)
 			continue
 		}
-		grantRes := ""
+		// The grants the build needs: its source bucket, and Google's
+		// gcf-v2-sources-PROJECT_NUMBER-REGION (through a condition naming
+		// it: the bucket exists only once the first function does).
+		var needed []string
+		gcf := "gcf-v2-sources-" + ProjectNumber + "-" + f.Location
+		gcfRes := ""
 		for role, res := range grants[member] {
-			if storageReadRoles[role] {
-				grantRes = "google_project_iam_member." + res
-			}
-		}
-		if grantRes == "" {
-			fail("%s: its build account %s cannot read Cloud Storage project-wide: Cloud Build reads the source from Google's gcf-v2-sources-PROJECT_NUMBER-REGION bucket (terraform-provider-google#20571)", f.Address, member)
-			continue
-		}
-		waits := false
-		for _, d := range f.DependsOn {
-			name, ok := strings.CutPrefix(d, "time_sleep.")
-			if !ok {
+			if !storageReadRoles[role] {
 				continue
 			}
-			for _, dd := range sleeps[name] {
-				waits = waits || dd == grantRes
+			cond, conditional := conditions[res]
+			switch {
+			case !conditional:
+				fail("%s: its build account %s may read every bucket of the project (%s on the project, google_project_iam_member.%s): grant it on the source bucket (google_storage_bucket_iam_member) and on %s through a condition", f.Address, member, role, res, gcf)
+				gcfRes = "google_project_iam_member." + res
+			case strings.Contains(cond, `"projects/_/buckets/`+gcf+`"`) && strings.Contains(cond, `"projects/_/buckets/`+gcf+`/"`):
+				gcfRes = "google_project_iam_member." + res
 			}
 		}
-		if !waits {
-			fail("%s: does not wait for its build account's grant (%s) to propagate: depend on a time_sleep after it", f.Address, grantRes)
+		if gcfRes == "" {
+			fail("%s: its build account %s cannot read Google's %s bucket, where Cloud Build reads the source (terraform-provider-google#20571): grant roles/storage.objectViewer on the project with a condition on resource.name naming projects/_/buckets/%s and its objects", f.Address, member, gcf, gcf)
+			continue
+		}
+		needed = append(needed, gcfRes)
+		if f.SourceBucket == "" {
+			fail("%s: build_config.source.storage_source.bucket is not known offline", f.Address)
+		} else if res := bucketReaders[f.SourceBucket][member]; res != "" {
+			needed = append(needed, res)
+		} else {
+			fail("%s: its build account %s cannot read the source bucket %s: grant roles/storage.objectViewer on it (google_storage_bucket_iam_member)", f.Address, member, f.SourceBucket)
+		}
+		for _, grantRes := range needed {
+			waits := false
+			for _, d := range f.DependsOn {
+				name, ok := strings.CutPrefix(d, "time_sleep.")
+				if !ok {
+					continue
+				}
+				for _, dd := range sleeps[name] {
+					waits = waits || dd == grantRes
+				}
+			}
+			if !waits {
+				fail("%s: does not wait for its build account's grant (%s) to propagate: depend on a time_sleep after it", f.Address, grantRes)
+			}
 		}
 	}
 
@@ -178,7 +226,11 @@ func CheckFirstApply(m *Module, fns []*Function) []error {
 		fail("the load balancer does not redirect http:// to https:// (a port 80 forwarding rule to a url map with https_redirect)")
 	}
 
-	// 7. The project number is read at plan time even when an API is added.
+	// 7. The data can be restored: point-in-time recovery and a daily
+	// backup schedule on every database.
+	errs = append(errs, checkRestorable(m)...)
+
+	// 8. The project number is read at plan time even when an API is added.
 	for _, blk := range m.blocks("data") {
 		if blk.Labels[0] != "google_project" {
 			continue
@@ -316,4 +368,56 @@ func readsAttr(expr hclsyntax.Expression, root, name, attr string) bool {
 		return nil
 	})
 	return refs && reads
+}
+
+// maxBackupRetention is Firestore's longest backup retention (14 weeks).
+const maxBackupRetention = 14 * 7 * 24 * time.Hour
+
+// checkRestorable: every Firestore database keeps 7 days of versions
+// (point-in-time recovery) and has a daily backup schedule whose retention
+// Firestore accepts.
+func checkRestorable(m *Module) []error {
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	dbs, err := m.Instances("google_firestore_database")
+	if err != nil {
+		return []error{err}
+	}
+	scheds, err := m.Instances("google_firestore_backup_schedule")
+	if err != nil {
+		return []error{err}
+	}
+	daily := map[string]bool{} // database name => a valid daily schedule
+	for _, in := range scheds {
+		db, _ := stringAttr(in, "database")
+		rec, _ := Blocks(in.Body, in.Ctx, "daily_recurrence")
+		if len(rec) == 0 {
+			fail("%s: no daily_recurrence: a bad write is restorable only from the last weekly backup", in.Address())
+			continue
+		}
+		r, known := stringAttr(in, "retention")
+		d, perr := time.ParseDuration(r)
+		switch {
+		case !known:
+			fail("%s: retention not known offline", in.Address())
+			continue
+		case perr != nil || !strings.HasSuffix(r, "s"):
+			fail("%s: retention %q is not a duration in seconds such as \"1209600s\"", in.Address(), r)
+			continue
+		case d < 24*time.Hour || d > maxBackupRetention:
+			fail("%s: retention %s: Firestore keeps a backup from 1 day to 14 weeks", in.Address(), r)
+			continue
+		}
+		daily[db] = true
+	}
+	for _, in := range dbs {
+		name, _ := stringAttr(in, "name")
+		if v, _ := stringAttr(in, "point_in_time_recovery_enablement"); v != "POINT_IN_TIME_RECOVERY_ENABLED" {
+			fail("%s: point_in_time_recovery_enablement %q: without POINT_IN_TIME_RECOVERY_ENABLED a bad write or delete cannot be read back as of a minute before it", in.Address(), v)
+		}
+		if !daily[name] {
+			fail("%s: no google_firestore_backup_schedule with daily_recurrence backs up database %q", in.Address(), name)
+		}
+	}
+	return errs
 }

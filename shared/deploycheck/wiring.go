@@ -27,6 +27,11 @@ type Wiring struct {
 	// ImageOutput, which must live in a publicly readable Artifact
 	// Registry repository that a build pushes it to.
 	ImageEnv, ImageOutput string
+	// GatewayEnv is "1" on the functions exactly when API Gateway calls
+	// them: the gateway replaces the caller's Authorization header with
+	// its own ID token, so the key must be read from
+	// X-Forwarded-Authorization.
+	GatewayEnv string
 }
 
 // TriggerWant is the Eventarc trigger the code expects.
@@ -257,7 +262,21 @@ func CheckWiring(m *Module, fns []*Function, w Wiring) []error {
 		fail("%d scheduler jobs call %s, want 1", scheduled, w.Scheduled)
 	}
 
-	// Invokers of the private functions: exactly their callers.
+	// API Gateway calls the API functions with its own account's ID token.
+	gwErrs, fronted := checkGateway(m, byEntry, addCaller)
+	errs = append(errs, gwErrs...)
+	if w.GatewayEnv != "" {
+		v, _ := envValue(w.GatewayEnv)
+		switch {
+		case len(fronted) > 0 && v != "1":
+			fail("%s is %q, but API Gateway calls the functions: its ID token in Authorization would be read as the API key and every caller refused (%s=1 reads X-Forwarded-Authorization)", w.GatewayEnv, v, w.GatewayEnv)
+		case len(fronted) == 0 && v == "1":
+			fail("%s is %q without an API Gateway: the key would be read from X-Forwarded-Authorization, which nothing sets, and every caller refused", w.GatewayEnv, v)
+		}
+	}
+
+	// Invokers of the functions a known service calls (the private ones,
+	// and the API behind a gateway): exactly their callers.
 	for ep, want := range callers {
 		f := byEntry[ep]
 		if f == nil {
@@ -280,7 +299,6 @@ func CheckWiring(m *Module, fns []*Function, w Wiring) []error {
 		}
 	}
 	errs = append(errs, checkImage(m, fns, w)...)
-	errs = append(errs, checkGateway(m, byEntry)...)
 	return errs
 }
 
@@ -410,17 +428,27 @@ func publicRepositories(m *Module) (map[string]bool, error) {
 
 // checkGateway: every operation of each API Gateway config is sent to the
 // function whose entry point names it (the generated document's
-// operationIds start with the entry point).
-func checkGateway(m *Module, byEntry map[string]*Function) []error {
-	var errs []error
+// operationIds start with the entry point), as the config's service
+// account, which it adds as that function's caller. fronted lists the
+// entry points a gateway calls.
+func checkGateway(m *Module, byEntry map[string]*Function, addCaller func(ep, member, who string)) (errs []error, fronted map[string]bool) {
+	fronted = map[string]bool{}
 	insts, err := m.Instances("google_api_gateway_api_config")
 	if err != nil {
-		return []error{err}
+		return []error{err}, fronted
 	}
 	for _, in := range insts {
+		sa, _, err := Nested(in.Body, in.Ctx, "gateway_config", "backend_config", "google_service_account")
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", in.Address(), err))
+		}
+		account, known := KnownString(sa)
+		if !known {
+			errs = append(errs, fmt.Errorf("%s: no gateway_config.backend_config.google_service_account known offline: the gateway needs its own account to mint the ID tokens the functions require", in.Address()))
+		}
 		docs, err := Blocks(in.Body, in.Ctx, "openapi_documents")
 		if err != nil {
-			return append(errs, fmt.Errorf("%s: %w", in.Address(), err))
+			return append(errs, fmt.Errorf("%s: %w", in.Address(), err)), fronted
 		}
 		for _, d := range docs {
 			v, _, err := Nested(d.Body, d.Ctx, "document", "contents")
@@ -440,10 +468,17 @@ func checkGateway(m *Module, byEntry map[string]*Function) []error {
 				continue
 			}
 			s = string(raw)
-			errs = append(errs, checkGatewayDocument(in.Address(), s, byEntry)...)
+			docErrs, eps := checkGatewayDocument(in.Address(), s, byEntry)
+			errs = append(errs, docErrs...)
+			for _, ep := range eps {
+				fronted[ep] = true
+				if known {
+					addCaller(ep, "serviceAccount:"+account, in.Address())
+				}
+			}
 		}
 	}
-	return errs
+	return errs, fronted
 }
 
 // DependsOnForEach reports, for a data source, each depends_on entry that

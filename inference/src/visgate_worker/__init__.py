@@ -3,5 +3,5 @@
 Start-up: read the endpoint's env (config), download the chosen files
 (download), load the model for its task (loaders), run one warm-up
 inference, report each phase to the orchestrator (callback), then serve jobs
-through runpod.serverless.start (handler). See the README, "Inference worker".
+through runpod.serverless.start (handler). See docs/worker.md.
 """

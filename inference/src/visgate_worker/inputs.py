@@ -1,4 +1,4 @@
-"""Validates a job's input per task (the contract in the README).
+"""Validates a job's input per task (the contract in docs/worker.md, "Inputs and outputs").
 
 Each validator takes the job's "input" object and returns the normalised
 arguments, or raises InputError with one sentence that says what to fix.
