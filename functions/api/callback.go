@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/auth"
@@ -63,10 +64,9 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	case !f.Given("status"):
 		f.Errs.Add("status", "required")
 	case !stOK:
-	case reported == deployment.StatusDownloadingModel, reported == deployment.StatusLoadingModel,
-		reported == deployment.StatusReady, reported == deployment.StatusFailed:
+	case reported.Reported():
 	default:
-		f.Errs.Add("status", "must be one of downloading_model, loading_model, ready, failed")
+		f.Errs.Add("status", "must be one of "+statusList(deployment.ReportedStatuses))
 	}
 	errMsg, _ := f.String("error", 2000)
 	msg, _ := f.String("message", 500)
@@ -163,4 +163,13 @@ func parseTimings(f *httpx.Fields, name string) *deployment.Timings {
 	}
 	f.Nested(name, sub)
 	return &t
+}
+
+// statusList is "a, b, c".
+func statusList(sts []deployment.Status) string {
+	names := make([]string, len(sts))
+	for i, st := range sts {
+		names[i] = string(st)
+	}
+	return strings.Join(names, ", ")
 }

@@ -27,7 +27,7 @@ func (s *Steps) watch(ctx context.Context, t queue.Task) error {
 	if err != nil {
 		return err
 	}
-	if !watching(d.Status) {
+	if !d.Status.Watched() {
 		return nil
 	}
 	from := d.Status
@@ -78,7 +78,7 @@ func (s *Steps) watch(ctx context.Context, t queue.Task) error {
 	}
 	limits := deployment.WatchLimits{Ready: s.ReadyDeadline, Capacity: s.CapacityDeadline}
 	d, err = s.Store.Update(ctx, d.ID, func(d *deployment.Deployment) error {
-		if !watching(d.Status) {
+		if !d.Status.Watched() {
 			return errStop
 		}
 		return d.ApplyPoll(now, poll, limits)
@@ -89,7 +89,7 @@ func (s *Steps) watch(ctx context.Context, t queue.Task) error {
 	if err != nil {
 		return err
 	}
-	if !watching(d.Status) {
+	if !d.Status.Watched() {
 		return nil // ready or failed: what that owes is the change feed's
 	}
 	return s.again(ctx, t, s.PollInterval)
@@ -132,10 +132,6 @@ func (s *Steps) askHealth(ctx context.Context, key secret.Secret, d *deployment.
 	}
 	var out map[string]any
 	return json.Unmarshal(res.Output, &out) == nil && out[workerenv.HealthCheck] == workerenv.HealthReady
-}
-
-func watching(st deployment.Status) bool {
-	return st == deployment.StatusDownloadingModel || st == deployment.StatusLoadingModel
 }
 
 // summarise is what a poll saw of workers.

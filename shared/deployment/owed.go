@@ -49,6 +49,10 @@ var statusStep = map[Status]Step{
 	StatusLoadingModel:     StepWatch,
 }
 
+// Watched reports whether the watch step moves a deployment out of s: the
+// endpoint exists and the model is not ready yet.
+func (s Status) Watched() bool { return statusStep[s] == StepWatch }
+
 // Owed is one piece of work a deployment owes.
 type Owed struct {
 	Step Step

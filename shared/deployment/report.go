@@ -2,6 +2,7 @@ package deployment
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -21,6 +22,12 @@ type Report struct {
 	// Timings of the start (with ready), or nil.
 	Timings *Timings
 }
+
+// ReportedStatuses are the statuses a worker may report, in lifecycle order.
+var ReportedStatuses = []Status{StatusDownloadingModel, StatusLoadingModel, StatusReady, StatusFailed}
+
+// Reported reports whether s is a status a worker may report.
+func (s Status) Reported() bool { return slices.Contains(ReportedStatuses, s) }
 
 // Timings are the seconds the worker's start took, reported with ready.
 type Timings struct {

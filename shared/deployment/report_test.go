@@ -319,3 +319,16 @@ func TestSizeNote(t *testing.T) {
 		}
 	}
 }
+
+func TestReportedAndWatched(t *testing.T) {
+	reported := map[Status]bool{StatusDownloadingModel: true, StatusLoadingModel: true, StatusReady: true, StatusFailed: true}
+	watched := map[Status]bool{StatusDownloadingModel: true, StatusLoadingModel: true}
+	for _, st := range append(Statuses, "bogus") {
+		if got := st.Reported(); got != reported[st] {
+			t.Errorf("%s.Reported() = %v, want %v", st, got, reported[st])
+		}
+		if got := st.Watched(); got != watched[st] {
+			t.Errorf("%s.Watched() = %v, want %v", st, got, watched[st])
+		}
+	}
+}
