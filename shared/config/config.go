@@ -100,7 +100,7 @@ type Config struct {
 
 	// Limits and spend.
 	DefaultTTL    time.Duration // time limit of a deployment whose owner set none (0: none)
-	SpendInterval time.Duration // how often a deployment with max_spend_usd reads its spend
+	SpendInterval time.Duration // how often the spend of every live endpoint is read
 
 	LogLevel string
 }
@@ -178,7 +178,7 @@ var Vars = []Var{
 	{"HUB_WAIT", "2m", "fail when the Hugging Face Hub stays unreachable (or keeps failing) this long while validating", false},
 	{"LATE_CREATE_WINDOW", "2m", "how long after a create got no answer RunPod may still make the endpoint: no second create, teardowns look again", false},
 	{"DEFAULT_TTL", "0s", "time limit of every deployment whose owner sets none (e.g. 72h; 0s: none): a forgotten endpoint is deleted then", true},
-	{"SPEND_REFRESH_INTERVAL", "5m", "how often a deployment with max_spend_usd reads its spend from RunPod's billing API (at least 1m outside tests)", false},
+	{"SPEND_REFRESH_INTERVAL", "5m", "how often the spend of every live endpoint is read from RunPod's billing API (at least 1m outside tests)", false},
 	{"LOG_LEVEL", "info", "debug, info, warn or error", false},
 }
 
