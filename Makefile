@@ -6,7 +6,7 @@ GO ?= go
 PORT ?= 8080
 export TF_CLI_CONFIG_FILE ?= /dev/null
 
-.PHONY: run dev test test-short chaos lint fmt bench bench-health quick-test mint-key emulators-start emulators-stop build clean deploy gateway-spec inference-env test-inference inference-image
+.PHONY: run dev test test-short chaos lint fmt bench bench-health quick-test mint-key emulators-start emulators-stop build clean deploy gateway-spec inference-env test-inference inference-image terraform-providers
 
 run: ## serve every function on 127.0.0.1:$(PORT), embedded store and queue (with the inference worker's environment when it exists; VISGATE_INFERENCE_VENV and VISGATE_TINY_MODELS you set win)
 	@user_venv="$${VISGATE_INFERENCE_VENV:-}" user_tiny="$${VISGATE_TINY_MODELS:-}"; \
@@ -74,6 +74,9 @@ test-inference: ## ruff and pytest for inference/ in that env (creates it first 
 		"$$VISGATE_INFERENCE_VENV/bin/ruff" check . && \
 		"$$VISGATE_INFERENCE_VENV/bin/ruff" format --check . && \
 		"$$VISGATE_INFERENCE_VENV/bin/python" -m pytest
+
+terraform-providers: ## the providers terraform/versions.tf pins, as a filesystem mirror in the user's cache, once per set of versions (needs registry.terraform.io once); prints the export (eval it)
+	@bash scripts/terraform-providers.sh
 
 inference-image: ## the worker's image from the same lock (docker, else buildah as root), once per content; prints the exports (INFERENCE_IMAGE_TAG=name:tag tags it too)
 	@bash scripts/inference-image.sh

@@ -43,6 +43,9 @@ case "$*" in
   "resource-manager org-policies describe iam.allowedPolicyMemberDomains"*)
     [[ -z ${FAKE_POLICY_FAILS:-} ]] || exit 1
     printf '%s\n' "$FAKE_POLICY" ;;
+  "org-policies describe iam.managed.allowedPolicyMembers"*)
+    [[ -n ${FAKE_MANAGED_POLICY:-} ]] || exit 1 # not set on the project
+    printf '%s\n' "$FAKE_MANAGED_POLICY" ;;
   *) echo "unexpected gcloud $*" >&2; exit 2 ;;
 esac
 `)
@@ -59,20 +62,27 @@ func TestDeployChecksBeforeApply(t *testing.T) {
 		policyFails            bool
 		wantApply              bool
 		wantStderr             string
+		managed                string // iam.managed.allowedPolicyMembers; "": none
 	}{
-		{"runtime and policy fine", "go125 go126 python312", `{"constraint": "constraints/iam.allowedPolicyMemberDomains"}`, false, true, ""},
-		{"policy allows all", "go126", `{"constraint": "constraints/iam.allowedPolicyMemberDomains", "listPolicy": {"allValues": "ALLOW"}}`, false, true, ""},
-		{"runtime not offered", "go124 go125 nodejs22", `{}`, false, false, "Cloud Run functions offers no runtime go126 in europe-west1"},
-		{"domain-restricted sharing", "go126", `{"constraint": "constraints/iam.allowedPolicyMemberDomains", "listPolicy": {"allowedValues": ["C01abcdef"]}}`, false, false, "iam.allowedPolicyMemberDomains (domain-restricted sharing) applies to p"},
-		{"all members denied", "go126", `{"listPolicy": {"allValues": "DENY"}}`, false, false, "iam.allowedPolicyMemberDomains (domain-restricted sharing) applies to p"},
-		{"policy unreadable", "go126", "", true, true, "could not read the organisation policy"},
+		{"runtime and policy fine", "go125 go126 python312", `{"constraint": "constraints/iam.allowedPolicyMemberDomains"}`, false, true, "", ""},
+		{"policy allows all", "go126", `{"constraint": "constraints/iam.allowedPolicyMemberDomains", "listPolicy": {"allValues": "ALLOW"}}`, false, true, "", ""},
+		{"runtime not offered", "go124 go125 nodejs22", `{}`, false, false, "Cloud Run functions offers no runtime go126 in europe-west1", ""},
+		{"domain-restricted sharing", "go126", `{"constraint": "constraints/iam.allowedPolicyMemberDomains", "listPolicy": {"allowedValues": ["C01abcdef"]}}`, false, false, "iam.allowedPolicyMemberDomains (domain-restricted sharing) applies to p", ""},
+		{"all members denied", "go126", `{"listPolicy": {"allValues": "DENY"}}`, false, false, "iam.allowedPolicyMemberDomains (domain-restricted sharing) applies to p", ""},
+		{"policy unreadable", "go126", "", true, true, "could not read the organisation policy", ""},
+		{"managed constraint without allUsers", "go126", `{}`, false, false, "iam.managed.allowedPolicyMembers is enforced on p and does not allow allUsers",
+			`{"name": "projects/p/policies/iam.managed.allowedPolicyMembers", "spec": {"rules": [{"enforce": true, "parameters": {"allowedMemberSubjects": ["principalSet://goog/cloudIdentityCustomerId/C01abcdef"]}}]}}`},
+		{"managed constraint allowing allUsers", "go126", `{}`, false, true, "",
+			`{"spec": {"rules": [{"enforce": true, "parameters": {"allowedMemberSubjects": ["allUsers"]}}]}}`},
+		{"managed constraint not enforced", "go126", `{}`, false, true, "",
+			`{"spec": {"rules": [{"enforce": false}]}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tools := fakeTools(t)
 			cmd := exec.Command("bash", "scripts/deploy.sh", "-auto-approve")
 			cmd.Env = append(os.Environ(),
 				"PATH="+tools+string(os.PathListSeparator)+os.Getenv("PATH"),
-				"FAKE_DIR="+tools, "FAKE_RUNTIMES="+tc.runtimes, "FAKE_POLICY="+tc.policy,
+				"FAKE_DIR="+tools, "FAKE_RUNTIMES="+tc.runtimes, "FAKE_POLICY="+tc.policy, "FAKE_MANAGED_POLICY="+tc.managed,
 				"TF_VAR_project_id=p", "TF_VAR_api_key_hashes=x", "TF_VAR_webhook_signing_key=y")
 			if tc.policyFails {
 				cmd.Env = append(cmd.Env, "FAKE_POLICY_FAILS=1")

@@ -92,7 +92,7 @@ func wire(ctx context.Context, getenv func(string) string, logOut io.Writer) (*a
 		return nil, err
 	}
 	if AnnounceStartup {
-		app.LogStartup(ctx, log, cfg, getenv)
+		app.LogStartup(ctx, log, cfg)
 	}
 	return a, nil
 }

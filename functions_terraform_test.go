@@ -189,12 +189,19 @@ func checkModule(t *testing.T, dir string, vars map[string]cty.Value) ([]*deploy
 	if err != nil {
 		return nil, []error{err}
 	}
+	// What needs no evaluation of the functions comes first: a reference to
+	// nothing makes their evaluation fail.
+	static := deploycheck.CheckReferences(m, []string{"google_", "time_", "archive_"})
+	// The types that only the beta provider has (versions.tf).
+	static = append(static, deploycheck.CheckProvider(m, "google-beta", []string{"google_api_gateway_", "google_project_service_identity"})...)
 	fns, problems, err := m.Functions()
 	if err != nil {
-		return nil, []error{err}
+		return nil, append(static, err)
 	}
+	problems = append(static, problems...)
 	problems = append(problems, deploycheck.Check(fns, want(t))...)
 	problems = append(problems, deploycheck.CheckWiring(m, fns, wiring)...)
+	problems = append(problems, checkRuntimeIAM(m, fns)...)
 	return fns, append(problems, deploycheck.CheckFirstApply(m, fns)...)
 }
 
@@ -320,8 +327,9 @@ func TestTerraformCheckCatchesMistakes(t *testing.T) {
 		// Issue 24: the data can be restored.
 		{"no point-in-time recovery", "firestore.tf", `point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"`, `point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_DISABLED"`, `google_firestore_database.default: point_in_time_recovery_enablement "POINT_IN_TIME_RECOVERY_DISABLED"`},
 		{"no backup schedule", "firestore.tf", `(?s)resource "google_firestore_backup_schedule" "daily" \{.*?\n\}\n`, "", `google_firestore_database.default: no google_firestore_backup_schedule with daily_recurrence backs up database "(default)"`},
-		{"weekly backups only", "firestore.tf", `daily_recurrence \{\}`, "weekly_recurrence {\n    day = \"SUNDAY\"\n  }", `google_firestore_backup_schedule.daily: no daily_recurrence`},
-		{"backup retention past Firestore's limit", "firestore.tf", `retention = "\$\{var.firestore_backup_retention_days \* 86400\}s"`, `retention = "${var.firestore_backup_retention_days * 86400 * 10}s"`, `google_firestore_backup_schedule.daily: retention 12096000s: Firestore keeps a backup from 1 day to 14 weeks`},
+		{"weekly backups only", "firestore.tf", `daily_recurrence \{\}`, "weekly_recurrence {\n    day = \"SUNDAY\"\n  }", `google_firestore_database.default: no google_firestore_backup_schedule with daily_recurrence backs up database "(default)"`},
+		{"daily backups kept past Firestore's 7 days", "firestore.tf", `retention = "\$\{min\(var.firestore_backup_retention_days, 7\) \* 86400\}s"`, `retention = "${var.firestore_backup_retention_days * 86400}s"`, `google_firestore_backup_schedule.daily: retention 1209600s: Firestore keeps a daily backup from 1 day to 7 days`},
+		{"weekly backups kept past Firestore's 14 weeks", "firestore.tf", `retention = "\$\{var.firestore_backup_retention_days \* 86400\}s"`, `retention = "${var.firestore_backup_retention_days * 86400 * 10}s"`, `google_firestore_backup_schedule.weekly[0]: retention 12096000s: Firestore keeps a weekly backup from 1 day to 14 weeks`},
 		{"build account reads every bucket", "iam.tf", `(?s)\n  condition \{\n    title       = "gcf-v2-sources only".*?\n  \}\n`, "\n", `may read every bucket of the project (roles/storage.objectViewer on the project, google_project_iam_member.build_gcf_sources)`},
 		{"build condition names another bucket", "iam.tf", `gcf_sources_bucket = "gcf-v2-sources-\$\{data.google_project.this.number\}-\$\{var.region\}"`, `gcf_sources_bucket = "gcf-v2-sources-${data.google_project.this.number}"`, `cannot read Google's gcf-v2-sources-123456789012-europe-west1 bucket`},
 		{"build account cannot read the source bucket", "iam.tf", `(?s)resource "google_storage_bucket_iam_member" "build_source" \{.*?\n\}\n`, "", `cannot read the source bucket test-project-orchestrator-source`},
@@ -334,6 +342,17 @@ func TestTerraformCheckCatchesMistakes(t *testing.T) {
 		{"defect 6: certificate replaced in place", "lb.tf", `create_before_destroy = true`, `create_before_destroy = false`, `google_compute_managed_ssl_certificate.lb[0]: no create_before_destroy`},
 		{"defect 6: certificate name fixed", "lb.tf", `name = "\$\{var.name_prefix\}-lb-\$\{substr\(sha256\(var.domain\), 0, 8\)\}"`, `name = "${var.name_prefix}-lb"`, `its name does not change with the domain`},
 		{"defect 6: no HTTP redirect", "lb.tf", `https_redirect         = true`, `https_redirect         = false`, `the load balancer does not redirect http:// to https://`},
+		// What only Google's API refuses (issue 24): the roles each
+		// runtime needs, derived from the clients the code links.
+		{"reference to a resource that does not exist", "functions.tf", `TASKS_SERVICE_ACCOUNT = google_service_account.sa\["tasks"\].email`, `TASKS_SERVICE_ACCOUNT = google_service_account.tasks.email`, `references google_service_account.tasks, which no block declares`},
+		{"reference to a data source that does not exist", "main.tf", `\z`, "\noutput \"oops\" {\n  value = data.google_project.other.number\n}\n", `references data.google_project.other, which no block declares`},
+		{"API Gateway on the GA provider", "gateway.tf", `(resource "google_api_gateway_api" "api" \{)\n  provider = google-beta\n`, "${1}\n", `google_api_gateway_api.api: provider "", but only google-beta has this resource type`},
+		{"tasks account's actAs dropped", "iam.tf", `(resource "google_service_account_iam_member" "runtime_acts_as_tasks" \{(?s:.*?))role               = "roles/iam.serviceAccountUser"`, `${1}role               = "roles/iam.serviceAccountTokenCreator"`, `its runtime account serviceAccount:orchestrator-api@test-project.iam.gserviceaccount.com has no roles/iam.serviceAccountUser on it`},
+		{"datastore.user dropped", "iam.tf", `role    = "roles/datastore.user"`, `role    = "roles/datastore.viewer"`, `the code reads and writes Firestore (cloud.google.com/go/firestore), but its runtime account serviceAccount:orchestrator-api@test-project.iam.gserviceaccount.com has no roles/datastore.user`},
+		{"enqueuer dropped", "iam.tf", `role     = "roles/cloudtasks.enqueuer"`, `role     = "roles/cloudtasks.viewer"`, `has no roles/cloudtasks.enqueuer`},
+		{"KMS role dropped", "iam.tf", `role          = "roles/cloudkms.cryptoKeyEncrypterDecrypter"`, `role          = "roles/cloudkms.viewer"`, `has no roles/cloudkms.cryptoKeyEncrypterDecrypter`},
+		{"secret accessor dropped", "iam.tf", `role      = "roles/secretmanager.secretAccessor"`, `role      = "roles/secretmanager.viewer"`, `API_KEY_HASHES comes from secret orchestrator-api-key-hashes, but its runtime account serviceAccount:orchestrator-api@test-project.iam.gserviceaccount.com has no roles/secretmanager.secretAccessor on it`},
+		{"worker account loses Firestore", "iam.tf", `runtime_service_accounts = toset\(\["api", "worker"\]\)`, `runtime_service_accounts = toset(["api"])`, `runtime account serviceAccount:orchestrator-worker@test-project.iam.gserviceaccount.com has no roles/datastore.user`},
 		{"defect 6: API list defers the project number", "main.tf", `depends_on = \[google_project_service.resourcemanager\]`, `depends_on = [google_project_service.api]`, `data.google_project.this depends on google_project_service.api (the API list)`},
 	}
 	for _, c := range cases {

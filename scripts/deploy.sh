@@ -63,6 +63,15 @@ else
   echo "deploy: could not read the organisation policy iam.allowedPolicyMemberDomains of $project (no permission to read organisation policies?); if domain-restricted sharing applies, the apply stops at google_artifact_registry_repository_iam_member.inference_public (docs/cloud.md, \"Only the gateway is public\")" >&2
 fi
 
+# Its managed successor, iam.managed.allowedPolicyMembers (Organization
+# Policy API v2), lists the principals allowed: unless allUsers is among
+# them, the same binding is refused.
+if policy=$(gcloud org-policies describe iam.managed.allowedPolicyMembers \
+  --project="$project" --effective --format=json 2>/dev/null) &&
+  grep -Eq '"enforce": *true' <<<"$policy" && ! grep -q '"allUsers"' <<<"$policy"; then
+  die "the organisation policy iam.managed.allowedPolicyMembers is enforced on $project and does not allow allUsers, so Google would refuse the allUsers read access that the inference image's repository needs (RunPod pulls the image into your users' accounts). Ask your organisation administrator to add allUsers to the allowed principals for this project, or see docs/cloud.md, \"Only the gateway is public\", for the other ways to serve the image."
+fi
+
 # Secrets given neither to Terraform nor out of band would make every
 # function fail to start: create the secrets first and say what to add.
 tfvar_set() { # NAME: given as TF_VAR_NAME or in terraform.tfvars

@@ -11,6 +11,9 @@
 # 2. Creates the inference worker's Python environment when inference/ is
 #    present and the environment is missing (`make inference-env`), and
 #    exports VISGATE_INFERENCE_VENV and VISGATE_TINY_MODELS to the tests.
+# 2b. Uses the Terraform providers' mirror (`make terraform-providers`) when
+#    it is there, and makes it when REQUIRE_TERRAFORM=1, so that the tests
+#    run the real terraform validate and plan.
 # 3. go vet, then the Go tests with -race through scripts/testsummary,
 #    then the worker's tests (`make test-inference`).
 # 4. Prints what was set up, what was not and how to get it, and every
@@ -244,6 +247,29 @@ elif [ -d inference ] || [ "${REQUIRE_IMAGE:-}" = 1 ]; then
 			missing REQUIRE_IMAGE "Inference image: make inference-image failed (see above)"
 		fi
 	fi
+fi
+
+# --- the Terraform providers (the real init, validate and plan)
+# The mirror is reused when complete. It is made here only when
+# REQUIRE_TERRAFORM=1 (making it needs registry.terraform.io, which not every
+# machine reaches); otherwise its absence is a line of the summary and the
+# real-terraform tests skip.
+if ! command -v terraform >/dev/null; then
+	missing REQUIRE_TERRAFORM "Terraform: not installed; the real validate and plan skip (https://developer.hashicorp.com/terraform/install)"
+elif tf_out=$(bash scripts/terraform-providers.sh --if-present) && [ -n "$tf_out" ]; then
+	eval "$(grep -E '^export VISGATE_TERRAFORM_MIRROR=' <<<"$tf_out")"
+	setup+=("Terraform providers: $VISGATE_TERRAFORM_MIRROR")
+elif [ "${REQUIRE_TERRAFORM:-}" = 1 ]; then
+	say "the Terraform providers' mirror (made once per set of pinned versions)"
+	if tf_out=$("$MAKE" --no-print-directory -s terraform-providers); then
+		eval "$(grep -E '^export VISGATE_TERRAFORM_MIRROR=' <<<"$tf_out")"
+		setup+=("Terraform providers: $VISGATE_TERRAFORM_MIRROR")
+	else
+		setup_failed+=("Terraform providers: make terraform-providers FAILED (see above; it needs registry.terraform.io once)")
+		missing REQUIRE_TERRAFORM "Terraform providers: make terraform-providers failed (see above)"
+	fi
+else
+	setup+=("Terraform providers: no mirror; the real validate and plan skip (make terraform-providers makes it, from registry.terraform.io)")
 fi
 
 # --- the Go tests

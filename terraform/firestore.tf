@@ -18,16 +18,31 @@ resource "google_firestore_database" "default" {
   depends_on = [google_project_service.api]
 }
 
-# A backup every day, kept firestore_backup_retention_days; restored into
-# a new database (docs/operations.md, "Backup and recovery (Google Cloud)"). Backups outlive the database
-# and the schedule; the KMS key that opens the sealed secrets in them is
-# never destroyed (kms_secrets.tf).
+# A backup every day, kept firestore_backup_retention_days but at most 7
+# days (Firestore's limit for a daily schedule), and, when the operator keeps
+# backups longer, one every Sunday kept the whole firestore_backup_retention_days
+# (at most 14 weeks, the weekly limit). Restored into a new database
+# (docs/operations.md, "Backup and recovery (Google Cloud)"). Backups outlive
+# the database and the schedule; the KMS key that opens the sealed secrets in
+# them is never destroyed (kms_secrets.tf).
 resource "google_firestore_backup_schedule" "daily" {
+  project   = var.project_id
+  database  = google_firestore_database.default.name
+  retention = "${min(var.firestore_backup_retention_days, 7) * 86400}s"
+
+  daily_recurrence {}
+}
+
+resource "google_firestore_backup_schedule" "weekly" {
+  count = var.firestore_backup_retention_days > 7 ? 1 : 0
+
   project   = var.project_id
   database  = google_firestore_database.default.name
   retention = "${var.firestore_backup_retention_days * 86400}s"
 
-  daily_recurrence {}
+  weekly_recurrence {
+    day = "SUNDAY"
+  }
 }
 
 locals {

@@ -140,7 +140,7 @@ variable "firestore_deletion_policy" {
 }
 
 variable "firestore_backup_retention_days" {
-  description = "Days each daily Firestore backup is kept (1 to 98, Firestore's limit of 14 weeks). Point-in-time recovery covers the last 7 days besides."
+  description = "Days Firestore backups are kept (1 to 98): the daily backups at most 7 days (Firestore's limit for a daily schedule); above 7, a weekly backup (Sundays) is kept this long (at most 14 weeks, the weekly limit). Point-in-time recovery covers the last 7 days besides."
   type        = number
   default     = 14
 

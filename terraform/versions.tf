@@ -2,25 +2,29 @@ terraform {
   required_version = ">= 1.5"
 
   required_providers {
+    # Exact versions: the ones `make test` validates and plans with
+    # (scripts/terraform-providers.sh builds the same). `urls` on
+    # google_cloud_run_v2_service, which the URL check reads, needs 6.12.0 or
+    # newer; a range would let init pick a version nothing tested.
     google = {
       source  = "hashicorp/google"
-      version = "~> 6.0"
+      version = "6.50.0"
     }
     # API Gateway and google_project_service_identity are in the beta
     # provider only.
     google-beta = {
       source  = "hashicorp/google-beta"
-      version = "~> 6.0"
+      version = "6.50.0"
     }
-    # 2.5.0 added glob patterns to archive_file's excludes
+    # archive_file's excludes take glob patterns from 2.5.0 on
     # (hashicorp/terraform-provider-archive#354).
     archive = {
       source  = "hashicorp/archive"
-      version = ">= 2.5.0, < 3.0.0"
+      version = "2.8.0"
     }
     time = {
       source  = "hashicorp/time"
-      version = "~> 0.12"
+      version = "0.14.0"
     }
   }
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/visgate/deployment-orchestrator/shared/syncbuf"
+	"github.com/visgate/deployment-orchestrator/shared/wait"
 )
 
 var (
@@ -114,13 +116,9 @@ func (r *terminalRun) wait(t *testing.T) (int, string) {
 
 func (r *terminalRun) waitFor(t *testing.T, re *regexp.Regexp) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !re.MatchString(r.screen.String()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the terminal never showed %v:\n%q", re, r.screen.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	wait.Until(t, 20*time.Second, fmt.Sprintf("the terminal to show %v", re),
+		func() bool { return re.MatchString(r.screen.String()) },
+		func() string { return fmt.Sprintf("the terminal shows:\n%q", r.screen.String()) })
 }
 
 var ansi = regexp.MustCompile("\x1b\\[[0-9;]*m")

@@ -40,24 +40,9 @@ func shorten(id string) string {
 // owner and looks up (or makes) its encoding, written once the read is done.
 func (s *Server) get(w http.ResponseWriter, r *http.Request, owner string) {
 	id := r.PathValue("id")
-	var body []byte
-	var unencodable *deployment.Public // only when encoding failed
-	err := store.View(r.Context(), s.Store, id, func(d *deployment.Deployment) error {
-		if d.Owner != owner {
-			return store.ErrNotFound
-		}
-		if body = s.encoded.get(d); body != nil {
-			return nil
-		}
-		p := d.Public(true) // a copy: usable after View
-		var err error
-		if body, err = httpx.EncodeJSON(p); err != nil {
-			unencodable = &p
-			return nil
-		}
-		s.encoded.put(d, body)
-		return nil
-	})
+	a := &getAnswer{s: s, owner: owner}
+	err := store.View(r.Context(), s.Store, id, a.see)
+	body, length, unencodable := a.body, a.length, a.unencodable
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		httpx.WriteError(w, httpx.NotFound(shorten(id)))
@@ -65,23 +50,54 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, owner string) {
 		s.internalError(w, r, "get deployment", err)
 	case unencodable != nil:
 		httpx.WriteJSON(w, http.StatusOK, *unencodable) // its answer to a failed encoding, as before
+	case length != nil:
+		httpx.WriteEncodedLength(w, http.StatusOK, body, length)
 	default:
 		httpx.WriteEncoded(w, http.StatusOK, body)
 	}
 }
 
+// getAnswer is what get's read finds: one allocation for everything the
+// read sets (each variable a closure sets was one).
+type getAnswer struct {
+	s           *Server
+	owner       string
+	body        []byte
+	length      []string           // its Content-Length, when kept
+	unencodable *deployment.Public // only when encoding failed
+}
+
+// see is get's store.View function.
+func (a *getAnswer) see(d *deployment.Deployment) error {
+	if d.Owner != a.owner {
+		return store.ErrNotFound
+	}
+	if a.body, a.length = a.s.encoded.answer(d); a.body != nil {
+		return nil
+	}
+	p := d.Public(true) // a copy: usable after View
+	var err error
+	if a.body, err = httpx.EncodeJSON(p); err != nil {
+		a.unencodable = &p
+		return nil
+	}
+	a.s.encoded.put(d, a.body)
+	return nil
+}
+
 // writeDeployment answers 200 with d.Public(true), encoded once per record
 // version (see encodedCache).
 func (s *Server) writeDeployment(w http.ResponseWriter, d *deployment.Deployment) {
-	body := s.encoded.get(d)
-	if body == nil {
-		var err error
-		if body, err = httpx.EncodeJSON(d.Public(true)); err != nil {
-			httpx.WriteJSON(w, http.StatusOK, d.Public(true)) // its answer to a failed encoding, as before
-			return
-		}
-		s.encoded.put(d, body)
+	if body, length := s.encoded.answer(d); body != nil {
+		httpx.WriteEncodedLength(w, http.StatusOK, body, length)
+		return
 	}
+	body, err := httpx.EncodeJSON(d.Public(true))
+	if err != nil {
+		httpx.WriteJSON(w, http.StatusOK, d.Public(true)) // its answer to a failed encoding, as before
+		return
+	}
+	s.encoded.put(d, body)
 	httpx.WriteEncoded(w, http.StatusOK, body)
 }
 

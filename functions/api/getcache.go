@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
+	"github.com/visgate/deployment-orchestrator/shared/httpx"
 )
 
 // encodedCacheSize bounds the answers encodedCache keeps (about 3 KB each).
@@ -35,21 +36,30 @@ type encodedEntry struct {
 	version int64
 	updated time.Time
 	body    []byte
+	length  []string // httpx.ContentLength(body)
 }
 
 // get returns the body encoded for d's version, or nil. The caller must not
 // change it.
 func (c *encodedCache) get(d *deployment.Deployment) []byte {
+	body, _ := c.answer(d)
+	return body
+}
+
+// answer returns the body encoded for d's version and its Content-Length
+// value (httpx.WriteEncodedLength), or nils. The caller must change
+// neither.
+func (c *encodedCache) answer(d *deployment.Deployment) (body []byte, length []string) {
 	if d.Version == 0 {
-		return nil
+		return nil, nil
 	}
 	c.mu.RLock()
 	e, ok := c.m[d.ID]
 	c.mu.RUnlock()
 	if !ok || e.version != d.Version || !e.updated.Equal(d.UpdatedAt) {
-		return nil
+		return nil, nil
 	}
-	return e.body
+	return e.body, e.length
 }
 
 // put keeps body as the answer for d's version (unless a newer version is
@@ -73,5 +83,5 @@ func (c *encodedCache) put(d *deployment.Deployment, body []byte) {
 			break
 		}
 	}
-	c.m[d.ID] = encodedEntry{version: d.Version, updated: d.UpdatedAt, body: body}
+	c.m[d.ID] = encodedEntry{version: d.Version, updated: d.UpdatedAt, body: body, length: httpx.ContentLength(body)}
 }

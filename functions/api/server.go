@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/auth"
@@ -93,6 +94,8 @@ type Server struct {
 	encoded, listed encodedCache
 	// reads counts the successful reads logged at debug level.
 	reads readCounter
+	// limitValue is the last RateLimit-Limit header value (limitHeader).
+	limitValue atomic.Pointer[limitValue]
 }
 
 func (s *Server) now() time.Time {
@@ -244,14 +247,16 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := httpx.NewRequestID()
+		// Canonical keys: Get canonicalises "traceparent" into a new
+		// string on every request.
 		trace := r.Header.Get("X-Cloud-Trace-Context")
 		if trace == "" {
-			trace = r.Header.Get("traceparent")
+			trace = r.Header.Get("Traceparent")
 		}
 		ctx := logging.WithRequest(r.Context(), id, trace)
 		r = r.WithContext(ctx)
-		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
-		rec.Header().Set("X-Request-Id", id)
+		rec := &recorder{ResponseWriter: w, status: http.StatusOK, id: [1]string{id}}
+		rec.Header()["X-Request-Id"] = rec.id[:] // canonical: no Set (see httpx.SetJSONHeaders)
 		defer func() {
 			if p := recover(); p != nil {
 				s.logger().ErrorContext(ctx, "panic serving request", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -272,6 +277,7 @@ type recorder struct {
 	http.ResponseWriter
 	status int
 	wrote  bool
+	id     [1]string // the X-Request-Id header's value (in the recorder's allocation)
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -306,8 +312,9 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, owner str
 				// The limiter's store is down: serve rather than lock every user out.
 				s.logger().WarnContext(r.Context(), "rate limiter unavailable; request allowed", "error", err.Error())
 			} else {
-				w.Header().Set("RateLimit-Limit", strconv.Itoa(dec.Limit))
-				w.Header().Set("RateLimit-Remaining", strconv.Itoa(max(dec.Remaining, 0)))
+				h := w.Header() // canonical keys: no Set (see httpx.SetJSONHeaders)
+				h["Ratelimit-Limit"] = s.limitHeader(dec.Limit)
+				h["Ratelimit-Remaining"] = []string{strconv.Itoa(max(dec.Remaining, 0))}
 				if !dec.Allowed {
 					httpx.WriteError(w, httpx.RateLimited(s.RateLimit, dec.RetryAfter))
 					return
@@ -316,6 +323,22 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, owner str
 		}
 		h(w, r, owner)
 	}
+}
+
+// limitHeader is the RateLimit-Limit value of limit, made once: the limit
+// is the same for every request (a shared slice, never changed).
+func (s *Server) limitHeader(limit int) []string {
+	if v := s.limitValue.Load(); v != nil && v.limit == limit {
+		return v.header
+	}
+	v := &limitValue{limit: limit, header: []string{strconv.Itoa(limit)}}
+	s.limitValue.Store(v)
+	return v.header
+}
+
+type limitValue struct {
+	limit  int
+	header []string
 }
 
 // ForwardedAuthorizationHeader is where API Gateway puts the caller's

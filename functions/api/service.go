@@ -23,6 +23,14 @@ func joinSorted(s []string) string {
 	return strings.Join(slices.Compact(c), ", ")
 }
 
+// Header values of the static answers, assigned (canonical keys, shared
+// slices, never changed in place) rather than Set: Set canonicalises and
+// allocates per request.
+var (
+	jsonType = []string{"application/json"}
+	noStore  = []string{"no-store"}
+)
+
 var (
 	healthBody = []byte(`{"status":"ok"}` + "\n")
 	rootBody   = []byte(`{"service":"deployment-orchestrator","docs":"/docs"}` + "\n")
@@ -30,8 +38,8 @@ var (
 
 func writeStatic(w http.ResponseWriter, body []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
+	h["Content-Type"] = jsonType
+	h["Cache-Control"] = noStore
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 }

@@ -84,15 +84,13 @@ func startGCPStack(t *testing.T) *gcpStack {
 		"RATE_LIMIT_PER_MINUTE":   "100000", // the tests poll
 		"FIRESTORE_EMULATOR_HOST": firestoreAddr, "CLOUD_TASKS_EMULATOR_HOST": tasksAddr,
 	}
-	sims, err := localsim.Start(slog.New(slog.DiscardHandler), func(k string) string { return env[k] })
+	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
+	sims := localsim.Start(slog.New(slog.DiscardHandler), cfg)
 	t.Cleanup(sims.Close)
-	cfg, err := config.Load(sims.Getenv(func(k string) string { return env[k] }))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sims.Apply(cfg)
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	a, err := New(ctx, cfg, log)
 	if err != nil {

@@ -14,8 +14,8 @@ import (
 // of make dev's function processes), what this configuration means: where
 // the data lives, which API keys are accepted, whether webhooks may go to
 // private addresses, and whether RunPod and the Hub are real (the internet
-// is needed) or simulated. getenv reads the emulator variables.
-func LogStartup(ctx context.Context, log *slog.Logger, cfg *config.Config, getenv func(string) string) {
+// is needed) or simulated.
+func LogStartup(ctx context.Context, log *slog.Logger, cfg *config.Config) {
 	switch cfg.Backend {
 	case config.BackendEmbedded:
 		dir, err := filepath.Abs(cfg.DataDir)
@@ -26,11 +26,11 @@ func LogStartup(ctx context.Context, log *slog.Logger, cfg *config.Config, geten
 			"data_dir", dir)
 	case config.BackendGCP:
 		where := "Google Cloud project " + cfg.ProjectID
-		if h := getenv("FIRESTORE_EMULATOR_HOST"); h != "" {
+		if h := cfg.FirestoreEmulatorHost; h != "" {
 			where = "the Firestore emulator at " + h + " (project " + cfg.ProjectID + ")"
 		}
 		queue := "Cloud Tasks queue " + cfg.TasksQueue
-		if h := getenv("CLOUD_TASKS_EMULATOR_HOST"); h != "" {
+		if h := cfg.CloudTasksEmulatorHost; h != "" {
 			queue += " on the emulator at " + h
 		}
 		log.InfoContext(ctx, "data lives in "+where+"; provisioning steps go through the "+queue,

@@ -54,7 +54,7 @@ func TestLogStartupSaysWhatTheConfigurationMeans(t *testing.T) {
 				t.Fatal(err)
 			}
 			var buf bytes.Buffer
-			LogStartup(context.Background(), slog.New(slog.NewJSONHandler(&buf, nil)), cfg, getenv)
+			LogStartup(context.Background(), slog.New(slog.NewJSONHandler(&buf, nil)), cfg)
 			var got []string
 			for _, b := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
 				var l struct{ Level, Msg string }

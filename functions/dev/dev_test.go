@@ -205,8 +205,14 @@ func TestDevStack(t *testing.T) {
 				mine = append(mine, l)
 			}
 		}
+		// SIGQUIT: the Go runtime writes every goroutine's stack and
+		// exits; its exit (the output copied) says the dump is in logs.
 		_ = cmd.Process.Signal(syscall.SIGQUIT)
-		time.Sleep(time.Second)
+		select {
+		case <-done:
+			stopped = true
+		case <-time.After(10 * time.Second):
+		}
 		logMu.Lock()
 		tail := logs.String()
 		if i := strings.Index(tail, "goroutine 1 "); i >= 0 {

@@ -106,17 +106,15 @@ func supervise(ctx context.Context, getenv func(string) string, logOut io.Writer
 	if err != nil {
 		return err
 	}
-	if localsim.Enabled(getenv) {
+	if cfg.Simulate {
 		// One pair of simulators, here, for every function process: the
 		// functions themselves are built as deployed, without them, and
 		// refuse SIMULATE; they reach the simulators at their URLs.
-		sims, err := localsim.Start(log, getenv)
-		if err != nil {
-			return err
-		}
+		sims := localsim.Start(log, cfg)
 		defer sims.Close()
+		sims.Apply(cfg)
 		env = withoutVar(env, "SIMULATE")
-		for k, v := range sims.Overrides(getenv) {
+		for k, v := range localsim.Env(cfg) {
 			env = append(withoutVar(env, k), k+"="+v)
 		}
 	}
@@ -175,7 +173,7 @@ func supervise(ctx context.Context, getenv func(string) string, logOut io.Writer
 		srv = &http.Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), Handler: fd, ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- srv.ListenAndServe() }()
 		log.Info("dev stack up", "base_url", base, "functions", fnPorts)
-		app.LogStartup(ctx, log, cfg, lookup(env))
+		app.LogStartup(ctx, log, cfg)
 		select {
 		case <-ctx.Done():
 		case err = <-errc:

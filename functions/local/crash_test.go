@@ -22,6 +22,7 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/huggingface/hubsim"
 	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
 	"github.com/visgate/deployment-orchestrator/shared/syncbuf"
+	"github.com/visgate/deployment-orchestrator/shared/wait"
 	"github.com/visgate/deployment-orchestrator/shared/webhook"
 	"github.com/visgate/deployment-orchestrator/shared/workerenv"
 )
@@ -119,19 +120,15 @@ func TestKill9WithDeploymentsInFlight(t *testing.T) {
 	deleted := map[string]bool{}
 	createOne := func(i int) {
 		body := fmt.Sprintf(`{"hf_model_id":"openai-community/gpt2","user_runpod_key":"rpa_crash_%d","user_webhook_url":%q}`, i%3, hooks.URL+"/hook")
-		for attempt := 0; ; attempt++ {
-			code, m := api("POST", "/v1/deployments", body)
-			if code == http.StatusAccepted {
-				id := m["deployment_id"].(string)
-				ids = append(ids, id)
-				created[id] = time.Now()
-				return
-			}
-			if attempt > 50 {
-				t.Fatalf("POST = %d %v", code, m)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		var code int
+		var m map[string]any
+		wait.Until(t, 10*time.Second, "a create accepted", func() bool {
+			code, m = api("POST", "/v1/deployments", body)
+			return code == http.StatusAccepted
+		}, func() string { return fmt.Sprintf("last POST = %d %v", code, m) })
+		id := m["deployment_id"].(string)
+		ids = append(ids, id)
+		created[id] = time.Now()
 	}
 
 	start()
@@ -150,7 +147,9 @@ func TestKill9WithDeploymentsInFlight(t *testing.T) {
 				deleted[id] = true
 			}
 		}
-		time.Sleep(time.Duration(100+rnd.IntN(1400)) * time.Millisecond) // the kill's moment
+		// Time is the point: the kill lands at a random moment of the
+		// deployments' progress (from the seed), not after an event.
+		time.Sleep(time.Duration(100+rnd.IntN(1400)) * time.Millisecond)
 		kill()
 		start()
 	}

@@ -34,20 +34,17 @@ func main() {
 // realMain runs the server until ctx ends. ready, when not nil, receives
 // the listening address once the server accepts connections.
 func realMain(ctx context.Context, getenv func(string) string, logOut io.Writer, ready chan<- string) error {
-	if localsim.Enabled(getenv) {
-		sims, err := localsim.Start(logging.New(logOut, "info", ""), getenv)
-		if err != nil {
-			return err
-		}
-		defer sims.Close()
-		getenv = sims.Getenv(getenv)
-	}
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
 	}
 	log := logging.New(logOut, cfg.LogLevel, cfg.ProjectID)
 	slog.SetDefault(log)
+	if cfg.Simulate {
+		sims := localsim.Start(log, cfg)
+		defer sims.Close()
+		sims.Apply(cfg)
+	}
 	stopProfiler, err := startProfiler(getenv, log)
 	if err != nil {
 		return err
@@ -65,7 +62,7 @@ func realMain(ctx context.Context, getenv func(string) string, logOut io.Writer,
 	if err != nil {
 		return err
 	}
-	app.LogStartup(ctx, log, cfg, getenv)
+	app.LogStartup(ctx, log, cfg)
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,17 +110,25 @@ func TestCatalogueAndListing(t *testing.T) {
 	if !strings.Contains(string(body), `"model_name":"veo3"`) {
 		t.Errorf("/v1/models = %s", body)
 	}
-	var ids []string
+	type made struct {
+		id      string
+		created time.Time
+	}
+	var ids []made
 	for i := range 5 {
 		code, _, body := c.do("POST", "/v1/deployments", "list-key-0123456789",
 			[]byte(fmt.Sprintf(`{"hf_model_id":"stabilityai/sdxl-turbo","user_runpod_key":"rpa_%d","user_webhook_url":"http://127.0.0.1:9/x"}`, i)), nil)
 		if code != 202 {
 			t.Fatalf("POST = %d %s", code, body)
 		}
-		ids = append(ids, decode(t, body)["deployment_id"].(string))
-		time.Sleep(2 * time.Millisecond) // distinct created_at, so the order is defined
+		m := decode(t, body)
+		created, err := time.Parse(time.RFC3339Nano, m["created_at"].(string))
+		if err != nil {
+			t.Fatalf("created_at: %v", err)
+		}
+		ids = append(ids, made{m["deployment_id"].(string), created})
 	}
-	c.do("DELETE", "/v1/deployments/"+ids[0], "list-key-0123456789", nil, nil)
+	c.do("DELETE", "/v1/deployments/"+ids[0].id, "list-key-0123456789", nil, nil)
 	var seen []string
 	cursor := ""
 	for page := 0; page < 10; page++ {
@@ -141,7 +150,19 @@ func TestCatalogueAndListing(t *testing.T) {
 		}
 		cursor = next
 	}
-	want := []string{ids[4], ids[3], ids[2], ids[1]} // newest first, the deleted one left out
+	// Newest first (created_at, then the id, both descending: two creates
+	// in the same clock tick are ordered too), the deleted one left out.
+	rest := slices.Clone(ids[1:])
+	slices.SortFunc(rest, func(a, b made) int {
+		if c := b.created.Compare(a.created); c != 0 {
+			return c
+		}
+		return strings.Compare(b.id, a.id)
+	})
+	var want []string
+	for _, d := range rest {
+		want = append(want, d.id)
+	}
 	if fmt.Sprint(seen) != fmt.Sprint(want) {
 		t.Errorf("pages = %v, want %v", seen, want)
 	}

@@ -1,7 +1,9 @@
 // Package localsim runs the Hugging Face Hub and RunPod simulators for the
 // local commands: `make run` (functions/local) and `make dev` (functions/dev)
-// with SIMULATE=1. The deployed functions never link it: they reach the real
-// services at HF_API_URL and RUNPOD_API_URL, and refuse SIMULATE.
+// with SIMULATE=1. It reads no environment: the commands load the
+// configuration (config.Load), start the simulators for it, and Apply
+// points it at them. The deployed functions never link it: they reach the
+// real services at HF_API_URL and RUNPOD_API_URL, and refuse SIMULATE.
 package localsim
 
 import (
@@ -14,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/config"
@@ -43,41 +44,29 @@ type Simulators struct {
 	RealWorkers bool
 }
 
-// Enabled reports whether getenv asks for the simulators (SIMULATE=1, true,
-// yes or on).
-func Enabled(getenv func(string) string) bool {
-	switch strings.ToLower(strings.TrimSpace(getenv("SIMULATE"))) {
-	case "1", "true", "yes", "on":
-		return true
-	}
-	return false
-}
-
-// Start starts both simulators, the simulated workers booting in
-// SIMULATE_BOOT_DELAY (read with getenv). The Hub simulator also serves the
-// tiny real models in VISGATE_TINY_MODELS. When VISGATE_INFERENCE_VENV
-// names the inference worker's Python environment, the RunPod simulator
-// runs the real worker (inference/ of the repository around the working
-// directory) as a local process for each worker of an endpoint whose image
-// is the inference image, and endpoint URLs point at the simulator, so
-// that POST {endpoint_url}/runsync reaches the worker; otherwise its
-// workers are simulated. When VISGATE_INFERENCE_IMAGE names the worker's
-// built image (`make inference-image`), each real worker runs in a
-// container of it instead (buildah, as root), with VISGATE_RUNPOD_VOLUME,
-// if set, mounted at /runpod-volume.
-func Start(log *slog.Logger, getenv func(string) string) (*Simulators, error) {
-	boot, err := bootDelay(getenv)
-	if err != nil {
-		return nil, err
-	}
-	image := strings.TrimSpace(getenv("INFERENCE_IMAGE"))
+// Start starts both simulators for cfg (loaded with SIMULATE=1), the
+// simulated workers booting in cfg.SimulateBootDelay. The Hub simulator
+// also serves the tiny real models in cfg.Local.TinyModels. When
+// cfg.Local.InferenceVenv names the inference worker's Python environment,
+// the RunPod simulator runs the real worker (inference/ of the repository
+// around the working directory) as a local process for each worker of an
+// endpoint whose image is the inference image, and endpoint URLs point at
+// the simulator, so that POST {endpoint_url}/runsync reaches the worker;
+// otherwise its workers are simulated. When cfg.Local.BuiltImage names the
+// worker's built image (`make inference-image`), each real worker runs in
+// a container of it instead (buildah, as root), with
+// cfg.Local.RunPodVolume, if set, mounted at /runpod-volume. Apply then
+// points cfg at them.
+func Start(log *slog.Logger, cfg *config.Config) *Simulators {
+	boot := cfg.SimulateBootDelay
+	image := cfg.Images.Inference
 	if image == "" {
 		image = ImageInference
 	}
 	hub := hubsim.New()
 	hub.SetAcceptAnyToken(true)
 	var tiny []string // the models the Hub simulator has real files for
-	if dir := strings.TrimSpace(getenv("VISGATE_TINY_MODELS")); dir != "" {
+	if dir := cfg.Local.TinyModels; dir != "" {
 		if ids, err := hub.LoadDir(dir); err != nil {
 			log.Warn("the Hub simulator serves no tiny models", "dir", dir, "error", err.Error())
 		} else {
@@ -91,12 +80,11 @@ func Start(log *slog.Logger, getenv func(string) string) (*Simulators, error) {
 	// health checks reach it there), not at RunPod's.
 	opts := []runpodsim.Option{runpodsim.WithAnyKey(), runpodsim.WithCallbackClient(&http.Client{Timeout: 10 * time.Second}),
 		runpodsim.WithBootDelay(boot), runpodsim.WithCallbackInterval(boot * 3 / 10), runpodsim.WithRequestURLBase("")}
-	venv := strings.TrimSpace(getenv("VISGATE_INFERENCE_VENV"))
-	built := strings.TrimSpace(getenv("VISGATE_INFERENCE_IMAGE"))
+	venv, built := cfg.Local.InferenceVenv, cfg.Local.BuiltImage
 	var worker runpodsim.WorkerProcess
 	var werr error
 	if built != "" {
-		worker, werr = workerContainer(built, strings.TrimSpace(getenv("VISGATE_RUNPOD_VOLUME")), image, hub.URL, &logWriter{log: log})
+		worker, werr = workerContainer(built, cfg.Local.RunPodVolume, image, hub.URL, &logWriter{log: log})
 		if werr != nil && venv != "" {
 			log.Warn("the worker's image is not usable here: real workers from the venv instead", "image", built, "error", werr.Error())
 			built = ""
@@ -126,7 +114,7 @@ func Start(log *slog.Logger, getenv func(string) string) (*Simulators, error) {
 	}
 	rp := runpodsim.New(opts...)
 	log.Debug("simulators listening", "hub", hub.URL, "runpod", rp.URL)
-	return &Simulators{Hub: hub, RunPod: rp, Image: image, RealWorkers: werr == nil}, nil
+	return &Simulators{Hub: hub, RunPod: rp, Image: image, RealWorkers: werr == nil}
 }
 
 // workerProcess is how the RunPod simulator runs the inference worker: the
@@ -199,61 +187,36 @@ func (w *logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// bootDelay is SIMULATE_BOOT_DELAY, or its default.
-func bootDelay(getenv func(string) string) (time.Duration, error) {
-	v := strings.TrimSpace(getenv("SIMULATE_BOOT_DELAY"))
-	if v == "" {
-		for _, cv := range config.Vars {
-			if cv.Name == "SIMULATE_BOOT_DELAY" {
-				v = cv.Default
-			}
-		}
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("config: SIMULATE_BOOT_DELAY=%q: want a duration such as 1s, or 0s", v)
-	}
-	return d, nil
-}
-
 // Close stops both simulators.
 func (s *Simulators) Close() {
 	s.Hub.Close()
 	s.RunPod.Close()
 }
 
-// Overrides are the variables that point a run at the simulators: the two
-// base URLs, a poll interval of at most MaxPollInterval, the inference
-// image when none is set (the simulator runs any image), and webhooks
-// allowed to loopback and private addresses and, unless
-// WEBHOOK_ALLOW_PUBLIC is set, to nothing else (what SIMULATE implies, for
-// processes that do not see SIMULATE).
-func (s *Simulators) Overrides(getenv func(string) string) map[string]string {
-	o := map[string]string{"HF_API_URL": s.Hub.URL, "RUNPOD_API_URL": s.RunPod.URL, "WEBHOOK_ALLOW_PRIVATE": "1"}
-	switch v := strings.TrimSpace(getenv("POLL_INTERVAL")); {
-	case v == "":
-		o["POLL_INTERVAL"] = MaxPollInterval.String()
-	default:
-		if d, err := time.ParseDuration(v); err == nil && d > MaxPollInterval {
-			o["POLL_INTERVAL"] = MaxPollInterval.String()
-		} // an invalid value stays, for config.Load to report
+// Apply points cfg at the simulators: their base URLs, a poll interval
+// of at most MaxPollInterval (a deployment is ready in seconds), and the
+// inference image when cfg names none (the simulator runs any image).
+// Webhooks are as Load made them of SIMULATE=1: to loopback and private
+// addresses, and to nothing else unless WEBHOOK_ALLOW_PUBLIC=1.
+func (s *Simulators) Apply(cfg *config.Config) {
+	cfg.HFAPIURL, cfg.RunPodAPIURL = s.Hub.URL, s.RunPod.URL
+	cfg.PollInterval = min(cfg.PollInterval, MaxPollInterval)
+	if cfg.Images.Inference == "" {
+		cfg.Images.Inference = s.Image
 	}
-	if strings.TrimSpace(getenv("INFERENCE_IMAGE")) == "" {
-		o["INFERENCE_IMAGE"] = s.Image
-	}
-	if strings.TrimSpace(getenv("WEBHOOK_ALLOW_PUBLIC")) == "" {
-		o["WEBHOOK_ALLOW_PUBLIC"] = "0"
-	}
-	return o
 }
 
-// Getenv is getenv with the overrides applied.
-func (s *Simulators) Getenv(getenv func(string) string) func(string) string {
-	o := s.Overrides(getenv)
-	return func(k string) string {
-		if v, ok := o[k]; ok {
-			return v
-		}
-		return getenv(k)
+// Env is what a process that is not told SIMULATE (make dev's function
+// processes, which refuse it) must be given to load the simulated run's
+// configuration cfg (after Apply): the simulators' URLs, the poll
+// interval, the inference image, and the webhooks SIMULATE=1 allows.
+func Env(cfg *config.Config) map[string]string {
+	public := "1"
+	if cfg.WebhookPrivateOnly {
+		public = "0"
+	}
+	return map[string]string{
+		"HF_API_URL": cfg.HFAPIURL, "RUNPOD_API_URL": cfg.RunPodAPIURL, "POLL_INTERVAL": cfg.PollInterval.String(),
+		"INFERENCE_IMAGE": cfg.Images.Inference, "WEBHOOK_ALLOW_PRIVATE": "1", "WEBHOOK_ALLOW_PUBLIC": public,
 	}
 }

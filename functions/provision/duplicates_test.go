@@ -173,6 +173,8 @@ func hammer(e *env, id string, stop <-chan struct{}) *sync.WaitGroup {
 				}
 				step := allSteps[r.IntN(len(allSteps))]
 				_ = e.handle(context.Background(), queue.Task{DeploymentID: id, Step: step, Seq: r.IntN(3)}, queue.Delivery{Attempt: 1})
+				// Time is the point: random gaps interleave the racing
+				// steps differently on every run.
 				time.Sleep(time.Duration(r.IntN(500)) * time.Microsecond)
 			}
 		})

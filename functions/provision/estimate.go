@@ -27,9 +27,10 @@ func loadSecondsPerGB(pool string) float64 {
 }
 
 // JobTimeoutSeconds is the inference worker's wall-clock limit for one job of
-// task (VISGATE_JOB_TIMEOUT; the worker's own default table in
-// inference/src/visgate_worker/config.py is the same): ten minutes for
-// images and speech, two for the text and image-classification tasks.
+// task (VISGATE_JOB_TIMEOUT; the worker's own default, in its table
+// inference/src/visgate_worker/tasks.json, is the same, and a test holds
+// them together): ten minutes for images and speech, two for the text and
+// image-classification tasks.
 func JobTimeoutSeconds(task string) int {
 	switch task {
 	case "text-to-image", "automatic-speech-recognition":

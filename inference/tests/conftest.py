@@ -12,6 +12,32 @@ from servers import CallbackHandler, CallbackState, HubHandler, HubState, serve
 TINY_T2I = "visgate-tiny/text-to-image"
 TINY_EMB = "visgate-tiny/sentence-embeddings"
 
+# What the orchestrator sends as VISGATE_FILES for the tiny models (its
+# selection, shared/huggingface): the worker downloads exactly these.
+T2I_FILES = (
+    "model_index.json",
+    "scheduler/scheduler_config.json",
+    "text_encoder/config.json",
+    "text_encoder/model.safetensors",
+    "tokenizer/tokenizer.json",
+    "tokenizer/tokenizer_config.json",
+    "unet/config.json",
+    "unet/diffusion_pytorch_model.safetensors",
+    "vae/config.json",
+    "vae/diffusion_pytorch_model.safetensors",
+)
+EMB_FILES = (
+    "1_Pooling/config.json",
+    "2_Normalize/config.json",
+    "config.json",
+    "config_sentence_transformers.json",
+    "model.safetensors",
+    "modules.json",
+    "sentence_bert_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+)
+
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -7,7 +7,12 @@ import pytest
 
 from visgate_worker.config import ConfigError, from_env
 
-BASE = {"MODEL_NAME": "org/model", "VISGATE_TASK": "text-to-image", "VISGATE_LIBRARY": "diffusers"}
+BASE = {
+    "MODEL_NAME": "org/model",
+    "VISGATE_TASK": "text-to-image",
+    "VISGATE_LIBRARY": "diffusers",
+    "VISGATE_FILES": '["model_index.json"]',
+}
 
 
 def test_reads_the_contract(tmp_path):
@@ -83,13 +88,18 @@ def test_bad_env_is_named(env, needle, tmp_path):
     ],
 )
 def test_library_defaults_per_task(task, library, tmp_path):
-    cfg = from_env({"MODEL_NAME": "m/m", "VISGATE_TASK": task}, volume=tmp_path / "absent")
+    cfg = from_env({**BASE, "VISGATE_TASK": task, "VISGATE_LIBRARY": ""}, volume=tmp_path / "absent")
     assert cfg.library == library
 
 
-def test_empty_files_means_worker_selects(tmp_path):
-    assert from_env({**BASE, "VISGATE_FILES": ""}, volume=tmp_path / "absent").files == ()
-    assert from_env({**BASE, "VISGATE_FILES": "[]"}, volume=tmp_path / "absent").files == ()
+@pytest.mark.parametrize("files", [None, "", " ", "[]"])
+def test_files_are_required(files, tmp_path):
+    # The orchestrator chooses the files; the worker has no selection of its own.
+    env = {k: v for k, v in BASE.items() if k != "VISGATE_FILES"}
+    if files is not None:
+        env["VISGATE_FILES"] = files
+    with pytest.raises(ConfigError, match="VISGATE_FILES is not set"):
+        from_env(env, volume=tmp_path / "absent")
 
 
 def test_runpod_cached_models_are_found_on_the_volume(tmp_path):

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import pytest
 from huggingface_hub import errors as hub_errors
 
-from conftest import TINY_EMB, TINY_T2I
-from visgate_worker.config import Config
+from conftest import TINY_T2I
+from visgate_worker.config import Config, ConfigError
 from visgate_worker.download import DiskSpaceError, Downloaded, download, from_cached_models
 
 
@@ -38,38 +37,11 @@ def test_downloads_exactly_the_chosen_files_with_progress(hub, tmp_path):
     assert (tmp_path / "hf" / "hub") in got.path.parents
 
 
-def test_empty_selection_picks_one_variant_per_component(hub, tmp_path):
+def test_no_files_is_a_configuration_error(hub, tmp_path):
     url, state = hub
-    repo = state.root / TINY_T2I
-    # A second copy of the UNet weights (an fp16 variant) and an ONNX export: the
-    # worker takes the fp16 set, never both, and nothing from onnx/.
-    unet = repo / "unet" / "diffusion_pytorch_model.safetensors"
-    (repo / "unet" / "diffusion_pytorch_model.fp16.safetensors").write_bytes(unet.read_bytes())
-    (repo / "onnx").mkdir()
-    (repo / "onnx" / "model.onnx").write_bytes(b"x" * 10)
-    (repo / "README.md").write_text("# card")
-
-    got = download(_config(url, tmp_path), lambda d, t: None)
-
-    fetched = set(state.downloaded())
-    assert "unet/diffusion_pytorch_model.fp16.safetensors" in fetched
-    assert "unet/diffusion_pytorch_model.safetensors" not in fetched
-    assert not any(f.startswith("onnx/") or f == "README.md" for f in fetched)
-    assert {"vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"} <= fetched
-    assert {"scheduler/scheduler_config.json", "tokenizer/tokenizer.json", "model_index.json"} <= fetched
-    assert set(got.files) == fetched
-
-
-def test_empty_selection_for_sentence_transformers(hub, tmp_path):
-    url, state = hub
-    cfg = _config(url, tmp_path, model=TINY_EMB, task="sentence-similarity", library="sentence-transformers")
-    got = download(cfg, lambda d, t: None)
-    assert "model.safetensors" in got.files
-    assert "modules.json" in got.files
-    assert "1_Pooling/config.json" in got.files
-    assert "README.md" not in got.files
-    assert json.loads((got.path / "modules.json").read_text())
-    assert sorted(state.downloaded()) == sorted(got.files)
+    with pytest.raises(ConfigError, match="VISGATE_FILES is not set"):
+        download(_config(url, tmp_path), lambda d, t: None)
+    assert state.requests == []  # nothing asked of the Hub
 
 
 def test_second_download_is_served_from_the_cache(hub, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import signal
 import socket
@@ -16,7 +17,7 @@ from pathlib import Path
 import requests
 from PIL import Image
 
-from conftest import TINY_T2I
+from conftest import T2I_FILES, TINY_T2I
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 TOKEN = "hf_TestTokenThatMustNeverBeLogged0123"
@@ -39,7 +40,7 @@ def _env(hub_url: str, cb_url: str, tmp_path: Path, **extra: str) -> dict[str, s
         MODEL_NAME=TINY_T2I,
         VISGATE_TASK="text-to-image",
         VISGATE_LIBRARY="diffusers",
-        VISGATE_FILES="",
+        VISGATE_FILES=json.dumps(T2I_FILES),
         VISGATE_DEPLOYMENT_ID="dep-1",
         VISGATE_CALLBACK_URL=cb_url,
         VISGATE_CALLBACK_SECRET=SECRET,

@@ -157,3 +157,17 @@ def test_a_job_past_its_limit_stops(tiny_path):
     out = make_handler(model, cfg)({"id": "j", "input": raw}, stop)
     assert out["error"].startswith("The job ran longer than its limit of 10 s and was stopped")
     assert len(calls) == 3
+
+
+@pytest.mark.parametrize(
+    ("files", "variant"),
+    [
+        (("model_index.json", "unet/diffusion_pytorch_model.fp16.safetensors", "vae/config.json"), "fp16"),
+        (("text_encoder/model.bf16-00001-of-00002.safetensors",), "bf16"),
+        (("unet/diffusion_pytorch_model.safetensors", "unet/diffusion_pytorch_model.fp16.json"), None),
+        (("pytorch_model.bin",), None),
+        (("transformer/diffusion_pytorch_model.safetensors.index.json",), None),
+    ],
+)
+def test_variant_of_the_chosen_files(files, variant):
+    assert text_to_image.variant_of(files) == variant

@@ -10,25 +10,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import TINY_EMB, TINY_T2I
+from conftest import EMB_FILES, T2I_FILES, TINY_EMB, TINY_T2I
 from visgate_worker import loaders
 from visgate_worker.callback import Backoff, CallbackClient, Reporter
 from visgate_worker.config import Config
 from visgate_worker.handler import make_handler
 from visgate_worker.worker import StartupError, start
-
-T2I_FILES = (
-    "model_index.json",
-    "scheduler/scheduler_config.json",
-    "text_encoder/config.json",
-    "text_encoder/model.safetensors",
-    "tokenizer/tokenizer.json",
-    "tokenizer/tokenizer_config.json",
-    "unet/config.json",
-    "unet/diffusion_pytorch_model.safetensors",
-    "vae/config.json",
-    "vae/diffusion_pytorch_model.safetensors",
-)
 
 
 def _reporter(url: str) -> Reporter:
@@ -99,9 +86,14 @@ def test_sentence_embeddings_one_vector_per_input(hub, callback, tmp_path):
     hub_url, _ = hub
     cb_url, cb = callback
     cfg = _config(
-        hub_url, tmp_path, model=TINY_EMB, task="sentence-similarity", library="sentence-transformers"
+        hub_url,
+        tmp_path,
+        model=TINY_EMB,
+        task="sentence-similarity",
+        library="sentence-transformers",
+        files=EMB_FILES,
     )
-    model = start(cfg, _reporter(cb_url))  # VISGATE_FILES empty: the worker selects
+    model = start(cfg, _reporter(cb_url))
     assert cb.statuses()[-1] == "ready"
 
     handler = make_handler(model, cfg)

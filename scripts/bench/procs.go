@@ -52,14 +52,12 @@ func freePorts(n int) (int, error) {
 }
 
 // cleanEnv is the bench's environment without any of the service's own
-// variables (a user's BACKEND or API_KEYS must not change what is measured)
-// and without emulator addresses, nor the inference worker's environment
-// that localsim reads (real workers must not change it either).
+// variables (config.Vars: a user's BACKEND or API_KEYS must not change what
+// is measured, nor the emulator addresses, nor the inference worker's
+// local environment, with which real workers would run) and without
+// GOOGLE_CLOUD_PROJECT.
 func cleanEnv() []string {
-	own := map[string]bool{
-		"FIRESTORE_EMULATOR_HOST": true, "CLOUD_TASKS_EMULATOR_HOST": true, "GOOGLE_CLOUD_PROJECT": true,
-		"VISGATE_INFERENCE_VENV": true, "VISGATE_TINY_MODELS": true,
-	}
+	own := map[string]bool{"GOOGLE_CLOUD_PROJECT": true}
 	for _, v := range config.Vars {
 		own[v.Name] = true
 	}
@@ -87,7 +85,7 @@ const (
 // simulators answering at once (the server's own, SIMULATE=1, or sims
 // when given), a rate limit that the load cannot reach, and webhooks to
 // the bench's loopback receiver.
-func serverEnv(dataDir string, port, rateLimit int, sims *localsim.Simulators) []string {
+func serverEnv(dataDir string, port, rateLimit int, sims *simulators) []string {
 	env := append(cleanEnv(),
 		"HOST=127.0.0.1",
 		"PORT="+strconv.Itoa(port),
@@ -99,7 +97,7 @@ func serverEnv(dataDir string, port, rateLimit int, sims *localsim.Simulators) [
 	if sims == nil {
 		return append(env, "SIMULATE=1", "SIMULATE_BOOT_DELAY=0s")
 	}
-	for k, v := range sims.Overrides(func(string) string { return "" }) {
+	for k, v := range localsim.Env(sims.cfg) {
 		env = append(env, k+"="+v)
 	}
 	return env
@@ -107,13 +105,29 @@ func serverEnv(dataDir string, port, rateLimit int, sims *localsim.Simulators) [
 
 // startSims starts the simulators in the bench's own process, answering at
 // once, so that the bench can count what the server did with them.
-func startSims() (*localsim.Simulators, error) {
-	return localsim.Start(slog.New(slog.DiscardHandler), func(name string) string {
-		if name == "SIMULATE_BOOT_DELAY" {
+func startSims() (*simulators, error) {
+	cfg, err := config.Load(func(name string) string {
+		switch name {
+		case "SIMULATE":
+			return "1"
+		case "SIMULATE_BOOT_DELAY":
 			return "0s"
 		}
 		return ""
 	})
+	if err != nil {
+		return nil, err
+	}
+	s := localsim.Start(slog.New(slog.DiscardHandler), cfg)
+	s.Apply(cfg)
+	return &simulators{Simulators: s, cfg: cfg}, nil
+}
+
+// simulators are the bench's own, with the configuration a server
+// started on them is given (localsim.Env).
+type simulators struct {
+	*localsim.Simulators
+	cfg *config.Config
 }
 
 // proc is a process the bench started; stop ends it.
@@ -227,7 +241,7 @@ func healthy(ctx context.Context, c *http.Client, base string) (bool, error) {
 
 // startLocal starts the local server binary (make run's) on a free port
 // with a data directory of its own under dir.
-func startLocal(ctx context.Context, bin, dir, name string, rateLimit int, sims *localsim.Simulators) (*proc, error) {
+func startLocal(ctx context.Context, bin, dir, name string, rateLimit int, sims *simulators) (*proc, error) {
 	port, err := freePorts(1)
 	if err != nil {
 		return nil, err

@@ -1,16 +1,15 @@
-// Package config reads the service's configuration from the environment.
-// Every variable the service reads is named here (Vars), so the terraform
-// consistency test can check that deployment sets exactly these. Load reads
-// only names in Vars (another is a programming error: it panics, so a typo
-// cannot read ""), and a test checks that it reads every one of them.
+// Package config reads the service's configuration from the environment,
+// once. Every variable is declared once, in the tags of its Config field
+// (name, default, documentation, checks); Vars lists them for the terraform
+// consistency test (deployment sets exactly the Cloud ones), the local
+// commands and the documentation's table (Table, which a test keeps equal
+// to the docs).
 package config
 
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,97 +26,124 @@ const (
 	BackendGCP Backend = "gcp"
 )
 
-// Config is the whole configuration.
+// Config is the whole configuration. Every field read from the
+// environment declares its variable in its tags, once: env (the name),
+// default, help (the documentation's table), and how the value is checked:
+// min and max (numbers and durations), oneof (the values accepted), url
+// (an absolute http(s) URL when set), want (what the error says is
+// wanted), trimslash (a trailing "/" dropped), lower (read in lower
+// case); cloud marks the variables a
+// Cloud Run deployment sets, and defaultdoc what the table says of an
+// empty default. Load reads them (Vars lists them); the other fields are
+// derived.
 type Config struct {
-	Backend Backend
-	Host    string
-	Port    int
-	DataDir string
+	Backend Backend `env:"BACKEND" default:"embedded" cloud:"true" oneof:"embedded gcp" want:"embedded or gcp" help:"embedded (bbolt + in-process queue) or gcp (Firestore + Cloud Tasks)"`
+	Host    string  `env:"HOST" default:"127.0.0.1" help:"address the local server listens on"`
+	Port    int     `env:"PORT" default:"8080" min:"0" max:"65535" want:"a port number" help:"port the server listens on"`
+	DataDir string  `env:"DATA_DIR" default:".data" help:"embedded runtime: where the bbolt file and the local keyset live"`
 
-	APIKeys      string // plain keys, comma-separated (local runs)
-	APIKeyHashes string // owner:sha256hex, comma-separated
+	APIKeys      string `env:"API_KEYS" help:"plain API keys, comma-separated, one owner each (local runs)"`
+	APIKeyHashes string `env:"API_KEY_HASHES" cloud:"true" help:"owner:sha256hex entries, comma-separated (scripts/mintkey prints them)"`
 	// DefaultKeyUsed is set when neither APIKeys nor APIKeyHashes was given
 	// and the test key (DefaultAPIKey) is accepted.
 	DefaultKeyUsed bool
 
-	RateLimitPerMinute int
+	RateLimitPerMinute int `env:"RATE_LIMIT_PER_MINUTE" default:"100" cloud:"true" min:"1" want:"a positive integer" help:"requests a minute per API key"`
 	// AuthFailuresPerMinute is how many failed authentications of one kind
 	// (API key, callback secret) one client address may make a minute
 	// before its further failures get 429s.
-	AuthFailuresPerMinute int
+	AuthFailuresPerMinute int `env:"AUTH_FAILURES_PER_MINUTE" default:"20" min:"1" want:"a positive integer" help:"failed authentications a minute per client address, API keys and callback secrets counted apart; further failures then get 429 with Retry-After (valid credentials never do)"`
 	// ForwardedHops says where the client's address is in X-Forwarded-For
 	// (BACKEND=gcp; see httpx.ClientAddr). The embedded runtime uses the
 	// connection's address.
-	ForwardedHops int
+	ForwardedHops int `env:"FORWARDED_HOPS" default:"0" cloud:"true" min:"0" max:"10" want:"an integer from 0 to 10" help:"BACKEND=gcp: entries Google's proxies append to X-Forwarded-For after the client's address (0 direct to Cloud Run, 1 behind the load balancer or API Gateway; Terraform sets it)"`
 	// BehindGateway: the function is invoked by API Gateway, which replaces
 	// the caller's Authorization header with its own Google ID token (that
 	// Cloud Run verified before the request arrived) and moves the caller's
 	// header to X-Forwarded-Authorization: the API key is read from there.
-	BehindGateway bool
+	BehindGateway bool `env:"BEHIND_GATEWAY" default:"0" cloud:"true" oneof:"0 1" want:"0 or 1" help:"1: the function is invoked by API Gateway, which puts its own ID token in Authorization; the caller's API key is read from X-Forwarded-Authorization instead (Terraform sets it when the gateway is the base URL)"`
 
-	Simulate bool
+	Simulate bool `env:"SIMULATE" help:"1: make run and make dev start the built-in RunPod and Hugging Face simulators (no network); webhooks then go only to loopback and private addresses (see WEBHOOK_ALLOW_PUBLIC); a deployed function refuses it"`
 	// SimulateBootDelay is how long a simulated RunPod worker takes to
 	// load its model (make bench sets 0: simulators that answer at once).
-	SimulateBootDelay   time.Duration
-	WebhookAllowPrivate bool
+	SimulateBootDelay   time.Duration `env:"SIMULATE_BOOT_DELAY" default:"1s" min:"0s" want:"a duration such as 1s, or 0s" help:"with SIMULATE=1: how long a simulated worker takes to load its model (0s: at once, as make bench uses)"`
+	WebhookAllowPrivate bool          `env:"WEBHOOK_ALLOW_PRIVATE" help:"1: allow webhooks to loopback and private addresses, and plain http (local runs only)"`
+	// WebhookAllowPublic is WEBHOOK_ALLOW_PUBLIC as given (lower case);
+	// WebhookPrivateOnly is what it means.
+	WebhookAllowPublic string `env:"WEBHOOK_ALLOW_PUBLIC" lower:"true" oneof:"1 true yes on 0 false no off" want:"1 or 0" defaultdoc:"(unset: 0 with SIMULATE=1, else 1)" help:"0: webhooks go only to loopback and private addresses (given as addresses, or localhost; no other name is resolved), plain http too; 1: public hosts too (with SIMULATE=1, the opt-in)"`
 	// WebhookPrivateOnly: webhooks go only to loopback and private
 	// addresses (WEBHOOK_ALLOW_PUBLIC=0; SIMULATE=1's default, so that an
 	// offline run sends nothing off the machine). It implies
 	// WebhookAllowPrivate.
 	WebhookPrivateOnly bool
-	WebhookSigningKey  string // master key the per-owner signing secrets derive from
+	WebhookSigningKey  string `env:"WEBHOOK_SIGNING_KEY" cloud:"true" help:"master key for the per-owner webhook signing secrets (embedded: generated under DATA_DIR when empty)"`
 
-	RunPodAPIURL string
-	HFAPIURL     string
+	RunPodAPIURL string `env:"RUNPOD_API_URL" default:"https://api.runpod.io/v2" url:"true" trimslash:"true" help:"RunPod REST v2 base URL"`
+	HFAPIURL     string `env:"HF_API_URL" default:"https://huggingface.co" url:"true" trimslash:"true" help:"Hugging Face Hub base URL"`
 
 	// PublicBaseURL is where clients and inference containers reach the
 	// API (the internal callback is PublicBaseURL + /internal/...).
-	PublicBaseURL string
+	PublicBaseURL string `env:"PUBLIC_BASE_URL" cloud:"true" url:"true" trimslash:"true" help:"base URL that clients and inference containers use (default http://HOST:PORT)"`
 	// PublicBaseURLDefaulted is set when PUBLIC_BASE_URL was not given.
 	PublicBaseURLDefaulted bool
 
 	Images Images
 
 	// Google Cloud.
-	ProjectID           string
-	Location            string
-	TasksQueue          string // queue id
-	ProvisionTaskURL    string
-	TasksServiceAccount string
-	KMSKeyURI           string
+	ProjectID           string `env:"GCP_PROJECT_ID" cloud:"true" help:"Google Cloud project (GOOGLE_CLOUD_PROJECT is accepted too)"`
+	Location            string `env:"GCP_LOCATION" default:"europe-west1" cloud:"true" help:"region of the Cloud Tasks queue"`
+	TasksQueue          string `env:"TASKS_QUEUE" default:"provision" cloud:"true" help:"Cloud Tasks queue id"`
+	ProvisionTaskURL    string `env:"PROVISION_TASK_URL" cloud:"true" url:"true" help:"URL of the ProvisionTask function (Cloud Tasks target)"`
+	TasksServiceAccount string `env:"TASKS_SERVICE_ACCOUNT" cloud:"true" help:"service account whose OIDC token Cloud Tasks attaches"`
+	KMSKeyURI           string `env:"KMS_KEY_URI" cloud:"true" help:"gcp-kms://... key for envelope encryption of user secrets"`
 	// The local emulators (make dev, tests): the Firestore and Cloud Tasks
 	// clients then talk to them without credentials, and BACKEND=gcp may
 	// use a local keyset and a generated webhook signing key.
-	FirestoreEmulatorHost  string
-	CloudTasksEmulatorHost string
+	FirestoreEmulatorHost  string `env:"FIRESTORE_EMULATOR_HOST" help:"host:port of the Firestore emulator (make dev, tests; never in the cloud): no credentials, and BACKEND=gcp may then use a local keyset"`
+	CloudTasksEmulatorHost string `env:"CLOUD_TASKS_EMULATOR_HOST" help:"host:port of the Cloud Tasks emulator (make dev, tests; never in the cloud)"`
 
 	// Timing of the provisioning chain.
-	PollInterval     time.Duration
-	CapacityDeadline time.Duration // workers throttled this long: no capacity
-	ReadyDeadline    time.Duration // endpoint created this long ago and not ready: fail
-	HubWait          time.Duration // Hugging Face Hub unreachable or failing this long: fail
-	LateCreateWindow time.Duration // a create without an answer may still land this long
+	PollInterval     time.Duration `env:"POLL_INTERVAL" default:"10s" min:"1ns" want:"a positive duration such as 10s" help:"how often the watch step polls RunPod workers"`
+	CapacityDeadline time.Duration `env:"CAPACITY_DEADLINE" default:"15m" min:"1ns" want:"a positive duration such as 10s" help:"fail when no worker got a GPU for this long"`
+	ReadyDeadline    time.Duration `env:"READY_DEADLINE" default:"45m" min:"1ns" want:"a positive duration such as 10s" help:"fail when the model is not loaded this long after the endpoint exists"`
+	HubWait          time.Duration `env:"HUB_WAIT" default:"2m" min:"1ns" want:"a positive duration such as 10s" help:"fail when the Hugging Face Hub stays unreachable (or keeps failing) this long while validating; each retry is logged at WARN with its cause"`
+	LateCreateWindow time.Duration `env:"LATE_CREATE_WINDOW" default:"2m" min:"1ns" want:"a positive duration such as 10s" help:"how long after a create got no answer RunPod may still make the endpoint: no second create, teardowns look again"`
 
 	// Limits and spend.
-	DefaultTTL    time.Duration // time limit of a deployment whose owner set none (0: none)
-	SpendInterval time.Duration // how often the spend of every live endpoint is read
+	DefaultTTL    time.Duration `env:"DEFAULT_TTL" default:"0s" cloud:"true" min:"0s" want:"0s (no default) or a duration of at least 1m such as 72h" help:"time limit of every deployment whose owner sets none (e.g. 72h; 0s: none): a forgotten endpoint is deleted then (see Costs and limits)"`
+	SpendInterval time.Duration `env:"SPEND_REFRESH_INTERVAL" default:"5m" min:"1ns" want:"a positive duration such as 5m" help:"how often the spend of every live endpoint is read from RunPod's billing API"`
 
-	LogLevel string
+	LogLevel string `env:"LOG_LEVEL" default:"info" oneof:"debug info warn error" want:"debug, info, warn or error" help:"debug, info, warn or error"`
+
+	Local Local
 }
 
 // Images are the inference images: RunPod's vLLM worker for text
 // generation, the orchestrator's own worker (inference/) for every other
 // family it serves.
+//
+// IMAGE_TEXT_GENERATION's default is RunPod's vLLM worker at a current
+// release: tags are vX.Y.Z since v2.8.0, and v2.25.2 (2026-08-20, vLLM
+// 0.27.1) is the newest release on the runpod-workers/worker-vllm releases
+// page and Docker Hub's runpod/worker-v1-vllm tags as of 2026-12-01.
 type Images struct {
-	TextGeneration string
-	Inference      string
+	TextGeneration string `env:"IMAGE_TEXT_GENERATION" default:"runpod/worker-v1-vllm:v2.25.2" help:"inference image for text-generation models (RunPod's vLLM worker)"`
+	Inference      string `env:"INFERENCE_IMAGE" cloud:"true" help:"the orchestrator's inference worker image (inference/): text-to-image, speech recognition, embeddings, classification; without it those models fail in validate. Terraform sets the image it builds; SIMULATE=1 defaults it to visgate/inference-worker:local"`
 }
 
-// DefaultVLLMImage is RunPod's vLLM worker at a current release: tags are
-// vX.Y.Z since v2.8.0, and v2.25.2 (2026-08-20, vLLM 0.27.1) is the newest
-// release on the runpod-workers/worker-vllm releases page and Docker Hub's
-// runpod/worker-v1-vllm tags as of 2026-12-01.
-const DefaultVLLMImage = "runpod/worker-v1-vllm:v2.25.2"
+// Local is what only the local commands read, with SIMULATE=1 (make run,
+// make dev; functions/localsim): the inference worker's local environment,
+// which `make inference-env` and `make inference-image` print. The
+// deployed functions never use it.
+type Local struct {
+	TinyModels    string `env:"VISGATE_TINY_MODELS" help:"with SIMULATE=1: a folder of Hub repositories (owner/name/) the Hub simulator serves beside its own, such as the worker's tiny real models"`
+	InferenceVenv string `env:"VISGATE_INFERENCE_VENV" help:"with SIMULATE=1: the inference worker's Python environment; the RunPod simulator then runs real workers (local processes) for the models VISGATE_TINY_MODELS holds"`
+	BuiltImage    string `env:"VISGATE_INFERENCE_IMAGE" help:"with SIMULATE=1: the worker's built image (make inference-image); the real workers then run in containers of it (buildah, as root)"`
+	RunPodVolume  string `env:"VISGATE_RUNPOD_VOLUME" help:"with VISGATE_INFERENCE_IMAGE: a host folder mounted at /runpod-volume in the worker containers, as a RunPod network volume is"`
+}
+
+// DefaultVLLMImage is IMAGE_TEXT_GENERATION's default (see Images).
+var DefaultVLLMImage = lookupVar("IMAGE_TEXT_GENERATION").Default
 
 // DefaultVLLMCuda is the CUDA version DefaultVLLMImage needs on the host:
 // the release's RunPod hub config sets allowedCudaVersions to 13.0.
@@ -135,95 +161,25 @@ const InferenceMinCuda = "13.0"
 // DefaultAPIKey is the documentation's test key, accepted when no key is configured.
 const DefaultAPIKey = "test-api-key-12345"
 
-// Var describes one environment variable.
-type Var struct {
-	Name, Default, Help string
-	// Cloud marks variables a Cloud Run deployment sets.
-	Cloud bool
-}
-
-// Vars lists every variable Load reads.
-var Vars = []Var{
-	{"BACKEND", "embedded", "embedded (bbolt + in-process queue) or gcp (Firestore + Cloud Tasks)", true},
-	{"HOST", "127.0.0.1", "address the local server listens on", false},
-	{"PORT", "8080", "port the server listens on", false},
-	{"DATA_DIR", ".data", "embedded runtime: where the bbolt file and the local keyset live", false},
-	{"API_KEYS", "", "plain API keys, comma-separated, one owner each (local runs)", false},
-	{"API_KEY_HASHES", "", "owner:sha256hex entries, comma-separated (scripts/mintkey prints them)", true},
-	{"RATE_LIMIT_PER_MINUTE", "100", "requests a minute per API key", true},
-	{"AUTH_FAILURES_PER_MINUTE", "20", "failed authentications a minute per client address (API keys and callback secrets apart) before further failures get 429; valid credentials never do", false},
-	{"FORWARDED_HOPS", "0", "BACKEND=gcp: entries Google's proxies append to X-Forwarded-For after the client's address (0 direct to Cloud Run, 1 behind the load balancer or API Gateway)", true},
-	{"BEHIND_GATEWAY", "0", "1: the function is invoked by API Gateway with its own ID token in Authorization; the caller's API key is read from X-Forwarded-Authorization (where the gateway moves the caller's Authorization header). 0: from Authorization", true},
-	{"SIMULATE", "", "1: make run and make dev start the built-in RunPod and Hugging Face simulators (no network); webhooks then go only to loopback and private addresses (see WEBHOOK_ALLOW_PUBLIC); a deployed function refuses it", false},
-	{"SIMULATE_BOOT_DELAY", "1s", "with SIMULATE=1: how long a simulated worker takes to load its model (0s: at once)", false},
-	{"WEBHOOK_ALLOW_PRIVATE", "", "1: allow webhooks to loopback and private addresses, and plain http (local runs only)", false},
-	{"WEBHOOK_ALLOW_PUBLIC", "", "0: webhooks go only to loopback and private addresses (named by address or as localhost, never resolved); 1: public ones too. Unset: 0 with SIMULATE=1, else 1", false},
-	{"WEBHOOK_SIGNING_KEY", "", "master key for the per-owner webhook signing secrets (embedded: generated under DATA_DIR when empty)", true},
-	{"RUNPOD_API_URL", "https://api.runpod.io/v2", "RunPod REST v2 base URL", false},
-	{"HF_API_URL", "https://huggingface.co", "Hugging Face Hub base URL", false},
-	{"PUBLIC_BASE_URL", "", "base URL that clients and inference containers use (default http://HOST:PORT)", true},
-	{"IMAGE_TEXT_GENERATION", DefaultVLLMImage, "inference image for text-generation models (RunPod's vLLM worker)", false},
-	{"INFERENCE_IMAGE", "", "the orchestrator's inference worker image (inference/): text-to-image, speech recognition, embeddings, classification", true},
-	{"GCP_PROJECT_ID", "", "Google Cloud project (GOOGLE_CLOUD_PROJECT is accepted too)", true},
-	{"GCP_LOCATION", "europe-west1", "region of the Cloud Tasks queue", true},
-	{"TASKS_QUEUE", "provision", "Cloud Tasks queue id", true},
-	{"PROVISION_TASK_URL", "", "URL of the ProvisionTask function (Cloud Tasks target)", true},
-	{"TASKS_SERVICE_ACCOUNT", "", "service account whose OIDC token Cloud Tasks attaches", true},
-	{"KMS_KEY_URI", "", "gcp-kms://... key for envelope encryption of user secrets", true},
-	{"FIRESTORE_EMULATOR_HOST", "", "host:port of the Firestore emulator (make dev, tests; never in the cloud)", false},
-	{"CLOUD_TASKS_EMULATOR_HOST", "", "host:port of the Cloud Tasks emulator (make dev, tests; never in the cloud)", false},
-	{"POLL_INTERVAL", "10s", "how often the watch step polls RunPod workers", false},
-	{"CAPACITY_DEADLINE", "15m", "fail when no worker got a GPU for this long", false},
-	{"READY_DEADLINE", "45m", "fail when the model is not loaded this long after the endpoint exists", false},
-	{"HUB_WAIT", "2m", "fail when the Hugging Face Hub stays unreachable (or keeps failing) this long while validating", false},
-	{"LATE_CREATE_WINDOW", "2m", "how long after a create got no answer RunPod may still make the endpoint: no second create, teardowns look again", false},
-	{"DEFAULT_TTL", "0s", "time limit of every deployment whose owner sets none (e.g. 72h; 0s: none): a forgotten endpoint is deleted then", true},
-	{"SPEND_REFRESH_INTERVAL", "5m", "how often the spend of every live endpoint is read from RunPod's billing API (at least 1m outside tests)", false},
-	{"LOG_LEVEL", "info", "debug, info, warn or error", false},
-}
-
-// Load reads the configuration from getenv (os.Getenv when nil).
+// Load reads the configuration from getenv (os.Getenv when nil): every
+// variable of Vars, each parsed and checked as its field's tags say, then
+// the rules between variables.
 func Load(getenv func(string) string) (*Config, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	get := func(name string) string {
-		i := slices.IndexFunc(Vars, func(v Var) bool { return v.Name == name })
-		if i < 0 {
-			panic("config: Load reads " + name + ", which Vars does not list")
-		}
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
-		}
-		return Vars[i].Default
-	}
+	c := &Config{}
 	var errs []error
-	c := &Config{
-		Backend:             Backend(get("BACKEND")),
-		Host:                get("HOST"),
-		DataDir:             get("DATA_DIR"),
-		APIKeys:             get("API_KEYS"),
-		APIKeyHashes:        get("API_KEY_HASHES"),
-		Simulate:            truthy(get("SIMULATE")),
-		WebhookAllowPrivate: truthy(get("WEBHOOK_ALLOW_PRIVATE")),
-		WebhookSigningKey:   get("WEBHOOK_SIGNING_KEY"),
-		RunPodAPIURL:        strings.TrimRight(get("RUNPOD_API_URL"), "/"),
-		HFAPIURL:            strings.TrimRight(get("HF_API_URL"), "/"),
-		PublicBaseURL:       strings.TrimRight(get("PUBLIC_BASE_URL"), "/"),
-		Images: Images{
-			TextGeneration: get("IMAGE_TEXT_GENERATION"),
-			Inference:      get("INFERENCE_IMAGE"),
-		},
-		ProjectID:           get("GCP_PROJECT_ID"),
-		Location:            get("GCP_LOCATION"),
-		TasksQueue:          get("TASKS_QUEUE"),
-		ProvisionTaskURL:    get("PROVISION_TASK_URL"),
-		TasksServiceAccount: get("TASKS_SERVICE_ACCOUNT"),
-		KMSKeyURI:           get("KMS_KEY_URI"),
-		LogLevel:            get("LOG_LEVEL"),
-
-		FirestoreEmulatorHost:  get("FIRESTORE_EMULATOR_HOST"),
-		CloudTasksEmulatorHost: get("CLOUD_TASKS_EMULATOR_HOST"),
+	raw := make(map[string]string, len(Vars))
+	for _, v := range Vars {
+		s := strings.TrimSpace(getenv(v.Name))
+		if s == "" {
+			s = v.Default
+		}
+		raw[v.Name] = s
+		if err := v.set(c, s); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.ProjectID == "" {
 		// Set by Google's runtimes; an alias, not a variable of ours.
@@ -233,69 +189,18 @@ func Load(getenv func(string) string) (*Config, error) {
 	// network only, unless the user opts in: the simulators promise no
 	// network, and a made-up URL must not reach (or even resolve) a
 	// stranger's host.
-	switch v := strings.ToLower(get("WEBHOOK_ALLOW_PUBLIC")); v {
+	switch c.WebhookAllowPublic {
 	case "":
 		c.WebhookPrivateOnly = c.Simulate
-	case "1", "true", "yes", "on":
 	case "0", "false", "no", "off":
 		c.WebhookPrivateOnly = true
-	default:
-		errs = append(errs, fmt.Errorf("WEBHOOK_ALLOW_PUBLIC=%q: want 1 or 0", v))
 	}
 	if c.Simulate || c.WebhookPrivateOnly {
 		c.WebhookAllowPrivate = true
 	}
-	switch c.Backend {
-	case BackendEmbedded, BackendGCP:
-	default:
-		errs = append(errs, fmt.Errorf("BACKEND=%q: want embedded or gcp", c.Backend))
-	}
-	var err error
-	if c.Port, err = strconv.Atoi(get("PORT")); err != nil || c.Port < 0 || c.Port > 65535 {
-		errs = append(errs, fmt.Errorf("PORT=%q: want a port number", get("PORT")))
-	}
-	if c.RateLimitPerMinute, err = strconv.Atoi(get("RATE_LIMIT_PER_MINUTE")); err != nil || c.RateLimitPerMinute < 1 {
-		errs = append(errs, fmt.Errorf("RATE_LIMIT_PER_MINUTE=%q: want a positive integer", get("RATE_LIMIT_PER_MINUTE")))
-	}
-	if c.AuthFailuresPerMinute, err = strconv.Atoi(get("AUTH_FAILURES_PER_MINUTE")); err != nil || c.AuthFailuresPerMinute < 1 {
-		errs = append(errs, fmt.Errorf("AUTH_FAILURES_PER_MINUTE=%q: want a positive integer", get("AUTH_FAILURES_PER_MINUTE")))
-	}
-	if c.ForwardedHops, err = strconv.Atoi(get("FORWARDED_HOPS")); err != nil || c.ForwardedHops < 0 || c.ForwardedHops > 10 {
-		errs = append(errs, fmt.Errorf("FORWARDED_HOPS=%q: want an integer from 0 to 10", get("FORWARDED_HOPS")))
-	}
-	switch v := get("BEHIND_GATEWAY"); v {
-	case "0":
-	case "1":
-		c.BehindGateway = true
-	default:
-		errs = append(errs, fmt.Errorf("BEHIND_GATEWAY=%q: want 0 or 1", v))
-	}
-	for _, d := range []struct {
-		name string
-		dst  *time.Duration
-	}{{"POLL_INTERVAL", &c.PollInterval}, {"CAPACITY_DEADLINE", &c.CapacityDeadline}, {"READY_DEADLINE", &c.ReadyDeadline}, {"HUB_WAIT", &c.HubWait}, {"LATE_CREATE_WINDOW", &c.LateCreateWindow}} {
-		v, err := time.ParseDuration(get(d.name))
-		if err != nil || v <= 0 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a positive duration such as 10s", d.name, get(d.name)))
-		}
-		*d.dst = v
-	}
-	if c.DefaultTTL, err = time.ParseDuration(get("DEFAULT_TTL")); err != nil || c.DefaultTTL < 0 || (c.DefaultTTL > 0 && c.DefaultTTL < time.Minute) {
-		errs = append(errs, fmt.Errorf("DEFAULT_TTL=%q: want 0s (no default) or a duration of at least 1m such as 72h", get("DEFAULT_TTL")))
-	}
-	if c.SpendInterval, err = time.ParseDuration(get("SPEND_REFRESH_INTERVAL")); err != nil || c.SpendInterval <= 0 {
-		errs = append(errs, fmt.Errorf("SPEND_REFRESH_INTERVAL=%q: want a positive duration such as 5m", get("SPEND_REFRESH_INTERVAL")))
-	}
-	if c.SimulateBootDelay, err = time.ParseDuration(get("SIMULATE_BOOT_DELAY")); err != nil || c.SimulateBootDelay < 0 {
-		errs = append(errs, fmt.Errorf("SIMULATE_BOOT_DELAY=%q: want a duration such as 1s, or 0s", get("SIMULATE_BOOT_DELAY")))
-	}
-	for _, u := range []struct{ name, v string }{{"RUNPOD_API_URL", c.RunPodAPIURL}, {"HF_API_URL", c.HFAPIURL}, {"PUBLIC_BASE_URL", c.PublicBaseURL}, {"PROVISION_TASK_URL", c.ProvisionTaskURL}} {
-		if u.v == "" {
-			continue
-		}
-		if p, err := url.Parse(u.v); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			errs = append(errs, fmt.Errorf("%s=%q: want an absolute http(s) URL", u.name, u.v))
-		}
+	if c.DefaultTTL > 0 && c.DefaultTTL < time.Minute {
+		v := lookupVar("DEFAULT_TTL")
+		errs = append(errs, fmt.Errorf("%s=%q: want %s", v.Name, raw[v.Name], v.want))
 	}
 	if c.PublicBaseURL == "" {
 		c.PublicBaseURL = "http://" + hostPort(c.Host, c.Port)
@@ -317,11 +222,6 @@ func Load(getenv func(string) string) (*Config, error) {
 		if c.DefaultKeyUsed && c.FirestoreEmulatorHost == "" {
 			errs = append(errs, errors.New("BACKEND=gcp needs API_KEY_HASHES (or API_KEYS): the test key "+DefaultAPIKey+" is accepted only locally"))
 		}
-	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		errs = append(errs, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel))
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("config: %w", errors.Join(errs...))

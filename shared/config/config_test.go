@@ -1,6 +1,7 @@
 package config
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -124,46 +125,53 @@ func TestInvalid(t *testing.T) {
 	}
 }
 
-// TestREADMEListsEveryVariable keeps the configuration table of
-// docs/operations.md (the README links to it) true: a row for every variable,
-// with its default, and no row for a variable Load does not read.
-func TestREADMEListsEveryVariable(t *testing.T) {
+var update = flag.Bool("update", false, "rewrite the documentation's table of variables from the tags")
+
+// TestDocsTableIsGenerated: the documentation's table of variables (the
+// Markdown table headed "| variable | default | meaning |", in README.md or
+// a page of docs/) is Table(), generated from Config's tags. go test
+// ./shared/config -run TestDocsTableIsGenerated -update rewrites it.
+func TestDocsTableIsGenerated(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
-	const page = "docs/operations.md"
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", filepath.FromSlash(page)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, ok := strings.Cut(string(b), "\n## Configuration\n")
-	if !ok {
-		t.Fatalf("%s has no Configuration section", page)
-	}
-	section, _, _ = strings.Cut(section, "\n## ")
-	rows := map[string]string{} // variable → default cell
-	for _, line := range strings.Split(section, "\n") {
-		cells := strings.Split(line, "|")
-		if len(cells) < 5 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	pages, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	pages = append([]string{filepath.Join(root, "README.md")}, pages...)
+	const header = "| variable | default | meaning |\n"
+	want := Table()
+	found := 0
+	for _, p := range pages {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc := string(b)
+		i := strings.Index(doc, header)
+		if i < 0 {
 			continue
 		}
-		rows[strings.Trim(strings.TrimSpace(cells[1]), "`")] = strings.TrimSpace(cells[2])
-	}
-	known := map[string]bool{}
-	for _, v := range Vars {
-		known[v.Name] = true
-		def, ok := rows[v.Name]
-		switch {
-		case !ok:
-			t.Errorf("%s has no row for %s in its configuration table", page, v.Name)
-		case v.Default != "" && def != "`"+v.Default+"`":
-			t.Errorf("%s gives %s the default %s, Load's is %q", page, v.Name, def, v.Default)
-		case v.Default == "" && !strings.HasPrefix(def, "(unset"):
-			t.Errorf("%s gives %s the default %s, Load has none", page, v.Name, def)
+		found++
+		end := i
+		for end < len(doc) && doc[end] == '|' {
+			nl := strings.IndexByte(doc[end:], '\n')
+			if nl < 0 {
+				end = len(doc)
+				break
+			}
+			end += nl + 1
+		}
+		if got := doc[i:end]; got != want {
+			if *update {
+				if err := os.WriteFile(p, []byte(doc[:i]+want+doc[end:]), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("rewrote the table in %s", p)
+				continue
+			}
+			t.Errorf("%s: the table of variables is not the one Config's tags give (go test ./shared/config -run TestDocsTableIsGenerated -update rewrites it)\n got:\n%s\nwant:\n%s", p, got, want)
 		}
 	}
-	for name := range rows {
-		if !known[name] && strings.ToUpper(name) == name && !strings.ContainsAny(name, " .") {
-			t.Errorf("%s documents %s, which Load does not read", page, name)
-		}
+	if found != 1 {
+		t.Errorf("%d documentation pages hold the table of variables, want 1", found)
 	}
 }
 
@@ -263,5 +271,53 @@ func TestInferenceMinCudaMatchesTheLock(t *testing.T) {
 	minor, _ := strconv.Atoi(string(m[2]))
 	if floorMajor != major || floorMinor > minor {
 		t.Errorf("InferenceMinCuda = %s, but the lock's CUDA runtime is %d.%d", InferenceMinCuda, major, minor)
+	}
+}
+
+func TestLocalEnvironment(t *testing.T) {
+	c, err := Load(env(map[string]string{"VISGATE_TINY_MODELS": "/t", "VISGATE_INFERENCE_VENV": " /v ", "VISGATE_INFERENCE_IMAGE": "w:1", "VISGATE_RUNPOD_VOLUME": "/vol"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Local{TinyModels: "/t", InferenceVenv: "/v", BuiltImage: "w:1", RunPodVolume: "/vol"}); c.Local != want {
+		t.Errorf("Local = %+v, want %+v", c.Local, want)
+	}
+}
+
+// TestCheckedTags: the checks the tags declare hold at their bounds.
+func TestCheckedTags(t *testing.T) {
+	for _, tc := range []struct {
+		env map[string]string
+		ok  bool
+	}{
+		{map[string]string{"PORT": "65535"}, true},
+		{map[string]string{"PORT": "65536"}, false},
+		{map[string]string{"PORT": "-1"}, false},
+		{map[string]string{"FORWARDED_HOPS": "10"}, true},
+		{map[string]string{"FORWARDED_HOPS": "11"}, false},
+		{map[string]string{"POLL_INTERVAL": "1ms"}, true},
+		{map[string]string{"POLL_INTERVAL": "0s"}, false},
+		{map[string]string{"DEFAULT_TTL": "1m"}, true},
+		{map[string]string{"DEFAULT_TTL": "30s"}, false},
+		{map[string]string{"DEFAULT_TTL": "-1h"}, false},
+		{map[string]string{"WEBHOOK_ALLOW_PUBLIC": "OFF"}, true},
+		{map[string]string{"LOG_LEVEL": "INFO"}, false},
+		{map[string]string{"PROVISION_TASK_URL": "https://p.example/"}, true},
+		{map[string]string{"HF_API_URL": "huggingface.co"}, false},
+	} {
+		_, err := Load(env(tc.env))
+		if (err == nil) != tc.ok {
+			t.Errorf("Load(%v) = %v, want ok %v", tc.env, err, tc.ok)
+		}
+	}
+	c, err := Load(env(map[string]string{"RUNPOD_API_URL": "http://127.0.0.1:1/v2/", "PROVISION_TASK_URL": "http://127.0.0.1:2/"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RunPodAPIURL != "http://127.0.0.1:1/v2" || c.ProvisionTaskURL != "http://127.0.0.1:2/" {
+		t.Errorf("trailing slashes: %q %q", c.RunPodAPIURL, c.ProvisionTaskURL)
+	}
+	if DefaultVLLMImage != "runpod/worker-v1-vllm:v2.25.2" {
+		t.Errorf("DefaultVLLMImage = %q", DefaultVLLMImage)
 	}
 }

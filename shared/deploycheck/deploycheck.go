@@ -112,6 +112,7 @@ func (m *Module) baseContext() *hcl.EvalContext {
 		"sha256": sha256Func, "filesha256": filesha256Func, "fileset": filesetFunc, "abspath": abspathFunc,
 		"substr": stdlib.SubstrFunc, "regexall": stdlib.RegexAllFunc, "sort": stdlib.SortFunc,
 		"startswith": startswithFunc, "coalescelist": stdlib.CoalesceListFunc,
+		"min": stdlib.MinFunc, "max": stdlib.MaxFunc,
 	}
 	for _, b := range m.bodies {
 		walkExprs(b, func(e hclsyntax.Expression) {

@@ -370,8 +370,12 @@ func readsAttr(expr hclsyntax.Expression, root, name, attr string) bool {
 	return refs && reads
 }
 
-// maxBackupRetention is Firestore's longest backup retention (14 weeks).
-const maxBackupRetention = 14 * 7 * 24 * time.Hour
+// Firestore's longest backup retentions: 7 days for a daily schedule, 14
+// weeks for a weekly one.
+const (
+	maxDailyRetention  = 7 * 24 * time.Hour
+	maxWeeklyRetention = 14 * 7 * 24 * time.Hour
+)
 
 // checkRestorable: every Firestore database keeps 7 days of versions
 // (point-in-time recovery) and has a daily backup schedule whose retention
@@ -391,9 +395,14 @@ func checkRestorable(m *Module) []error {
 	for _, in := range scheds {
 		db, _ := stringAttr(in, "database")
 		rec, _ := Blocks(in.Body, in.Ctx, "daily_recurrence")
-		if len(rec) == 0 {
-			fail("%s: no daily_recurrence: a bad write is restorable only from the last weekly backup", in.Address())
+		weekly, _ := Blocks(in.Body, in.Ctx, "weekly_recurrence")
+		limit, kind := maxDailyRetention, "daily"
+		switch {
+		case len(rec) == 0 && len(weekly) == 0:
+			fail("%s: neither daily_recurrence nor weekly_recurrence", in.Address())
 			continue
+		case len(rec) == 0:
+			limit, kind = maxWeeklyRetention, "weekly"
 		}
 		r, known := stringAttr(in, "retention")
 		d, perr := time.ParseDuration(r)
@@ -404,11 +413,13 @@ func checkRestorable(m *Module) []error {
 		case perr != nil || !strings.HasSuffix(r, "s"):
 			fail("%s: retention %q is not a duration in seconds such as \"1209600s\"", in.Address(), r)
 			continue
-		case d < 24*time.Hour || d > maxBackupRetention:
-			fail("%s: retention %s: Firestore keeps a backup from 1 day to 14 weeks", in.Address(), r)
+		case d < 24*time.Hour || d > limit:
+			fail("%s: retention %s: Firestore keeps a %s backup from 1 day to %s", in.Address(), r, kind, map[string]string{"daily": "7 days", "weekly": "14 weeks"}[kind])
 			continue
 		}
-		daily[db] = true
+		if kind == "daily" {
+			daily[db] = true
+		}
 	}
 	for _, in := range dbs {
 		name, _ := stringAttr(in, "name")

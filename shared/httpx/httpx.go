@@ -4,12 +4,13 @@ package httpx
 
 import (
 	"bytes"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net/http"
 	"slices"
 	"strconv"
@@ -163,15 +164,46 @@ func EncodeJSON(v any) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
+// Header values every JSON answer shares. They are assigned to a
+// response's header map, never changed in place: a handler that wants
+// another value replaces the slice (Header.Set, or an Add, which appends
+// to a full slice: a copy), and net/http copies the values it sends.
+var (
+	jsonType = []string{"application/json"}
+	noStore  = []string{"no-store"}
+	nosniff  = []string{"nosniff"}
+)
+
+// SetJSONHeaders sets the headers of every JSON answer: Content-Type,
+// Cache-Control: no-store and X-Content-Type-Options: nosniff. The keys
+// are canonical and assigned directly: Header.Set canonicalises its key and
+// allocates a slice for its value, which under make bench's GET load was a
+// fifth of the handler's CPU (pprof).
+func SetJSONHeaders(h http.Header) {
+	h["Content-Type"] = jsonType
+	h["Cache-Control"] = noStore
+	h["X-Content-Type-Options"] = nosniff
+}
+
+// ContentLength is the Content-Length header value of body, made once for
+// a body answered many times (see WriteEncodedLength).
+func ContentLength(body []byte) []string {
+	return []string{strconv.Itoa(len(body))}
+}
+
 // WriteEncoded writes body, made by EncodeJSON, with WriteJSON's headers
 // and its Content-Length (so that a body above net/http's 2 KB buffer is
 // not sent chunked: one framing less for the server and the client).
 func WriteEncoded(w http.ResponseWriter, status int, body []byte) {
+	WriteEncodedLength(w, status, body, ContentLength(body))
+}
+
+// WriteEncodedLength is WriteEncoded with the Content-Length value made
+// already (ContentLength(body)); it is shared, never changed.
+func WriteEncodedLength(w http.ResponseWriter, status int, body []byte, length []string) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	SetJSONHeaders(h)
+	h["Content-Length"] = length
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
@@ -269,8 +301,19 @@ func duplicateKey(obj []byte) string {
 // NewRequestID returns a random request id. The request's context carries
 // it for its log lines and error bodies: logging.WithRequest,
 // logging.RequestID.
+//
+// The id names a request in the logs; it guards nothing, so it needs no
+// cryptographic randomness: math/rand/v2's generator (ChaCha8, seeded by
+// the runtime from the system's entropy, per thread) gives 64 bits without
+// crypto/rand's locking and reseeding, which showed in the request's
+// profile, and the id is built in one allocation.
 func NewRequestID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return "req_" + hex.EncodeToString(b[:])
+	var raw [8]byte
+	binary.BigEndian.PutUint64(raw[:], mathrand.Uint64())
+	var b [len(requestIDPrefix) + 2*len(raw)]byte
+	copy(b[:], requestIDPrefix)
+	hex.Encode(b[len(requestIDPrefix):], raw[:])
+	return string(b[:])
 }
+
+const requestIDPrefix = "req_"

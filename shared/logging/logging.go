@@ -51,26 +51,44 @@ func severity(l slog.Level) string {
 
 type ctxKey int
 
-const (
-	requestKey ctxKey = iota
-	traceKey
-)
+// requestKey finds a context's requestContext.
+const requestKey ctxKey = 0
+
+// requestContext carries a request's id and trace id: one allocation per
+// request, where a context.WithValue per value made two each (the value
+// boxed, and its context), on every request of the API.
+type requestContext struct {
+	context.Context
+	id, trace string
+}
+
+// Value answers requestKey with the requestContext itself (a pointer: no
+// allocation); other keys are its parent's.
+func (c *requestContext) Value(key any) any {
+	if key == requestKey {
+		return c
+	}
+	return c.Context.Value(key)
+}
 
 // WithRequest stores the request id and the trace header value
 // (X-Cloud-Trace-Context or traceparent) in ctx; every log line made with
 // that ctx carries them.
 func WithRequest(ctx context.Context, requestID, traceHeader string) context.Context {
-	ctx = context.WithValue(ctx, requestKey, requestID)
-	if t := traceID(traceHeader); t != "" {
-		ctx = context.WithValue(ctx, traceKey, t)
-	}
-	return ctx
+	return &requestContext{Context: ctx, id: requestID, trace: traceID(traceHeader)}
+}
+
+func requestOf(ctx context.Context) *requestContext {
+	rc, _ := ctx.Value(requestKey).(*requestContext)
+	return rc
 }
 
 // RequestID returns the request id WithRequest stored in ctx, or "".
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestKey).(string)
-	return id
+	if rc := requestOf(ctx); rc != nil {
+		return rc.id
+	}
+	return ""
 }
 
 // traceID extracts the trace id from X-Cloud-Trace-Context ("T/S;o=1") or
@@ -101,10 +119,12 @@ type contextHandler struct {
 }
 
 func (h *contextHandler) Handle(ctx context.Context, r slog.Record) error {
-	if id := RequestID(ctx); id != "" {
-		r.AddAttrs(slog.String("request_id", id))
+	rc := requestOf(ctx)
+	if rc != nil && rc.id != "" {
+		r.AddAttrs(slog.String("request_id", rc.id))
 	}
-	if t, ok := ctx.Value(traceKey).(string); ok {
+	if rc != nil && rc.trace != "" {
+		t := rc.trace
 		if h.project != "" {
 			t = "projects/" + h.project + "/traces/" + t
 		}

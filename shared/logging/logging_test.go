@@ -56,3 +56,39 @@ func TestRequestID(t *testing.T) {
 		t.Errorf("RequestID = %q, want req_7", got)
 	}
 }
+
+// TestRequestContextIsAContext: the request's context passes its parent's
+// values, deadline and cancellation on, its children (WithCancel,
+// WithValue, a nested WithRequest) keep its ids, and a line logged without
+// a trace has no trace field.
+func TestRequestContextIsAContext(t *testing.T) {
+	type key struct{}
+	parent, cancelParent := context.WithCancel(context.WithValue(context.Background(), key{}, "parent's"))
+	ctx := WithRequest(parent, "req_8", "")
+	if ctx.Value(key{}) != "parent's" {
+		t.Error("the parent's value is lost")
+	}
+	child, cancelChild := context.WithCancel(context.WithValue(ctx, key{}, "child's"))
+	defer cancelChild()
+	if RequestID(child) != "req_8" || child.Value(key{}) != "child's" {
+		t.Errorf("child: request id %q, value %v", RequestID(child), child.Value(key{}))
+	}
+	if RequestID(WithRequest(child, "req_9", "")) != "req_9" {
+		t.Error("a nested WithRequest does not win")
+	}
+	cancelParent()
+	<-child.Done() // the parent's cancellation reaches the child
+	if ctx.Err() == nil {
+		t.Error("the request's context is not cancelled with its parent")
+	}
+
+	var buf bytes.Buffer
+	New(&buf, "info", "visgate").InfoContext(ctx, "no trace")
+	var got map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatalf("not one JSON line: %q", buf.String())
+	}
+	if _, ok := got["logging.googleapis.com/trace"]; ok || got["request_id"] != "req_8" {
+		t.Errorf("line %v: want request_id req_8 and no trace", got)
+	}
+}

@@ -47,7 +47,9 @@ type Plan struct {
 // textGeneration are the pipeline tags vLLM serves.
 var textGeneration = map[string]bool{"text-generation": true, "image-text-to-text": true, "conversational": true}
 
-// served maps pipeline tag → the libraries the inference worker loads it with.
+// served maps pipeline tag → the libraries the inference worker loads it
+// with: the worker's own table (inference/src/visgate_worker/tasks.json),
+// which a test holds this to.
 var served = map[string][]string{
 	TaskTextToImage:         {LibraryDiffusers},
 	TaskSpeechRecognition:   {LibraryTransformers},

@@ -9,29 +9,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-TASKS = frozenset(
-    {
-        "text-to-image",
-        "automatic-speech-recognition",
-        "sentence-similarity",
-        "feature-extraction",
-        "fill-mask",
-        "text-classification",
-        "token-classification",
-        "image-classification",
-    }
-)
-# A job's wall-clock limit per task when the env sets none (VISGATE_JOB_TIMEOUT);
-# the orchestrator sets the same table (functions/provision, JobTimeoutSeconds).
-DEFAULT_TIMEOUTS = {"text-to-image": 600, "automatic-speech-recognition": 600}
-DEFAULT_TIMEOUT = 120
+from .tasks import LIBRARIES, TASKS
 
 
 def default_timeout(task: str) -> int:
-    return DEFAULT_TIMEOUTS.get(task, DEFAULT_TIMEOUT)
+    """A job's wall-clock limit when the env sets none (VISGATE_JOB_TIMEOUT);
+    the orchestrator sets the same (functions/provision, JobTimeoutSeconds)."""
+    return TASKS[task].job_timeout_seconds
 
-
-LIBRARIES = frozenset({"diffusers", "transformers", "sentence-transformers"})
 
 # Where a RunPod network volume is mounted; its huggingface/ folder is the
 # Hub cache when present, so a restarted worker does not download again.
@@ -45,6 +30,15 @@ log = logging.getLogger(__name__)
 
 class ConfigError(ValueError):
     """The endpoint's environment does not describe a deployable model."""
+
+
+# The worker downloads exactly the files the orchestrator chose (its
+# validate step, shared/huggingface: the files its VRAM estimate counted);
+# it has no selection of its own.
+NO_FILES = (
+    "VISGATE_FILES is not set: the orchestrator names the repository files to download "
+    "(a JSON array of paths); this worker does not choose them."
+)
 
 
 @dataclass(frozen=True)
@@ -98,12 +92,12 @@ def from_env(env: Mapping[str, str] | None = None, volume: Path = RUNPOD_VOLUME)
         raise ConfigError(f"VISGATE_TASK is {task!r}; this worker serves {', '.join(sorted(TASKS))}.")
     library = get("VISGATE_LIBRARY")
     if library is None:
-        library = _default_library(task)
+        library = TASKS[task].default_library
     if library not in LIBRARIES:
         raise ConfigError(
             f"VISGATE_LIBRARY is {library!r}; this worker loads {', '.join(sorted(LIBRARIES))}."
         )
-    if (task == "text-to-image") != (library == "diffusers"):
+    if library not in TASKS[task].loaders:
         raise ConfigError(f"Task {task} cannot be served with the {library} library.")
 
     files = _parse_files(get("VISGATE_FILES"))
@@ -167,23 +161,17 @@ def from_env(env: Mapping[str, str] | None = None, volume: Path = RUNPOD_VOLUME)
     )
 
 
-def _default_library(task: str) -> str:
-    if task == "text-to-image":
-        return "diffusers"
-    if task == "sentence-similarity":
-        return "sentence-transformers"
-    return "transformers"
-
-
 def _parse_files(raw: str | None) -> tuple[str, ...]:
     if raw is None:
-        return ()
+        raise ConfigError(NO_FILES)
     try:
         value = json.loads(raw)
     except json.JSONDecodeError:
         raise ConfigError("VISGATE_FILES is not a JSON array of file paths.") from None
     if not isinstance(value, list) or not all(isinstance(p, str) and p for p in value):
         raise ConfigError("VISGATE_FILES is not a JSON array of file paths.")
+    if not value:
+        raise ConfigError(NO_FILES)
     for path in value:
         if path.startswith("/") or ".." in path.split("/"):
             raise ConfigError(f"VISGATE_FILES names {path!r}, which is not a path inside the repository.")

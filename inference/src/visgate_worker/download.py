@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import shutil
 import threading
@@ -14,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from huggingface_hub import (
-    HfApi,
     constants,
     get_hf_file_metadata,
     hf_hub_download,
@@ -23,8 +21,7 @@ from huggingface_hub import (
 )
 from tqdm.auto import tqdm
 
-from .config import Config
-from .selection import select_files
+from .config import NO_FILES, Config, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -106,39 +103,25 @@ class _Progress:
         return _Bar
 
 
-def resolve_files(config: Config, api: HfApi) -> list[str]:
-    """VISGATE_FILES, or the selection rules applied to the repo's listing."""
-    if config.files:
-        return list(config.files)
-    info = api.model_info(config.model, revision=config.revision, files_metadata=True)
-    siblings = {s.rfilename: int(s.size or 0) for s in info.siblings or []}
-    model_index = None
-    if config.library == "diffusers" and "model_index.json" in siblings:
-        path = hf_hub_download(
-            config.model,
-            "model_index.json",
-            revision=info.sha or config.revision,
-            cache_dir=config.hub_cache,
-            token=config.hf_token,
-            endpoint=config.hub_endpoint,
-        )
-        model_index = json.loads(Path(path).read_text(encoding="utf-8"))
-    files = select_files(siblings, config.library, model_index)
-    log.info("VISGATE_FILES is empty: selected %d of %d files", len(files), len(siblings))
-    return files
+def resolve_files(config: Config) -> list[str]:
+    """The files to download: VISGATE_FILES, which the orchestrator chose
+    (shared/huggingface, the same files its VRAM estimate counted)."""
+    if not config.files:
+        raise ConfigError(NO_FILES)
+    return list(config.files)
 
 
 def download(
     config: Config,
     on_progress: ProgressFn,
     *,
-    api: HfApi | None = None,
     workers: int = 4,
     tick: float = 1.0,
 ) -> Downloaded:
     """Fetches the files into the Hub cache; on_progress(done, total) is called
     at the start, about every `tick` seconds while bytes arrive, and at the end."""
-    if config.files and config.cached_models is not None:
+    files = resolve_files(config)
+    if config.cached_models is not None:
         cached = from_cached_models(config, config.cached_models)
         if cached is not None:
             log.info(
@@ -149,10 +132,6 @@ def download(
             )
             on_progress(cached.bytes_total, cached.bytes_total)
             return cached
-    api = api or HfApi(endpoint=config.hub_endpoint, token=config.hf_token)
-    files = resolve_files(config, api)
-    if not files:
-        raise FileNotFoundError(f"{config.model} has no files this worker can load")
 
     # Sizes first (one HEAD each), so the first report has the total; the
     # commit of the first answer pins the rest to the same revision.

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+from .tasks import TASKS
+
 MAX_TEXTS = 256
 MAX_TEXT_CHARS = 100_000
 MAX_MEDIA_BYTES = 50 * 1024 * 1024
@@ -223,15 +225,15 @@ def texts(raw: Mapping[str, Any]) -> TextsInput:
     return TextsInput(texts=list(items), single=single)
 
 
+# The validators by name; tasks.json names each task's.
+BY_NAME: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+    "text_to_image": text_to_image,
+    "speech": speech,
+    "texts": texts,
+    "image": image,
+}
 VALIDATORS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
-    "text-to-image": text_to_image,
-    "automatic-speech-recognition": speech,
-    "sentence-similarity": texts,
-    "feature-extraction": texts,
-    "fill-mask": texts,
-    "text-classification": texts,
-    "token-classification": texts,
-    "image-classification": image,
+    name: BY_NAME[task.input] for name, task in TASKS.items()
 }
 
 

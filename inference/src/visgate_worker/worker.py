@@ -18,13 +18,15 @@ from .download import Downloaded, ProgressFn, download
 from .errors import describe
 from .loaders import Model, load
 from .loaders.runtime import Runtime
+from .tasks import TASKS
 
 log = logging.getLogger("visgate_worker")
 
 
-# Jobs a worker takes at once: the embedding tasks are short forward passes
-# whose HTTP round trips with RunPod overlap the next job's computation.
-CONCURRENT_JOBS = {"sentence-similarity": 4, "feature-extraction": 4}
+# Jobs a worker takes at once (tasks.json): the embedding tasks are short
+# forward passes whose HTTP round trips with RunPod overlap the next job's
+# computation.
+CONCURRENT_JOBS = {name: task.concurrent_jobs for name, task in TASKS.items()}
 
 
 class StartupError(RuntimeError):

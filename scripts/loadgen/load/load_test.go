@@ -48,7 +48,12 @@ func TestClosedStopsAtTheTimeLimit(t *testing.T) {
 // counts the wait in it.
 func TestOpenCountsQueueingDelay(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(20 * time.Millisecond)
+		// A slow server: its 20 ms a request are the point, unless the
+		// client leaves.
+		select {
+		case <-r.Context().Done():
+		case <-time.After(20 * time.Millisecond):
+		}
 	}))
 	defer srv.Close()
 	// 100 a second for 0.2 s: 20 requests, one at a time, 20 ms each: the

@@ -75,7 +75,8 @@ func TestLoadDirServesRepoFromDisk(t *testing.T) {
 	}
 	m := mustModel(t, s, hubsim.TinySentenceEmbeddings)
 
-	// Model info: metadata from visgate-repo.json, siblings with real sizes
+	// Model info: metadata from visgate-repo.json (overriding what the
+	// config files say: transformers), siblings with real sizes
 	// and hashes; the weight file is in LFS, the rest in git.
 	a, body, _ := get(t, s, "GET", "/api/models/"+hubsim.TinySentenceEmbeddings+"/revision/main?blobs=true", "")
 	if a.Status != 200 {
@@ -227,6 +228,62 @@ func TestTree(t *testing.T) {
 	}
 	if a, _ := list(base + "/nope"); a.Status != 404 || a.Code != "EntryNotFound" {
 		t.Errorf("tree of a missing folder: %+v", a)
+	}
+}
+
+// TestLoadDirWithoutOverride: a repository folder without
+// visgate-repo.json is served, its metadata read from its model card and
+// config files as the Hub reads them; an empty folder is no repository.
+func TestLoadDirWithoutOverride(t *testing.T) {
+	root := t.TempDir()
+	for name, content := range map[string]string{
+		"acme/classifier/README.md":         "---\nlicense: apache-2.0\ntags:\n- sentiment\n---\n# Classifier\n",
+		"acme/classifier/config.json":       `{"architectures":["DistilBertForSequenceClassification"],"model_type":"distilbert"}`,
+		"acme/classifier/model.safetensors": "weights",
+	} {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(root, "acme", "empty"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := hubsim.New()
+	defer s.Close()
+	ids, err := s.LoadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"acme/classifier"}, ids); diff != "" {
+		t.Fatalf("ids (-want +got):\n%s", diff)
+	}
+	a, body, _ := get(t, s, "GET", "/api/models/acme/classifier", "")
+	if a.Status != 200 {
+		t.Fatalf("info: %+v", a)
+	}
+	var info struct {
+		PipelineTag string   `json:"pipeline_tag"`
+		LibraryName string   `json:"library_name"`
+		Tags        []string `json:"tags"`
+		Siblings    []struct {
+			RFilename string `json:"rfilename"`
+		} `json:"siblings"`
+	}
+	if err := json.Unmarshal(body, &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.PipelineTag != "text-classification" || info.LibraryName != "transformers" {
+		t.Errorf("pipeline_tag %q, library_name %q; want text-classification, transformers", info.PipelineTag, info.LibraryName)
+	}
+	if diff := cmp.Diff([]string{"sentiment", "transformers", "safetensors", "distilbert"}, info.Tags); diff != "" {
+		t.Errorf("tags (-want +got):\n%s", diff)
+	}
+	if len(info.Siblings) != 3 {
+		t.Errorf("siblings %+v, want README.md, config.json and model.safetensors", info.Siblings)
 	}
 }
 

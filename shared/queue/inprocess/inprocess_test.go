@@ -149,7 +149,8 @@ func TestGivesUpAfterMaxAttempts(t *testing.T) {
 					return out
 				}
 				wait.Until(t, waitTimeout, "the give-up log line", func() bool { return len(giveUp()) > 0 })
-				// Nothing runs after giving up, however long one waits.
+				// Nothing runs after giving up, however long one waits: time
+				// is the point (the bubble's clock, an hour on at once).
 				time.Sleep(time.Hour)
 				synctest.Wait()
 
@@ -183,6 +184,8 @@ func TestGivesUpAfterMaxAttempts(t *testing.T) {
 				if err := q.Enqueue(t.Context(), task); err != nil {
 					t.Fatal(err)
 				}
+				// Time is the point: an hour on the bubble's clock, in which
+				// a re-enqueued task would have run.
 				time.Sleep(time.Hour)
 				synctest.Wait()
 				if got := len(c.of(task.Name())); got != tc.maxAttempts {
@@ -345,6 +348,7 @@ func testCloseDropsPendingAndRefusesNewTasks(t *testing.T) {
 	if !errors.Is(err, ErrClosed) {
 		t.Errorf("Enqueue after Close = %v, want %v", err, ErrClosed)
 	}
+	// Time is the point: the bubble's clock past the pending task's delay.
 	time.Sleep(delayed.Delay + time.Hour)
 	synctest.Wait()
 	if got := c.of(delayed.Name()); len(got) != 0 {

@@ -33,7 +33,8 @@ func TestMain(m *testing.M) {
 // does, from the env the simulator gives: it polls job-take with the
 // worker's key, answers {"upper": input.text} (or {"error"} when
 // input.fail; never, when input.hang), posts the result to job-done with the SDK's content type
-// and isStream query, pings once, and exits 0 on SIGTERM.
+// and isStream query, pings once, and exits 0 on SIGTERM (4 when job-take
+// cannot reach the simulator).
 func goWorker() int {
 	id := os.Getenv("RUNPOD_POD_ID")
 	take := strings.ReplaceAll(os.Getenv("RUNPOD_WEBHOOK_GET_JOB"), "$ID", id) + "&job_in_progress=0"
@@ -72,12 +73,15 @@ func goWorker() int {
 	}
 	fmt.Println("goWorker: polling")
 	jobs := make(chan map[string]any)
+	// The simulator that started this worker outlives it: a job-take
+	// that cannot reach it means it is shutting down, and the worker ends.
+	lost := make(chan error, 1)
 	go func() {
 		for {
 			resp, err := call("GET", take, nil)
 			if err != nil {
-				time.Sleep(100 * time.Millisecond)
-				continue
+				lost <- err
+				return
 			}
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -95,6 +99,9 @@ func goWorker() int {
 		case <-stop:
 			fmt.Println("goWorker: SIGTERM, exiting")
 			return 0
+		case err := <-lost:
+			fmt.Fprintln(os.Stderr, "goWorker: the simulator is gone:", err)
+			return 4
 		case job := <-jobs:
 			in, _ := job["input"].(map[string]any)
 			if in["hang"] == true {

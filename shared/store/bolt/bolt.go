@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -69,8 +70,13 @@ type Store struct {
 	mu        sync.Mutex
 	closeOnce sync.Once
 	closeErr  error
+	// closed is set by Close: reads fail from then on, as bbolt's do,
+	// rather than answer from the cache.
+	closed atomic.Bool
 
-	decoded decodedCache
+	// cache holds the records as last committed (see recordCache): a read
+	// of a kept record needs no bbolt transaction.
+	cache recordCache
 }
 
 var (
@@ -238,9 +244,15 @@ func (s *Store) Create(ctx context.Context, d *deployment.Deployment) error {
 		return putIndex(tx, &rec)
 	})
 	if err != nil {
+		if !errors.Is(err, store.ErrExists) {
+			s.cache.forget(d.ID) // whatever the file holds now is read from it
+		}
 		return fmt.Errorf("bolt: create %s: %w", d.ID, err)
 	}
 	d.Version = 1
+	// Kept before it is published: a subscriber reading the record it is
+	// told of must find this version (or a later one), not none older.
+	s.cache.store(d.ID, raw)
 	s.feed.publish(change{new: raw})
 	return nil
 }
@@ -258,8 +270,7 @@ func (s *Store) Get(ctx context.Context, id string) (*deployment.Deployment, err
 }
 
 // View calls fn with the stored deployment id, read-only (store.Viewer):
-// the decoded record kept for its stored bytes, not a copy. fn runs outside
-// the read transaction.
+// the record the cache keeps, not a copy. fn runs outside any transaction.
 func (s *Store) View(ctx context.Context, id string, fn func(d *deployment.Deployment) error) error {
 	d, _, err := s.read(id)
 	if err != nil {
@@ -268,29 +279,33 @@ func (s *Store) View(ctx context.Context, id string, fn func(d *deployment.Deplo
 	return fn(d)
 }
 
-// read returns the stored deployment id: the decoded record kept for its
-// stored bytes (kept: the caller must not change it), or one decoded now
-// (and kept from then on).
+// read returns the stored deployment id: the record the cache keeps (kept:
+// the caller must not change it), with no bbolt transaction, or else one
+// read and decoded now, which the cache then keeps unless a write
+// overtook the read (see recordCache.fill).
 func (s *Store) read(id string) (d *deployment.Deployment, kept bool, err error) {
+	if s.closed.Load() {
+		return nil, false, fmt.Errorf("bolt: get %s: %w", id, bolterrors.ErrDatabaseNotOpen)
+	}
+	if d = s.cache.current(id); d != nil {
+		return d, true, nil
+	}
+	gen := s.cache.generation() // before the transaction begins
 	err = s.view(func(tx *bbolt.Tx) error {
 		raw := tx.Bucket(bucketDeployments).Get([]byte(id))
 		if raw == nil {
 			return store.ErrNotFound
 		}
-		if d = s.decoded.kept(id, raw); d != nil {
-			kept = true
-			return nil
-		}
 		var err error
 		if d, err = decode(raw); err == nil {
-			s.decoded.put(id, raw, d)
+			s.cache.fill(id, raw, d, gen)
 		}
 		return err
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("bolt: get %s: %w", id, err)
 	}
-	return d, kept, nil
+	return d, false, nil
 }
 
 // fnError marks an error returned by an UpdateFunc, so that Update returns it
@@ -319,7 +334,7 @@ func (s *Store) Update(ctx context.Context, id string, fn store.UpdateFunc) (*de
 		// cur is only read (and returned with ErrNoChange, as a Get would
 		// return it): the kept record's copy will do. next is decoded, so
 		// that what fn changes is written from exactly what was stored.
-		if cur = s.decoded.get(id, raw); cur == nil {
+		if cur = s.cache.get(id, raw); cur == nil {
 			if cur, err = decode(raw); err != nil {
 				return err
 			}
@@ -355,10 +370,14 @@ func (s *Store) Update(ctx context.Context, id string, fn store.UpdateFunc) (*de
 		return nil, fe.err
 	}
 	if err != nil {
+		s.cache.forget(id) // whatever the file holds now is read from it
 		return nil, fmt.Errorf("bolt: update %s: %w", id, err)
 	}
+	// Kept before it is published (a subscriber reads the record it is
+	// told of) and before Update returns: no read after either sees the
+	// record older.
+	s.cache.store(id, newRaw)
 	s.feed.publish(change{old: oldRaw, new: newRaw})
-	s.decoded.put(id, newRaw, next) // the next read finds it decoded
 	return next, nil
 }
 
@@ -408,6 +427,7 @@ func (s *Store) List(ctx context.Context, q store.ListQuery) ([]*deployment.Depl
 	)
 	var skipped []string
 	var skipErrs []error
+	gen := s.cache.generation()
 	err := s.view(func(tx *bbolt.Tx) error {
 		records := tx.Bucket(bucketDeployments)
 		c := tx.Bucket(bucketByCreated).Cursor()
@@ -448,14 +468,14 @@ func (s *Store) List(ctx context.Context, q store.ListQuery) ([]*deployment.Depl
 				continue
 			}
 			id := string(k[12:])
-			d := s.decoded.get(id, raw)
+			d := s.cache.get(id, raw)
 			if d == nil {
 				var err error
 				if d, err = decode(raw); err != nil {
 					skipped, skipErrs = append(skipped, id), append(skipErrs, err)
 					continue
 				}
-				s.decoded.put(id, raw, d)
+				s.cache.fill(id, raw, d, gen)
 			}
 			out = append(out, d)
 			last = bytes.Clone(k)
@@ -515,6 +535,7 @@ func (s *Store) Close() error {
 		// Under mu no write is between its commit and its publication:
 		// every committed change reaches the feed before it closes.
 		s.mu.Lock()
+		s.closed.Store(true)
 		err := s.db.Close()
 		s.mu.Unlock()
 		s.feed.close(s.drain)
@@ -578,63 +599,4 @@ func decode(raw []byte) (*deployment.Deployment, error) {
 		return nil, fmt.Errorf("decoding a stored deployment: %w", err)
 	}
 	return d, nil
-}
-
-// decodedCacheSize bounds the records decodedCache keeps.
-const decodedCacheSize = 256
-
-// decodedCache keeps the records Get and List decoded last, with the bytes
-// each came from: GET /v1/deployments/{id} is the API's hottest read, and
-// decoding its JSON was half of that request's CPU (make bench, pprof); the
-// list's page of 20 decoded 20 records per request. A hit is a record
-// whose stored bytes are still the same; it returns a deep copy. An entry
-// is never changed once stored, so the comparison and the copy are made
-// outside the lock (the mutex profile under GET's load had the copy made
-// under it as the most contended lock of the request).
-type decodedCache struct {
-	mu sync.RWMutex
-	m  map[string]decodedEntry
-}
-
-type decodedEntry struct {
-	raw []byte
-	d   *deployment.Deployment
-}
-
-// get returns a copy of the record decoded from raw, or nil.
-func (c *decodedCache) get(id string, raw []byte) *deployment.Deployment {
-	if d := c.kept(id, raw); d != nil {
-		return d.Clone()
-	}
-	return nil
-}
-
-// kept returns the record decoded from raw itself, or nil: the caller must
-// not change it.
-func (c *decodedCache) kept(id string, raw []byte) *deployment.Deployment {
-	c.mu.RLock()
-	e, ok := c.m[id]
-	c.mu.RUnlock()
-	if !ok || !bytes.Equal(e.raw, raw) {
-		return nil
-	}
-	return e.d
-}
-
-// put keeps a copy of d, decoded from raw (which bbolt owns: it is copied),
-// dropping an arbitrary record when full.
-func (c *decodedCache) put(id string, raw []byte, d *deployment.Deployment) {
-	e := decodedEntry{raw: bytes.Clone(raw), d: d.Clone()}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = make(map[string]decodedEntry, decodedCacheSize)
-	}
-	if _, ok := c.m[id]; !ok && len(c.m) >= decodedCacheSize {
-		for k := range c.m {
-			delete(c.m, k)
-			break
-		}
-	}
-	c.m[id] = e
 }

@@ -276,7 +276,7 @@ func TestCloseCancelsStuckSubscriber(t *testing.T) {
 	s.Subscribe(func(context.Context, store.Change) { t.Error("called after Close") })
 }
 
-// Get keeps what it decoded (decodedCache): whatever a caller does to the
+// Get keeps what it decoded (recordCache): whatever a caller does to the
 // record it got, in place or not, must not reach the next Get, and a write
 // must be seen at once.
 func TestGetCacheHandsOutCopies(t *testing.T) {
@@ -360,7 +360,7 @@ func TestGetCacheIsBounded(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	ctx := t.Context()
 	now := time.Now()
-	for i := range decodedCacheSize + 20 {
+	for i := range recordCacheSize + 20 {
 		id := fmt.Sprintf("dep_2026_%08x", i)
 		if err := s.Create(ctx, storetest.Filled(t, id, "owner", now)); err != nil {
 			t.Fatal(err)
@@ -370,11 +370,11 @@ func TestGetCacheIsBounded(t *testing.T) {
 			t.Fatalf("Get(%s) = %v, %v", id, d, err)
 		}
 	}
-	s.decoded.mu.Lock()
-	n := len(s.decoded.m)
-	s.decoded.mu.Unlock()
-	if n > decodedCacheSize {
-		t.Errorf("cache holds %d records, bound %d", n, decodedCacheSize)
+	s.cache.mu.Lock()
+	n := len(s.cache.m)
+	s.cache.mu.Unlock()
+	if n > recordCacheSize {
+		t.Errorf("cache holds %d records, bound %d", n, recordCacheSize)
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/store"
 	"github.com/visgate/deployment-orchestrator/shared/store/storetest"
@@ -92,6 +94,12 @@ func TestFullDiskRefusesWritesAndKeepsTheData(t *testing.T) {
 	if err := s.Create(t.Context(), storetest.Filled(t, "dep_2026_0000ffff", "owner", now)); err != nil {
 		t.Fatalf("write once space returned: %v", err)
 	}
+	// What this process reads (its cache) is what the file holds: a write
+	// refused for want of space is not kept.
+	before, err := s.Get(t.Context(), "dep_2026_00000001")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +108,13 @@ func TestFullDiskRefusesWritesAndKeepsTheData(t *testing.T) {
 		t.Fatalf("reopen after the disk was full: %v", err)
 	}
 	defer s.Close()
+	after, err := s.Get(t.Context(), "dep_2026_00000001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(after, before); diff != "" {
+		t.Errorf("the record read before the restart differs from the file's (-file +read):\n%s", diff)
+	}
 	for i := range 5 {
 		if _, err := s.Get(t.Context(), fmt.Sprintf("dep_2026_%08x", i+1)); err != nil {
 			t.Errorf("record %d after the disk was full: %v", i+1, err)

@@ -7,6 +7,8 @@ import base64
 import inspect
 import io
 import json
+import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,6 @@ import torch
 
 from ..inputs import InputError, TextToImageInput
 from ..jobs import NO_STOP, Stop
-from ..selection import variant_of
 from .families import Defaults, defaults_for
 from .runtime import Runtime
 
@@ -161,6 +162,23 @@ def _encode(img: Any, fmt: str) -> str:
     else:
         img.convert("RGB").save(buf, format=PIL_FORMATS[fmt], quality=90)
     return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+_SHARD_SUFFIX = re.compile(r"-\d{5}-of-\d{5}$")
+
+
+def variant_of(files: Iterable[str]) -> str | None:
+    """The weight variant ("fp16", "bf16") of the files the orchestrator chose
+    (VISGATE_FILES: one weight set per component), if any:
+    "unet/diffusion_pytorch_model.fp16.safetensors" is variant fp16."""
+    for name in files:
+        stem, dot, ext = name.rpartition("/")[2].rpartition(".")
+        if not dot or not stem or ext.lower() not in ("safetensors", "bin"):
+            continue
+        variant = _SHARD_SUFFIX.sub("", stem).partition(".")[2]
+        if variant in ("fp16", "bf16"):
+            return variant
+    return None
 
 
 def load(path: Path, files: tuple[str, ...], runtime: Runtime, model: str = "") -> TextToImage:
