@@ -503,7 +503,7 @@ func TestCallbackProgress(t *testing.T) {
 		// A worker that cold-starts later reports again: nothing moves back.
 		{`{"status":"downloading_model","bytes_done":0,"bytes_total":2000000}`, map[string]any{"phase": "ready", "bytes_done": 2e6, "bytes_total": 2e6}},
 	} {
-		*f.clock = f.clock.Add(progressWriteInterval) // progress is written at most this often
+		*f.clock = f.clock.Add(deployment.ProgressWriteInterval) // progress is written at most this often
 		if rec := post(r.report); rec.Code != 200 {
 			t.Fatalf("%s: %d %s", r.report, rec.Code, rec.Body)
 		}

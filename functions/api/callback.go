@@ -1,10 +1,12 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/visgate/deployment-orchestrator/shared/auth"
@@ -29,8 +31,8 @@ type callbackResponse struct {
 }
 
 // callback is POST /internal/deployment-ready/{id}: the inference container
-// reports progress, readiness or failure. A report for a deployment that is
-// past it (ready, failed, deleted) changes nothing.
+// reports progress, readiness or failure. The handler checks and decodes
+// the report; what it does to the record is deployment.ApplyReport's rule.
 //
 // The secret is checked first, against the one derived from the id
 // (auth.CallbackSecret): a stranger gets the same 401 for an id that exists
@@ -62,10 +64,9 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	case !f.Given("status"):
 		f.Errs.Add("status", "required")
 	case !stOK:
-	case reported == deployment.StatusDownloadingModel, reported == deployment.StatusLoadingModel,
-		reported == deployment.StatusReady, reported == deployment.StatusFailed:
+	case reported.Reported():
 	default:
-		f.Errs.Add("status", "must be one of downloading_model, loading_model, ready, failed")
+		f.Errs.Add("status", "must be one of "+statusList(deployment.ReportedStatuses))
 	}
 	errMsg, _ := f.String("error", 2000)
 	msg, _ := f.String("message", 500)
@@ -113,78 +114,12 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	// committed into a spurious error (and a report whose log line is lost).
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callbackWriteTimeout)
 	defer cancel()
+	report := deployment.Report{Status: reported, Error: errMsg, Message: msg, BytesDone: bytesDone, BytesTotal: bytesTotal, Timings: timings}
 	d, err = s.Store.Update(wctx, d.ID, func(d *deployment.Deployment) error {
-		if d.Status == reported && reported == deployment.StatusDownloadingModel {
-			// The chain enters downloading_model when the endpoint exists;
-			// the container's reports move the bytes, and the first one
-			// is worth a log line. Later ones are written at most every
-			// progressWriteInterval (but the one that completes the
-			// download), and never move the bytes back.
-			if d.Watch.DownloadReported {
-				complete := bytesTotal > 0 && bytesDone == bytesTotal
-				if !downloadAdvances(d.Progress, bytesDone, bytesTotal) ||
-					(!complete && now.Sub(d.Progress.UpdatedAt) < progressWriteInterval) {
-					return store.ErrNoChange
-				}
-			} else {
-				d.Watch.DownloadReported = true
-				d.Log(now, deployment.LevelInfo, "Downloading model%s", sizeNote(bytesTotal))
-			}
-			d.Progress = downloadProgress(d.Progress, bytesDone, bytesTotal, now)
-			return nil
+		if effect, err := d.ApplyReport(now, report); err != nil || effect == deployment.ReportIgnored {
+			return cmp.Or(err, store.ErrNoChange)
 		}
-		if !d.Status.CanTransition(reported) || !d.Status.Provisioning() {
-			return store.ErrNoChange // late, duplicated or out of order: keep what we know
-		}
-		if d.RunPodEndpointID == "" && reported != deployment.StatusFailed {
-			// The container outran create_endpoint's record of its endpoint:
-			// moving on now would announce a ready deployment without its
-			// endpoint. Note it and keep the report; the watch step takes
-			// it from here once the endpoint is recorded.
-			d.Log(now, deployment.LevelInfo, "Inference container reported %s before the endpoint was recorded", reported)
-			if d.Progress.Phase == "" || d.Progress.Phase.CanTransition(reported) {
-				d.Progress.Phase, d.Progress.UpdatedAt = reported, now
-				if reported == deployment.StatusDownloadingModel {
-					d.Progress = downloadProgress(d.Progress, bytesDone, bytesTotal, now)
-				}
-				if timings != nil {
-					d.Progress.DownloadSeconds, d.Progress.LoadSeconds, d.Progress.WarmupSeconds = timings.Download, timings.Load, timings.Warmup
-				}
-			}
-			return nil
-		}
-		switch reported {
-		case deployment.StatusFailed:
-			if errMsg == "" {
-				errMsg = "no reason given"
-			}
-			return d.Fail(now, "Inference container reported a failure: "+errMsg)
-		case deployment.StatusReady:
-			d.Progress.Phase = reported
-			d.Progress.UpdatedAt = now
-			if timings != nil {
-				d.Progress.DownloadSeconds, d.Progress.LoadSeconds, d.Progress.WarmupSeconds = timings.Download, timings.Load, timings.Warmup
-				d.Log(now, deployment.LevelInfo, "Inference container reported the model ready (download %.1f s, load %.1f s, warm-up inference %.1f s)",
-					timings.Download, timings.Load, timings.Warmup)
-			} else {
-				d.Log(now, deployment.LevelInfo, "Inference container reported the model loaded")
-			}
-		case deployment.StatusDownloadingModel:
-			d.Watch.DownloadReported = true
-			d.Progress = downloadProgress(d.Progress, bytesDone, bytesTotal, now)
-			d.Log(now, deployment.LevelInfo, "Downloading model%s", sizeNote(bytesTotal))
-		case deployment.StatusLoadingModel:
-			d.Progress.Phase = reported
-			d.Progress.UpdatedAt = now
-			if d.Progress.BytesTotal > 0 {
-				d.Progress.BytesDone = d.Progress.BytesTotal
-			}
-			d.Log(now, deployment.LevelInfo, "Loading model into GPU memory")
-		}
-		if msg != "" {
-			d.Log(now, deployment.LevelInfo, "Container: %s", msg)
-		}
-		return d.Transition(now, reported)
+		return nil
 	})
 	if err != nil && !errors.Is(err, store.ErrNoChange) {
 		s.internalError(w, r, "apply callback", err)
@@ -197,36 +132,11 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 // end with the request.
 const callbackWriteTimeout = 30 * time.Second
 
-// progressWriteInterval is how often, at most, a deployment's download
-// progress is written (each write is a store write and, in the cloud, a
-// change event); the report that completes the download always is.
-const progressWriteInterval = 5 * time.Second
-
 // ProgressReportsPerMinute is how many download progress reports one
 // deployment may send a minute (Server.ProgressReports); the worker sends
 // one every 3 s. Past it a report gets 429 with Retry-After, before any
 // store read.
 const ProgressReportsPerMinute = 30
-
-// downloadAdvances reports whether a download report of done of total bytes
-// moves p on: the bytes never go back (a worker that starts over, or a
-// report that arrives late, changes nothing) and an unchanged report is no
-// news.
-func downloadAdvances(p deployment.Progress, done, total int64) bool {
-	if done < p.BytesDone {
-		return false
-	}
-	return p.Phase != deployment.StatusDownloadingModel || done != p.BytesDone || total != p.BytesTotal
-}
-
-// downloadProgress is p after a download report of done of total bytes
-// (validated: done <= total), keeping the bytes monotonic.
-func downloadProgress(p deployment.Progress, done, total int64, now time.Time) deployment.Progress {
-	if done < p.BytesDone {
-		done, total = p.BytesDone, max(p.BytesTotal, p.BytesDone)
-	}
-	return deployment.Progress{Phase: deployment.StatusDownloadingModel, BytesDone: done, BytesTotal: total, UpdatedAt: now}
-}
 
 // callbackFields are the fields a container's report may hold.
 var callbackFields = map[string]bool{
@@ -236,21 +146,16 @@ var callbackFields = map[string]bool{
 // maxBytes bounds a reported download size (1 PiB).
 const maxBytes = 1 << 50
 
-// workerTimings are the seconds a worker reports with ready.
-type workerTimings struct {
-	Download, Load, Warmup float64
-}
-
 // parseTimings parses {"download_seconds", "load_seconds", "warmup_seconds"}
 // (each optional, a number of seconds from 0 to a day; no null, no key
 // twice), recording what is wrong in f.
-func parseTimings(f *httpx.Fields, name string) *workerTimings {
+func parseTimings(f *httpx.Fields, name string) *deployment.Timings {
 	sub, ok := f.Object(name)
 	if !ok {
 		return nil
 	}
 	sub.Unknown(map[string]bool{"download_seconds": true, "load_seconds": true, "warmup_seconds": true})
-	var t workerTimings
+	var t deployment.Timings
 	for k, dst := range map[string]*float64{"download_seconds": &t.Download, "load_seconds": &t.Load, "warmup_seconds": &t.Warmup} {
 		if sub.Given(k) {
 			*dst, _ = sub.Number(k, 0, float64(24*time.Hour/time.Second))
@@ -260,22 +165,11 @@ func parseTimings(f *httpx.Fields, name string) *workerTimings {
 	return &t
 }
 
-// sizeNote is " (1.2 GB)" for a known download size.
-func sizeNote(total int64) string {
-	if total <= 0 {
-		return ""
+// statusList is "a, b, c".
+func statusList(sts []deployment.Status) string {
+	names := make([]string, len(sts))
+	for i, st := range sts {
+		names[i] = string(st)
 	}
-	return fmt.Sprintf(" (%s)", humanBytes(total))
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1e9:
-		return fmt.Sprintf("%.1f GB", float64(n)/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-	case n >= 1e3:
-		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
-	}
-	return fmt.Sprintf("%d bytes", n)
+	return strings.Join(names, ", ")
 }

@@ -104,7 +104,7 @@ func (c *countingWrites) Update(ctx context.Context, id string, fn store.UpdateF
 // TestProgressReportsAreThrottled: a worker that reports its download
 // 300 times in 0.9 s gets ProgressReportsPerMinute of them taken and a 429
 // with Retry-After for the rest, and its progress is written once; later
-// reports are written at most every progressWriteInterval, except the one
+// reports are written at most every deployment.ProgressWriteInterval, except the one
 // that completes the download; a status change is never limited.
 func TestProgressReportsAreThrottled(t *testing.T) {
 	f := newFixture(t)
@@ -150,9 +150,9 @@ func TestProgressReportsAreThrottled(t *testing.T) {
 	}{
 		{0, 500_000_000, 500_000_000}, // a minute later: written
 		{time.Second, 600_000_000, 500_000_000},
-		{progressWriteInterval, 700_000_000, 700_000_000},
-		{progressWriteInterval, 10, 700_000_000},    // backwards: kept
-		{time.Second, 1_000_000_000, 1_000_000_000}, // complete: written at once
+		{deployment.ProgressWriteInterval, 700_000_000, 700_000_000},
+		{deployment.ProgressWriteInterval, 10, 700_000_000}, // backwards: kept
+		{time.Second, 1_000_000_000, 1_000_000_000},         // complete: written at once
 	} {
 		*f.clock = f.clock.Add(step.advance)
 		if rec := report(step.done); rec.Code != 200 {

@@ -55,9 +55,18 @@ func TestEmbeddedRuntimeSweepsOrphans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &deployment.Deployment{ID: id, Owner: "o", Status: deployment.StatusDeleted, StatusChangedAt: now,
-		CreatedAt: now, UpdatedAt: now, RunPodKey: sealed, EndpointDeleted: true, ModelID: "m",
-		Webhook: deployment.Webhook{Delivered: true}}
+	d := &deployment.Deployment{
+		ID:              id,
+		Owner:           "o",
+		Status:          deployment.StatusDeleted,
+		StatusChangedAt: now,
+		CreatedAt:       now,
+		UpdatedAt:       now,
+		RunPodKey:       sealed,
+		Webhook:         deployment.Webhook{Delivered: true},
+		Model:           deployment.Model{ModelID: "m"},
+		Endpoint:        deployment.Endpoint{EndpointDeleted: true},
+	}
 	if err := a.Store.Create(ctx, d); err != nil {
 		t.Fatal(err)
 	}
@@ -95,8 +104,16 @@ func seedEmbedded(t *testing.T) (map[string]string, string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := &deployment.Deployment{ID: id, Owner: "o", Status: deployment.StatusValidating, StatusChangedAt: now,
-			CreatedAt: now, UpdatedAt: now, RunPodKey: sealed, ModelID: "m"}
+		d := &deployment.Deployment{
+			ID:              id,
+			Owner:           "o",
+			Status:          deployment.StatusValidating,
+			StatusChangedAt: now,
+			CreatedAt:       now,
+			UpdatedAt:       now,
+			RunPodKey:       sealed,
+			Model:           deployment.Model{ModelID: "m"},
+		}
 		if err := a.Store.Create(ctx, d); err != nil {
 			t.Fatal(err)
 		}

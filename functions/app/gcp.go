@@ -99,9 +99,7 @@ func (a *App) Reconciler() *reconcile.Reconciler {
 		RunPod:     a.runpod,
 		StuckAfter: 2*a.Config.PollInterval + ReconcileGrace,
 		Deadline:   a.Config.ReadyDeadline + ReconcileGrace,
-		// Spend shown without a limit: at most as fresh as the passes.
-		SpendInterval: a.Config.SpendInterval,
-		Log:           a.Log,
+		Log:        a.Log,
 	}
 }
 

@@ -114,7 +114,7 @@ func TestDeploymentChangedEvents(t *testing.T) {
 		{name: "step forward", old: record(deployment.StatusValidating), new: record(deployment.StatusSelectingGPU),
 			want: []string{id + "-select_gpu-0 after 0s"}},
 		{name: "endpoint recorded", old: record(deployment.StatusCreatingEndpoint, lease), new: record(deployment.StatusDownloadingModel, withEndpoint),
-			want: []string{id + "-watch-0 after 0s"}},
+			want: []string{id + "-spend-0 after 0s", id + "-watch-0 after 0s"}}, // the endpoint's spend is read from now on
 		{name: "download to load: the watch goes on", old: record(deployment.StatusDownloadingModel, withEndpoint),
 			new: record(deployment.StatusLoadingModel, withEndpoint)},
 		{name: "own write, same status", old: record(deployment.StatusLoadingModel, withEndpoint),

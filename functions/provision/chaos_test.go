@@ -460,12 +460,16 @@ func (w *chaosWorld) create(behavior string) string {
 	w.hooks.behavior[id] = behavior
 	w.hooks.mu.Unlock()
 	d := &deployment.Deployment{
-		ID: id, Owner: owner, Status: deployment.StatusValidating, StatusChangedAt: now,
-		RequestedModel: "openai-community/gpt2", ModelID: "openai-community/gpt2",
-		Scaling:   deployment.Scaling{MinWorkers: 0, MaxWorkers: 2, IdleTimeoutSeconds: 5},
-		RunPodKey: sealOne(secret.New(runpodKey), deployment.FieldRunPodKey),
-		Webhook:   deployment.Webhook{URL: w.hooks.URL + "/hooks/" + id},
-		CreatedAt: now, UpdatedAt: now,
+		ID:              id,
+		Owner:           owner,
+		Status:          deployment.StatusValidating,
+		StatusChangedAt: now,
+		RunPodKey:       sealOne(secret.New(runpodKey), deployment.FieldRunPodKey),
+		Webhook:         deployment.Webhook{URL: w.hooks.URL + "/hooks/" + id},
+		CreatedAt:       now,
+		UpdatedAt:       now,
+		Request:         deployment.Request{RequestedModel: "openai-community/gpt2", Scaling: deployment.Scaling{MinWorkers: 0, MaxWorkers: 2, IdleTimeoutSeconds: 5}},
+		Model:           deployment.Model{ModelID: "openai-community/gpt2"},
 	}
 	if err := n.store.Create(ctx, d); err != nil {
 		t.Fatal(err)
@@ -521,7 +525,7 @@ func (w *chaosWorld) settle(ids []string) map[string]*deployment.Deployment {
 				w.t.Fatalf("%s: %v", id, err)
 			}
 			out[id] = d
-			if !d.Status.Final() || d.NeedsWork() {
+			if !d.Status.Final() || !d.Settled() {
 				done = false
 			}
 		}
@@ -532,7 +536,7 @@ func (w *chaosWorld) settle(ids []string) map[string]*deployment.Deployment {
 	}, func() string {
 		var b strings.Builder
 		for _, d := range out {
-			if !d.Status.Final() || d.NeedsWork() {
+			if !d.Status.Final() || !d.Settled() {
 				fmt.Fprintf(&b, "%s: status %s, endpoint %q deleted %v, webhook %+v\n%s",
 					d.ID, d.Status, d.RunPodEndpointID, d.EndpointDeleted, d.Webhook, logText(d))
 			}

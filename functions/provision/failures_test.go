@@ -216,7 +216,7 @@ func TestCrashLoop(t *testing.T) {
 	e := newEnv(t, options{rpOpts: []runpodsim.Option{runpodsim.WithBootDelay(time.Millisecond)}})
 	e.rp.SetCrashLoop(true)
 	id := e.start("openai-community/gpt2", createOpts{})
-	d := e.expectFailed(id, fmt.Sprintf("Inference workers are crash-looping (unhealthy on %d consecutive checks); check that the image can serve openai-community/gpt2", provision.UnhealthyPolls))
+	d := e.expectFailed(id, fmt.Sprintf("Inference workers are crash-looping (unhealthy on %d consecutive checks); check that the image can serve openai-community/gpt2", deployment.UnhealthyPolls))
 	if !d.EndpointDeleted {
 		t.Errorf("endpoint not marked deleted\n%s", logText(d))
 	}

@@ -291,14 +291,17 @@ func (e *env) insert(model string, o createOpts) *deployment.Deployment {
 		return b
 	}
 	d := &deployment.Deployment{
-		ID: id, Owner: owner,
-		Status: deployment.StatusValidating, StatusChangedAt: now,
-		RequestedModel: model, GPUTier: o.tier, Scaling: o.scaling,
-		ModelID:   model,
-		RunPodKey: sealOne(secret.New(o.key), deployment.FieldRunPodKey),
-		Webhook:   deployment.Webhook{URL: o.webhook},
-		Limits:    o.limits,
-		CreatedAt: now, UpdatedAt: now,
+		ID:              id,
+		Owner:           owner,
+		Status:          deployment.StatusValidating,
+		StatusChangedAt: now,
+		RunPodKey:       sealOne(secret.New(o.key), deployment.FieldRunPodKey),
+		Webhook:         deployment.Webhook{URL: o.webhook},
+		Limits:          o.limits,
+		CreatedAt:       now,
+		UpdatedAt:       now,
+		Request:         deployment.Request{RequestedModel: model, GPUTier: o.tier, Scaling: o.scaling},
+		Model:           deployment.Model{ModelID: model},
 	}
 	if o.hfToken != "" {
 		d.HFToken = sealOne(secret.New(o.hfToken), deployment.FieldHFToken)
@@ -345,7 +348,7 @@ func (e *env) waitFor(id, what string, cond func(d *deployment.Deployment) bool)
 func (e *env) settle(id string) *deployment.Deployment {
 	e.t.Helper()
 	return e.waitFor(id, "settled", func(d *deployment.Deployment) bool {
-		return d.Status.Final() && !d.NeedsWork()
+		return d.Status.Final() && d.Settled()
 	})
 }
 

@@ -12,8 +12,8 @@ import (
 	"github.com/visgate/deployment-orchestrator/shared/store"
 )
 
-// DefaultSpendInterval is how often the spend of a deployment with
-// max_spend_usd is read from RunPod's billing API.
+// DefaultSpendInterval is how often the spend of a live endpoint is read
+// from RunPod's billing API.
 const DefaultSpendInterval = 5 * time.Minute
 
 func (s *Steps) spendInterval() time.Duration {
@@ -118,11 +118,12 @@ func expireHop(d *deployment.Deployment, wait time.Duration) queue.Task {
 		Run: max(1, expireHops-int(left)), Delay: wait - left*queue.MaxDelay}
 }
 
-// readSpend reads what the endpoint of a deployment with max_spend_usd has
-// cost (RunPod's billing API, off the request path), records it with the
-// time it was read, and deletes the deployment once the spend reached the
-// limit, in the same commit (deployment.RecordSpend: the rule, shared with
-// the reconciler's reads). Copies of a due read race to commit: the first
+// readSpend reads what a live deployment's endpoint has cost (RunPod's
+// billing API, off the request path: GET shows the figure, never asks
+// RunPod), records it with the time it was read, and, when the owner set
+// max_spend_usd, deletes the deployment once the spend reached it, in the
+// same commit (deployment.RecordSpend). It is the one reader of RunPod's
+// billing: one timeout, one budget, one wording of a failed read. Copies of a due read race to commit: the first
 // counts the read (Spend.Reads), the others find it counted. The read after
 // it is owed at NextReadAt (the change feed enqueues it): never more often
 // than SpendInterval. A failed read is recorded and retried at the next

@@ -41,6 +41,9 @@ func eventsOf(t *testing.T, reqs []received) map[string][]received {
 // in its body).
 func expectDeletedByLimit(t *testing.T, e *env, id, reason string) *deployment.Deployment {
 	t.Helper()
+	// A live deployment's only work may be its spend reads (settled but
+	// not deleted): wait for the deletion first.
+	e.waitFor(id, "deleted", func(d *deployment.Deployment) bool { return d.Status == deployment.StatusDeleted })
 	d := e.settle(id)
 	if d.Status != deployment.StatusDeleted || d.DeletedReason != reason {
 		t.Fatalf("status %s, reason %q; want deleted, %q\n%s", d.Status, d.DeletedReason, reason, logText(d))
@@ -132,8 +135,8 @@ func TestOwnerDeleteAfterReadyKeepsOneEvent(t *testing.T) {
 	d := e.waitFor(id, "ready, scaled, webhook delivered", func(d *deployment.Deployment) bool {
 		return d.Status == deployment.StatusReady && d.Scaled && d.Webhook.Delivered
 	})
-	if owed := d.Owes(); len(owed) != 1 || owed[0].Step != deployment.StepExpire {
-		t.Fatalf("a ready deployment with an expiry owes %+v, want its expiry", owed)
+	if owed := d.Owes(); len(owed) != 2 || owed[0].Step != deployment.StepExpire || owed[1].Step != deployment.StepSpend {
+		t.Fatalf("a ready deployment with an expiry owes %+v, want its expiry and its spend reads", owed)
 	}
 	e.deleteDeployment(id)
 	d = e.settle(id)

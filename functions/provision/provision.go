@@ -97,8 +97,8 @@ type Steps struct {
 	// service's Retry-After. Zero means one second.
 	RetryBase time.Duration
 
-	// SpendInterval is how often the spend of a deployment with
-	// max_spend_usd is read (DefaultSpendInterval when zero).
+	// SpendInterval is how often the spend of a live endpoint is read
+	// (DefaultSpendInterval when zero).
 	SpendInterval time.Duration
 	// SpendTimeout bounds one read of RunPod's billing API
 	// (DefaultSpendTimeout when zero); SpendReaders bounds the reads that

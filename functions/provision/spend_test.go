@@ -11,8 +11,10 @@ import (
 	"github.com/visgate/deployment-orchestrator/functions/provision"
 	"github.com/visgate/deployment-orchestrator/shared/deployment"
 	"github.com/visgate/deployment-orchestrator/shared/runpod"
+	"github.com/visgate/deployment-orchestrator/shared/runpod/runpodsim"
 	"github.com/visgate/deployment-orchestrator/shared/secret"
 	"github.com/visgate/deployment-orchestrator/shared/store"
+	"github.com/visgate/deployment-orchestrator/shared/wait"
 )
 
 // hangingBilling is a RunPod whose billing API never answers: a read
@@ -115,4 +117,29 @@ func TestChainOutlivesAFullDisk(t *testing.T) {
 	e.waitFor(id, "writes refused past the queue's budget", func(*deployment.Deployment) bool { return disk.count() > 60 })
 	disk.set(false)
 	e.expectReady(id)
+}
+
+// TestSpendReadWithoutALimit (issue 25, item 1): the spend of every live
+// endpoint is read by the spend step, whether or not its owner set
+// max_spend_usd: the figure is recorded with its read time and buckets, it
+// is read again every SpendInterval, and nothing is deleted.
+func TestSpendReadWithoutALimit(t *testing.T) {
+	e := newEnv(t, options{
+		rpOpts: []runpodsim.Option{runpodsim.WithBillingSpeed(3600)},
+		steps:  func(s *provision.Steps) { s.SpendInterval = 20 * time.Millisecond },
+	})
+	d := readyWithEndpoint(t, e, deployment.Limits{})
+	wait.Until(t, 10*time.Second, "the warm worker bills", func() bool { return e.rp.Spent(runpodKey, d.RunPodEndpointID) > 0 })
+	d = e.waitFor(d.ID, "two spend reads, one with a figure", func(d *deployment.Deployment) bool {
+		return d.Spend.Reads >= 2 && d.Spend.USD > 0
+	})
+	if d.Status != deployment.StatusReady {
+		t.Errorf("status %s, want ready (no limit)\n%s", d.Status, logText(d))
+	}
+	if billed := e.rp.Spent(runpodKey, d.RunPodEndpointID); d.Spend.USD > billed {
+		t.Errorf("recorded spend %v is more than RunPod billed (%v)", d.Spend.USD, billed)
+	}
+	if d.Spend.ReadAt.IsZero() || d.Spend.BucketSeconds != 3600 || !d.Spend.Since.Equal(d.Watch.StartedAt.Truncate(time.Hour)) || d.Spend.LastError != "" {
+		t.Errorf("spend %+v: want a read figure in hourly buckets since the endpoint's creation hour", d.Spend)
+	}
 }

@@ -254,7 +254,7 @@ func TestCreateThatLandsAfterTheClientGaveUp(t *testing.T) {
 	id := e.start("openai-community/gpt2", createOpts{})
 	e.waitFor(id, "the late create landed and the deployment settled", func(d *deployment.Deployment) bool {
 		_, landed := e.rp.LateCreates()
-		return landed == 1 && d.Status.Final() && !d.NeedsWork()
+		return landed == 1 && d.Status.Final() && d.Settled()
 	})
 	d := e.expectReady(id) // exactly one endpoint: the late one
 	if !hasLog(d, "RunPod endpoint found") {

@@ -2,8 +2,8 @@
 // edge-triggered provisioning chain. Run on a schedule, it re-enqueues the
 // deployments whose next task was lost, fails those past the overall
 // deadline (tearing their endpoints down), deletes RunPod endpoints that
-// no live deployment owns, and refreshes the spend of live deployments
-// (spend.go).
+// no live deployment owns, and mends endpoints' scaling. (The spend of live
+// endpoints is read by the spend step they owe, not here.)
 package reconcile
 
 import (
@@ -28,7 +28,6 @@ import (
 type RunPod interface {
 	ListEndpoints(ctx context.Context, key secret.Secret) ([]runpod.Endpoint, error)
 	DeleteEndpoint(ctx context.Context, key secret.Secret, id string) error
-	EndpointSpend(ctx context.Context, key secret.Secret, id string, since time.Time) (runpod.ServerlessSpend, error)
 }
 
 // Reconciler repairs the chain.
@@ -48,15 +47,8 @@ type Reconciler struct {
 	// its RunPod account is still swept for orphans (an endpoint a create
 	// without an answer made late): DefaultOrphanHorizon when zero.
 	OrphanHorizon time.Duration
-	// SpendInterval is how old the spend of a live deployment without
-	// max_spend_usd may be before a pass reads it again (zero: never);
-	// SpendReads bounds the reads of one pass (DefaultSpendReads when zero).
-	SpendInterval time.Duration
-	SpendReads    int
-	// SpendTimeout bounds one billing read (DefaultSpendTimeout when zero).
-	SpendTimeout time.Duration
-	Now          func() time.Time
-	Log          *slog.Logger
+	Now           func() time.Time
+	Log           *slog.Logger
 }
 
 // DefaultOrphanHorizon is the OrphanHorizon when none is set.
@@ -68,7 +60,6 @@ type Report struct {
 	Resumed        int `json:"resumed"`
 	Failed         int `json:"failed"`
 	OrphansDeleted int `json:"orphans_deleted"`
-	SpendsRead     int `json:"spends_read"`
 	// ScalingMended counts the endpoints whose scaling on RunPod was not
 	// the record's: their scale step is owed again.
 	ScalingMended int `json:"scaling_mended"`
@@ -94,11 +85,6 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 		scan = 5000
 	}
 	var errs []error
-	var stale []*deployment.Deployment
-	maxReads := r.SpendReads
-	if maxReads <= 0 {
-		maxReads = DefaultSpendReads
-	}
 	for rep.Scanned < scan {
 		page, next, err := r.Store.List(ctx, q)
 		if err != nil {
@@ -107,9 +93,6 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 		for _, d := range page {
 			rep.Scanned++
 			live[d.ID] = d
-			if r.RunPod != nil && len(stale) < maxReads && r.spendStale(d, now) {
-				stale = append(stale, d)
-			}
 			if len(d.RunPodKey) > 0 && r.sweeps(d, now) {
 				if k, err := r.Sealer.Open(ctx, d.RunPodKey, deployment.AssociatedData(d.ID, deployment.FieldRunPodKey)); err == nil {
 					keys[sha256.Sum256([]byte(k.Reveal()))] = keyRef{key: k}
@@ -144,9 +127,6 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 	}
 	n, mended, err := r.sweepEndpoints(ctx, keys, live)
 	rep.OrphansDeleted, rep.ScalingMended = n, mended
-	errs = append(errs, err)
-	n, err = r.refreshSpends(ctx, stale)
-	rep.SpendsRead = n
 	errs = append(errs, err)
 	return rep, errors.Join(errs...)
 }

@@ -91,10 +91,21 @@ func TestReconcile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := &deployment.Deployment{ID: id, Owner: "o", Status: st0, StatusChangedAt: updated, CreatedAt: created,
-			UpdatedAt: updated, RunPodKey: sealed, RunPodEndpointID: endpoint, ModelID: "m",
-			Webhook: deployment.Webhook{Delivered: true}, Scaled: true, Watch: deployment.Watch{StartedAt: created},
-			Scaling: deployment.Scaling{MinWorkers: 0, MaxWorkers: 1, IdleTimeoutSeconds: 5}}
+		d := &deployment.Deployment{
+			ID:              id,
+			Owner:           "o",
+			Status:          st0,
+			StatusChangedAt: updated,
+			CreatedAt:       created,
+			UpdatedAt:       updated,
+			RunPodKey:       sealed,
+			Webhook:         deployment.Webhook{Delivered: true},
+			Watch:           deployment.Watch{StartedAt: created},
+			Request:         deployment.Request{Scaling: deployment.Scaling{MinWorkers: 0, MaxWorkers: 1, IdleTimeoutSeconds: 5}},
+			Model:           deployment.Model{ModelID: "m"},
+			Endpoint:        deployment.Endpoint{RunPodEndpointID: endpoint},
+			Runs:            deployment.Runs{Scaled: true},
+		}
 		if err := st.Create(ctx, d); err != nil {
 			t.Fatal(err)
 		}
@@ -113,12 +124,13 @@ func TestReconcile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(Report{Scanned: 4, Resumed: 1, Failed: 1, OrphansDeleted: 1}, rep); diff != "" {
+	if diff := cmp.Diff(Report{Scanned: 4, Resumed: 2, Failed: 1, OrphansDeleted: 1}, rep); diff != "" {
 		t.Errorf("report (-want +got):\n%s", diff)
 	}
-	// The stuck deployment is resumed; the overdue one is failed, and what
-	// that owes (its teardown) is the change feed's to enqueue.
-	if diff := cmp.Diff([]string{"dep_2026_00000002/validate"}, q.got()); diff != "" {
+	// The stuck deployment is resumed, and so is the live one's first spend
+	// read, owed since its write an hour ago; the overdue one is failed,
+	// and what that owes (its teardown) is the change feed's to enqueue.
+	if diff := cmp.Diff([]string{"dep_2026_00000001/spend", "dep_2026_00000002/validate"}, q.got()); diff != "" {
 		t.Errorf("enqueued (-want +got):\n%s", diff)
 	}
 	d, _ := st.Get(ctx, "dep_2026_00000004")

@@ -48,9 +48,18 @@ func TestSweepCoversAccountsOfDeletedAndFailedDeployments(t *testing.T) {
 			t.Fatal(err)
 		}
 		at := now.Add(-c.age).Add(time.Duration(i) * time.Millisecond)
-		d := &deployment.Deployment{ID: c.id, Owner: "o", Status: c.status, StatusChangedAt: at, CreatedAt: at,
-			UpdatedAt: at, RunPodKey: sealed, EndpointDeleted: true, ModelID: "m",
-			Webhook: deployment.Webhook{Delivered: true}}
+		d := &deployment.Deployment{
+			ID:              c.id,
+			Owner:           "o",
+			Status:          c.status,
+			StatusChangedAt: at,
+			CreatedAt:       at,
+			UpdatedAt:       at,
+			RunPodKey:       sealed,
+			Webhook:         deployment.Webhook{Delivered: true},
+			Model:           deployment.Model{ModelID: "m"},
+			Endpoint:        deployment.Endpoint{EndpointDeleted: true},
+		}
 		if err := st.Create(ctx, d); err != nil {
 			t.Fatal(err)
 		}
@@ -90,8 +99,16 @@ func TestSweepSparesAnEndpointMadeSinceTheScan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &deployment.Deployment{ID: id, Owner: "o", Status: deployment.StatusSelectingGPU, StatusChangedAt: now,
-		CreatedAt: now, UpdatedAt: now, RunPodKey: sealed, ModelID: "m"}
+	d := &deployment.Deployment{
+		ID:              id,
+		Owner:           "o",
+		Status:          deployment.StatusSelectingGPU,
+		StatusChangedAt: now,
+		CreatedAt:       now,
+		UpdatedAt:       now,
+		RunPodKey:       sealed,
+		Model:           deployment.Model{ModelID: "m"},
+	}
 	if err := st.Create(ctx, d); err != nil {
 		t.Fatal(err)
 	}
@@ -155,10 +172,20 @@ func TestSweepMendsAnEndpointsScaling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &deployment.Deployment{ID: id, Owner: "o", Status: deployment.StatusReady, StatusChangedAt: now,
-		CreatedAt: now, UpdatedAt: now, RunPodKey: sealed, ModelID: "m", RunPodEndpointID: ep.ID,
-		Scaling: deployment.Scaling{MinWorkers: 0, MaxWorkers: 3, IdleTimeoutSeconds: 5}, Scaled: true, ScalingChanges: 2,
-		Webhook: deployment.Webhook{Delivered: true}}
+	d := &deployment.Deployment{
+		ID:              id,
+		Owner:           "o",
+		Status:          deployment.StatusReady,
+		StatusChangedAt: now,
+		CreatedAt:       now,
+		UpdatedAt:       now,
+		RunPodKey:       sealed,
+		Webhook:         deployment.Webhook{Delivered: true},
+		Request:         deployment.Request{Scaling: deployment.Scaling{MinWorkers: 0, MaxWorkers: 3, IdleTimeoutSeconds: 5}},
+		Model:           deployment.Model{ModelID: "m"},
+		Endpoint:        deployment.Endpoint{RunPodEndpointID: ep.ID},
+		Runs:            deployment.Runs{Scaled: true, ScalingChanges: 2},
+	}
 	if err := st.Create(ctx, d); err != nil {
 		t.Fatal(err)
 	}

@@ -90,6 +90,17 @@ type Progress struct {
 
 // Deployment is the record of one model deployment. Secrets are held only
 // sealed (see Sealed); the record is safe to store as it is.
+//
+// It reads as parts: its identity and status; what the owner asked for
+// (Request); what validation learnt of the model (Model); where it runs
+// (Placement); the RunPod endpoint (Endpoint) and the lease of the run that
+// creates it (Lease); what the watch saw and the worker reported (Watch,
+// Progress); the runs of the steps (Runs); the owner's limits and the
+// spend; the sealed secrets; the webhook; and the bookkeeping times. The
+// parts are embedded without a JSON name, so their fields are the record's
+// own in JSON and in Firestore (the stored and served form is the same as
+// when they were one flat list: testdata/deployment.json), and code reads
+// them as d.ModelID, d.RunPodEndpointID.
 type Deployment struct {
 	ID    string `json:"id"`
 	Owner string `json:"owner"` // the API key's owner id
@@ -99,62 +110,16 @@ type Deployment struct {
 	Error           string     `json:"error,omitempty"`
 	Logs            []LogEntry `json:"logs"`
 
-	// What was asked for.
-	RequestedModel string  `json:"requested_model"` // hf_model_id, or model_name as given
-	Provider       string  `json:"provider,omitempty"`
-	GPUTier        string  `json:"gpu_tier,omitempty"` // as requested; empty for automatic
-	Scaling        Scaling `json:"scaling"`
-
-	// What the chain found and made.
-	ModelID     string `json:"model_id"` // resolved, canonical Hugging Face id
-	Revision    string `json:"revision,omitempty"`
-	PipelineTag string `json:"pipeline_tag,omitempty"`
-	LibraryName string `json:"library_name,omitempty"`
-	Family      string `json:"family,omitempty"`
-	// Worker serves the model: "vllm" or "inference" (serving.Worker).
-	Worker string `json:"worker,omitempty"`
-	// Task is the inference worker's task (the Hub's pipeline tag).
-	Task string `json:"task,omitempty"`
-	// Files are what the worker downloads (the estimate's selection).
-	Files                 []string `json:"files,omitempty"`
-	ModelVRAMGB           int      `json:"model_vram_gb,omitempty"`
-	DownloadBytes         int64    `json:"download_bytes,omitempty"`
-	EstimatedReadySeconds int      `json:"estimated_ready_seconds"`
-	GPUPools              []string `json:"gpu_pools,omitempty"` // chosen pools, preferred first
-	// GPUExcludedTypes narrows the pools to the card the user named.
-	GPUExcludedTypes []string `json:"gpu_excluded_types,omitempty"`
-	GPUAllocated     string   `json:"gpu_allocated,omitempty"`
-	Image            string   `json:"image,omitempty"`
-	RunPodEndpointID string   `json:"runpod_endpoint_id,omitempty"`
-	EndpointURL      string   `json:"endpoint_url,omitempty"`
-	EndpointDeleted  bool     `json:"endpoint_deleted,omitempty"`
-	// EndpointChanges counts the times the record learnt of an endpoint a
-	// teardown that already ran may have missed (see EndpointLearnt); it
-	// names the teardown task.
-	EndpointChanges int `json:"endpoint_changes,omitempty"`
-	// EndpointLease is held by the create_endpoint run that may be creating
-	// the RunPod endpoint right now; other runs wait until it expires.
-	EndpointLease time.Time `json:"endpoint_lease,omitzero"`
-	// EndpointLeaseHolder names the run (process) that took EndpointLease.
-	EndpointLeaseHolder string `json:"endpoint_lease_holder,omitempty"`
-	// CreateUncertainUntil is set when a create got no answer (a timeout, a
-	// dropped connection, a 5xx): until then RunPod may still make the
-	// endpoint it asked for, so no second create is made and a teardown
-	// looks again.
-	CreateUncertainUntil time.Time `json:"create_uncertain_until,omitzero"`
+	Request
+	Model
+	Placement
+	Endpoint
+	Lease
 	// Watch is what the watch step has seen of the endpoint's workers.
 	Watch Watch `json:"watch"`
 	// Progress is what the inference container last reported.
 	Progress Progress `json:"progress,omitzero"`
-	// Retries counts transient failures of the current step (reset when the
-	// status changes).
-	Retries int `json:"retries,omitempty"`
-	// Scaled is set once the endpoint was scaled to the user's settings
-	// after ready.
-	Scaled bool `json:"scaled,omitempty"`
-	// ScalingChanges counts the owner's changes of Scaling (PATCH): it
-	// names the scale task, so a change gets a run of its own.
-	ScalingChanges int `json:"scaling_changes,omitempty"`
+	Runs
 
 	// Limits are the owner's spend and time limits; Spend what the
 	// endpoint cost so far; Price the chosen pool's price.
@@ -178,6 +143,80 @@ type Deployment struct {
 	DeletedAt      time.Time `json:"deleted_at,omitzero"`
 	// Version increases by one on every write; stores use it for compare-and-set.
 	Version int64 `json:"version"`
+}
+
+// Request is what the owner asked for (POST, and PATCH of the scaling).
+type Request struct {
+	RequestedModel string  `json:"requested_model"` // hf_model_id, or model_name as given
+	Provider       string  `json:"provider,omitempty"`
+	GPUTier        string  `json:"gpu_tier,omitempty"` // as requested; empty for automatic
+	Scaling        Scaling `json:"scaling"`
+}
+
+// Model is what the validate step learnt of the model, and how it is
+// served.
+type Model struct {
+	ModelID     string `json:"model_id"` // resolved, canonical Hugging Face id
+	Revision    string `json:"revision,omitempty"`
+	PipelineTag string `json:"pipeline_tag,omitempty"`
+	LibraryName string `json:"library_name,omitempty"`
+	Family      string `json:"family,omitempty"`
+	// Worker serves the model: "vllm" or "inference" (serving.Worker).
+	Worker string `json:"worker,omitempty"`
+	// Task is the inference worker's task (the Hub's pipeline tag).
+	Task string `json:"task,omitempty"`
+	// Files are what the worker downloads (the estimate's selection).
+	Files                 []string `json:"files,omitempty"`
+	ModelVRAMGB           int      `json:"model_vram_gb,omitempty"`
+	DownloadBytes         int64    `json:"download_bytes,omitempty"`
+	EstimatedReadySeconds int      `json:"estimated_ready_seconds"`
+}
+
+// Placement is where the select_gpu step chose to run the model.
+type Placement struct {
+	GPUPools []string `json:"gpu_pools,omitempty"` // chosen pools, preferred first
+	// GPUExcludedTypes narrows the pools to the card the user named.
+	GPUExcludedTypes []string `json:"gpu_excluded_types,omitempty"`
+	GPUAllocated     string   `json:"gpu_allocated,omitempty"`
+}
+
+// Endpoint is the RunPod endpoint made for the deployment.
+type Endpoint struct {
+	Image            string `json:"image,omitempty"`
+	RunPodEndpointID string `json:"runpod_endpoint_id,omitempty"`
+	EndpointURL      string `json:"endpoint_url,omitempty"`
+	EndpointDeleted  bool   `json:"endpoint_deleted,omitempty"`
+	// EndpointChanges counts the times the record learnt of an endpoint a
+	// teardown that already ran may have missed (see EndpointLearnt); it
+	// names the teardown task.
+	EndpointChanges int `json:"endpoint_changes,omitempty"`
+}
+
+// Lease is the create_endpoint run's hold on making the endpoint.
+type Lease struct {
+	// EndpointLease is held by the create_endpoint run that may be creating
+	// the RunPod endpoint right now; other runs wait until it expires.
+	EndpointLease time.Time `json:"endpoint_lease,omitzero"`
+	// EndpointLeaseHolder names the run (process) that took EndpointLease.
+	EndpointLeaseHolder string `json:"endpoint_lease_holder,omitempty"`
+	// CreateUncertainUntil is set when a create got no answer (a timeout, a
+	// dropped connection, a 5xx): until then RunPod may still make the
+	// endpoint it asked for, so no second create is made and a teardown
+	// looks again.
+	CreateUncertainUntil time.Time `json:"create_uncertain_until,omitzero"`
+}
+
+// Runs is how the steps' runs stand.
+type Runs struct {
+	// Retries counts transient failures of the current step (reset when the
+	// status changes).
+	Retries int `json:"retries,omitempty"`
+	// Scaled is set once the endpoint was scaled to the user's settings
+	// after ready.
+	Scaled bool `json:"scaled,omitempty"`
+	// ScalingChanges counts the owner's changes of Scaling (PATCH): it
+	// names the scale task, so a change gets a run of its own.
+	ScalingChanges int `json:"scaling_changes,omitempty"`
 }
 
 // Clone returns a deep copy.

@@ -114,7 +114,7 @@ func TestEndpointURLOnlyWhileTheEndpointExists(t *testing.T) {
 	const url = "https://api.runpod.ai/v2/ep123"
 	for _, st := range Statuses {
 		for _, deleted := range []bool{false, true} {
-			d := &Deployment{ID: "dep_2026_00000000", Status: st, RunPodEndpointID: "ep123", EndpointURL: url, EndpointDeleted: deleted}
+			d := &Deployment{ID: "dep_2026_00000000", Status: st, Endpoint: Endpoint{RunPodEndpointID: "ep123", EndpointURL: url, EndpointDeleted: deleted}}
 			p := d.Public(false)
 			live := !deleted && st != StatusFailed && st != StatusDeleted
 			if got := p.EndpointURL != nil; got != live {
@@ -136,8 +136,11 @@ func TestPublicTaskAndWebhook(t *testing.T) {
 		wantTask, wantURL string // "" means null
 	}{
 		{"before validate, no webhook", Deployment{ID: "dep_2026_0a1b2c3d"}, "", ""},
-		{"validated, with webhook", Deployment{ID: "dep_2026_0a1b2c3d", PipelineTag: "text-to-image",
-			Webhook: Webhook{URL: "https://example.com/h"}}, "text-to-image", "https://example.com/h"},
+		{"validated, with webhook", Deployment{
+			ID:      "dep_2026_0a1b2c3d",
+			Webhook: Webhook{URL: "https://example.com/h"},
+			Model:   Model{PipelineTag: "text-to-image"},
+		}, "text-to-image", "https://example.com/h"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := tc.d.Public(false)

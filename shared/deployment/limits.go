@@ -90,11 +90,12 @@ func (d *Deployment) LimitReached(now time.Time, reason, detail string) error {
 	return nil
 }
 
-// SpendDue reports whether d owes reads of its spend: it is live, has an
-// endpoint, and its owner set max_spend_usd. (The spend of other
-// deployments is refreshed by the reconciler, which owes nothing.)
+// SpendDue reports whether d owes reads of its spend: it is live and has
+// an endpoint. Every live endpoint's spend is read the same way (the spend
+// step), whether or not its owner set max_spend_usd: the figure is shown,
+// and checked against the limit when there is one.
 func (d *Deployment) SpendDue() bool {
-	return d.Limits.MaxSpendUSD > 0 && d.Live() && d.RunPodEndpointID != "" && !d.EndpointDeleted
+	return d.Live() && d.RunPodEndpointID != "" && !d.EndpointDeleted
 }
 
 // PricePerSecond is a price per hour in USD divided into seconds.

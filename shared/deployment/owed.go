@@ -18,8 +18,8 @@ const (
 	StepTeardown       Step = "teardown"
 	// StepExpire deletes a live deployment once its expires_at passed.
 	StepExpire Step = "expire"
-	// StepSpend reads what the endpoint cost so far and deletes the
-	// deployment once it reached max_spend_usd.
+	// StepSpend reads what the endpoint cost so far (every live
+	// endpoint's) and deletes the deployment once it reached max_spend_usd.
 	StepSpend Step = "spend"
 )
 
@@ -48,6 +48,10 @@ var statusStep = map[Status]Step{
 	StatusDownloadingModel: StepWatch,
 	StatusLoadingModel:     StepWatch,
 }
+
+// Watched reports whether the watch step moves a deployment out of s: the
+// endpoint exists and the model is not ready yet.
+func (s Status) Watched() bool { return statusStep[s] == StepWatch }
 
 // Owed is one piece of work a deployment owes.
 type Owed struct {
@@ -213,5 +217,21 @@ func (d *Deployment) ScalingDrifted(now time.Time, lo, hi, idle int) bool {
 	d.ScalingChanges++
 	d.Log(now, LevelWarn, "RunPod scales endpoint %s between %d and %d workers (idle timeout %ds), not as asked (%d to %d, %ds): setting it again",
 		d.RunPodEndpointID, lo, hi, idle, sc.MinWorkers, sc.MaxWorkers, sc.IdleTimeoutSeconds)
+	return true
+}
+
+// Recurring reports whether o is work a deployment owes for as long as it
+// lives (the reads of its spend), not a step towards a final state.
+func (o Owed) Recurring() bool { return o.Step == StepSpend }
+
+// Settled reports whether d owes nothing but recurring work: a ready
+// deployment whose scaling and webhook are done, or a failed or deleted one
+// whose teardown and webhook are.
+func (d *Deployment) Settled() bool {
+	for _, o := range d.Owes() {
+		if !o.Recurring() {
+			return false
+		}
+	}
 	return true
 }

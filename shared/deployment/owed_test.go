@@ -32,32 +32,33 @@ func TestOwes(t *testing.T) {
 		{"creating_endpoint", rec(StatusCreatingEndpoint, nil), []Owed{{Step: StepCreateEndpoint}}},
 		{"creating_endpoint holding the lease", rec(StatusCreatingEndpoint, func(d *Deployment) { d.EndpointLease = lease }),
 			[]Owed{{Step: StepCreateEndpoint}}},
-		{"downloading_model", rec(StatusDownloadingModel, withEndpoint), []Owed{{Step: StepWatch}}},
-		{"loading_model", rec(StatusLoadingModel, withEndpoint), []Owed{{Step: StepWatch}}},
+		{"downloading_model", rec(StatusDownloadingModel, withEndpoint), []Owed{{Step: StepWatch}, {Step: StepSpend}}},
+		{"loading_model", rec(StatusLoadingModel, withEndpoint), []Owed{{Step: StepWatch}, {Step: StepSpend}}},
 
-		// ready owes scaling and the ready webhook.
-		{"ready", rec(StatusReady, withEndpoint), []Owed{{Step: StepScale}, {Step: StepWebhook}}},
+		// ready owes scaling and the ready webhook (and, like every live
+		// endpoint, the reads of its spend).
+		{"ready", rec(StatusReady, withEndpoint), []Owed{{Step: StepScale}, {Step: StepWebhook}, {Step: StepSpend}}},
 		{"ready, scaled", rec(StatusReady, func(d *Deployment) { withEndpoint(d); d.Scaled = true }),
-			[]Owed{{Step: StepWebhook}}},
+			[]Owed{{Step: StepWebhook}, {Step: StepSpend}}},
 		{"ready, no endpoint recorded yet: nothing to scale", rec(StatusReady, nil), []Owed{{Step: StepWebhook}}},
 		{"ready, webhook retry after two attempts", rec(StatusReady, func(d *Deployment) {
 			withEndpoint(d)
 			d.Scaled = true
 			d.Webhook.Attempts, d.Webhook.NextAttemptAt = 2, next
-		}), []Owed{{Step: StepWebhook, Seq: 2, NotBefore: next}}},
+		}), []Owed{{Step: StepWebhook, Seq: 2, NotBefore: next}, {Step: StepSpend}}},
 		{"ready, webhook delivered", rec(StatusReady, func(d *Deployment) {
 			withEndpoint(d)
 			d.Scaled, d.Webhook.Delivered = true, true
-		}), nil},
-		{"ready, no webhook URL", rec(StatusReady, func(d *Deployment) { withEndpoint(d); d.Scaled, d.Webhook.URL = true, "" }), nil},
+		}), []Owed{{Step: StepSpend}}},
+		{"ready, no webhook URL", rec(StatusReady, func(d *Deployment) { withEndpoint(d); d.Scaled, d.Webhook.URL = true, "" }), []Owed{{Step: StepSpend}}},
 
 		// webhook_failed still owes scaling, never the webhook again.
 		{"webhook_failed", rec(StatusWebhookFailed, func(d *Deployment) { withEndpoint(d); d.Webhook.GaveUp = true }),
-			[]Owed{{Step: StepScale}}},
+			[]Owed{{Step: StepScale}, {Step: StepSpend}}},
 		{"webhook_failed, scaled", rec(StatusWebhookFailed, func(d *Deployment) {
 			withEndpoint(d)
 			d.Webhook.GaveUp, d.Scaled = true, true
-		}), nil},
+		}), []Owed{{Step: StepSpend}}},
 
 		// failed owes the failure webhook and the teardown of what may exist.
 		{"failed before any endpoint", rec(StatusFailed, nil), []Owed{{Step: StepWebhook}}},
@@ -90,16 +91,16 @@ func TestOwes(t *testing.T) {
 
 		{"unknown status", rec(Status("paused"), withEndpoint), nil},
 
-		// Limits: a live deployment owes its expiry and, with max_spend_usd
-		// and an endpoint, the reads of its spend; changes name new tasks.
+		// Limits: a live deployment owes its expiry and, with an endpoint,
+		// the reads of its spend; changes name new tasks.
 		{"ready, scaling changed twice", rec(StatusReady, func(d *Deployment) {
 			withEndpoint(d)
 			d.Webhook.Delivered, d.ScalingChanges = true, 2
-		}), []Owed{{Step: StepScale, Seq: 2}}},
+		}), []Owed{{Step: StepScale, Seq: 2}, {Step: StepSpend}}},
 		{"loading with an expiry changed once", rec(StatusLoadingModel, func(d *Deployment) {
 			withEndpoint(d)
 			d.Limits.ExpiresAt, d.Limits.Changes = next, 1
-		}), []Owed{{Step: StepWatch}, {Step: StepExpire, Seq: 1, NotBefore: next}}},
+		}), []Owed{{Step: StepWatch}, {Step: StepExpire, Seq: 1, NotBefore: next}, {Step: StepSpend}}},
 		{"validating with max spend: no endpoint, no read", rec(StatusValidating, func(d *Deployment) { d.Limits.MaxSpendUSD = 5 }),
 			[]Owed{{Step: StepValidate}}},
 		{"ready with max spend, read 3 times", rec(StatusReady, func(d *Deployment) {
@@ -107,10 +108,11 @@ func TestOwes(t *testing.T) {
 			d.Scaled, d.Webhook.Delivered = true, true
 			d.Limits.MaxSpendUSD, d.Spend.Reads, d.Spend.NextReadAt = 5, 3, next
 		}), []Owed{{Step: StepSpend, Seq: 3, NotBefore: next}}},
-		{"ready without max spend: spend not owed", rec(StatusReady, func(d *Deployment) {
+		{"ready without max spend, read twice: spend owed all the same", rec(StatusReady, func(d *Deployment) {
 			withEndpoint(d)
 			d.Scaled, d.Webhook.Delivered = true, true
-		}), nil},
+			d.Spend.Reads, d.Spend.NextReadAt = 2, next
+		}), []Owed{{Step: StepSpend, Seq: 2, NotBefore: next}}},
 		{"failed with limits: only the failure's work", rec(StatusFailed, func(d *Deployment) {
 			withEndpoint(d)
 			d.Limits.MaxSpendUSD, d.Limits.ExpiresAt = 5, next
@@ -170,8 +172,12 @@ func TestStepValid(t *testing.T) {
 
 func TestLimitReached(t *testing.T) {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	d := &Deployment{ID: "dep_2026_0a1b2c3d", Status: StatusReady, RunPodEndpointID: "ep1",
-		Webhook: Webhook{URL: "https://example.com/hook", Event: EventReady, Delivered: true, Attempts: 1, MessageID: "m"}}
+	d := &Deployment{
+		ID:       "dep_2026_0a1b2c3d",
+		Status:   StatusReady,
+		Webhook:  Webhook{URL: "https://example.com/hook", Event: EventReady, Delivered: true, Attempts: 1, MessageID: "m"},
+		Endpoint: Endpoint{RunPodEndpointID: "ep1"},
+	}
 	if err := d.LimitReached(now, ReasonExpired, "expires_at passed"); err != nil {
 		t.Fatal(err)
 	}
@@ -207,8 +213,11 @@ func TestLimitReached(t *testing.T) {
 
 func TestPublicPrice(t *testing.T) {
 	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
-	d := &Deployment{Status: StatusReady, Scaling: Scaling{MinWorkers: 1, MaxWorkers: 3},
-		Price: &Price{Pool: "AMPERE_48", PerHourUSD: 1.8, FallbackMaxPerHourUSD: 2.7, CatalogAt: at, CatalogSource: "runpod"}}
+	d := &Deployment{
+		Status:  StatusReady,
+		Price:   &Price{Pool: "AMPERE_48", PerHourUSD: 1.8, FallbackMaxPerHourUSD: 2.7, CatalogAt: at, CatalogSource: "runpod"},
+		Request: Request{Scaling: Scaling{MinWorkers: 1, MaxWorkers: 3}},
+	}
 	p := d.Public(false).Price
 	f := 2.7
 	want := &PublicPrice{Pool: "AMPERE_48", PerHourUSD: 1.8, PerSecondUSD: 0.0005, LoadingPerHourUSD: 1.8,
@@ -230,8 +239,16 @@ func TestOverdue(t *testing.T) {
 	const grace = 5 * time.Minute
 	long := now.Add(-2 * time.Hour)
 	ready := func(change func(d *Deployment)) *Deployment {
-		d := &Deployment{ID: "dep_2026_0a1b2c3d", Status: StatusReady, RunPodEndpointID: "ep1", Scaled: true,
-			Webhook: Webhook{URL: "https://example.com/hook", Delivered: true}, UpdatedAt: long, Version: 7}
+		d := &Deployment{
+			ID:        "dep_2026_0a1b2c3d",
+			Status:    StatusReady,
+			Webhook:   Webhook{URL: "https://example.com/hook", Delivered: true},
+			UpdatedAt: long,
+			Version:   7,
+			Endpoint:  Endpoint{RunPodEndpointID: "ep1"},
+			Runs:      Runs{Scaled: true},
+		}
+		d.Spend.NextReadAt = now.Add(time.Minute) // every live endpoint owes spend reads: the next one is due later
 		change(d)
 		return d
 	}
@@ -260,7 +277,7 @@ func TestOverdue(t *testing.T) {
 		}), []Step{StepExpire}},
 		{"a spend read due later", ready(func(d *Deployment) { d.Limits.MaxSpendUSD, d.Spend.NextReadAt = 1, now.Add(time.Minute) }), nil},
 		{"a spend read overdue", ready(func(d *Deployment) { d.Limits.MaxSpendUSD, d.Spend.NextReadAt = 1, now.Add(-time.Hour) }), []Step{StepSpend}},
-		{"the first spend read, owed long ago", ready(func(d *Deployment) { d.Limits.MaxSpendUSD = 1 }), []Step{StepSpend}},
+		{"the first spend read, owed long ago", ready(func(d *Deployment) { d.Spend.NextReadAt = time.Time{} }), []Step{StepSpend}},
 		{"scaling owed, record written long ago", ready(func(d *Deployment) { d.Scaled = false }), []Step{StepScale}},
 		{"scaling owed, record written just now", ready(func(d *Deployment) { d.Scaled = false; d.UpdatedAt = now }), nil},
 		{"scaling owed, only spend reads since", ready(func(d *Deployment) { d.Scaled = false; spendWrote(d) }), []Step{StepScale}},

@@ -62,8 +62,8 @@ func (d *Deployment) SpendEstimate(now time.Time) float64 {
 	return seconds * PricePerSecond(d.Price.PerHourUSD)
 }
 
-// RecordSpend records a read of the endpoint's spend made at now, for
-// every reader (the spend step, the reconciler): a figure above
+// RecordSpend records a read of the endpoint's spend made at now (the spend
+// step's): a figure above
 // SpendCeiling, or negative, is refused like a failed read; a failed read
 // keeps the last figure, says why and since when, and the log says so once
 // per new reason. The limit is checked at each read: against the figure

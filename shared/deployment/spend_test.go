@@ -7,12 +7,16 @@ import (
 )
 
 func spendFixture(now time.Time) *Deployment {
-	d := &Deployment{ID: "dep_2026_0000beef", Status: StatusReady, StatusChangedAt: now.Add(-time.Hour),
-		RunPodEndpointID: "ep1", ReadyAt: now.Add(-time.Hour),
-		Scaling: Scaling{MinWorkers: 1, MaxWorkers: 2, IdleTimeoutSeconds: 60},
-		Price:   NewPrice("AMPERE_48", 1.8, 2.5, time.Time{}),
-		Watch:   Watch{StartedAt: now.Add(-90 * time.Minute)},
-		Limits:  Limits{MaxSpendUSD: 100},
+	d := &Deployment{
+		ID:              "dep_2026_0000beef",
+		Status:          StatusReady,
+		StatusChangedAt: now.Add(-time.Hour),
+		ReadyAt:         now.Add(-time.Hour),
+		Price:           NewPrice("AMPERE_48", 1.8, 2.5, time.Time{}),
+		Watch:           Watch{StartedAt: now.Add(-90 * time.Minute)},
+		Limits:          Limits{MaxSpendUSD: 100},
+		Request:         Request{Scaling: Scaling{MinWorkers: 1, MaxWorkers: 2, IdleTimeoutSeconds: 60}},
+		Endpoint:        Endpoint{RunPodEndpointID: "ep1"},
 	}
 	return d
 }

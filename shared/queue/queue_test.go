@@ -17,7 +17,7 @@ const id = "dep_2026_0a1b2c3d"
 var now = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
 func rec(st deployment.Status, fns ...func(d *deployment.Deployment)) *deployment.Deployment {
-	d := &deployment.Deployment{ID: id, Status: st, RunPodEndpointID: "ep1", Webhook: deployment.Webhook{URL: "https://example.com/h"}}
+	d := &deployment.Deployment{ID: id, Status: st, Webhook: deployment.Webhook{URL: "https://example.com/h"}, Endpoint: deployment.Endpoint{RunPodEndpointID: "ep1"}}
 	for _, fn := range fns {
 		fn(d)
 	}
@@ -33,6 +33,7 @@ func TestOwed(t *testing.T) {
 	want := []queue.Task{
 		{DeploymentID: id, Step: deployment.StepScale},
 		{DeploymentID: id, Step: deployment.StepWebhook, Seq: 2, Delay: 5 * time.Second},
+		{DeploymentID: id, Step: deployment.StepSpend}, // every live endpoint's spend is read
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Owed (-want +got):\n%s", diff)
@@ -52,12 +53,13 @@ func TestNewlyOwed(t *testing.T) {
 		return out
 	}
 	scaled := func(d *deployment.Deployment) { d.Scaled = true }
+	noEndpoint := func(d *deployment.Deployment) { d.RunPodEndpointID = "" }
 	tests := []struct {
 		name          string
 		before, after *deployment.Deployment
 		want          []string
 	}{
-		{"create", nil, rec(deployment.StatusValidating), []string{id + "-validate-0"}},
+		{"create", nil, rec(deployment.StatusValidating, noEndpoint), []string{id + "-validate-0"}},
 		{"removed", rec(deployment.StatusDeleted), nil, nil},
 		{"next status", rec(deployment.StatusValidating), rec(deployment.StatusSelectingGPU), []string{id + "-select_gpu-0"}},
 		{"same status, same work", rec(deployment.StatusLoadingModel), rec(deployment.StatusLoadingModel, func(d *deployment.Deployment) { d.Watch.Polls++ }), nil},
@@ -84,6 +86,7 @@ func TestResumedNamesAreFresh(t *testing.T) {
 	want := []queue.Task{
 		{DeploymentID: id, Step: deployment.StepScale, Seq: 1764590400},
 		{DeploymentID: id, Step: deployment.StepWebhook, Seq: 1764590400, Delay: time.Minute},
+		{DeploymentID: id, Step: deployment.StepSpend, Seq: 1764590400},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Resumed (-want +got):\n%s", diff)
@@ -100,10 +103,10 @@ func (q *failingQueue) Enqueue(context.Context, queue.Task) error {
 func TestEnqueueAllTriesEveryTask(t *testing.T) {
 	q := &failingQueue{}
 	err := queue.EnqueueAll(context.Background(), q, queue.Owed(rec(deployment.StatusReady), now))
-	if q.calls != 2 || err == nil {
-		t.Fatalf("calls %d, err %v; want 2 calls and an error", q.calls, err)
+	if q.calls != 3 || err == nil {
+		t.Fatalf("calls %d, err %v; want 3 calls and an error", q.calls, err)
 	}
-	if want := "enqueue " + id + "-scale-0: unavailable\nenqueue " + id + "-webhook-0: unavailable"; err.Error() != want {
+	if want := "enqueue " + id + "-scale-0: unavailable\nenqueue " + id + "-webhook-0: unavailable\nenqueue " + id + "-spend-0: unavailable"; err.Error() != want {
 		t.Errorf("err = %q, want %q", err, want)
 	}
 }

@@ -22,7 +22,9 @@ import (
 //     timestamp 0001-01-01, so that queries on those fields never miss it;
 //   - byte slices (deployment.Sealed) are bytes;
 //   - structs are maps, slices are arrays, other named types (Status,
-//     Level) their underlying string, number or bool.
+//     Level) their underlying string, number or bool;
+//   - an embedded struct without a JSON name (deployment.Endpoint in
+//     deployment.Deployment) adds its fields to the outer map, as in JSON.
 //
 // Reading ignores fields the record does not know (a newer writer's).
 
@@ -102,13 +104,33 @@ func tagOf(f reflect.StructField) (fieldTag, bool, error) {
 	return fieldTag{name: name, optional: optional}, true, nil
 }
 
+// embedded reports whether f is a struct embedded without a JSON name,
+// whose fields are the outer struct's.
+func embedded(f reflect.StructField) bool {
+	return f.Anonymous && f.Type.Kind() == reflect.Struct && f.Tag.Get("json") == ""
+}
+
 func encodeStruct(v reflect.Value) (map[string]any, error) {
 	m := make(map[string]any, v.NumField())
+	if err := encodeFields(v, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// encodeFields adds v's fields to m, an embedded struct's among them.
+func encodeFields(v reflect.Value, m map[string]any) error {
 	for i := range v.NumField() {
 		f := v.Type().Field(i)
+		if embedded(f) {
+			if err := encodeFields(v.Field(i), m); err != nil {
+				return err
+			}
+			continue
+		}
 		tag, ok, err := tagOf(f)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", v.Type(), err)
+			return fmt.Errorf("%s: %w", v.Type(), err)
 		}
 		if !ok {
 			continue
@@ -120,11 +142,11 @@ func encodeStruct(v reflect.Value) (map[string]any, error) {
 		}
 		x, err := encodeValue(fv)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", tag.name, err)
+			return fmt.Errorf("%s: %w", tag.name, err)
 		}
 		m[tag.name] = x
 	}
-	return m, nil
+	return nil
 }
 
 func encodeValue(v reflect.Value) (any, error) {
@@ -190,6 +212,12 @@ func encodeValue(v reflect.Value) (any, error) {
 
 func decodeStruct(v reflect.Value, data map[string]any) error {
 	for i := range v.NumField() {
+		if embedded(v.Type().Field(i)) {
+			if err := decodeStruct(v.Field(i), data); err != nil {
+				return err
+			}
+			continue
+		}
 		tag, ok, err := tagOf(v.Type().Field(i))
 		if err != nil {
 			return fmt.Errorf("%s: %w", v.Type(), err)

@@ -40,8 +40,14 @@ func setup(t *testing.T) (storelog.Store, *bytes.Buffer, *deployment.Deployment)
 	var buf bytes.Buffer
 	s := storelog.New(bs, slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	now := time.Now().UTC()
-	d := &deployment.Deployment{ID: deployment.NewID(now), Owner: "alice", Status: deployment.StatusValidating,
-		RequestedModel: "org/model", CreatedAt: now, StatusChangedAt: now}
+	d := &deployment.Deployment{
+		ID:              deployment.NewID(now),
+		Owner:           "alice",
+		Status:          deployment.StatusValidating,
+		CreatedAt:       now,
+		StatusChangedAt: now,
+		Request:         deployment.Request{RequestedModel: "org/model"},
+	}
 	d.Log(now, deployment.LevelInfo, "Validating Hugging Face model")
 	return s, &buf, d
 }

@@ -138,10 +138,15 @@ func testCreateGet(t *testing.T, s Store) {
 			StatusChangedAt: base, CreatedAt: base,
 		}},
 		{"empty slices and secrets", &deployment.Deployment{
-			ID: id(3), Owner: "owner-b", Status: deployment.StatusValidating,
-			Logs: []deployment.LogEntry{}, GPUPools: []string{},
-			RunPodKey: deployment.Sealed{}, HFToken: deployment.Sealed{0},
-			StatusChangedAt: base, CreatedAt: base,
+			ID:              id(3),
+			Owner:           "owner-b",
+			Status:          deployment.StatusValidating,
+			Logs:            []deployment.LogEntry{},
+			RunPodKey:       deployment.Sealed{},
+			HFToken:         deployment.Sealed{0},
+			StatusChangedAt: base,
+			CreatedAt:       base,
+			Placement:       deployment.Placement{GPUPools: []string{}},
 		}},
 	}
 	for _, tc := range tests {
