@@ -546,23 +546,7 @@ func TestTerraformToolsCatchMistakes(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := tfCopy(t, base)
-			path := filepath.Join(dir, c.file)
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			re := regexp.MustCompile(c.from)
-			loc := re.FindSubmatchIndex(b)
-			if loc == nil {
-				t.Fatalf("mutation target %q not found in %s: update this test with terraform/", c.from, c.file)
-			}
-			var mutated []byte
-			mutated = append(mutated, b[:loc[0]]...)
-			mutated = re.Expand(mutated, []byte(c.to), b, loc)
-			mutated = append(mutated, b[loc[1]:]...)
-			if err := os.WriteFile(path, mutated, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			mutate(t, filepath.Join(dir, c.file), c.from, c.to)
 			out, verr := r.run(ctx, dir, "validate", "-no-color")
 			if c.tool == "validate" {
 				if verr == nil || !containsWords(out, c.want) {

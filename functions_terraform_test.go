@@ -358,23 +358,7 @@ func TestTerraformCheckCatchesMistakes(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := copyTerraform(t)
-			path := filepath.Join(dir, c.file)
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			re := regexp.MustCompile(c.from)
-			loc := re.FindSubmatchIndex(b)
-			if loc == nil {
-				t.Fatalf("mutation target %q not found in %s: update this test with terraform/", c.from, c.file)
-			}
-			var out []byte
-			out = append(out, b[:loc[0]]...)
-			out = re.Expand(out, []byte(c.to), b, loc)
-			out = append(out, b[loc[1]:]...)
-			if err := os.WriteFile(path, out, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			mutate(t, filepath.Join(dir, c.file), c.from, c.to)
 			_, errs := checkDir(t, dir)
 			var msgs []string
 			for _, err := range errs {
@@ -417,4 +401,27 @@ func copyTerraform(t *testing.T) string {
 		t.Fatal("no terraform/*.tf")
 	}
 	return dir
+}
+
+// mutate replaces the first match of the regular expression from in the
+// file at path with to (which may name from's groups, as in
+// regexp.Expand); a target no longer found fails the test.
+func mutate(t *testing.T, path, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(from)
+	loc := re.FindSubmatchIndex(b)
+	if loc == nil {
+		t.Fatalf("mutation target %q not found in %s: update this test with terraform/", from, filepath.Base(path))
+	}
+	var out []byte
+	out = append(out, b[:loc[0]]...)
+	out = re.Expand(out, []byte(to), b, loc)
+	out = append(out, b[loc[1]:]...)
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -195,17 +195,10 @@ func issue23DiskFull(bin string, n int) error {
 		return err
 	}
 	w.waitAll(ids, 60*time.Second, isReady)
-	ballast := filepath.Join(w.dir, "ballast")
-	f, err := os.Create(ballast)
+	ballast, err := w.fillDisk()
 	if err != nil {
 		return err
 	}
-	for chunk := make([]byte, 64<<10); ; {
-		if _, err := f.Write(chunk); err != nil {
-			break
-		}
-	}
-	_ = f.Close()
 	codes := map[int]int{}
 	retryAfter := 0
 	for range 120 {
@@ -274,17 +267,10 @@ func issue23Resume(bin string, n int, full time.Duration) error {
 	if !w.waitAll(all, 60*time.Second, hasEndpoint) {
 		return fmt.Errorf("not every deployment had its endpoint within 60 s")
 	}
-	ballast := filepath.Join(w.dir, "ballast")
-	f, err := os.Create(ballast)
+	ballast, err := w.fillDisk()
 	if err != nil {
 		return err
 	}
-	for chunk := make([]byte, 64<<10); ; {
-		if _, err := f.Write(chunk); err != nil {
-			break
-		}
-	}
-	_ = f.Close()
 	// The store's file still has room for a few writes: POSTs use it up,
 	// until five in a row are refused. Those accepted are in flight too.
 	var during []string
@@ -326,4 +312,21 @@ func issue23Resume(bin string, n int, full time.Duration) error {
 	fmt.Printf("issue 23 items 3 and 5 (disk full %s with %d deployments in flight, %d tasks given up): without max_spend_usd %s; with max_spend_usd %s; accepted while the disk filled %s (waited at most 20 min)\n",
 		full, len(all), gaveUp, describe(plain), describe(spend), describe(during))
 	return nil
+}
+
+// fillDisk fills the server's data directory (a small tmpfs) with a
+// ballast file, whose path it returns: removing it gives the space back.
+func (w *world) fillDisk() (string, error) {
+	ballast := filepath.Join(w.dir, "ballast")
+	f, err := os.Create(ballast)
+	if err != nil {
+		return "", err
+	}
+	for chunk := make([]byte, 64<<10); ; {
+		if _, err := f.Write(chunk); err != nil {
+			break
+		}
+	}
+	_ = f.Close() // a full disk may refuse what Close flushes: that is the point
+	return ballast, nil
 }
