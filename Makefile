@@ -34,6 +34,7 @@ chaos: ## the chaos property test over N seeded schedules from SEED (make test r
 lint: ## gofmt, go vet, go.mod tidy, staticcheck, import grouping, terraform fmt, the OpenAPI document (Redocly, a generated Python client)
 	@unformatted=$$(gofmt -l . | grep -v '^tools/' || true); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags terraformreal .
 	$(GO) mod tidy -diff
 	$(GO) build -C tools/lint -o $(CURDIR)/bin/staticcheck honnef.co/go/tools/cmd/staticcheck
 	bin/staticcheck ./...
