@@ -177,7 +177,7 @@ func (s *Steps) readSpend(ctx context.Context, t queue.Task) error {
 			return store.ErrNoChange // another copy recorded this read, or the record moved on
 		}
 		d.Spend.Reads++
-		d.Spend.NextReadAt = read.Add(s.spendInterval())
+		d.Spend.NextReadAt = d.NextSpendRead(read, s.spendInterval())
 		return d.RecordSpend(read, r)
 	})
 	if errors.Is(err, store.ErrNoChange) {

@@ -2,6 +2,7 @@ package deployment
 
 import (
 	"fmt"
+	"hash/fnv"
 	"time"
 )
 
@@ -96,6 +97,21 @@ func (d *Deployment) LimitReached(now time.Time, reason, detail string) error {
 // and checked against the limit when there is one.
 func (d *Deployment) SpendDue() bool {
 	return d.Live() && d.RunPodEndpointID != "" && !d.EndpointDeleted
+}
+
+// NextSpendRead is when the read after the one made at read is due: one
+// interval later, give or take a tenth of it, the same for every copy of a
+// read (a hash of the deployment's id and the reads counted) and different
+// from one deployment to the next. Every live endpoint's spend is read, so
+// reads that came due together (a restart, the reconciler's first pass
+// after an upgrade) spread out over the next intervals instead of reaching
+// the queue and RunPod's billing API in one burst each time.
+func (d *Deployment) NextSpendRead(read time.Time, interval time.Duration) time.Time {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s/%d", d.ID, d.Spend.Reads)
+	// A fraction in [-0.1, 0.1) of the interval.
+	f := float64(h.Sum64()%2000)/10000 - 0.1
+	return read.Add(interval + time.Duration(f*float64(interval)))
 }
 
 // PricePerSecond is a price per hour in USD divided into seconds.
