@@ -135,6 +135,12 @@ func encodeFields(v reflect.Value, m map[string]any) error {
 		if !ok {
 			continue
 		}
+		// JSON lets the shallower of two fields of one name win; one map
+		// cannot: a name used twice (an embedded part's field named as an
+		// outer one) would store another document than the JSON form.
+		if _, dup := m[tag.name]; dup {
+			return fmt.Errorf("%s: two fields are named %q (an embedded struct's and another)", v.Type(), tag.name)
+		}
 		fv := v.Field(i)
 		if fv.Type() == timeType && tag.optional && fv.Interface().(time.Time).IsZero() {
 			m[tag.name] = nil

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -52,5 +53,29 @@ func TestDocumentIsUnchanged(t *testing.T) {
 	}
 	if diff := cmp.Diff(d, back, cmpopts.EquateApproxTime(time.Microsecond)); diff != "" {
 		t.Errorf("document → deployment (-in +out):\n%s", diff)
+	}
+}
+
+// TestEncodeRefusesADuplicateName: an embedded part's field named as an
+// outer one would make one Firestore field of two (JSON keeps the
+// shallower); the codec refuses it instead of storing another document.
+func TestEncodeRefusesADuplicateName(t *testing.T) {
+	type part struct {
+		Status string `json:"status"`
+	}
+	type record struct {
+		part
+		Status string `json:"status"`
+	}
+	if _, err := encodeStruct(reflect.ValueOf(record{part{"a"}, "b"})); err == nil {
+		t.Fatal("two fields named status encoded without an error")
+	}
+	type fine struct {
+		part
+		Other string `json:"other"`
+	}
+	m, err := encodeStruct(reflect.ValueOf(fine{part{"a"}, "b"}))
+	if err != nil || m["status"] != "a" || m["other"] != "b" {
+		t.Fatalf("an embedded part with names of its own: %v, %v", m, err)
 	}
 }
