@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"strconv"
 	"text/tabwriter"
@@ -46,26 +47,19 @@ func (a *app) lsCmd() *cobra.Command {
 				path += "?" + q.Encode()
 			}
 			var l deploymentList
-			raw, err := a.api.do(cmd.Context(), "GET", path, nil, nil, &l)
+			err := a.table(cmd.Context(), path, &l, "ID\tSTATUS\tMODEL\tGPU\tCREATED", func(w io.Writer) {
+				for _, d := range l.Deployments {
+					gpu := deref(d.GPUAllocated)
+					if gpu == "" {
+						gpu = "-"
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", d.ID, d.Status, d.ModelID, gpu, d.CreatedAt.Local().Format(time.DateTime))
+				}
+			})
 			if err != nil {
 				return err
 			}
-			if a.output == "json" {
-				return a.printJSON(raw)
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSTATUS\tMODEL\tGPU\tCREATED")
-			for _, d := range l.Deployments {
-				gpu := deref(d.GPUAllocated)
-				if gpu == "" {
-					gpu = "-"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.ID, d.Status, d.ModelID, gpu, d.CreatedAt.Local().Format(time.DateTime))
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			if l.NextCursor != nil {
+			if a.output != "json" && l.NextCursor != nil {
 				fmt.Fprintf(a.errOut, "more: visgate ls --cursor %s\n", *l.NextCursor)
 			}
 			return nil
@@ -273,26 +267,18 @@ func (a *app) gpusCmd() *cobra.Command {
 		Args:  args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var l gpuList
-			raw, err := a.api.do(cmd.Context(), "GET", "/v1/gpus", nil, nil, &l)
-			if err != nil {
-				return err
-			}
-			if a.output == "json" {
-				return a.printJSON(raw)
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "POOL\tVRAM\tUSD/HOUR\tCARDS")
-			for _, g := range l.GPUs {
-				var cards string
-				for i, c := range g.Cards {
-					if i > 0 {
-						cards += ", "
+			return a.table(cmd.Context(), "/v1/gpus", &l, "POOL\tVRAM\tUSD/HOUR\tCARDS", func(w io.Writer) {
+				for _, g := range l.GPUs {
+					var cards string
+					for i, c := range g.Cards {
+						if i > 0 {
+							cards += ", "
+						}
+						cards += c.Name
 					}
-					cards += c.Name
+					fmt.Fprintf(w, "%s\t%d GB\t%.4f\t%s\n", g.Pool, g.VRAMGB, g.PricePerHour, cards)
 				}
-				fmt.Fprintf(tw, "%s\t%d GB\t%.4f\t%s\n", g.Pool, g.VRAMGB, g.PricePerHour, cards)
-			}
-			return tw.Flush()
+			})
 		},
 	}
 }
@@ -304,19 +290,27 @@ func (a *app) modelsCmd() *cobra.Command {
 		Args:  args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var l modelList
-			raw, err := a.api.do(cmd.Context(), "GET", "/v1/models", nil, nil, &l)
-			if err != nil {
-				return err
-			}
-			if a.output == "json" {
-				return a.printJSON(raw)
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PROVIDER\tNAME\tHUGGING FACE ID")
-			for _, m := range l.Models {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", m.Provider, m.ModelName, m.HFModelID)
-			}
-			return tw.Flush()
+			return a.table(cmd.Context(), "/v1/models", &l, "PROVIDER\tNAME\tHUGGING FACE ID", func(w io.Writer) {
+				for _, m := range l.Models {
+					fmt.Fprintf(w, "%s\t%s\t%s\n", m.Provider, m.ModelName, m.HFModelID)
+				}
+			})
 		},
 	}
+}
+
+// table reads the list at path into v and prints it: the API's own JSON
+// with -o json, else a table of header and the rows rows writes.
+func (a *app) table(ctx context.Context, path string, v any, header string, rows func(w io.Writer)) error {
+	raw, err := a.api.do(ctx, "GET", path, nil, nil, v)
+	if err != nil {
+		return err
+	}
+	if a.output == "json" {
+		return a.printJSON(raw)
+	}
+	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	rows(tw)
+	return tw.Flush()
 }
