@@ -183,10 +183,11 @@ func issue23DiskFull(bin string, n int) error {
 		return err
 	}
 	defer w.close()
-	if err := syscall.Mount("tmpfs", w.dir, "tmpfs", 0, "size=16777216"); err != nil {
-		return fmt.Errorf("a full disk needs a small file system: mounting a tmpfs on %s needs root: %w", w.dir, err)
+	unmount, err := w.smallDisk()
+	if err != nil {
+		return err
 	}
-	defer func() { _ = syscall.Unmount(w.dir, syscall.MNT_DETACH) }()
+	defer unmount()
 	if err := w.start(); err != nil {
 		return err
 	}
@@ -246,10 +247,11 @@ func issue23Resume(bin string, n int, full time.Duration) error {
 	}
 	defer w.close()
 	w.env = append(w.env, "SPEND_REFRESH_INTERVAL=1m")
-	if err := syscall.Mount("tmpfs", w.dir, "tmpfs", 0, "size=16777216"); err != nil {
-		return fmt.Errorf("a full disk needs a small file system: mounting a tmpfs on %s needs root: %w", w.dir, err)
+	unmount, err := w.smallDisk()
+	if err != nil {
+		return err
 	}
-	defer func() { _ = syscall.Unmount(w.dir, syscall.MNT_DETACH) }()
+	defer unmount()
 	if err := w.start(); err != nil {
 		return err
 	}
@@ -312,6 +314,15 @@ func issue23Resume(bin string, n int, full time.Duration) error {
 	fmt.Printf("issue 23 items 3 and 5 (disk full %s with %d deployments in flight, %d tasks given up): without max_spend_usd %s; with max_spend_usd %s; accepted while the disk filled %s (waited at most 20 min)\n",
 		full, len(all), gaveUp, describe(plain), describe(spend), describe(during))
 	return nil
+}
+
+// smallDisk mounts a 16 MiB tmpfs on the server's data directory (root
+// only), so that fillDisk can fill it; unmount takes it away.
+func (w *world) smallDisk() (unmount func(), err error) {
+	if err := syscall.Mount("tmpfs", w.dir, "tmpfs", 0, "size=16777216"); err != nil {
+		return nil, fmt.Errorf("a full disk needs a small file system: mounting a tmpfs on %s needs root: %w", w.dir, err)
+	}
+	return func() { _ = syscall.Unmount(w.dir, syscall.MNT_DETACH) }, nil
 }
 
 // fillDisk fills the server's data directory (a small tmpfs) with a
