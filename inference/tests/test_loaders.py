@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import io
 import string
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
+from tone import tone_wav
 from visgate_worker import inputs, loaders
 from visgate_worker.config import Config
 from visgate_worker.handler import make_handler
@@ -178,23 +178,10 @@ def test_image_classification(tiny):
     assert bad == {"error": "The image could not be decoded: send PNG, JPEG or WebP."}
 
 
-def _wav(rate: int, seconds: float) -> str:
-    t = np.arange(int(rate * seconds)) / rate
-    samples = (0.3 * np.sin(2 * np.pi * 440 * t) * 32767).astype("<i2")
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(2)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(np.repeat(samples, 2).tobytes())
-    return base64.b64encode(buf.getvalue()).decode()
-
-
 def test_speech_recognition_decodes_and_resamples(tiny):
     # Stereo 44.1 kHz WAV: mixed down and resampled to the model's 16 kHz.
-    out = _run(
-        "automatic-speech-recognition", tiny["automatic-speech-recognition"], {"audio": _wav(44100, 1.5)}
-    )
+    stereo = tone_wav(1.5, 44100, channels=2)
+    out = _run("automatic-speech-recognition", tiny["automatic-speech-recognition"], {"audio": stereo})
     assert isinstance(out["text"], str)
     bad = _run(
         "automatic-speech-recognition",
@@ -207,7 +194,7 @@ def test_speech_recognition_decodes_and_resamples(tiny):
 def test_decode_audio_resamples_to_the_model_rate():
     from visgate_worker.loaders.media import decode_audio
 
-    samples = decode_audio(base64.b64decode(_wav(44100, 2.0)), 16000)
+    samples = decode_audio(base64.b64decode(tone_wav(2.0, 44100, channels=2)), 16000)
     assert samples.dtype == np.float32
     assert samples.ndim == 1
     assert abs(samples.size - 32000) <= 1
@@ -302,18 +289,6 @@ def test_one_forward_pass_per_request(tiny, task):
     assert len(calls) == 1
 
 
-def _mono_wav(seconds: float, rate: int = 16000) -> str:
-    t = np.arange(int(rate * seconds)) / rate
-    samples = (0.3 * np.sin(2 * np.pi * 440 * t) * 32767).astype("<i2")
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(samples.tobytes())
-    return base64.b64encode(buf.getvalue()).decode()
-
-
 def test_whisper_options(tiny_models):
     path = tiny_models / "visgate-tiny" / "speech-recognition"
     cfg = Config(
@@ -321,7 +296,7 @@ def test_whisper_options(tiny_models):
     )
     model = loaders.load(cfg, path, ())
     handler = make_handler(model, cfg)
-    out = handler({"id": "j", "input": {"audio": _mono_wav(1.0)}})
+    out = handler({"id": "j", "input": {"audio": tone_wav(1.0)}})
     assert isinstance(out["text"], str)
     assert out["parameters"] == {
         "language": None,
@@ -331,14 +306,14 @@ def test_whisper_options(tiny_models):
         "chunk_length_s": None,
         "seconds": 1.0,
     }
-    raw = {"audio": _mono_wav(1.0), "language": "fr", "task": "translate", "return_timestamps": True}
+    raw = {"audio": tone_wav(1.0), "language": "fr", "task": "translate", "return_timestamps": True}
     stamped = handler({"id": "j", "input": raw})
     assert "error" not in stamped, stamped
     assert isinstance(stamped["chunks"], list)
     for chunk in stamped["chunks"]:
         assert set(chunk) == {"text", "timestamp"}
     assert (stamped["parameters"]["language"], stamped["parameters"]["task"]) == ("fr", "translate")
-    unknown = handler({"id": "j", "input": {"audio": _mono_wav(1.0), "language": "tlh"}})
+    unknown = handler({"id": "j", "input": {"audio": tone_wav(1.0), "language": "tlh"}})
     assert "error" in unknown
     # Long audio: 30 s chunks (3 for 65 s), batch_size of them per forward pass.
     calls: list[int] = []
@@ -346,7 +321,7 @@ def test_whisper_options(tiny_models):
     counts = {}
     for batch in (1, 4):
         calls.clear()
-        raw = {"audio": _mono_wav(65), "batch_size": batch, "language": "en"}
+        raw = {"audio": tone_wav(65), "batch_size": batch, "language": "en"}
         long = handler({"id": "j", "input": raw})
         assert "error" not in long, long
         assert long["parameters"]["chunk_length_s"] == 30
@@ -355,6 +330,6 @@ def test_whisper_options(tiny_models):
 
 
 def test_whisper_options_refused_by_other_models(tiny):
-    raw = {"audio": _mono_wav(1.0), "language": "fr"}
+    raw = {"audio": tone_wav(1.0), "language": "fr"}
     out = _run("automatic-speech-recognition", tiny["automatic-speech-recognition"], raw)
     assert out == {"error": "language and task are Whisper options; this model takes neither."}

@@ -18,33 +18,18 @@ Compare two versions:
 from __future__ import annotations
 
 import argparse
-import base64
-import io
 import json
 import os
 import time
-import wave
 from pathlib import Path
 from typing import Any
+
+from tone import tone_wav
 
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 TEXTS = [f"the red square number {i} is next to a small blue circle" for i in range(16)]
-
-
-def _wav(seconds: float, rate: int = 16000) -> str:
-    import numpy as np
-
-    t = np.arange(int(rate * seconds)) / rate
-    samples = (0.3 * np.sin(2 * np.pi * 440 * t) * 32767).astype("<i2")
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(samples.tobytes())
-    return base64.b64encode(buf.getvalue()).decode()
 
 
 def cases() -> list[tuple[str, str, str, str, dict[str, Any]]]:
@@ -85,21 +70,21 @@ def cases() -> list[tuple[str, str, str, str, dict[str, Any]]]:
             "speech-recognition",
             "automatic-speech-recognition",
             "transformers",
-            {"audio": _wav(95)},
+            {"audio": tone_wav(95)},
         ),
         (
             "speech 95 s language en",
             "speech-recognition",
             "automatic-speech-recognition",
             "transformers",
-            {"audio": _wav(95), "language": "en"},
+            {"audio": tone_wav(95), "language": "en"},
         ),
         (
             "speech 95 s batch_size 4",
             "speech-recognition",
             "automatic-speech-recognition",
             "transformers",
-            {"audio": _wav(95), "batch_size": 4, "language": "en"},
+            {"audio": tone_wav(95), "batch_size": 4, "language": "en"},
         ),
     ]
 
