@@ -42,6 +42,25 @@ func (q *heldQueue) take() []queue.Task {
 	return ts
 }
 
+// allOwedEnqueued waits until the change feed has enqueued every task the
+// deployment owes (the limit's and the spend tasks of a live endpoint come
+// from one feed event, one after the other): a test that takes the queue
+// before then would see the rest arrive later.
+func allOwedEnqueued(t *testing.T, e *env, q *heldQueue, id string) {
+	t.Helper()
+	wait.Until(t, settleTimeout, "every owed task enqueued", func() bool {
+		owed := queue.Owed(e.get(id), time.Now())
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		for _, o := range owed {
+			if !q.seen[o.Name()] {
+				return false
+			}
+		}
+		return len(owed) > 0
+	})
+}
+
 // runTwice delivers every task the queue holds twice, one after the other,
 // until the deployment owes nothing (the change feed enqueues what each
 // write made owed); it returns the steps run.
@@ -121,11 +140,7 @@ func TestLimitPathTwice(t *testing.T) {
 			// ready (moot now), then its limit (and, live with an endpoint,
 			// its spend reads).
 			isFirst := func(t queue.Task) bool { return t.Step == tc.first }
-			wait.Until(t, settleTimeout, "the limit's task", func() bool {
-				q.mu.Lock()
-				defer q.mu.Unlock()
-				return slices.ContainsFunc(q.tasks, isFirst)
-			})
+			allOwedEnqueued(t, e, q, d.ID)
 			ts := q.take()
 			i := slices.IndexFunc(ts, isFirst)
 			if ts[0].Step != deployment.StepValidate || i < 1 {
@@ -172,11 +187,7 @@ func TestResumedExpireCopies(t *testing.T) {
 	e := newEnv(t, options{newQueue: func(queue.Handler) (queue.Queue, func()) { return q, func() {} }})
 	ctx := context.Background()
 	d := readyWithEndpoint(t, e, deployment.Limits{ExpiresAt: time.Now().Add(time.Hour)})
-	wait.Until(t, settleTimeout, "the expire task owed", func() bool {
-		q.mu.Lock()
-		defer q.mu.Unlock()
-		return slices.ContainsFunc(q.tasks, func(t queue.Task) bool { return t.Step == deployment.StepExpire })
-	})
+	allOwedEnqueued(t, e, q, d.ID)
 	q.take()
 	resumed := queue.Task{DeploymentID: d.ID, Step: deployment.StepExpire, Seq: 1764590000}
 	if err := e.handle(ctx, resumed, queue.Delivery{Attempt: 1}); err != nil {
@@ -220,11 +231,7 @@ func TestFarExpiryOutlivesARestart(t *testing.T) {
 	})
 	ctx := context.Background()
 	d := readyWithEndpoint(t, e, deployment.Limits{ExpiresAt: clock.Add(72 * time.Hour), ExpiryDefaulted: true})
-	wait.Until(t, settleTimeout, "the expire task owed", func() bool {
-		q.mu.Lock()
-		defer q.mu.Unlock()
-		return slices.ContainsFunc(q.tasks, func(t queue.Task) bool { return t.Step == deployment.StepExpire })
-	})
+	allOwedEnqueued(t, e, q, d.ID)
 	q.take() // the restart: the queue forgot them
 	next := queue.Resumed(e.get(d.ID), clock, int(clock.Unix()))
 	for hops := 0; ; hops++ {
