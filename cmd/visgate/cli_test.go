@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -35,6 +34,7 @@ type fakeAPI struct {
 	states   []map[string]any // GET answers in turn; the last one stays
 	gets     int
 	create   func(body map[string]any) (int, any)
+	onGet    func() // called after each GET of a deployment is answered
 }
 
 type recorded struct {
@@ -94,8 +94,12 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		st := f.states[min(f.gets, len(f.states)-1)]
 		f.gets++
+		onGet := f.onGet
 		f.mu.Unlock()
 		write(200, st)
+		if onGet != nil {
+			onGet()
+		}
 	case r.Method == "DELETE":
 		w.WriteHeader(204)
 	default:
@@ -270,8 +274,12 @@ func TestTimeoutAndInterrupt(t *testing.T) {
 	if code != exitTimeout || !strings.Contains(errOut, "stopped waiting after 200ms") {
 		t.Errorf("timeout: exit %d, stderr %q", code, errOut)
 	}
+	// Ctrl-C once the client waits (its first GET answered), not during
+	// the POST: the deployment then exists and goes on.
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(200*time.Millisecond, cancel)
+	api.mu.Lock()
+	api.onGet = cancel
+	api.mu.Unlock()
 	code, errOut = c.run(t, ctx, io.Discard, "deploy", "org/ok", "--wait")
 	if code != exitInterrupted || !strings.Contains(errOut, "nothing was deleted") {
 		t.Errorf("interrupt: exit %d, stderr %q", code, errOut)

@@ -188,10 +188,10 @@ func newHook(t *testing.T) (*hook, string) {
 	return h, srv.URL
 }
 
-func (h *hook) count() int {
+func (h *hook) received() [][]byte {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return len(h.posts)
+	return append([][]byte(nil), h.posts...)
 }
 
 func TestGCPStackLifecycle(t *testing.T) {
@@ -214,13 +214,14 @@ func TestGCPStackLifecycle(t *testing.T) {
 		hook, _ = m["webhook"].(map[string]any)
 		return hook["delivered"] == true
 	})
-	if n := h.count(); n != 1 || hook["attempts"] != 1.0 {
-		t.Fatalf("webhook got %d POSTs in %v attempts, want 1 in 1", n, hook["attempts"])
+	posts := h.received()
+	if len(posts) != 1 || hook["attempts"] != 1.0 {
+		t.Fatalf("webhook got %d POSTs in %v attempts, want 1 in 1", len(posts), hook["attempts"])
 	}
 	var ev map[string]any
-	_ = json.Unmarshal(h.posts[0], &ev)
+	_ = json.Unmarshal(posts[0], &ev)
 	if ev["type"] != "deployment.ready" {
-		t.Errorf("webhook = %s", h.posts[0])
+		t.Errorf("webhook = %s", posts[0])
 	}
 }
 

@@ -212,12 +212,14 @@ func (n *noJobs) RunSync(context.Context, secret.Secret, string, any, time.Durat
 func TestInferenceWorkerReadyOnlyFromItsReport(t *testing.T) {
 	deaf := &noJobs{}
 	e := newEnv(t, options{
-		rpOpts:     []runpodsim.Option{runpodsim.WithSilentContainer()},
-		steps:      func(s *provision.Steps) { s.ReadyDeadline = 300 * time.Millisecond },
+		rpOpts: []runpodsim.Option{runpodsim.WithSilentContainer()},
+		// Long enough for a loaded machine's watch to see the worker idle
+		// and then ask it (two polls): the deadline is what fails it.
+		steps:      func(s *provision.Steps) { s.ReadyDeadline = 2 * time.Second },
 		wrapRunPod: func(rp provision.RunPod) provision.RunPod { deaf.RunPod = rp; return deaf },
 	})
 	id := e.start("stabilityai/sdxl-turbo", createOpts{})
-	d := e.expectFailed(id, "The inference worker is up but neither reported its model ready nor answered a health check within 300ms of the endpoint's creation; check that it can reach the callback URL (PUBLIC_BASE_URL)")
+	d := e.expectFailed(id, "The inference worker is up but neither reported its model ready nor answered a health check within 2s of the endpoint's creation; check that it can reach the callback URL (PUBLIC_BASE_URL)")
 	if !strings.Contains(logText(d), "1 idle") {
 		t.Errorf("the worker was never seen idle\n%s", logText(d))
 	}

@@ -383,16 +383,24 @@ func TestSendTransportFailuresAreRetryable(t *testing.T) {
 	closedURL := "http://" + ln.Addr().String() + "/hook"
 	ln.Close()
 
-	s := NewSender(Options{AllowPrivate: true, Timeout: 300 * time.Millisecond,
+	// Only "no answer" waits for the timeout; the others get a sender with
+	// a long one, so that a loaded machine cannot turn their failure into
+	// a time-out.
+	quick := NewSender(Options{AllowPrivate: true, Timeout: 300 * time.Millisecond,
 		LookupNetIP: fakeDNS(nil)})
-	for name, tc := range map[string]struct{ url, summary string }{
-		"hang up":         {hangup.URL, "the request to the receiver failed: the connection failed"},
-		"no answer":       {slow.URL, "the request to the receiver failed: it timed out"},
-		"refused":         {closedURL, "the request to the receiver failed: the connection was refused"},
-		"unresolved name": {"http://nowhere.example.com/hook", "the request to the receiver failed: the host name could not be resolved"},
+	patient := NewSender(Options{AllowPrivate: true, Timeout: 10 * time.Second,
+		LookupNetIP: fakeDNS(nil)})
+	for name, tc := range map[string]struct {
+		url, summary string
+		s            *Sender
+	}{
+		"hang up":         {hangup.URL, "the request to the receiver failed: the connection failed", patient},
+		"no answer":       {slow.URL, "the request to the receiver failed: it timed out", quick},
+		"refused":         {closedURL, "the request to the receiver failed: the connection was refused", patient},
+		"unresolved name": {"http://nowhere.example.com/hook", "the request to the receiver failed: the host name could not be resolved", patient},
 	} {
 		t.Run(name, func(t *testing.T) {
-			r := s.Send(t.Context(), tc.url, testSecret(t), "msg_1", time.Now(), []byte(`{}`))
+			r := tc.s.Send(t.Context(), tc.url, testSecret(t), "msg_1", time.Now(), []byte(`{}`))
 			assertResult(t, r, Result{Err: ErrTransport, Retryable: true})
 			if got := r.Summary(); got != tc.summary {
 				t.Errorf("Summary() = %q, want %q (Err: %v)", got, tc.summary, r.Err)

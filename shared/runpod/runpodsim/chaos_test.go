@@ -71,7 +71,9 @@ func TestHangNextOutlastsTheClientThenServes(t *testing.T) {
 func TestCreateLateLandsAfterTheConnectionDrops(t *testing.T) {
 	s := New(WithAnyKey())
 	defer s.Close()
-	s.CreateLate(0, 50*time.Millisecond)
+	// Late enough that the check below runs before it lands, however
+	// loaded the machine: the test waits for the landing, not for the time.
+	s.CreateLate(0, time.Second)
 	c := runpod.NewClient(s.URL, nil)
 	if _, err := c.CreateEndpoint(context.Background(), secret.New("rpa_late"), chaosSpec()); err == nil {
 		t.Fatal("a late create answered")

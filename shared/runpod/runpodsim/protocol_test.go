@@ -274,10 +274,16 @@ func TestInitTimeout(t *testing.T) {
 	waitFor(t, "the slow worker replaced twice", 30*time.Second, func() bool {
 		return strings.Count(logs.String(), "did not start serving within RUNPOD_INIT_TIMEOUT (1s)") >= 2
 	})
-	now := workersOf(slow)
-	if len(first) != 1 || len(now) != 1 || now[0].ID == first[0].ID {
-		t.Errorf("workers of the slow endpoint: %+v, then %+v; want one, replaced", first, now)
+	// The log line comes before the old worker is removed and its
+	// replacement placed: wait for the replacement.
+	if len(first) != 1 {
+		t.Fatalf("workers of the slow endpoint: %+v, want one", first)
 	}
+	var now []runpodsim.Worker
+	waitFor(t, "one worker, the replacement, on the slow endpoint", 10*time.Second, func() bool {
+		now = workersOf(slow)
+		return len(now) == 1 && now[0].ID != first[0].ID
+	})
 	waitFor(t, "the worker that fits IDLE", 20*time.Second, func() bool {
 		st := workerStatuses(s, fits)
 		return len(st) == 1 && st[0] == runpod.WorkerIdle
