@@ -111,7 +111,7 @@ type Config struct {
 
 	// Limits and spend.
 	DefaultTTL    time.Duration `env:"DEFAULT_TTL" default:"0s" cloud:"true" min:"0s" want:"0s (no default) or a duration of at least 1m such as 72h" help:"time limit of every deployment whose owner sets none (e.g. 72h; 0s: none): a forgotten endpoint is deleted then (see Costs and limits)"`
-	SpendInterval time.Duration `env:"SPEND_REFRESH_INTERVAL" default:"5m" min:"1ns" want:"a positive duration such as 5m" help:"how often the spend of every live endpoint is read from RunPod's billing API (one call per endpoint each time, give or take a tenth: keep it at 1m or more outside tests)"`
+	SpendInterval time.Duration `env:"SPEND_REFRESH_INTERVAL" default:"5m" min:"1m" want:"a duration of at least 1m such as 5m" help:"how often the spend of every live endpoint is read from RunPod's billing API with its owner's key (one call per endpoint each time, give or take a tenth; at least 1m: each read spends the owner's RunPod rate limit, and RunPod's billing API reports in buckets of an hour at the finest)"`
 
 	LogLevel string `env:"LOG_LEVEL" default:"info" oneof:"debug info warn error" want:"debug, info, warn or error" help:"debug, info, warn or error"`
 

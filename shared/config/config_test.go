@@ -300,6 +300,8 @@ func TestCheckedTags(t *testing.T) {
 		{map[string]string{"DEFAULT_TTL": "1m"}, true},
 		{map[string]string{"DEFAULT_TTL": "30s"}, false},
 		{map[string]string{"DEFAULT_TTL": "-1h"}, false},
+		{map[string]string{"SPEND_REFRESH_INTERVAL": "1m"}, true},
+		{map[string]string{"SPEND_REFRESH_INTERVAL": "59s"}, false},
 		{map[string]string{"WEBHOOK_ALLOW_PUBLIC": "OFF"}, true},
 		{map[string]string{"LOG_LEVEL": "INFO"}, false},
 		{map[string]string{"PROVISION_TASK_URL": "https://p.example/"}, true},
