@@ -102,7 +102,8 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 			// since, each piece judged on its own (deployment.Overdue).
 			// Work due later (an expiry, the next spend read) has its task
 			// waiting in the queue.
-			if len(d.Overdue(now, r.StuckAfter)) == 0 {
+			late := d.Overdue(now, r.StuckAfter)
+			if len(late) == 0 {
 				continue
 			}
 			if d.Status.Provisioning() && now.Sub(d.CreatedAt) > r.Deadline {
@@ -113,7 +114,10 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 				}
 				continue
 			}
-			if err := queue.EnqueueAll(ctx, r.Queue, queue.Resumed(d, now, kick)); err != nil {
+			// Only the overdue work: the rest (the next spend read, a far
+			// expiry) still has its task in the queue, and a copy would run
+			// it early (a spend read: one more call with the owner's key).
+			if err := queue.EnqueueAll(ctx, r.Queue, queue.ResumedOf(d, late, now, kick)); err != nil {
 				errs = append(errs, err)
 				continue
 			}

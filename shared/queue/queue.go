@@ -70,8 +70,14 @@ const MaxDelay = 24 * time.Hour
 // Owed returns the tasks d owes (deployment.Owes), each named from the
 // record and delayed until it is due (at most MaxDelay).
 func Owed(d *deployment.Deployment, now time.Time) []Task {
+	return tasks(d, d.Owes(), now)
+}
+
+// tasks names each of owed (work d owes) from the record and delays it
+// until it is due (at most MaxDelay).
+func tasks(d *deployment.Deployment, owed []deployment.Owed, now time.Time) []Task {
 	var ts []Task
-	for _, o := range d.Owes() {
+	for _, o := range owed {
 		t := Task{DeploymentID: d.ID, Step: o.Step, Seq: o.Seq}
 		if !o.NotBefore.IsZero() {
 			t.Delay = min(max(0, o.NotBefore.Sub(now)), MaxDelay)
@@ -109,7 +115,14 @@ func NewlyOwed(before, after *deployment.Deployment, now time.Time) []Task {
 // record's names could be refused as a duplicate. kick (e.g. the time of
 // the resume, in seconds) replaces each sequence number.
 func Resumed(d *deployment.Deployment, now time.Time, kick int) []Task {
-	ts := Owed(d, now)
+	return ResumedOf(d, d.Owes(), now, kick)
+}
+
+// ResumedOf is Resumed for some of the work d owes (deployment.Overdue:
+// what the reconciler finds lost), leaving the rest, whose tasks still
+// wait in the queue, as it is.
+func ResumedOf(d *deployment.Deployment, owed []deployment.Owed, now time.Time, kick int) []Task {
+	ts := tasks(d, owed, now)
 	for i := range ts {
 		ts[i].Seq = kick
 	}
