@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
-META_FILE = "visgate-repo.json"
+from huggingface_hub.repocard import metadata_load
+
+CARD_FIELDS = ("pipeline_tag", "library_name", "tags")
 
 
 @contextmanager
@@ -49,7 +51,7 @@ class HubState:
         return {
             p.relative_to(base).as_posix(): p
             for p in sorted(base.rglob("*"))
-            if p.is_file() and p.name != META_FILE and not p.name.startswith(".")
+            if p.is_file() and not p.name.startswith(".")
         }
 
     def downloaded(self) -> list[str]:
@@ -116,8 +118,11 @@ class HubHandler(BaseHTTPRequestHandler):
     def _model_info(self, repo: str, blobs: bool) -> None:
         if not self._access(repo):
             return
-        meta_path = self.hub.root / repo / META_FILE
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        # As the Hub does: pipeline_tag, library_name and tags from the model
+        # card's front matter.
+        card = self.hub.root / repo / "README.md"
+        front = (metadata_load(card) or {}) if card.is_file() else {}
+        meta = {k: front[k] for k in CARD_FIELDS if k in front}
         siblings = []
         for name, p in self.hub.files(repo).items():
             entry: dict[str, Any] = {"rfilename": name}

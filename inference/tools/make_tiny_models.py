@@ -22,7 +22,6 @@ the same code as any Hub model and run on the CPU in seconds) but untrained.
 from __future__ import annotations
 
 import argparse
-import json
 import string
 import tempfile
 from pathlib import Path
@@ -434,8 +433,20 @@ def make_speech_recognition(out: Path) -> None:
 
 
 def _write_repo_meta(out: Path, *, pipeline_tag: str, library_name: str, tags: list[str]) -> None:
-    meta = {"pipeline_tag": pipeline_tag, "library_name": library_name, "tags": tags}
-    (out / "visgate-repo.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    """Writes the model card (README.md) a Hub repository carries: its YAML
+    front matter says pipeline_tag, library_name and tags, which the Hub (and
+    the Hub simulators) read from it."""
+    front = [f"pipeline_tag: {pipeline_tag}", f"library_name: {library_name}", "tags:"]
+    front += [f"- {tag}" for tag in tags]
+    repo = f"{out.parent.name}/{out.name}"
+    card = (
+        "---\n" + "\n".join(front) + "\n---\n\n"
+        f"# {repo}\n\n"
+        "A tiny, randomly initialised model for tests, written by "
+        "inference/tools/make_tiny_models.py: it loads and runs like any Hub "
+        "model of its kind, and its outputs mean nothing.\n"
+    )
+    (out / "README.md").write_text(card, encoding="utf-8")
 
 
 MAKERS = (

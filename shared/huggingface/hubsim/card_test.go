@@ -3,6 +3,7 @@ package hubsim
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -129,34 +130,59 @@ func TestRepoMetaBadCard(t *testing.T) {
 	}
 }
 
-// TestTinyModelsNeedNoOverride: the worker's tiny real models
-// (VISGATE_TINY_MODELS, `make inference-env`) read as the Hub reads them
-// give the pipeline_tag and library_name their visgate-repo.json says.
-func TestTinyModelsNeedNoOverride(t *testing.T) {
+// TestTinyModelsReadAsTheHubReadsThem: the worker's tiny real models
+// (VISGATE_TINY_MODELS, `make inference-env`) carry a model card, as Hub
+// repositories do, and no visgate-repo.json: read as the Hub reads them,
+// each has its family's pipeline_tag and library_name, and its config files
+// alone (the card taken away) say the same.
+func TestTinyModelsReadAsTheHubReadsThem(t *testing.T) {
 	root := os.Getenv("VISGATE_TINY_MODELS")
 	if root == "" {
 		t.Skip("VISGATE_TINY_MODELS is unset (`make inference-env` makes them)")
 	}
-	dirs, err := filepath.Glob(filepath.Join(root, "*", "*", repoMetaFile))
-	if err != nil || len(dirs) == 0 {
-		t.Fatalf("no tiny model under %s: %v", root, err)
-	}
-	for _, p := range dirs {
-		dir := filepath.Dir(p)
-		m, err := loadRepoDir("tiny/model", dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		read, err := readRepoMeta(dir, m.Files)
-		if err != nil {
-			t.Fatal(err)
-		}
-		override, err := readOverride(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if read.PipelineTag != override.PipelineTag || read.LibraryName != override.LibraryName {
-			t.Errorf("%s: read %s/%s, its %s says %s/%s", dir, read.PipelineTag, read.LibraryName, repoMetaFile, override.PipelineTag, override.LibraryName)
-		}
+	for id, want := range map[string][2]string{
+		TinyTextToImage:         {"text-to-image", "diffusers"},
+		TinySentenceEmbeddings:  {"sentence-similarity", "sentence-transformers"},
+		TinySpeechRecognition:   {"automatic-speech-recognition", "transformers"},
+		TinyTextClassification:  {"text-classification", "transformers"},
+		TinyTokenClassification: {"token-classification", "transformers"},
+		TinyFillMask:            {"fill-mask", "transformers"},
+		TinyImageClassification: {"image-classification", "transformers"},
+		TinyFeatureExtraction:   {"feature-extraction", "transformers"},
+	} {
+		t.Run(id, func(t *testing.T) {
+			dir := filepath.Join(root, filepath.FromSlash(id))
+			if _, err := os.Stat(filepath.Join(dir, repoMetaFile)); !os.IsNotExist(err) {
+				t.Errorf("%s has a %s (err %v): the card and config files should say it all", id, repoMetaFile, err)
+			}
+			m, err := loadRepoDir(id, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			card := slices.ContainsFunc(m.Files, func(f File) bool { return f.Name == "README.md" })
+			if got := [2]string{m.PipelineTag, m.LibraryName}; got != want || !card {
+				t.Errorf("read %v (card served: %v), want %v", got, card, want)
+			}
+			// The same folder without its card: every entry linked but README.md.
+			bare := t.TempDir()
+			entries, err := os.ReadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range entries {
+				if e.Name() != "README.md" {
+					if err := os.Symlink(filepath.Join(dir, e.Name()), filepath.Join(bare, e.Name())); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			read, err := readRepoMeta(bare, m.Files)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := [2]string{read.PipelineTag, read.LibraryName}; got != want {
+				t.Errorf("config files alone say %v, want %v", got, want)
+			}
+		})
 	}
 }
