@@ -98,6 +98,7 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 		f.mu.Unlock()
 		write(200, st)
 		if onGet != nil {
+			w.(http.Flusher).Flush() // the answer is on its way first
 			onGet()
 		}
 	case r.Method == "DELETE":

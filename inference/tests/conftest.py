@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -46,9 +47,14 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import make_tiny_models
 
     given = os.environ.get("VISGATE_TINY_MODELS")
-    # scripts/inference-env.sh stamps the folder once every model is written.
-    if given and (Path(given) / ".visgate-generator").is_file():
-        return Path(given)
+    # scripts/inference-env.sh stamps the folder with the generator's sha256
+    # once every model is written: a folder of another generator (an older
+    # layout) or an unfinished one is not used.
+    if given:
+        stamp = Path(given) / ".visgate-generator"
+        generator = hashlib.sha256(Path(make_tiny_models.__file__).read_bytes()).hexdigest()
+        if stamp.is_file() and stamp.read_text().strip() == generator:
+            return Path(given)
 
     out = tmp_path_factory.mktemp("tiny-models")
     make_tiny_models.main(["--out", str(out)])

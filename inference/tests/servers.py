@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 from huggingface_hub.repocard import metadata_load
 
 CARD_FIELDS = ("pipeline_tag", "library_name", "tags")
+OVERRIDE_FILE = "visgate-repo.json"  # the Go Hub simulator's override: not a repo file
 
 
 @contextmanager
@@ -51,7 +52,7 @@ class HubState:
         return {
             p.relative_to(base).as_posix(): p
             for p in sorted(base.rglob("*"))
-            if p.is_file() and not p.name.startswith(".")
+            if p.is_file() and p.name != OVERRIDE_FILE and not p.name.startswith(".")
         }
 
     def downloaded(self) -> list[str]:

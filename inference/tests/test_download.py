@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import logging
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -158,3 +160,15 @@ def test_progress_counts_hf_xets_two_bars_once():
     seen = [progress.done() for _ in range(3)]
     assert seen == sorted(seen)
     assert max(seen) <= progress.total
+
+
+def test_model_info_reads_the_card_as_the_hub_does(hub):
+    """The loopback Hub serves a repository's pipeline_tag, library_name and
+    tags from its model card's front matter, and the card as a sibling."""
+    url, _ = hub
+    with urllib.request.urlopen(f"{url}/api/models/{TINY_T2I}") as resp:
+        info = json.load(resp)
+    assert info["pipeline_tag"] == "text-to-image"
+    assert info["library_name"] == "diffusers"
+    assert "stable-diffusion" in info["tags"]
+    assert {"rfilename": "README.md"} in info["siblings"]

@@ -22,6 +22,7 @@ the same code as any Hub model and run on the CPU in seconds) but untrained.
 from __future__ import annotations
 
 import argparse
+import json
 import string
 import tempfile
 from pathlib import Path
@@ -436,8 +437,10 @@ def _write_repo_meta(out: Path, *, pipeline_tag: str, library_name: str, tags: l
     """Writes the model card (README.md) a Hub repository carries: its YAML
     front matter says pipeline_tag, library_name and tags, which the Hub (and
     the Hub simulators) read from it."""
-    front = [f"pipeline_tag: {pipeline_tag}", f"library_name: {library_name}", "tags:"]
-    front += [f"- {tag}" for tag in tags]
+    # JSON strings are YAML strings: no value can change type or break the
+    # front matter.
+    front = [f"pipeline_tag: {json.dumps(pipeline_tag)}", f"library_name: {json.dumps(library_name)}"]
+    front.append("tags: " + json.dumps(tags))
     repo = f"{out.parent.name}/{out.name}"
     card = (
         "---\n" + "\n".join(front) + "\n---\n\n"

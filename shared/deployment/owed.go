@@ -84,8 +84,8 @@ type Owed struct {
 // its max_spend_usd): limits are status effects of this rule. It is the one rule
 // of what a deployment needs next: the change feed (or the Firestore
 // trigger) enqueues what a write made newly owed, the embedded runtime's
-// start and the reconciler enqueue all of it, and steps and handlers only
-// commit status changes.
+// start enqueues all of it, the reconciler what is overdue (Overdue), and
+// steps and handlers only commit status changes.
 func (d *Deployment) Owes() []Owed {
 	var owed []Owed
 	if step, ok := statusStep[d.Status]; ok {
